@@ -1,0 +1,269 @@
+"""Badge rules: pure functions from a package summary to a message and a colour.
+
+Each rule takes the summary (or download counts) and the request's options and
+returns a ``Verdict``. ``KINDS`` is the registry that routes, docs and caches read.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+Summary = Mapping[str, Any]
+
+
+class Verdict(NamedTuple):
+    """What a rule decides: the badge's message and colour."""
+
+    message: str
+    color: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One badge: its rule, the data it reads and its HTTP cache lifetime."""
+
+    name: str
+    label: str  # a format string over the request's options
+    rule: Callable[[Summary, Mapping[str, str]], Verdict]
+    source: str = "pypi"
+    max_age: int = 3600
+
+
+PERIODS = ("day", "week", "month")
+
+
+def metric(count: int) -> str:
+    """``999``, ``1.5k``, ``14k``, ``1M``, ``2.3B``: one decimal under 10 of a unit."""
+    if count < 1000:
+        return str(max(count, 0))
+    for power, suffix in enumerate("kMB", start=1):
+        value = count / 1000**power
+        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+        text = text.removesuffix(".0")
+        if float(text) < 1000 or suffix == "B":
+            return text + suffix
+    raise AssertionError("unreachable")
+
+
+def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
+    period = options.get("period", "month")
+    period = period if period in PERIODS else "month"
+    count = counts[period]
+    for limit, color in ((1, "red"), (10, "yellow"), (100, "yellowgreen"), (1000, "green")):
+        if count < limit:
+            break
+    else:
+        color = "brightgreen"
+    return Verdict(f"{metric(count)}/{period}", color)
+
+
+def _parse_version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def version(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    text = summary["newest"] if "include_prereleases" in options else summary["version"]
+    parsed = _parse_version(text)
+    if parsed is None:
+        color = "lightgrey"
+    elif parsed.is_prerelease or parsed.major == 0:
+        color = "orange"
+    else:
+        color = "blue"
+    return Verdict("v" + text, color)
+
+
+def _classifier_values(summary: Summary, prefix: str) -> list[str]:
+    """The last segment of every classifier directly under ``prefix``."""
+    prefix += " :: "
+    return [c[len(prefix):] for c in summary["classifiers"] if c.startswith(prefix) and " :: " not in c[len(prefix):]]
+
+
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+
+
+def _sorted_versions(values: list[str]) -> list[str]:
+    return sorted({v for v in values if _VERSION.match(v)}, key=Version)
+
+
+def py_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    listed = _sorted_versions(_classifier_values(summary, "Programming Language :: Python"))
+    majors_with_minors = {v.split(".")[0] for v in listed if "." in v}
+    shown = [v for v in listed if v not in majors_with_minors]
+    if shown:
+        return Verdict(" | ".join(shown), "blue")
+    requires = summary["requires_python"]
+    try:
+        SpecifierSet(requires)
+    except InvalidSpecifier:
+        requires = ""
+    parts = ["".join(part.split()) for part in requires.split(",") if part.strip()]
+    if parts:
+        return Verdict(", ".join(parts), "blue")
+    return Verdict("missing", "red")
+
+
+def implementation(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    names = sorted({n.lower() for n in _classifier_values(summary, "Programming Language :: Python :: Implementation")})
+    return Verdict(" | ".join(names) or "cpython", "blue")
+
+
+_STATUS_COLORS = {
+    "planning": "red",
+    "pre-alpha": "red",
+    "alpha": "red",
+    "inactive": "red",
+    "beta": "yellow",
+    "stable": "brightgreen",
+    "mature": "brightgreen",
+}
+
+
+def status(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    best: tuple[int, str] | None = None
+    for value in _classifier_values(summary, "Development Status"):
+        number, _, name = value.partition(" - ")
+        if number.isdigit() and name and (best is None or int(number) > best[0]):
+            best = (int(number), name.lower())
+    if best is None:
+        return Verdict("unknown", "lightgrey")
+    name = "stable" if best[1] == "production/stable" else best[1]
+    return Verdict(name, _STATUS_COLORS.get(name, "lightgrey"))
+
+
+def wheel(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    if "bdist_wheel" in summary["packagetypes"]:
+        return Verdict("yes", "brightgreen")
+    return Verdict("no", "red")
+
+
+def egg(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    if "bdist_egg" in summary["packagetypes"]:
+        return Verdict("yes", "red")
+    return Verdict("no", "brightgreen")
+
+
+def format_(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    types = summary["packagetypes"]
+    if "bdist_wheel" in types:
+        return Verdict("wheel", "brightgreen")
+    if "bdist_egg" in types:
+        return Verdict("egg", "red")
+    return Verdict("source", "yellow")
+
+
+_ACRONYM = re.compile(r"\(([^()]+)\)\s*$")
+
+
+def _license_short(classifier: str) -> str:
+    """``GNU General Public License v3 (GPLv3)`` -> ``GPLv3``, ``MIT License`` -> ``MIT``."""
+    acronym = _ACRONYM.search(classifier)
+    if acronym:
+        return acronym.group(1).strip()
+    last = classifier.rsplit(" :: ", 1)[-1]
+    if last == "Apache Software License":
+        return "Apache-2.0"
+    return last.removesuffix(" License")
+
+
+def license_(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    expression = summary["license_expression"].strip()
+    if expression:
+        return Verdict(expression, "blue")
+    text = summary["license"].strip()
+    if text and "\n" not in text and len(text) < 40 and text.upper() != "UNKNOWN" and "://" not in text:
+        return Verdict(text, "blue")
+    names: list[str] = []
+    for classifier in summary["classifiers"]:
+        if classifier.startswith("License :: ") and classifier != "License :: OSI Approved":
+            short = _license_short(classifier)
+            if short not in names:
+                names.append(short)
+    if names:
+        return Verdict(" | ".join(names), "blue")
+    return Verdict("unknown", "red")
+
+
+def types(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    typing = _classifier_values(summary, "Typing")
+    if "Typed" in typing:
+        return Verdict("typed", "brightgreen")
+    if "Stubs Only" in typing:
+        return Verdict("stubs", "brightgreen")
+    return Verdict("untyped", "red")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[-_.\s]+", "-", name.strip().lower())
+
+
+def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    wanted = _slug(options["framework"])
+    found: list[str] = []
+    for classifier in summary["classifiers"]:
+        parts = classifier.split(" :: ")
+        if len(parts) == 3 and parts[0] == "Framework" and _slug(parts[1]) == wanted:
+            found.append(parts[2])
+    versions = _sorted_versions(found)
+    if versions:
+        return Verdict(" | ".join(versions), "blue")
+    return Verdict("missing", "lightgrey")
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("downloads", "downloads", downloads, source="stats", max_age=600),
+        Kind("version", "pypi", version, max_age=600),
+        Kind("py_versions", "python", py_versions),
+        Kind("implementation", "implementation", implementation),
+        Kind("status", "status", status),
+        Kind("wheel", "wheel", wheel),
+        Kind("egg", "egg", egg),
+        Kind("format", "format", format_),
+        Kind("license", "license", license_),
+        Kind("types", "types", types),
+        Kind("framework_versions", "{framework} versions", framework_versions),
+    )
+}
+
+# URL names of the original pypip.in form, /<name>/<package>/badge.<ext>: kind and fixed options
+ORIGINAL_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "d": ("downloads", {}),
+    "download": ("downloads", {}),
+    "v": ("version", {}),
+    "version": ("version", {}),
+    "py_versions": ("py_versions", {}),
+    "implementation": ("implementation", {}),
+    "status": ("status", {}),
+    "egg": ("egg", {}),
+    "wheel": ("wheel", {}),
+    "format": ("format", {}),
+    "license": ("license", {}),
+    "types": ("types", {}),
+    "djversions": ("framework_versions", {"framework": "django"}),
+}
+
+# URL names of the shields.io form, /pypi/<name>/<package>[.<ext>]; frameworkversions takes
+# the framework as one more path segment
+SHIELDS_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "dd": ("downloads", {"period": "day"}),
+    "dw": ("downloads", {"period": "week"}),
+    "dm": ("downloads", {"period": "month"}),
+    "v": ("version", {}),
+    "pyversions": ("py_versions", {}),
+    "implementation": ("implementation", {}),
+    "status": ("status", {}),
+    "wheel": ("wheel", {}),
+    "format": ("format", {}),
+    "l": ("license", {}),
+    "types": ("types", {}),
+    "djversions": ("framework_versions", {"framework": "django"}),
+    "frameworkversions": ("framework_versions", {}),
+}

@@ -1,0 +1,147 @@
+"""Key-value stores: a bounded in-process LRU, and Redis that falls back to it."""
+
+from collections import OrderedDict
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import txredisapi
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+log = Logger()
+
+
+class LRU:
+    """A dict bounded by entry count and total bytes, with an expiry per entry.
+
+    Keys are str or bytes; values are anything with a ``len()`` in bytes.
+    """
+
+    def __init__(self, clock: IReactorTime, max_entries: int, max_bytes: int) -> None:
+        self._clock = clock
+        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Any) -> Any:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock.seconds():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def set(self, key: Any, value: Any, ttl: float) -> None:
+        if key in self._entries:
+            self._drop(key)
+        size = len(key) + len(value)
+        if size > self.max_bytes:
+            return
+        self._entries[key] = (self._clock.seconds() + ttl, value)
+        self.bytes += size
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: Any) -> None:
+        _, value = self._entries.pop(key)
+        self.bytes -= len(key) + len(value)
+
+
+class Store(Protocol):
+    """What the service needs of a shared cache."""
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]: ...
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]: ...
+
+
+class MemoryStore:
+    """A ``Store`` kept in this process only."""
+
+    def __init__(self, lru: LRU) -> None:
+        self.lru = lru
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]:
+        return defer.succeed(self.lru.get(key))
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
+        self.lru.set(key, value, ttl)
+        return defer.succeed(None)
+
+
+class RedisStore:
+    """A ``Store`` in Redis; while Redis is unreachable, a ``MemoryStore`` stands in.
+
+    No call waits on a dead Redis: without a live connection the fallback answers
+    at once, and every command is given ``timeout`` seconds.
+    """
+
+    def __init__(self, clock: IReactorTime, url: str, fallback: MemoryStore, timeout: float = 0.5) -> None:
+        parts = urlsplit(url)
+        self._clock = clock
+        self._fallback = fallback
+        self._timeout = timeout
+        self._redis = txredisapi.lazyConnectionPool(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 6379,
+            dbid=int(parts.path.strip("/") or 0),
+            password=parts.password,
+            poolsize=4,
+            charset=None,
+            connectTimeout=timeout,
+            replyTimeout=timeout,
+        )
+        # txredisapi backs off up to 10 s between attempts; be back within a few seconds
+        self._redis._factory.maxDelay = 2
+        self._up: bool | None = None
+        self._check = clock.callLater(2 * timeout, lambda: self._note(self.connected))
+
+    @property
+    def connected(self) -> bool:
+        # the pool's factory counts live connections; txredisapi has no public flag for it
+        return self._redis._factory.size > 0
+
+    def _note(self, up: bool) -> None:
+        if up != self._up:
+            self._up = up
+            if up:
+                log.info("Redis connected: using the shared cache")
+            else:
+                log.warn("Redis unreachable: serving from the in-process cache until it is back")
+
+    def _call(self, name: str, fallback: defer.Deferred, *args: object, **kwargs: object) -> defer.Deferred:
+        if not self.connected:
+            self._note(False)
+            return fallback
+        d = getattr(self._redis, name)(*args, **kwargs)
+        d.addTimeout(self._timeout, self._clock)
+
+        def failed(failure: object) -> defer.Deferred:
+            self._note(False)
+            return fallback
+
+        def done(result: object) -> object:
+            self._note(True)
+            return result
+
+        return d.addCallbacks(done, failed)
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]:
+        return self._call("get", self._fallback.get(key), key)
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
+        # kept in the fallback too, so a Redis outage does not lose what this process served
+        self._fallback.set(key, value, ttl)
+        return self._call("set", defer.succeed(None), key, value, expire=max(int(ttl), 1)).addCallback(lambda _: None)
+
+    def disconnect(self) -> defer.Deferred:
+        if self._check.active():
+            self._check.cancel()
+        return self._redis.disconnect()

@@ -1,0 +1,169 @@
+"""Parse a badge URL, once, into one immutable value."""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+from urllib.parse import unquote_to_bytes
+
+from packaging.utils import InvalidName, canonicalize_name
+
+from pypipin.badges import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+
+FORMATS = {
+    "svg": "image/svg+xml;charset=utf-8",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "tiff": "image/tiff",
+    "json": "application/json",
+}
+STYLES = ("flat", "flat-square", "plastic", "for-the-badge", "social")
+NAMED_COLORS = frozenset(
+    "brightgreen green yellow yellowgreen orange red blue grey gray lightgrey lightgray "
+    "critical important success informational inactive".split()
+)
+MAX_NAME = 200
+MAX_TEXT = 200
+MAX_LOGO = 16384
+MAX_CACHE_SECONDS = 365 * 86400
+_HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_LOGO_PREFIX = "data:image/svg+xml;base64,"
+
+
+@dataclass(frozen=True)
+class BadgeRequest:
+    kind: Kind
+    name: str  # the package name as asked, decoded
+    package: str | None  # its PEP 503 normal form, None when the name is not valid
+    format: str
+    options: tuple[tuple[str, str], ...] = ()  # rule options: period, framework, ...
+    style: str = "flat"
+    label: str | None = None
+    color: str | None = None
+    label_color: str | None = None
+    cache_seconds: int = 0
+    scale: int = 1
+    logo: str | None = None
+
+
+def _decode(segment: bytes) -> str | None:
+    try:
+        return unquote_to_bytes(segment).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def normalise(name: str) -> str | None:
+    """The PEP 503 form of a valid distribution name, else None."""
+    if len(name) > MAX_NAME:
+        return None
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        return None
+
+
+def _split_extension(last: str) -> tuple[str, str] | None:
+    """``twisted.png`` -> (``twisted``, ``png``); no known extension means svg."""
+    stem, dot, ext = last.rpartition(".")
+    if dot and ext.lower() in FORMATS:
+        return stem, ext.lower()
+    return last, "svg"
+
+
+def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
+    """Kind name, fixed options, package and format of a path, or None if it is no badge."""
+    if len(parts) == 3 and parts[0] in ORIGINAL_NAMES and parts[2].startswith("badge."):
+        ext = parts[2][len("badge."):]
+        if ext in FORMATS:
+            kind, fixed = ORIGINAL_NAMES[parts[0]]
+            return kind, fixed, parts[1], ext
+        return None
+    if len(parts) < 3 or parts[0] != "pypi" or parts[1] not in SHIELDS_NAMES:
+        return None
+    kind, fixed = SHIELDS_NAMES[parts[1]]
+    if parts[1] == "frameworkversions":
+        if len(parts) != 4 or not parts[2]:
+            return None
+        fixed = {"framework": parts[2]}
+    elif len(parts) != 3:
+        return None
+    package, ext = _split_extension(parts[-1])
+    return kind, fixed, package, ext
+
+
+def _color(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.lower() in NAMED_COLORS:
+        return value.lower()
+    match = _HEX.match(value)
+    return "#" + match.group(1).lower() if match else None
+
+
+def _int(value: str | None, low: int, high: int, default: int) -> int:
+    if value is None or not value.isascii() or not value.isdigit():
+        return default
+    number = int(value[:12])
+    return number if low <= number <= high else default
+
+
+def _text(value: str | None) -> str | None:
+    if value is None or not value.strip() or len(value) > MAX_TEXT:
+        return None
+    return value
+
+
+def _logo(value: str | None) -> str | None:
+    if value is None or len(value) > MAX_LOGO or not value.startswith(_LOGO_PREFIX):
+        return None
+    try:
+        base64.b64decode(value[len(_LOGO_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return value
+
+
+def query(args: Mapping[bytes, Sequence[bytes]]) -> dict[str, str]:
+    """The first value of each query parameter, decoded (bad UTF-8 replaced)."""
+    return {
+        key.decode("utf-8", "replace"): values[0].decode("utf-8", "replace")
+        for key, values in args.items()
+        if values
+    }
+
+
+def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
+    """The badge a URL asks for, or None when the URL is no badge at all (a 404)."""
+    decoded = [_decode(segment) for segment in path.split(b"/")[1:]]
+    if None in decoded:
+        return None
+    route = _route(decoded)  # type: ignore[arg-type]
+    if route is None:
+        return None
+    kind_name, fixed, name, ext = route
+    options = dict(fixed)
+    if kind_name == "downloads" and "period" not in options and params.get("period") in ("day", "week", "month"):
+        options["period"] = params["period"]
+    if kind_name == "version" and "include_prereleases" in params:
+        options["include_prereleases"] = ""
+    if "framework" in options:
+        options["framework"] = options["framework"].lower()
+    return BadgeRequest(
+        kind=KINDS[kind_name],
+        name=name,
+        package=normalise(name),
+        format=ext,
+        options=tuple(sorted(options.items())),
+        style=params.get("style") if params.get("style") in STYLES else "flat",
+        label=_text(params.get("label")) or _text(params.get("text")),
+        color=_color(params.get("color") or params.get("colorB")),
+        label_color=_color(params.get("labelColor") or params.get("colorA")),
+        cache_seconds=_int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0),
+        scale=_int(params.get("scale"), 1, 4, 1),
+        logo=_logo(params.get("logo")),
+    )

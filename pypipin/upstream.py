@@ -1,0 +1,110 @@
+"""The PyPI JSON API and pypistats, fetched with treq."""
+
+import json
+from typing import Any, Callable
+
+import treq
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.client import Agent, ContentDecoderAgent, GzipDecoder, HTTPConnectionPool
+
+from pypipin import __version__, summary
+
+USER_AGENT = f"pypipin/{__version__} (self-hosted PyPI badge service; Twisted treq)".encode()
+
+
+class NotFound(Exception):
+    """Upstream says the package does not exist."""
+
+
+class Unavailable(Exception):
+    """Upstream is down, slow, or sent something we cannot use."""
+
+
+class RateLimited(Unavailable):
+    """Upstream answered 429; ``retry_after`` is in seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class TooLarge(Unavailable):
+    """A body over the size cap."""
+
+
+def retry_after(value: bytes | None, default: float = 60.0) -> float:
+    """Seconds from a ``Retry-After`` header given in seconds; an HTTP date or garbage gives ``default``."""
+    try:
+        return min(max(float(value or b""), 0.0), 3600.0)
+    except ValueError:
+        return default
+
+
+class Upstream:
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        pypi_url: str,
+        stats_url: str,
+        timeout: float,
+        max_bytes: int = 20 * 1024 * 1024,
+    ) -> None:
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = 8
+        agent = ContentDecoderAgent(Agent(reactor, pool=pool, connectTimeout=timeout), [(b"gzip", GzipDecoder)])
+        self._http = treq.HTTPClient(agent)
+        self._reactor = reactor
+        self._pypi_url = pypi_url.rstrip("/")
+        self._stats_url = stats_url.rstrip("/")
+        self._timeout = timeout
+        self._max_bytes = max_bytes
+        self.pool = pool
+
+    def pypi(self, name: str) -> defer.Deferred[dict[str, Any]]:
+        """The summary of a package's PyPI document; ``name`` is already normalised."""
+        return self._get(f"{self._pypi_url}/{name}/json", summary.from_pypi)
+
+    def stats(self, name: str) -> defer.Deferred[dict[str, int]]:
+        """Recent download counts of a package."""
+        return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats)
+
+    def _get(self, url: str, reduce: Callable[[Any], Any]) -> defer.Deferred[Any]:
+        d = defer.ensureDeferred(self._fetch(url, reduce))
+        # one deadline for connecting, the headers and the whole body
+        d.addTimeout(self._timeout, self._reactor)
+        return d.addErrback(self._failed, url)
+
+    async def _fetch(self, url: str, reduce: Callable[[Any], Any]) -> Any:
+        response = await self._http.get(url, headers={b"User-Agent": USER_AGENT, b"Accept": b"application/json"})
+        if isinstance(response.length, int) and response.length > self._max_bytes:
+            raise TooLarge(f"{url}: {response.length} bytes")
+        chunks: list[bytes] = []
+        size = 0
+
+        def collect(data: bytes) -> None:
+            nonlocal size
+            size += len(data)
+            if size > self._max_bytes:
+                raise TooLarge(f"{url}: over {self._max_bytes} bytes")
+            chunks.append(data)
+
+        # read every body, error pages too, so the connection goes back to the pool
+        await treq.collect(response, collect)
+        if response.code == 404:
+            raise NotFound(url)
+        if response.code == 429:
+            raise RateLimited(retry_after(response.headers.getRawHeaders(b"Retry-After", [None])[0]))
+        if response.code != 200:
+            raise Unavailable(f"{url}: HTTP {response.code}")
+        try:
+            return reduce(json.loads(b"".join(chunks)))
+        except ValueError as error:  # bad JSON, bad UTF-8, or summary.Garbled
+            raise Unavailable(f"{url}: {error}") from error
+
+    @staticmethod
+    def _failed(failure: Any, url: str) -> Any:
+        if failure.check(NotFound, Unavailable):
+            return failure
+        # timeouts, refused connections, dropped sockets: all one thing to a badge
+        raise Unavailable(f"{url}: {failure.getErrorMessage()}")

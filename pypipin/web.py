@@ -1,0 +1,186 @@
+"""The HTTP face: badge routes, error badges, response headers and the hot path."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from klein import Klein
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
+
+from pypipin.cache import LRU, Store
+from pypipin.packages import Packages
+from pypipin.renderer import Renderer, RendererDown, RenderFailed
+from pypipin.request import FORMATS, BadgeRequest, parse, query
+from pypipin.singleflight import SingleFlight
+from pypipin.upstream import NotFound, RateLimited, Unavailable
+
+log = Logger()
+
+IMAGE_TTL = 86400
+STALE_MAX_AGE = 60
+# message, colour and HTTP cache lifetime of each error badge
+INVALID_NAME = ("invalid name", "red", 86400)
+NOT_FOUND = ("not found", "red", 60)
+UNAVAILABLE = ("unavailable", "lightgrey", 10)
+RATE_LIMITED = ("rate limited", "lightgrey", 10)
+
+
+def cache_control(max_age: int) -> bytes:
+    return (
+        f"public, max-age={max_age}, s-maxage={max_age}, stale-while-revalidate=86400, stale-if-error=604800"
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Response:
+    """A finished badge response, ready to be written again and again."""
+
+    body: bytes
+    content_type: bytes
+    cache_control: bytes
+    etag: bytes
+
+    def __len__(self) -> int:
+        return len(self.body) + len(self.cache_control) + 64
+
+    def write(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", self.content_type)
+        request.setHeader(b"Cache-Control", self.cache_control)
+        request.setHeader(b"ETag", self.etag)
+        request.setHeader(b"Access-Control-Allow-Origin", b"*")
+        match = request.getHeader(b"If-None-Match")
+        if match and (match.strip() == b"*" or self.etag in (tag.strip() for tag in match.split(b","))):
+            request.setResponseCode(304)
+            return b""
+        return self.body
+
+
+def respond(body: bytes, fmt: str, max_age: int) -> Response:
+    etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+    return Response(body, FORMATS[fmt].encode(), cache_control(max_age), etag)
+
+
+class Front(Resource):
+    """Answers a URL served before straight from memory, before any routing."""
+
+    isLeaf = True
+
+    def __init__(self, hot: LRU, inner: Resource) -> None:
+        super().__init__()
+        self._hot = hot
+        self._inner = inner
+
+    def render(self, request: IRequest) -> Any:
+        if request.method in (b"GET", b"HEAD"):
+            hit = self._hot.get(request.uri)
+            if hit is not None:
+                return hit.write(request)
+        return self._inner.render(request)
+
+
+class Badges:
+    """The Klein app: turns badge URLs into images, through the caches."""
+
+    app = Klein()
+
+    def __init__(
+        self, clock: IReactorTime, packages: Packages, renderer: Renderer, store: Store, images: LRU, hot: LRU
+    ) -> None:
+        self._clock = clock
+        self._packages = packages
+        self._renderer = renderer
+        self._store = store
+        self._images = images
+        self._hot = hot
+        self._renders = SingleFlight()
+
+    def resource(self) -> Resource:
+        return Front(self._hot, self.app.resource())
+
+    @app.route("/", branch=True)
+    async def badge(self, request: IRequest) -> bytes:
+        wanted = parse(request.path, query(request.args))
+        if wanted is None:
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
+        try:
+            response, keep_for = await self.answer(wanted)
+        except RendererDown:
+            request.setResponseCode(503)
+            request.setHeader(b"Retry-After", b"1")
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"The badge renderer is restarting; try again in a second.\n"
+        if keep_for > 0:
+            self._hot.set(request.uri, response, keep_for)
+        return response.write(request)
+
+    async def answer(self, wanted: BadgeRequest) -> tuple[Response, float]:
+        """The response to a badge request, and how long it may be served again as it is."""
+        options = dict(wanted.options)
+        label = wanted.label or wanted.kind.label.format(**options)
+        try:
+            if wanted.package is None:
+                message, color, max_age = INVALID_NAME
+                keep_for = float(max_age)
+            else:
+                data = await self._packages.get(wanted.kind.source, wanted.package)
+                message, color = wanted.kind.rule(data.value, options)
+                color = wanted.color or color
+                if data.stale:
+                    max_age, keep_for = STALE_MAX_AGE, 10.0
+                else:
+                    max_age = max(wanted.kind.max_age, wanted.cache_seconds)
+                    keep_for = min(max_age, data.fresh_until - self._clock.seconds())
+                return respond(await self.draw(wanted, label, message, color, False), wanted.format, max_age), keep_for
+        except NotFound:
+            message, color, max_age = NOT_FOUND
+        except RateLimited:
+            message, color, max_age = RATE_LIMITED
+        except Unavailable:
+            message, color, max_age = UNAVAILABLE
+        keep_for = float(max_age)
+        return respond(await self.draw(wanted, label, message, color, True), wanted.format, max_age), keep_for
+
+    async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool) -> bytes:
+        if wanted.format == "json":
+            return json.dumps(
+                {"schemaVersion": 1, "label": label, "message": message, "color": color, "isError": is_error}
+            ).encode()
+        spec = {
+            "label": label,
+            "message": message,
+            "color": color,
+            "labelColor": wanted.label_color,
+            "style": wanted.style,
+            "format": wanted.format,
+            "scale": wanted.scale,
+            "logo": wanted.logo,
+        }
+        try:
+            return await self.image(spec)
+        except RenderFailed as failure:
+            log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
+            return await self.image({"label": label, "message": "render error", "color": "lightgrey",
+                                     "style": "flat", "format": wanted.format, "scale": 1})
+
+    async def image(self, spec: dict[str, Any]) -> bytes:
+        """An image by exactly what it shows: from memory, then the shared store, then drawn once."""
+        key = "pypipin:1:img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        found = self._images.get(key)
+        if found is not None:
+            return found
+        found = await self._store.get(key)
+        if found is None:
+            found = await self._renders.run(key, lambda: self._render(key, spec))
+        self._images.set(key, found, IMAGE_TTL)
+        return found
+
+    async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
+        image = await self._renderer.render(spec)
+        await self._store.set(str(key), image, IMAGE_TTL)
+        return image

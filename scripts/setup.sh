@@ -1,0 +1,41 @@
+# Sourced by scripts/run and scripts/test: make .venv hold this checkout's pypipin, its
+# Python dependencies and the renderer's npm packages; do nothing that is already done.
+# Usage: . scripts/setup.sh [extra]     (extra: "test" adds the test dependencies)
+set -euo pipefail
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$top/.venv"
+extra="${1:-}"
+python="${PYTHON:-python3}"
+
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "pypipin needs Python 3.11 or newer; set PYTHON to one" >&2; exit 1; }
+command -v node >/dev/null || { echo "pypipin needs Node.js 18 or newer (node) on PATH" >&2; exit 1; }
+command -v npm >/dev/null || { echo "pypipin needs npm on PATH" >&2; exit 1; }
+
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+
+digest() { (cd "$top" && find "$@" -type f -not -path '*/node_modules/*' -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); }
+
+deps_stamp="$venv/.deps${extra:+-$extra}"
+deps_now="$(digest setup.py)"
+if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_now" ]; then
+  "$venv/bin/pip" install --quiet --upgrade pip setuptools wheel
+  "$venv/bin/pip" install --quiet "$top${extra:+[$extra]}"
+  echo "$deps_now" > "$deps_stamp"
+  rm -f "$venv/.source"
+fi
+
+source_now="$(digest setup.py README.md pypipin twisted)"
+if [ "$(cat "$venv/.source" 2>/dev/null)" != "$source_now" ]; then
+  "$venv/bin/pip" install --quiet --no-deps --no-build-isolation "$top"
+  # rebuild twisted's plugin cache now, not at the first twistd call
+  "$venv/bin/python" -c 'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))'
+  echo "$source_now" > "$venv/.source"
+fi
+
+shields="$("$venv/bin/python" -c 'import pypipin.renderer as r; print(r.SHIELDS_DIR)')"
+npm_now="$(digest pypipin/shields/package-lock.json)"
+if [ ! -d "$shields/node_modules" ] || [ "$(cat "$venv/.npm" 2>/dev/null)" != "$npm_now" ]; then
+  (cd "$shields" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+  echo "$npm_now" > "$venv/.npm"
+fi

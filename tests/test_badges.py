@@ -1,0 +1,196 @@
+"""Every rule of BADGES.md, on summaries reduced from PyPI-shaped documents."""
+
+from typing import Any
+
+import pytest
+
+from fakepypi import pypi_document, release_file, stats_document
+from pypipin import badges, summary
+
+
+def summarise(**document: Any) -> dict[str, Any]:
+    return summary.from_pypi(pypi_document("demo", **document))
+
+
+def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -> tuple[str, str]:
+    return tuple(badges.KINDS[kind].rule(summarise(**document), options or {}))
+
+
+@pytest.mark.parametrize(
+    "count, text",
+    [
+        (0, "0"), (999, "999"), (1000, "1k"), (1049, "1k"), (1500, "1.5k"), (9940, "9.9k"), (9960, "10k"),
+        (14000, "14k"), (999_499, "999k"), (999_999, "1M"), (1_000_000, "1M"), (2_300_000_000, "2.3B"),
+        (45_000_000_000, "45B"), (-1, "0"),
+    ],
+)
+def test_metric(count: int, text: str) -> None:
+    assert badges.metric(count) == text
+
+
+@pytest.mark.parametrize(
+    "month, color", [(0, "red"), (9, "yellow"), (99, "yellowgreen"), (999, "green"), (1000, "brightgreen")]
+)
+def test_downloads_colour_by_count(month: int, color: str) -> None:
+    counts = summary.from_stats(stats_document("demo", 1, 2, month))
+    assert badges.downloads(counts, {}) == (f"{badges.metric(month)}/month", color)
+
+
+def test_downloads_period_and_bad_period() -> None:
+    counts = summary.from_stats(stats_document("demo", 5, 1500, 2_300_000))
+    assert badges.downloads(counts, {"period": "day"}) == ("5/day", "yellow")
+    assert badges.downloads(counts, {"period": "week"}) == ("1.5k/week", "brightgreen")
+    assert badges.downloads(counts, {"period": "year"}) == ("2.3M/month", "brightgreen")
+
+
+def test_negative_counts_never_shown() -> None:
+    counts = summary.from_stats(stats_document("demo", -1, -1, -1))
+    assert badges.downloads(counts, {}) == ("0/month", "red")
+
+
+@pytest.mark.parametrize("bad", [{"data": {"last_day": "7", "last_week": 1, "last_month": 1}}, {"data": []}, [], None,
+                                 {"data": {"last_day": True, "last_week": 1, "last_month": 1}}])
+def test_garbled_stats_refused(bad: Any) -> None:
+    with pytest.raises(summary.Garbled):
+        summary.from_stats(bad)
+
+
+@pytest.mark.parametrize(
+    "version, color",
+    [("2.31.0", "blue"), ("0.9.1", "orange"), ("3.0.0rc1", "orange"), ("1.0.dev3", "orange"),
+     ("2013b", "orange"), ("1.0-custom", "lightgrey"), ("not a version", "lightgrey")],
+)
+def test_version(version: str, color: str) -> None:
+    assert verdict("version", version=version) == ("v" + version, color)
+
+
+def test_version_include_prereleases_uses_pep440_order_and_skips_yanked() -> None:
+    releases = {
+        "2.0.0b1": [release_file("demo", "2.0.0b1", "sdist")],
+        "10.0.0a1": [release_file("demo", "10.0.0a1", "sdist", yanked=True)],
+        "2.0.0b2": [release_file("demo", "2.0.0b2", "bdist_wheel")],
+        "3.0.0": [],  # a release with no files
+        "bogus!": [release_file("demo", "bogus", "sdist")],
+    }
+    assert verdict("version", {"include_prereleases": ""}, version="1.9.0", releases=releases) == ("v2.0.0b2", "orange")
+    assert verdict("version", version="1.9.0", releases=releases) == ("v1.9.0", "blue")
+
+
+PY = "Programming Language :: Python :: "
+
+
+def test_py_versions_sorted_and_bare_major_dropped() -> None:
+    classifiers = [PY + "3", PY + "3.10", PY + "3.9", PY + "2", PY + "3 :: Only", PY + "Free Threading :: 2 - Beta",
+                   PY + "Implementation :: CPython", "Programming Language :: Cython"]
+    assert verdict("py_versions", classifiers=classifiers) == ("2 | 3.9 | 3.10", "blue")
+
+
+def test_py_versions_falls_back_to_requires_python() -> None:
+    assert verdict("py_versions", classifiers=[PY + "3 :: Only"], requires_python=" >= 3.9 , <4") == (">=3.9, <4", "blue")
+    assert verdict("py_versions", requires_python=None) == ("missing", "red")
+    assert verdict("py_versions", requires_python="banana") == ("missing", "red")
+
+
+def test_implementation() -> None:
+    classifiers = [PY + "Implementation :: PyPy", PY + "Implementation :: CPython", PY + "3.12"]
+    assert verdict("implementation", classifiers=classifiers) == ("cpython | pypy", "blue")
+    assert verdict("implementation") == ("cpython", "blue")
+
+
+@pytest.mark.parametrize(
+    "classifiers, expected",
+    [
+        (["Development Status :: 5 - Production/Stable"], ("stable", "brightgreen")),
+        (["Development Status :: 4 - Beta", "Development Status :: 3 - Alpha"], ("beta", "yellow")),
+        (["Development Status :: 2 - Pre-Alpha"], ("pre-alpha", "red")),
+        (["Development Status :: 1 - Planning"], ("planning", "red")),
+        (["Development Status :: 6 - Mature"], ("mature", "brightgreen")),
+        (["Development Status :: 7 - Inactive", "Development Status :: 6 - Mature"], ("inactive", "red")),
+        ([], ("unknown", "lightgrey")),
+    ],
+)
+def test_status(classifiers: list[str], expected: tuple[str, str]) -> None:
+    assert verdict("status", classifiers=classifiers) == expected
+
+
+@pytest.mark.parametrize(
+    "types, wheel, egg, fmt",
+    [
+        (("sdist", "bdist_wheel"), ("yes", "brightgreen"), ("no", "brightgreen"), ("wheel", "brightgreen")),
+        (("sdist", "bdist_egg"), ("no", "red"), ("yes", "red"), ("egg", "red")),
+        (("sdist",), ("no", "red"), ("no", "brightgreen"), ("source", "yellow")),
+        ((), ("no", "red"), ("no", "brightgreen"), ("source", "yellow")),  # a release with no files
+    ],
+)
+def test_wheel_egg_format(types: tuple[str, ...], wheel: tuple[str, str], egg: tuple[str, str], fmt: tuple[str, str]) -> None:
+    assert verdict("wheel", packagetypes=types) == wheel
+    assert verdict("egg", packagetypes=types) == egg
+    assert verdict("format", packagetypes=types) == fmt
+
+
+MIT = "License :: OSI Approved :: MIT License"
+GPL = "License :: OSI Approved :: GNU General Public License v3 (GPLv3)"
+APACHE = "License :: OSI Approved :: Apache Software License"
+BSD = "License :: OSI Approved :: BSD License"
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [
+        ({"license_expression": "MIT OR Apache-2.0", "license": "whatever"}, "MIT OR Apache-2.0"),
+        ({"license": "BSD-3-Clause", "classifiers": [MIT]}, "BSD-3-Clause"),
+        ({"license": "https://example.org/LICENSE", "classifiers": [MIT]}, "MIT"),
+        ({"license": "UNKNOWN", "classifiers": [GPL]}, "GPLv3"),
+        ({"license": "Copyright (c) 2024\n\nPermission is hereby granted, free of charge...", "classifiers": [APACHE]},
+         "Apache-2.0"),
+        ({"license": "x" * 40, "classifiers": [BSD, MIT, "License :: OSI Approved"]}, "BSD | MIT"),
+        ({"license": None, "classifiers": ["License :: Other/Proprietary License"]}, "Other/Proprietary"),
+    ],
+)
+def test_license(document: dict[str, Any], message: str) -> None:
+    assert verdict("license", **document) == (message, "blue")
+
+
+def test_license_unknown() -> None:
+    assert verdict("license", license="UNKNOWN") == ("unknown", "red")
+    assert verdict("license") == ("unknown", "red")
+
+
+def test_types() -> None:
+    assert verdict("types", classifiers=["Typing :: Typed"]) == ("typed", "brightgreen")
+    assert verdict("types", classifiers=["Typing :: Stubs Only"]) == ("stubs", "brightgreen")
+    assert verdict("types") == ("untyped", "red")
+
+
+def test_framework_versions() -> None:
+    classifiers = ["Framework :: Django", "Framework :: Django :: 5.0", "Framework :: Django :: 4.2",
+                   "Framework :: Django :: 10.0", "Framework :: Django CMS :: 4.1", "Framework :: Plone :: Addon"]
+    assert verdict("framework_versions", {"framework": "django"}, classifiers=classifiers) == ("4.2 | 5.0 | 10.0", "blue")
+    assert verdict("framework_versions", {"framework": "django-cms"}, classifiers=classifiers) == ("4.1", "blue")
+    assert verdict("framework_versions", {"framework": "plone"}, classifiers=classifiers) == ("missing", "lightgrey")
+    assert badges.KINDS["framework_versions"].label.format(framework="django-cms") == "django-cms versions"
+
+
+def test_summary_keeps_only_what_badges_need() -> None:
+    document = pypi_document("demo", classifiers=[MIT])
+    reduced = summary.from_pypi(document)
+    assert set(reduced) == {"version", "newest", "classifiers", "requires_python", "license", "license_expression",
+                            "packagetypes"}
+    assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
+    assert "description" not in str(reduced)
+
+
+@pytest.mark.parametrize(
+    "bad", [None, [], {"info": None}, {"info": {"version": 3}}, {"info": {"version": ""}},
+            {"info": {"version": "1", "classifiers": "MIT"}}, {"info": {"version": "1"}, "urls": {}}],
+)
+def test_garbled_pypi_refused(bad: Any) -> None:
+    with pytest.raises(summary.Garbled):
+        summary.from_pypi(bad)
+
+
+def test_every_kind_has_a_url_name_in_both_forms() -> None:
+    original = {kind for kind, _ in badges.ORIGINAL_NAMES.values()}
+    shields = {kind for kind, _ in badges.SHIELDS_NAMES.values()}
+    assert original == set(badges.KINDS)
+    assert shields == set(badges.KINDS) - {"egg"}
