@@ -5,12 +5,12 @@ import os
 import socket
 from typing import Any
 
-import treq
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
-from twisted.web.client import Agent, HTTPConnectionPool
+
+from pypipin.http import client
 
 log = Logger()
 
@@ -67,14 +67,11 @@ class Renderer:
     """Asks the renderer for images over keep-alive loopback HTTP."""
 
     def __init__(self, reactor: IReactorTime, port: int, wait: float = 5.0) -> None:
-        pool = HTTPConnectionPool(reactor, persistent=True)
-        pool.maxPersistentPerHost = 16
-        pool.retryAutomatically = False
-        self._http = treq.HTTPClient(Agent(reactor, pool=pool, connectTimeout=1))
+        self._http, self.pool = client(reactor, 16, 1)
+        self.pool.retryAutomatically = False
         self._reactor = reactor
         self.url = f"http://127.0.0.1:{port}"
         self._wait = wait
-        self.pool = pool
 
     async def render(self, spec: dict[str, Any]) -> bytes:
         """The image drawn from ``spec``; waits up to ``wait`` seconds for a restarting renderer."""

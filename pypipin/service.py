@@ -1,5 +1,6 @@
 """Wiring: the options turned into one twistd service tree."""
 
+import signal
 from typing import Any
 
 from twisted.application import service, strports
@@ -25,6 +26,18 @@ class _Closer(service.Service):
     def stopService(self) -> defer.Deferred[Any]:
         super().stopService()
         return defer.DeferredList([defer.maybeDeferred(close) for close in self._closers])
+
+
+class _ExitZeroOnTerm(service.Service):
+    """SIGTERM stops the reactor as twistd's own handler does, but twistd then exits 0, not -15."""
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        stop = lambda *_: self._reactor.callFromThread(self._reactor.stop)  # noqa: E731
+        self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
 
 
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:
@@ -64,4 +77,5 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     site = Site(badges.resource())
     strports.service(options["port"], site, reactor=reactor).setServiceParent(top)
     _Closer(closers).setServiceParent(top)
+    _ExitZeroOnTerm(reactor).setServiceParent(top)
     return top

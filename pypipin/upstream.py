@@ -6,9 +6,10 @@ from typing import Any, Callable
 import treq
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.client import Agent, ContentDecoderAgent, GzipDecoder, HTTPConnectionPool
+from twisted.web.client import ContentDecoderAgent, GzipDecoder
 
 from pypipin import __version__, summary
+from pypipin.http import client
 
 USER_AGENT = f"pypipin/{__version__} (self-hosted PyPI badge service; Twisted treq)".encode()
 
@@ -50,16 +51,14 @@ class Upstream:
         timeout: float,
         max_bytes: int = 20 * 1024 * 1024,
     ) -> None:
-        pool = HTTPConnectionPool(reactor, persistent=True)
-        pool.maxPersistentPerHost = 8
-        agent = ContentDecoderAgent(Agent(reactor, pool=pool, connectTimeout=timeout), [(b"gzip", GzipDecoder)])
-        self._http = treq.HTTPClient(agent)
+        self._http, self.pool = client(
+            reactor, 8, timeout, lambda agent: ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
+        )
         self._reactor = reactor
         self._pypi_url = pypi_url.rstrip("/")
         self._stats_url = stats_url.rstrip("/")
         self._timeout = timeout
         self._max_bytes = max_bytes
-        self.pool = pool
 
     def pypi(self, name: str) -> defer.Deferred[dict[str, Any]]:
         """The summary of a package's PyPI document; ``name`` is already normalised."""

@@ -29,11 +29,11 @@ source_now="$(digest setup.py README.md pypipin twisted)"
 if [ "$(cat "$venv/.source" 2>/dev/null)" != "$source_now" ]; then
   "$venv/bin/pip" install --quiet --no-deps --no-build-isolation "$top"
   # rebuild twisted's plugin cache now, not at the first twistd call
-  "$venv/bin/python" -c 'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))'
+  "$venv/bin/python" -I -c 'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))'
   echo "$source_now" > "$venv/.source"
 fi
 
-shields="$("$venv/bin/python" -c 'import pypipin.renderer as r; print(r.SHIELDS_DIR)')"
+shields="$("$venv/bin/python" -I -c 'import pypipin.renderer as r; print(r.SHIELDS_DIR)')"
 npm_now="$(digest pypipin/shields/package-lock.json)"
 if [ ! -d "$shields/node_modules" ] || [ "$(cat "$venv/.npm" 2>/dev/null)" != "$npm_now" ]; then
   (cd "$shields" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
