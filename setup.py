@@ -19,6 +19,7 @@ setup(
         "txredisapi>=1.4.10",
         "klein>=24.8",
         "packaging>=24.2",
+        "prometheus_client>=0.20",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis>=6", "pillow>=10"],

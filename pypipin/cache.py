@@ -1,13 +1,14 @@
 """Key-value stores: a bounded in-process LRU, and Redis that falls back to it."""
 
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 import txredisapi
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 log = Logger()
 
@@ -49,6 +50,10 @@ class LRU:
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             self._drop(next(iter(self._entries)))
 
+    def pop(self, key: Any) -> None:
+        if key in self._entries:
+            self._drop(key)
+
     def _drop(self, key: Any) -> None:
         _, value = self._entries.pop(key)
         self.bytes -= len(key) + len(value)
@@ -60,6 +65,11 @@ class Store(Protocol):
     def get(self, key: str) -> defer.Deferred[bytes | None]: ...
 
     def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]: ...
+
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        """Set ``key`` only if it is absent; True if this call set it (a lock)."""
+
+    def delete(self, key: str) -> defer.Deferred[None]: ...
 
 
 class MemoryStore:
@@ -75,12 +85,23 @@ class MemoryStore:
         self.lru.set(key, value, ttl)
         return defer.succeed(None)
 
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        if self.lru.get(key) is not None:
+            return defer.succeed(False)
+        self.lru.set(key, value, ttl)
+        return defer.succeed(True)
+
+    def delete(self, key: str) -> defer.Deferred[None]:
+        self.lru.pop(key)
+        return defer.succeed(None)
+
 
 class RedisStore:
     """A ``Store`` in Redis; while Redis is unreachable, a ``MemoryStore`` stands in.
 
     No call waits on a dead Redis: without a live connection the fallback answers
-    at once, and every command is given ``timeout`` seconds.
+    at once, and every command is given ``timeout`` seconds. A value of the wrong
+    type under one of our keys is a miss.
     """
 
     def __init__(self, clock: IReactorTime, url: str, fallback: MemoryStore, timeout: float = 0.5) -> None:
@@ -116,32 +137,45 @@ class RedisStore:
             else:
                 log.warn("Redis unreachable: serving from the in-process cache until it is back")
 
-    def _call(self, name: str, fallback: defer.Deferred, *args: object, **kwargs: object) -> defer.Deferred:
+    def _call(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
         if not self.connected:
             self._note(False)
-            return fallback
+            return fallback()
         d = getattr(self._redis, name)(*args, **kwargs)
         d.addTimeout(self._timeout, self._clock)
 
-        def failed(failure: object) -> defer.Deferred:
-            self._note(False)
-            return fallback
-
-        def done(result: object) -> object:
+        def done(result: Any) -> Any:
             self._note(True)
             return result
+
+        def failed(failure: Failure) -> defer.Deferred[Any]:
+            if not failure.check(txredisapi.ResponseError):  # WRONGTYPE and the like: Redis is fine
+                self._note(False)
+            return fallback()
 
         return d.addCallbacks(done, failed)
 
     def get(self, key: str) -> defer.Deferred[bytes | None]:
-        return self._call("get", self._fallback.get(key), key)
+        return self._call(lambda: self._fallback.get(key), "get", key)
 
     def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
         # kept in the fallback too, so a Redis outage does not lose what this process served
         self._fallback.set(key, value, ttl)
-        return self._call("set", defer.succeed(None), key, value, expire=max(int(ttl), 1)).addCallback(lambda _: None)
+        return self._call(lambda: defer.succeed(None), "set", key, value, expire=max(int(ttl), 1)).addCallback(
+            lambda _: None
+        )
 
-    def disconnect(self) -> defer.Deferred:
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        return self._call(
+            lambda: self._fallback.add(key, value, ttl), "set", key, value, pexpire=max(int(ttl * 1000), 1),
+            only_if_not_exists=True,
+        ).addCallback(bool)
+
+    def delete(self, key: str) -> defer.Deferred[None]:
+        self._fallback.delete(key)
+        return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
+
+    def disconnect(self) -> defer.Deferred[Any]:
         if self._check.active():
             self._check.cancel()
         return self._redis.disconnect()

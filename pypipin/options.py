@@ -40,6 +40,7 @@ _PARAMETERS = [
     ["pypi-ttl", None, 600, "Seconds a PyPI summary stays fresh.", _positive(int)],
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],
     ["stale-ttl", None, 7 * 86400, "Seconds a summary is kept to serve when upstream fails.", _positive(int)],
+    ["stats-rate", None, 20.0, "Most pypistats calls a minute from this daemon (pypistats allows about 30).", _positive(float)],
     ["upstream-timeout", None, 5.0, "Seconds allowed for one upstream request, body included.", _positive(float)],
     ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],

@@ -4,17 +4,20 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from pypipin.cache import Store
+from pypipin.metrics import Counters
+from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight
-from pypipin.upstream import NotFound, Unavailable
+from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 log = Logger()
 
 NOT_FOUND_TTL = 60
+POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,11 @@ def _decode(raw: bytes | None) -> dict[str, Any] | None:
 class Packages:
     """Summaries (``pypi``) and download counts (``stats``) of packages, by normal name.
 
-    Each answer is kept for ``stale_ttl``; it is fresh for the source's TTL. When
-    it is no longer fresh and upstream fails, the stale copy is served.
+    Each answer is kept for ``stale_ttl`` and is fresh for its source's TTL. A
+    refresh is one upstream call however many requests want it: one per process
+    (single-flight) and one across the daemons sharing the store (a short lock
+    that the others wait on). When upstream fails, or a gate holds the call back,
+    the stale copy is served.
     """
 
     def __init__(
@@ -53,38 +59,104 @@ class Packages:
         fetchers: dict[str, Callable[[str], defer.Deferred[dict[str, Any]]]],
         ttls: dict[str, float],
         stale_ttl: float,
+        gates: dict[str, Gate],
+        counters: Counters,
+        max_wait: float,
     ) -> None:
         self._clock = clock
         self._store = store
         self._fetchers = fetchers
         self._ttls = ttls
         self._stale_ttl = stale_ttl
+        self._gates = gates
+        self._counters = counters
+        self._max_wait = max_wait
         self._flights = SingleFlight()
+
+    def _fresh(self, entry: dict[str, Any] | None, source: str) -> Data | None:
+        """The entry's data while it is fresh; a fresh not-found marker raises NotFound."""
+        if entry is None:
+            return None
+        now = self._clock.seconds()
+        if entry.get("missing"):
+            if now < entry["t"] + NOT_FOUND_TTL:
+                raise NotFound()
+            return None
+        if now < entry["t"] + self._ttls[source]:
+            return Data(entry["v"], entry["t"] + self._ttls[source])
+        return None
 
     async def get(self, source: str, name: str) -> Data:
         key = f"pypipin:1:{source}:{name}"
         entry = _decode(await self._store.get(key))
-        now = self._clock.seconds()
-        if entry is not None:
-            if entry.get("missing"):
-                if now < entry["t"] + NOT_FOUND_TTL:
-                    raise NotFound(name)
-            elif now < entry["t"] + self._ttls[source]:
-                return Data(entry["v"], entry["t"] + self._ttls[source])
+        fresh = self._fresh(entry, source)
+        self._counters.cache["store", "hit" if fresh else "miss"] += 1
+        if fresh is not None:
+            return fresh
+        stale = entry if entry is not None and not entry.get("missing") else None
         try:
-            return await self._flights.run(key, lambda: self._fetch(source, name, key))
+            return await self._flights.run(key, lambda: self._refresh(source, name, key, stale is not None))
         except Unavailable as error:
-            if entry is None or entry.get("missing"):
+            if stale is None:
                 raise
+            self._counters.upstream[source, "stale"] += 1
             log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
-            return Data(entry["v"], now, stale=True)
+            return Data(stale["v"], self._clock.seconds(), stale=True)
+
+    async def _refresh(self, source: str, name: str, key: str, have_stale: bool) -> Data:
+        lock = key + ":lock"
+        lock_ttl = self._max_wait + 1
+        if not await self._store.add(lock, b"1", lock_ttl):
+            found = await self._wait_for_other(source, key, lock, lock_ttl)
+            if found is not None:
+                return found
+        try:
+            await self._admit(source, have_stale)
+            return await self._fetch(source, name, key)
+        finally:
+            await self._store.delete(lock)
+
+    async def _wait_for_other(self, source: str, key: str, lock: str, limit: float) -> Data | None:
+        """The data another daemon is fetching, once it lands; None if it gave up or died."""
+        deadline = self._clock.seconds() + limit
+        while self._clock.seconds() < deadline:
+            await task.deferLater(self._clock, POLL, lambda: None)
+            fresh = self._fresh(_decode(await self._store.get(key)), source)
+            if fresh is not None:
+                return fresh
+            if await self._store.get(lock) is None:
+                return None
+        return None
+
+    async def _admit(self, source: str, have_stale: bool) -> None:
+        """Return when the gate lets a call through; raise when it will not soon enough."""
+        gate = self._gates[source]
+        paused = gate.paused_for()
+        if paused:
+            raise RateLimited(paused)
+        deadline = self._clock.seconds() + self._max_wait
+        while wait := gate.wait():
+            self._counters.upstream[source, "waited"] += 1
+            if have_stale or self._clock.seconds() + wait > deadline:
+                raise Unavailable(f"{source}: held back by our own rate limit")
+            await task.deferLater(self._clock, wait, lambda: None)
+        gate.take()
 
     async def _fetch(self, source: str, name: str, key: str) -> Data:
         now = self._clock.seconds()
         try:
             value = await self._fetchers[source](name)
         except NotFound:
+            self._counters.upstream[source, "not_found"] += 1
             await self._store.set(key, json.dumps({"t": now, "missing": True}).encode(), NOT_FOUND_TTL)
             raise
+        except RateLimited as limited:
+            self._counters.upstream[source, "rate_limited"] += 1
+            self._gates[source].pause(limited.retry_after)
+            raise
+        except Unavailable:
+            self._counters.upstream[source, "error"] += 1
+            raise
+        self._counters.upstream[source, "ok"] += 1
         await self._store.set(key, json.dumps({"t": now, "v": value}).encode(), self._stale_ttl)
         return Data(value, now + self._ttls[source])

@@ -9,7 +9,9 @@ from twisted.logger import Logger
 from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
+from pypipin.metrics import Counters
 from pypipin.packages import Packages
+from pypipin.ratelimit import Gate
 from pypipin.renderer import Monitor, Renderer, free_port
 from pypipin.upstream import Upstream
 from pypipin.web import Badges
@@ -66,14 +68,18 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     )
     renderer = Renderer(reactor, renderer_port)
     closers += [upstream.pool.closeCachedConnections, renderer.pool.closeCachedConnections]
+    counters = Counters()
     packages = Packages(
         reactor,
         store,
         {"pypi": upstream.pypi, "stats": upstream.stats},
         {"pypi": options["pypi-ttl"], "stats": options["stats-ttl"]},
         options["stale-ttl"],
+        {"pypi": Gate(reactor), "stats": Gate(reactor, options["stats-rate"])},
+        counters,
+        max_wait=options["upstream-timeout"],
     )
-    badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru())
+    badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru(), counters=counters)
     site = Site(badges.resource())
     strports.service(options["port"], site, reactor=reactor).setServiceParent(top)
     _Closer(closers).setServiceParent(top)

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from klein import Klein
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from pypipin.cache import LRU, Store
+from pypipin.metrics import Counters, registry
 from pypipin.packages import Packages
 from pypipin.renderer import Renderer, RendererDown, RenderFailed
 from pypipin.request import FORMATS, BadgeRequest, parse, query
@@ -59,6 +61,17 @@ class Response:
         return self.body
 
 
+def seal(image: bytes) -> bytes:
+    """An image as stored: prefixed with its own digest, so a corrupt or foreign value is seen."""
+    return hashlib.sha256(image).digest()[:8] + image
+
+
+def unseal(stored: bytes | None) -> bytes | None:
+    if stored is None or len(stored) < 9 or hashlib.sha256(stored[8:]).digest()[:8] != stored[:8]:
+        return None
+    return stored[8:]
+
+
 def respond(body: bytes, fmt: str, max_age: int) -> Response:
     etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
     return Response(body, FORMATS[fmt].encode(), cache_control(max_age), etag)
@@ -69,16 +82,19 @@ class Front(Resource):
 
     isLeaf = True
 
-    def __init__(self, hot: LRU, inner: Resource) -> None:
+    def __init__(self, hot: LRU, inner: Resource, counters: Counters) -> None:
         super().__init__()
         self._hot = hot
         self._inner = inner
+        self._cache = counters.cache
 
     def render(self, request: IRequest) -> Any:
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
             if hit is not None:
+                self._cache["hot", "hit"] += 1
                 return hit.write(request)
+        self._cache["hot", "miss"] += 1
         return self._inner.render(request)
 
 
@@ -88,9 +104,18 @@ class Badges:
     app = Klein()
 
     def __init__(
-        self, clock: IReactorTime, packages: Packages, renderer: Renderer, store: Store, images: LRU, hot: LRU
+        self,
+        clock: IReactorTime,
+        packages: Packages,
+        renderer: Renderer,
+        store: Store,
+        images: LRU,
+        hot: LRU,
+        counters: Counters,
     ) -> None:
         self._clock = clock
+        self._counters = counters
+        self._registry = registry(counters)
         self._packages = packages
         self._renderer = renderer
         self._store = store
@@ -99,7 +124,12 @@ class Badges:
         self._renders = SingleFlight()
 
     def resource(self) -> Resource:
-        return Front(self._hot, self.app.resource())
+        return Front(self._hot, self.app.resource(), self._counters)
+
+    @app.route("/metrics")
+    def metrics(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
+        return generate_latest(self._registry)
 
     @app.route("/", branch=True)
     async def badge(self, request: IRequest) -> bytes:
@@ -172,15 +202,22 @@ class Badges:
         """An image by exactly what it shows: from memory, then the shared store, then drawn once."""
         key = "pypipin:1:img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         found = self._images.get(key)
+        self._counters.cache["images", "hit" if found is not None else "miss"] += 1
         if found is not None:
             return found
-        found = await self._store.get(key)
+        found = unseal(await self._store.get(key))
+        self._counters.cache["store", "hit" if found is not None else "miss"] += 1
         if found is None:
             found = await self._renders.run(key, lambda: self._render(key, spec))
         self._images.set(key, found, IMAGE_TTL)
         return found
 
     async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
-        image = await self._renderer.render(spec)
-        await self._store.set(str(key), image, IMAGE_TTL)
+        try:
+            image = await self._renderer.render(spec)
+        except Exception:
+            self._counters.renders["error"] += 1
+            raise
+        self._counters.renders["ok"] += 1
+        await self._store.set(key, seal(image), IMAGE_TTL)
         return image
