@@ -71,9 +71,15 @@ class Store(Protocol):
 
     def delete(self, key: str) -> defer.Deferred[None]: ...
 
+    @property
+    def state(self) -> str:
+        """``redis``, ``in-process fallback`` (Redis unreachable) or ``in-process`` (no Redis)."""
+
 
 class MemoryStore:
     """A ``Store`` kept in this process only."""
+
+    state = "in-process"
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru
@@ -128,6 +134,10 @@ class RedisStore:
     def connected(self) -> bool:
         # the pool's factory counts live connections; txredisapi has no public flag for it
         return self._redis._factory.size > 0
+
+    @property
+    def state(self) -> str:
+        return "redis" if self.connected else "in-process fallback"
 
     def _note(self, up: bool) -> None:
         if up != self._up:

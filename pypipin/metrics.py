@@ -15,9 +15,11 @@ class Counters(Collector):
     ``upstream[source, outcome]``: source is pypi or stats; outcome ok, not_found, error,
     rate_limited, stale (a stale copy served instead), waited (a rate-limit wait).
     ``renders[outcome]``: outcome ok or error.
+    ``last_ok[source]``: when (Unix time) that source last answered.
     """
 
     def __init__(self) -> None:
+        self.last_ok: dict[str, float] = {}
         self.cache: Counter[tuple[str, str]] = Counter()
         self.upstream: Counter[tuple[str, str]] = Counter()
         self.renders: Counter[str] = Counter()

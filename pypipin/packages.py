@@ -158,5 +158,6 @@ class Packages:
             self._counters.upstream[source, "error"] += 1
             raise
         self._counters.upstream[source, "ok"] += 1
+        self._counters.last_ok[source] = now
         await self._store.set(key, json.dumps({"t": now, "v": value}).encode(), self._stale_ttl)
         return Data(value, now + self._ttls[source])

@@ -126,6 +126,21 @@ class Badges:
     def resource(self) -> Resource:
         return Front(self._hot, self.app.resource(), self._counters)
 
+    @app.route("/health")
+    async def health(self, request: IRequest) -> bytes:
+        """200 with each dependency's state; 503 when no badge can be drawn."""
+        renderer = await self._renderer.healthy()
+        request.setResponseCode(200 if renderer else 503)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Cache-Control", b"no-store")
+        return json.dumps(
+            {
+                "renderer": "up" if renderer else "down",
+                "cache": self._store.state,
+                "last_upstream_success": self._counters.last_ok,
+            }
+        ).encode()
+
     @app.route("/metrics")
     def metrics(self, request: IRequest) -> bytes:
         request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())

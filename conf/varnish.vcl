@@ -1,0 +1,48 @@
+# Varnish 7 in front of one pypipin daemon (pypip.in ran this way at a 10:1 hit:miss ratio).
+# Edit the backend's host and port below; run: varnishd -a :80 -f /etc/varnish/pypipin.vcl
+vcl 4.1;
+
+backend pypipin {
+    .host = "127.0.0.1";
+    .port = "8888";
+    .connect_timeout = 1s;
+    .first_byte_timeout = 15s;
+    .probe = {
+        .url = "/health";
+        .interval = 5s;
+        .timeout = 2s;
+        .window = 5;
+        .threshold = 3;
+    }
+}
+
+sub vcl_recv {
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    if (req.url ~ "^/(health|metrics)") {
+        return (pass);
+    }
+    # badges depend on the URL alone
+    unset req.http.Cookie;
+    unset req.http.Authorization;
+    return (hash);
+}
+
+sub vcl_backend_response {
+    # the daemon's s-maxage sets the TTL; keep serving an expired badge for 6 h while
+    # it is fetched again, or while the daemon is down (pypip.in's grace)
+    set beresp.grace = 6h;
+    if (beresp.status >= 500) {
+        set beresp.ttl = 1s;
+        set beresp.uncacheable = true;
+    }
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+}
