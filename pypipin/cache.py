@@ -10,6 +10,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from pypipin.waiting import poll_until
+
 log = Logger()
 
 
@@ -127,8 +129,9 @@ class RedisStore:
         )
         # txredisapi backs off up to 10 s between attempts; be back within a few seconds
         self._redis._factory.maxDelay = 2
-        self._up: bool | None = None
-        self._check = clock.callLater(2 * timeout, lambda: self._note(self.connected))
+        self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the pool
+        self._starting = defer.ensureDeferred(poll_until(clock, lambda: self.connected, timeout))
+        self._starting.addCallback(self._note).addErrback(lambda failure: failure.trap(defer.CancelledError))
 
     @property
     def connected(self) -> bool:
@@ -148,6 +151,12 @@ class RedisStore:
                 log.warn("Redis unreachable: serving from the in-process cache until it is back")
 
     def _call(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+        if self._up is None and not self.connected:
+            started = defer.ensureDeferred(poll_until(self._clock, lambda: self.connected, self._timeout))
+            return started.addCallback(lambda _: self._command(fallback, name, *args, **kwargs))
+        return self._command(fallback, name, *args, **kwargs)
+
+    def _command(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
         if not self.connected:
             self._note(False)
             return fallback()
@@ -186,6 +195,5 @@ class RedisStore:
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
     def disconnect(self) -> defer.Deferred[Any]:
-        if self._check.active():
-            self._check.cancel()
+        self._starting.cancel()
         return self._redis.disconnect()

@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -13,6 +13,7 @@ from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight
 from pypipin.upstream import NotFound, RateLimited, Unavailable
+from pypipin.waiting import sleep
 
 log = Logger()
 
@@ -120,7 +121,7 @@ class Packages:
         """The data another daemon is fetching, once it lands; None if it gave up or died."""
         deadline = self._clock.seconds() + limit
         while self._clock.seconds() < deadline:
-            await task.deferLater(self._clock, POLL, lambda: None)
+            await sleep(self._clock, POLL)
             fresh = self._fresh(_decode(await self._store.get(key)), source)
             if fresh is not None:
                 return fresh
@@ -139,7 +140,7 @@ class Packages:
             self._counters.upstream[source, "waited"] += 1
             if have_stale or self._clock.seconds() + wait > deadline:
                 raise Unavailable(f"{source}: held back by our own rate limit")
-            await task.deferLater(self._clock, wait, lambda: None)
+            await sleep(self._clock, wait)
         gate.take()
 
     async def _fetch(self, source: str, name: str, key: str) -> Data:

@@ -5,17 +5,53 @@ import os
 import socket
 from typing import Any
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
 from pypipin.http import client
+from pypipin.waiting import poll_until, sleep
 
 log = Logger()
 
 SHIELDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shields")
 SERVER_JS = os.path.join(SHIELDS_DIR, "server.js")
+
+
+class RendererDown(Exception):
+    """The renderer did not answer within the wait allowed."""
+
+
+class RenderFailed(Exception):
+    """The renderer answered with an error."""
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Monitor(ProcessMonitor):
+    """procmon for the renderer: restarts kept quick, and stopping waits for the child to end."""
+
+    minRestartDelay = 0.2
+    maxRestartDelay = 2
+    killTime = 3
+
+    def __init__(self, reactor: Any, node: str, port: int) -> None:
+        super().__init__(reactor=reactor)
+        self.addProcess("shields", [node, SERVER_JS, "--port", str(port)], env=dict(os.environ), cwd=SHIELDS_DIR)
+
+    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
+        super().stopService()
+
+        def ended() -> bool:
+            return not self.protocols
+
+        return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
 
 
 class RendererDown(Exception):
@@ -86,7 +122,7 @@ class Renderer:
             except Exception as failure:  # refused, reset or timed out: the child may be restarting
                 if self._reactor.seconds() + 0.1 >= deadline:
                     raise RendererDown(str(failure)) from failure
-                await task.deferLater(self._reactor, 0.1, lambda: None)
+                await sleep(self._reactor, 0.1)
                 continue
             if response.code != 200:
                 raise RenderFailed(content.decode("utf-8", "replace"))
@@ -107,5 +143,5 @@ class Renderer:
         while not await self.healthy():
             if self._reactor.seconds() >= deadline:
                 return False
-            await task.deferLater(self._reactor, 0.05, lambda: None)
+            await sleep(self._reactor, 0.05)
         return True

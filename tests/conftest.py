@@ -1,77 +1,22 @@
 """Real parts for the tests: redis-server on a free port, the fake upstream, the daemon."""
 
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import pytest_twisted
 import treq
 from twisted.internet import reactor
-from twisted.internet.threads import deferToThread
 from twisted.web.server import Site
 
 from fakepypi import FakeUpstream
-from pypipin.renderer import free_port
+from processes import ROOT, Daemon, RedisServer, wait_for_port
 
-ROOT = Path(__file__).resolve().parent.parent
-TWISTD = str(Path(sys.executable).with_name("twistd"))
-
-
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-class RedisServer:
-    """A throwaway redis-server on a free loopback port, never the machine's own."""
-
-    def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed (scripts/test installs it from Debian)")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="pypipin-redis-")
-        self.process: subprocess.Popen[bytes] | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-    def command(self, *args: str) -> str:
-        return subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args], check=True, capture_output=True, text=True
-        ).stdout.strip()
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
+    if not RedisServer.available:
+        pytest.skip("redis-server is not installed (scripts/test installs it from Debian)")
     server = RedisServer()
     yield server
     server.stop()
@@ -96,62 +41,13 @@ def upstream() -> Iterator[FakeUpstream]:
     pytest_twisted.blockon(port.stopListening())
 
 
-class Daemon:
-    """``twistd -n pypipin`` in a subprocess, as a user runs it."""
-
-    def __init__(self, upstream: FakeUpstream, redis_url: str, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
-        args = [
-            TWISTD, "--pidfile=", "-n", "--logfile", self.log, "pypipin",
-            "--port", f"tcp:{self.port}:interface=127.0.0.1",
-            "--redis", redis_url,
-            "--pypi-url", upstream.url + "/pypi",
-            "--stats-url", upstream.url + "/api",
-            "--upstream-timeout", "2",
-            *extra,
-        ]
-        self.process = subprocess.Popen(args, cwd=tempfile.gettempdir())
-
-    async def ready(self) -> "Daemon":
-        """Waits (in a thread, so the reactor and the fake upstream in it keep running) for the port."""
-        await deferToThread(wait_for_port, self.port)
-        return self
-
-    def log_text(self) -> str:
-        return Path(self.log).read_text(errors="replace")
-
-    def children(self) -> list[int]:
-        """PIDs of this daemon's child processes (the node renderer)."""
-        found = []
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            except OSError:
-                continue
-            if fields.get("PPid", "").strip() == str(self.process.pid):
-                found.append(int(status.parent.name))
-        return found
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
 @pytest.fixture
 def start_daemon(upstream: FakeUpstream) -> Iterator[Any]:
     """Starts daemons on the fake upstream; stops them all at the end of the test."""
     started: list[Daemon] = []
 
     def start(redis_url: str = "none", *extra: str) -> Daemon:
-        daemon = Daemon(upstream, redis_url, *extra)
+        daemon = Daemon(upstream.url, redis_url, *extra)
         started.append(daemon)
         return daemon
 

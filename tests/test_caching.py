@@ -5,7 +5,8 @@ import re
 import pytest_twisted
 from twisted.internet import defer
 
-from conftest import RedisServer, get
+from conftest import get
+from processes import RedisServer
 from fakepypi import FakeUpstream
 from test_daemon import sleep, svg_text
 

@@ -8,7 +8,8 @@ import pytest_twisted
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
-from conftest import Daemon, RedisServer, get
+from conftest import get
+from processes import Daemon, RedisServer
 from fakepypi import FakeUpstream
 
 ALL_BADGES = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license"]

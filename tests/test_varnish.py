@@ -10,7 +10,8 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from conftest import ROOT, get, wait_for_port
+from conftest import get
+from processes import ROOT, wait_for_port
 from fakepypi import FakeUpstream
 from pypipin.renderer import free_port
 
