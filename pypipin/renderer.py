@@ -105,6 +105,7 @@ class Renderer:
     def __init__(self, reactor: IReactorTime, port: int, wait: float = 5.0) -> None:
         self._http, self.pool = client(reactor, 16, 1)
         self.pool.retryAutomatically = False
+        self.pool.cachedConnectionTimeout = 50  # node drops idle connections after 60 s
         self._reactor = reactor
         self.url = f"http://127.0.0.1:{port}"
         self._wait = wait
