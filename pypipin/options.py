@@ -32,6 +32,16 @@ def _port_number(value: str) -> int:
     return number
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def coerce(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    coerce.coerceDoc = f"One of {', '.join(allowed)}."  # type: ignore[attr-defined]
+    return coerce
+
+
 _PARAMETERS = [
     ["port", "p", "tcp:8888", "Where to listen, as a strports description."],
     ["redis", None, "redis://127.0.0.1:6379/0", "Redis URL redis://[:password@]host:port/db, or 'none' for the in-process cache only.", _redis],
@@ -45,6 +55,8 @@ _PARAMETERS = [
     ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
     ["node", None, shutil.which("node") or "node", "Path of the node executable."],
+    ["access-log", None, "-", "Access log: '-' for the twistd log, a file path, or 'none'."],
+    ["log-format", None, "combined", "Access log lines: 'combined' or 'json'.", _choice("combined", "json")],
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
 ]

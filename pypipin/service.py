@@ -6,9 +6,9 @@ from typing import Any
 from twisted.application import service, strports
 from twisted.internet import defer
 from twisted.logger import Logger
-from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
+from pypipin.logs import site
 from pypipin.metrics import Counters
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
@@ -80,8 +80,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         max_wait=options["upstream-timeout"],
     )
     badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru(), counters=counters)
-    site = Site(badges.resource())
-    strports.service(options["port"], site, reactor=reactor).setServiceParent(top)
+    web = site(badges.resource(), options["access-log"], options["log-format"])
+    strports.service(options["port"], web, reactor=reactor).setServiceParent(top)
     _Closer(closers).setServiceParent(top)
     _ExitZeroOnTerm(reactor).setServiceParent(top)
     return top

@@ -131,6 +131,8 @@ class FakeUpstream(resource.Resource):
 
     def render_GET(self, request: server.Request) -> Any:
         path = request.path.decode("utf-8", "replace")
+        if path == "/_requests":  # for benchmarks in other processes
+            return json.dumps(self.requests).encode()
         self.requests[path] += 1
         if self.delay:
             deferLater(self.clock, self.delay, self._finish, request, path)
@@ -172,3 +174,20 @@ class FakeUpstream(resource.Resource):
             if not request._disconnected:
                 request.finish()
         self.hung.clear()
+
+
+def serve(port: int, packages: int, delay: float = 0.0) -> None:
+    """Serve ``pkg0`` .. ``pkg<N-1>`` on a loopback port until killed (for the benchmarks)."""
+    fake = FakeUpstream()
+    fake.delay = delay
+    for n in range(packages):
+        fake.add(f"pkg{n}", version=f"1.{n}.0", classifiers=["Development Status :: 4 - Beta", "Typing :: Typed"],
+                 month=n * 1000)
+    default_reactor.listenTCP(port, server.Site(fake), interface="127.0.0.1")
+    default_reactor.run()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)

@@ -71,7 +71,7 @@ class Daemon:
         self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
         args = [
             TWISTD, "--pidfile=", "-n", "--logfile", self.log, "pypipin",
-            "--port", f"tcp:{self.port}:interface=127.0.0.1",
+            "--port", f"tcp:{self.port}:backlog=1024:interface=127.0.0.1",
             "--redis", redis_url,
             "--pypi-url", upstream_url + "/pypi",
             "--stats-url", upstream_url + "/api",
