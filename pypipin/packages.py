@@ -11,14 +11,13 @@ from twisted.logger import Logger
 from pypipin.cache import Store
 from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
-from pypipin.singleflight import SingleFlight
+from pypipin.singleflight import SingleFlight, across_processes
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
 log = Logger()
 
 NOT_FOUND_TTL = 60
-POLL = 0.05
 
 
 @dataclass(frozen=True)
@@ -105,29 +104,14 @@ class Packages:
             return Data(stale["v"], self._clock.seconds(), stale=True)
 
     async def _refresh(self, source: str, name: str, key: str, have_stale: bool) -> Data:
-        lock = key + ":lock"
-        lock_ttl = self._max_wait + 1
-        if not await self._store.add(lock, b"1", lock_ttl):
-            found = await self._wait_for_other(source, key, lock, lock_ttl)
-            if found is not None:
-                return found
-        try:
+        async def read() -> Data | None:
+            return self._fresh(_decode(await self._store.get(key)), source)
+
+        async def fetch() -> Data:
             await self._admit(source, have_stale)
             return await self._fetch(source, name, key)
-        finally:
-            await self._store.delete(lock)
 
-    async def _wait_for_other(self, source: str, key: str, lock: str, limit: float) -> Data | None:
-        """The data another daemon is fetching, once it lands; None if it gave up or died."""
-        deadline = self._clock.seconds() + limit
-        while self._clock.seconds() < deadline:
-            await sleep(self._clock, POLL)
-            fresh = self._fresh(_decode(await self._store.get(key)), source)
-            if fresh is not None:
-                return fresh
-            if await self._store.get(lock) is None:
-                return None
-        return None
+        return await across_processes(self._store, self._clock, key, read, fetch, self._max_wait + 1)
 
     async def _admit(self, source: str, have_stale: bool) -> None:
         """Return when the gate lets a call through; raise when it will not soon enough."""

@@ -54,51 +54,6 @@ class Monitor(ProcessMonitor):
         return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
 
 
-class RendererDown(Exception):
-    """The renderer did not answer within the wait allowed."""
-
-
-class RenderFailed(Exception):
-    """The renderer answered with an error."""
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Monitor(ProcessMonitor):
-    """procmon for the renderer: restarts kept quick, and stopping waits for the child to end."""
-
-    minRestartDelay = 0.2
-    maxRestartDelay = 2
-    killTime = 3
-
-    def __init__(self, reactor: Any, node: str, port: int) -> None:
-        super().__init__(reactor=reactor)
-        self.addProcess("shields", [node, SERVER_JS, "--port", str(port)], env=dict(os.environ), cwd=SHIELDS_DIR)
-
-    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
-        super().stopService()
-
-        def ended() -> bool:
-            return not self.protocols
-
-        return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
-
-
-async def poll_until(clock: IReactorTime, condition: Any, timeout: float, step: float = 0.05) -> bool:
-    """Poll ``condition`` until it is true or ``timeout`` seconds have passed."""
-    deadline = clock.seconds() + timeout
-    while not condition():
-        if clock.seconds() >= deadline:
-            return False
-        await task.deferLater(clock, step, lambda: None)
-    return True
-
-
 class Renderer:
     """Asks the renderer for images over keep-alive loopback HTTP."""
 
@@ -108,16 +63,16 @@ class Renderer:
         self.pool.cachedConnectionTimeout = 50  # node drops idle connections after 60 s
         self._reactor = reactor
         self.url = f"http://127.0.0.1:{port}"
-        self._wait = wait
+        self.wait = wait
 
     async def render(self, spec: dict[str, Any]) -> bytes:
         """The image drawn from ``spec``; waits up to ``wait`` seconds for a restarting renderer."""
         body = json.dumps(spec).encode()
-        deadline = self._reactor.seconds() + self._wait
+        deadline = self._reactor.seconds() + self.wait
         while True:
             try:
                 response = await self._http.post(
-                    self.url + "/render", data=body, headers={b"Content-Type": b"application/json"}, timeout=self._wait
+                    self.url + "/render", data=body, headers={b"Content-Type": b"application/json"}, timeout=self.wait
                 )
                 content = await response.content()
             except Exception as failure:  # refused, reset or timed out: the child may be restarting

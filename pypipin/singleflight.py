@@ -1,9 +1,17 @@
-"""Share one call among everyone who asks for the same key while it runs."""
+"""Share one call among everyone who asks for the same key while it runs: in this process,
+and across the processes that share one store."""
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
+
+from pypipin.cache import Store
+from pypipin.waiting import sleep
+
+T = TypeVar("T")
+POLL = 0.05
 
 
 class SingleFlight:
@@ -36,3 +44,35 @@ class SingleFlight:
             started = defer.fail()
         started.addBoth(done)
         return waiter
+
+
+async def across_processes(
+    store: Store,
+    clock: IReactorTime,
+    key: str,
+    read: Callable[[], Awaitable[T | None]],
+    compute: Callable[[], Awaitable[T]],
+    lock_ttl: float,
+) -> T:
+    """``compute()`` by one of all the processes sharing ``store``; the others ``read()`` its result.
+
+    A lock (``key`` + ``:lock``, set only if absent, expiring after ``lock_ttl``) picks
+    the process that computes. The others poll ``read()`` until it finds the result;
+    if the lock goes away without one (the holder failed or died), they compute too.
+    """
+    lock = key + ":lock"
+    if await store.add(lock, b"1", lock_ttl):
+        try:
+            found = await read()  # landed between our miss and our lock
+            return found if found is not None else await compute()
+        finally:
+            await store.delete(lock)
+    deadline = clock.seconds() + lock_ttl
+    while clock.seconds() < deadline:
+        await sleep(clock, POLL)
+        found = await read()
+        if found is not None:
+            return found
+        if await store.get(lock) is None:
+            break
+    return await compute()

@@ -17,7 +17,7 @@ from pypipin.metrics import Counters, registry
 from pypipin.packages import Packages
 from pypipin.renderer import Renderer, RendererDown, RenderFailed
 from pypipin.request import FORMATS, BadgeRequest, parse, query
-from pypipin.singleflight import SingleFlight
+from pypipin.singleflight import SingleFlight, across_processes
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 log = Logger()
@@ -218,14 +218,21 @@ class Badges:
         key = "pypipin:1:img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         found = self._images.get(key)
         self._counters.cache["images", "hit" if found is not None else "miss"] += 1
+        if found is None:
+            found = await self._renders.run(key, lambda: self._shared_image(key, spec))
+            self._images.set(key, found, IMAGE_TTL)
+        return found
+
+    async def _shared_image(self, key: str, spec: dict[str, Any]) -> bytes:
+        async def read() -> bytes | None:
+            return unseal(await self._store.get(key))
+
+        found = await read()
+        self._counters.cache["store", "hit" if found is not None else "miss"] += 1
         if found is not None:
             return found
-        found = unseal(await self._store.get(key))
-        self._counters.cache["store", "hit" if found is not None else "miss"] += 1
-        if found is None:
-            found = await self._renders.run(key, lambda: self._render(key, spec))
-        self._images.set(key, found, IMAGE_TTL)
-        return found
+        return await across_processes(self._store, self._clock, key, read, lambda: self._render(key, spec),
+                                      self._renderer.wait + 1)
 
     async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
         try:

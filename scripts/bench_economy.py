@@ -1,0 +1,98 @@
+"""Economy: upstream calls and renders for a burst of 1,000 concurrent badge requests.
+
+Scenarios: 1 package and 50 packages, on 1 daemon and on 3 daemons sharing one Redis
+(requests spread round-robin), against the fake upstream (each answer delayed a little,
+so the burst arrives while the first fetches are under way). Target: PyPI calls ==
+distinct packages, stats calls == distinct packages asked for downloads, renders ==
+distinct images.
+"""
+
+import argparse
+import json
+import re
+import urllib.request
+
+import treq
+from twisted.internet import defer, task
+
+from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+
+KINDS = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license", "types", "djversions"]
+STYLES = ["flat", "flat-square", "plastic", "for-the-badge", "social"]
+
+
+def urls_for(daemons: list[Daemon], packages: int, count: int) -> list[str]:
+    combos = [(kind, style) for kind in KINDS for style in STYLES]
+    return [
+        f"{daemons[i % len(daemons)].url}/{combos[i % len(combos)][0]}/pkg{(i // len(combos)) % packages if packages > 1 else 0}"
+        f"/badge.svg?style={combos[i % len(combos)][1]}"
+        for i in range(count)
+    ] if packages == 1 else [
+        f"{daemons[i % len(daemons)].url}/{combos[(i // packages) % len(combos)][0]}/pkg{i % packages}"
+        f"/badge.svg?style={combos[(i // packages) % len(combos)][1]}"
+        for i in range(count)
+    ]
+
+
+def renders(daemon: Daemon) -> int:
+    text = urllib.request.urlopen(daemon.url + "/metrics").read().decode()
+    found = re.search(r'^pypipin_renders_total\{outcome="ok"\} (\S+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0
+
+
+async def fire(urls: list[str]) -> list[tuple[int, bytes]]:
+    async def one(url: str) -> tuple[int, bytes]:
+        response = await treq.get(url)
+        return response.code, await response.content()
+
+    return await defer.gatherResults([defer.ensureDeferred(one(url)) for url in urls])
+
+
+async def scenario(reactor, daemon_count: int, packages: int, count: int, delay: float) -> dict:
+    redis = RedisServer()
+    upstream = FakeUpstreamProcess(50, delay)
+    # a stats rate high enough that our own pypistats limit does not hide the counts here
+    daemons = [Daemon(upstream.url, redis.url, "--stats-rate", "100000") for _ in range(daemon_count)]
+    try:
+        for daemon in daemons:
+            wait_for_port(daemon.port)
+        await task.deferLater(reactor, 1.0, lambda: None)  # let each daemon's renderer come up
+        urls = urls_for(daemons, packages, count)
+        answers = await fire(urls)
+        calls = json.loads(urllib.request.urlopen(upstream.url + "/_requests").read())
+        names = {url.split("/")[4] for url in urls}
+        with_downloads = {url.split("/")[4] for url in urls if url.split("/")[3] == "d"}
+        return {
+            "daemons": daemon_count,
+            "packages": len(names),
+            "requests": len(urls),
+            "non_200": sum(code != 200 for code, _ in answers),
+            "pypi_calls": sum(n for path, n in calls.items() if path.startswith("/pypi/")),
+            "stats_calls": sum(n for path, n in calls.items() if path.startswith("/api/")),
+            "expected_stats": len(with_downloads),
+            "distinct_images": len({body for _, body in answers}),
+            "renders": sum(renders(daemon) for daemon in daemons),
+        }
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+        upstream.stop()
+        redis.stop()
+
+
+async def main(reactor, args: argparse.Namespace) -> None:
+    print(f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} {'stats calls':>11} "
+          f"{'(expected)':>10} {'images':>6} {'renders':>7}")
+    for daemon_count in (1, 3):
+        for packages in (1, 50):
+            row = await scenario(reactor, daemon_count, packages, args.requests, args.delay)
+            print(f"{row['daemons']:>7} {row['packages']:>8} {row['requests']:>8} {row['non_200']:>7} "
+                  f"{row['pypi_calls']:>10} {row['stats_calls']:>11} {row['expected_stats']:>10} "
+                  f"{row['distinct_images']:>6} {row['renders']:>7}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds the fake upstream takes to answer")
+    task.react(lambda reactor: defer.ensureDeferred(main(reactor, parser.parse_args())))
