@@ -104,6 +104,25 @@ class MemoryStore:
         return defer.succeed(None)
 
 
+def _within(clock: IReactorTime, command: defer.Deferred[Any], timeout: float) -> defer.Deferred[Any]:
+    """``command``'s result, or a TimeoutError after ``timeout`` seconds.
+
+    The command itself is never cancelled: txredisapi matches replies to commands by
+    their order, and a cancelled command would hand its reply to the next one.
+    """
+    out: defer.Deferred[Any] = defer.Deferred()
+    timer = clock.callLater(timeout, lambda: out.called or out.errback(defer.TimeoutError()))
+
+    def finish(result: Any) -> None:
+        if timer.active():
+            timer.cancel()
+        if not out.called:
+            out.callback(result)
+
+    command.addBoth(finish)
+    return out
+
+
 class RedisStore:
     """A ``Store`` in Redis; while Redis is unreachable, a ``MemoryStore`` stands in.
 
@@ -112,7 +131,7 @@ class RedisStore:
     type under one of our keys is a miss.
     """
 
-    def __init__(self, clock: IReactorTime, url: str, fallback: MemoryStore, timeout: float = 0.5) -> None:
+    def __init__(self, clock: IReactorTime, url: str, fallback: MemoryStore, timeout: float = 1.0) -> None:
         parts = urlsplit(url)
         self._clock = clock
         self._fallback = fallback
@@ -125,7 +144,6 @@ class RedisStore:
             poolsize=4,
             charset=None,
             connectTimeout=timeout,
-            replyTimeout=timeout,
         )
         # txredisapi backs off up to 10 s between attempts; be back within a few seconds
         self._redis._factory.maxDelay = 2
@@ -160,16 +178,15 @@ class RedisStore:
         if not self.connected:
             self._note(False)
             return fallback()
-        d = getattr(self._redis, name)(*args, **kwargs)
-        d.addTimeout(self._timeout, self._clock)
+        d = _within(self._clock, getattr(self._redis, name)(*args, **kwargs), self._timeout)
 
         def done(result: Any) -> Any:
             self._note(True)
             return result
 
         def failed(failure: Failure) -> defer.Deferred[Any]:
-            if not failure.check(txredisapi.ResponseError):  # WRONGTYPE and the like: Redis is fine
-                self._note(False)
+            # a slow reply (this process may be the slow one) or a WRONGTYPE is no outage
+            self._note(self.connected)
             return fallback()
 
         return d.addCallbacks(done, failed)

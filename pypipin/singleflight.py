@@ -74,5 +74,6 @@ async def across_processes(
         if found is not None:
             return found
         if await store.get(lock) is None:
-            break
-    return await compute()
+            break  # the holder is done: one last read, its result may have landed since
+    found = await read()
+    return found if found is not None else await compute()
