@@ -5,7 +5,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
@@ -28,7 +28,7 @@ NAMED_COLORS = frozenset(
 )
 MAX_NAME = 200
 MAX_TEXT = 200
-MAX_LOGO = 16384
+MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
 MAX_CACHE_SECONDS = 365 * 86400
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"
@@ -128,13 +128,21 @@ def _logo(value: str | None) -> str | None:
     return value
 
 
-def query(args: Mapping[bytes, Sequence[bytes]]) -> dict[str, str]:
-    """The first value of each query parameter, decoded (bad UTF-8 replaced)."""
-    return {
-        key.decode("utf-8", "replace"): values[0].decode("utf-8", "replace")
-        for key, values in args.items()
-        if values
-    }
+MAX_PARAMETERS = 32
+
+
+def query(raw: bytes) -> dict[str, str]:
+    """The first value of each of the first parameters of a query string (bad UTF-8 replaced).
+
+    A parameter without ``=`` (``?include_prereleases``) has the value ``""``.
+    """
+    found: dict[str, str] = {}
+    for part in raw.split(b"&", MAX_PARAMETERS)[:MAX_PARAMETERS]:
+        name, _, value = part.partition(b"=")
+        key = unquote_plus(name.decode("latin-1"), encoding="utf-8", errors="replace")
+        if key and key not in found:
+            found[key] = unquote_plus(value.decode("latin-1"), encoding="utf-8", errors="replace")
+    return found
 
 
 def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:

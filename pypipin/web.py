@@ -148,7 +148,7 @@ class Badges:
 
     @app.route("/", branch=True)
     async def badge(self, request: IRequest) -> bytes:
-        wanted = parse(request.path, query(request.args))
+        wanted = parse(request.path, query(request.uri.partition(b"?")[2]))
         if wanted is None:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")

@@ -88,4 +88,8 @@ def test_text_is_the_label_and_legacy_colours() -> None:
 
 
 def test_query_decodes_bad_utf8_and_takes_first_value() -> None:
-    assert query({b"label": [b"\xff", b"second"], b"empty": []}) == {"label": "\ufffd"}
+    assert query(b"label=%ff&label=second&flag&a+b=c+d&=x") == {"label": "\ufffd", "flag": "", "a b": "c d"}
+
+
+def test_query_reads_a_bounded_number_of_parameters() -> None:
+    assert len(query(b"&".join(b"k%d=v" % n for n in range(10000)))) == 32

@@ -1,0 +1,44 @@
+"""Options: defaults, PYPIPIN_* environment twins, validation, and the twistd plugin."""
+
+import subprocess
+
+import pytest
+from twisted.python import usage
+
+from processes import TWISTD
+from pypipin.options import Options
+
+
+def parsed(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_defaults() -> None:
+    options = parsed()
+    assert (options["port"], options["redis"], options["pypi-ttl"], options["stats-ttl"]) == (
+        "tcp:8888", "redis://127.0.0.1:6379/0", 600, 3600)
+    assert (options["upstream-timeout"], options["renderer-port"], options["stale-ttl"]) == (5.0, 0, 604800)
+
+
+def test_environment_twins_and_the_command_line_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYPIPIN_PYPI_TTL", "120")
+    monkeypatch.setenv("PYPIPIN_REDIS", "none")
+    monkeypatch.setenv("PYPIPIN_PORT", "tcp:9000")
+    options = parsed("--port", "tcp:9001")
+    assert (options["pypi-ttl"], options["redis"], options["port"]) == (120, "none", "tcp:9001")
+
+
+@pytest.mark.parametrize("args", [["--pypi-ttl", "0"], ["--redis", "mysql://x"], ["--renderer-port", "70000"],
+                                  ["--log-format", "xml"], ["--upstream-timeout", "soon"]])
+def test_bad_values_are_refused(args: list[str]) -> None:
+    with pytest.raises(usage.UsageError):
+        parsed(*args)
+
+
+def test_plugin_is_listed_and_documents_the_environment() -> None:
+    listing = subprocess.run([TWISTD, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "pypipin" in listing
+    help_text = subprocess.run([TWISTD, "pypipin", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "--stats-url" in help_text and "PYPIPIN_STATS_URL" in help_text
