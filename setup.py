@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.11",
     packages=["pypipin", "twisted.plugins"],
     package_data={
-        "pypipin": ["shields/package.json", "shields/package-lock.json", "shields/*.js"],
+        "pypipin": ["shields/package.json", "shields/package-lock.json", "shields/*.js", "static/*"],
         "twisted.plugins": ["pypipin_plugin.py"],
     },
     install_requires=[

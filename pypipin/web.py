@@ -11,7 +11,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from twisted.web.static import File
 
+from pypipin import home
 from pypipin.cache import LRU, Store
 from pypipin.metrics import Counters, registry
 from pypipin.packages import Packages
@@ -116,6 +118,7 @@ class Badges:
         self._clock = clock
         self._counters = counters
         self._registry = registry(counters)
+        self._home = home.page()
         self._packages = packages
         self._renderer = renderer
         self._store = store
@@ -146,8 +149,18 @@ class Badges:
         request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
         return generate_latest(self._registry)
 
-    @app.route("/", branch=True)
-    async def badge(self, request: IRequest) -> bytes:
+    @app.route("/")
+    def home(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"public, max-age=300")
+        return self._home
+
+    @app.route("/static/", branch=True)
+    def static(self, request: IRequest) -> Resource:
+        return File(home.STATIC_DIR)
+
+    @app.route("/<path:_>")
+    async def badge(self, request: IRequest, _: str) -> bytes:
         wanted = parse(request.path, query(request.uri.partition(b"?")[2]))
         if wanted is None:
             request.setResponseCode(404)
