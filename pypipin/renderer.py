@@ -43,7 +43,15 @@ class Monitor(ProcessMonitor):
 
     def __init__(self, reactor: Any, node: str, port: int) -> None:
         super().__init__(reactor=reactor)
+        self.starts = 0
         self.addProcess("shields", [node, SERVER_JS, "--port", str(port)], env=dict(os.environ), cwd=SHIELDS_DIR)
+
+    def startProcess(self, name: str) -> None:
+        if name not in self.protocols:
+            self.starts += 1
+            if self.starts > 1:
+                log.warn("Renderer exited; procmon starts it again (restart {count})", count=self.starts - 1)
+        super().startProcess(name)
 
     def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
         super().stopService()

@@ -1,7 +1,7 @@
 """Wiring: the options turned into one twistd service tree."""
 
 import signal
-from typing import Any
+from typing import Any, Callable
 
 from twisted.application import service, strports
 from twisted.internet import defer
@@ -14,41 +14,57 @@ from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
 from pypipin.renderer import Monitor, Renderer, free_port
 from pypipin.upstream import Upstream
+from pypipin.waiting import poll_until
 from pypipin.web import Badges
 
 log = Logger()
 
-
-class _Closer(service.Service):
-    """Closes connection pools and the Redis client when twistd stops."""
-
-    def __init__(self, closers: list[Any]) -> None:
-        self._closers = closers
-
-    def stopService(self) -> defer.Deferred[Any]:
-        super().stopService()
-        return defer.DeferredList([defer.maybeDeferred(close) for close in self._closers])
+DRAIN_SECONDS = 10
 
 
-class _ExitZeroOnTerm(service.Service):
-    """SIGTERM stops the reactor as twistd's own handler does, but twistd then exits 0, not -15."""
+class Pypipin(service.MultiService):
+    """The daemon's services, stopped in order.
 
-    def __init__(self, reactor: Any) -> None:
+    On stop: stop accepting connections, let the requests in flight finish (at most
+    ``DRAIN_SECONDS``), close the clients, then stop node. SIGTERM stops the reactor as
+    twistd's own handler does, but twistd then exits 0 rather than by the signal.
+    """
+
+    def __init__(self, reactor: Any, web: service.Service, in_flight: Callable[[], int], closers: list[Any],
+                 monitor: Monitor) -> None:
+        super().__init__()
         self._reactor = reactor
+        self._web = web
+        self._in_flight = in_flight
+        self._closers = closers
+        self._monitor = monitor
+        for child in (monitor, web):
+            child.setServiceParent(self)
 
     def startService(self) -> None:
         super().startService()
         stop = lambda *_: self._reactor.callFromThread(self._reactor.stop)  # noqa: E731
         self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
 
+    def stopService(self) -> defer.Deferred[None]:
+        service.Service.stopService(self)
+        return defer.ensureDeferred(self._stop())
+
+    async def _stop(self) -> None:
+        await defer.maybeDeferred(self._web.stopService)
+        if not await poll_until(self._reactor, lambda: self._in_flight() == 0, DRAIN_SECONDS):
+            log.warn("Stopping with {count} requests still in flight", count=self._in_flight())
+        for close in self._closers:
+            await defer.maybeDeferred(close)
+        await self._monitor.stopService()
+
 
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     """The whole daemon: the renderer under procmon, the caches, the upstream client and the web site."""
     if reactor is None:
         from twisted.internet import reactor
-    top = service.MultiService()
     renderer_port = options["renderer-port"] or free_port()
-    Monitor(reactor, options["node"], renderer_port).setServiceParent(top)
+    monitor = Monitor(reactor, options["node"], renderer_port)
 
     def lru() -> LRU:
         return LRU(reactor, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
@@ -64,7 +80,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         closers.append(redis.disconnect)
     upstream = Upstream(
         reactor, options["pypi-url"], options["stats-url"], options["upstream-timeout"],
-        options["upstream-max-mb"] * 1024 * 1024,
+        options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
     )
     renderer = Renderer(reactor, renderer_port)
     closers += [upstream.pool.closeCachedConnections, renderer.pool.closeCachedConnections]
@@ -80,8 +96,6 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         max_wait=options["upstream-timeout"],
     )
     badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru(), counters=counters)
-    web = site(badges.resource(), options["access-log"], options["log-format"])
-    strports.service(options["port"], web, reactor=reactor).setServiceParent(top)
-    _Closer(closers).setServiceParent(top)
-    _ExitZeroOnTerm(reactor).setServiceParent(top)
-    return top
+    front = badges.resource()
+    web = strports.service(options["port"], site(front, options["access-log"], options["log-format"]), reactor=reactor)
+    return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor)

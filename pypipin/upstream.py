@@ -50,6 +50,7 @@ class Upstream:
         stats_url: str,
         timeout: float,
         max_bytes: int = 20 * 1024 * 1024,
+        concurrency: int = 32,
     ) -> None:
         self._http, self.pool = client(
             reactor, 8, timeout, lambda agent: ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
@@ -59,6 +60,7 @@ class Upstream:
         self._stats_url = stats_url.rstrip("/")
         self._timeout = timeout
         self._max_bytes = max_bytes
+        self._slots = defer.DeferredSemaphore(concurrency)
 
     def pypi(self, name: str) -> defer.Deferred[dict[str, Any]]:
         """The summary of a package's PyPI document; ``name`` is already normalised."""
@@ -69,8 +71,8 @@ class Upstream:
         return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats)
 
     def _get(self, url: str, reduce: Callable[[Any], Any]) -> defer.Deferred[Any]:
-        d = defer.ensureDeferred(self._fetch(url, reduce))
-        # one deadline for connecting, the headers and the whole body
+        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, reduce)))
+        # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
         return d.addErrback(self._failed, url)
 

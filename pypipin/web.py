@@ -80,7 +80,10 @@ def respond(body: bytes, fmt: str, max_age: int) -> Response:
 
 
 class Front(Resource):
-    """Answers a URL served before straight from memory, before any routing."""
+    """Answers a URL served before straight from memory, before any routing.
+
+    ``in_flight`` counts the requests passed on to the app and not finished yet.
+    """
 
     isLeaf = True
 
@@ -89,6 +92,7 @@ class Front(Resource):
         self._hot = hot
         self._inner = inner
         self._cache = counters.cache
+        self.in_flight = 0
 
     def render(self, request: IRequest) -> Any:
         if request.method in (b"GET", b"HEAD"):
@@ -97,7 +101,12 @@ class Front(Resource):
                 self._cache["hot", "hit"] += 1
                 return hit.write(request)
         self._cache["hot", "miss"] += 1
+        self.in_flight += 1
+        request.notifyFinish().addBoth(self._finished)
         return self._inner.render(request)
+
+    def _finished(self, _: object) -> None:
+        self.in_flight -= 1
 
 
 class Badges:
@@ -126,7 +135,7 @@ class Badges:
         self._hot = hot
         self._renders = SingleFlight()
 
-    def resource(self) -> Resource:
+    def resource(self) -> Front:
         return Front(self._hot, self.app.resource(), self._counters)
 
     @app.route("/health")
