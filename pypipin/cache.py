@@ -14,6 +14,8 @@ from pypipin.waiting import poll_until
 
 log = Logger()
 
+SHUN_SECONDS = 5
+
 
 class LRU:
     """A dict bounded by entry count and total bytes, with an expiry per entry.
@@ -147,6 +149,7 @@ class RedisStore:
         )
         # txredisapi backs off up to 10 s between attempts; be back within a few seconds
         self._redis._factory.maxDelay = 2
+        self._shunned_until = 0.0
         self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the pool
         self._starting = defer.ensureDeferred(poll_until(clock, lambda: self.connected, timeout))
         self._starting.addCallback(self._note).addErrback(lambda failure: failure.trap(defer.CancelledError))
@@ -178,6 +181,8 @@ class RedisStore:
         if not self.connected:
             self._note(False)
             return fallback()
+        if self._clock.seconds() < self._shunned_until:
+            return fallback()
         d = _within(self._clock, getattr(self._redis, name)(*args, **kwargs), self._timeout)
 
         def done(result: Any) -> Any:
@@ -185,8 +190,12 @@ class RedisStore:
             return result
 
         def failed(failure: Failure) -> defer.Deferred[Any]:
-            # a slow reply (this process may be the slow one) or a WRONGTYPE is no outage
-            self._note(self.connected)
+            if failure.check(defer.TimeoutError):
+                # a hung Redis would cost every request a timeout per command: skip it for a while
+                log.warn("Redis did not answer within {timeout} s: in-process cache for {pause} s",
+                         timeout=self._timeout, pause=SHUN_SECONDS)
+                self._shunned_until = self._clock.seconds() + SHUN_SECONDS
+            self._note(self.connected)  # a WRONGTYPE reply is no outage
             return fallback()
 
         return d.addCallbacks(done, failed)

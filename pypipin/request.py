@@ -32,6 +32,8 @@ MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request hea
 MAX_CACHE_SECONDS = 365 * 86400
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+_FRAMEWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
         return None
     kind, fixed = SHIELDS_NAMES[parts[1]]
     if parts[1] == "frameworkversions":
-        if len(parts) != 4 or not parts[2]:
+        if len(parts) != 4 or not _FRAMEWORK.match(parts[2]):
             return None
         fixed = {"framework": parts[2]}
     elif len(parts) != 3:
@@ -113,9 +115,10 @@ def _int(value: str | None, low: int, high: int, default: int) -> int:
 
 
 def _text(value: str | None) -> str | None:
-    if value is None or not value.strip() or len(value) > MAX_TEXT:
+    """Text for the badge, trimmed: up to ``MAX_TEXT`` printable characters (no control characters in SVG)."""
+    if value is None or not value.strip() or len(value) > MAX_TEXT or _UNPRINTABLE.search(value):
         return None
-    return value
+    return value.strip()
 
 
 def _logo(value: str | None) -> str | None:

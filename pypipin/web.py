@@ -25,6 +25,7 @@ from pypipin.upstream import NotFound, RateLimited, Unavailable
 log = Logger()
 
 IMAGE_TTL = 86400
+MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
 STALE_MAX_AGE = 60
 # message, colour and HTTP cache lifetime of each error badge
 INVALID_NAME = ("invalid name", "red", 86400)
@@ -95,6 +96,10 @@ class Front(Resource):
         self.in_flight = 0
 
     def render(self, request: IRequest) -> Any:
+        if len(request.uri) > MAX_URI:
+            request.setResponseCode(414)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"URI too long\n"
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
             if hit is not None:

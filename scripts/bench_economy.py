@@ -8,7 +8,6 @@ distinct images.
 """
 
 import argparse
-import json
 import re
 import urllib.request
 
@@ -59,7 +58,7 @@ async def scenario(reactor, daemon_count: int, packages: int, count: int, delay:
         await task.deferLater(reactor, 1.0, lambda: None)  # let each daemon's renderer come up
         urls = urls_for(daemons, packages, count)
         answers = await fire(urls)
-        calls = json.loads(urllib.request.urlopen(upstream.url + "/_requests").read())
+        calls = upstream.requests()
         names = {url.split("/")[4] for url in urls}
         with_downloads = {url.split("/")[4] for url in urls if url.split("/")[3] == "d"}
         return {

@@ -106,8 +106,10 @@ class FakeUpstream(resource.Resource):
 
     ``fault`` switches every answer to a failure: ``"500"``, ``"429"`` (with
     Retry-After: 30), ``"429-bare"``, ``"timeout"`` (never answers), ``"garbage"``
-    (not JSON), ``"wrong-type"`` (JSON of the wrong shape), or None.
-    ``requests`` counts requests by path.
+    (not JSON), ``"wrong-type"`` (JSON of the wrong shape), ``"trickle"`` (a
+    valid document sent 10 bytes every 0.2 s), ``"huge"`` (a 3 MiB JSON body), or None.
+    ``requests`` counts requests by path. For other processes, ``/_requests`` answers
+    the counts and ``/_fault?set=<fault>`` switches the fault (empty: none).
     """
 
     isLeaf = True
@@ -133,6 +135,9 @@ class FakeUpstream(resource.Resource):
         path = request.path.decode("utf-8", "replace")
         if path == "/_requests":  # for benchmarks in other processes
             return json.dumps(self.requests).encode()
+        if path == "/_fault":
+            self.fault = request.args.get(b"set", [b""])[0].decode() or None
+            return b"ok"
         self.requests[path] += 1
         if self.delay:
             deferLater(self.clock, self.delay, self._finish, request, path)
@@ -140,7 +145,22 @@ class FakeUpstream(resource.Resource):
         if self.fault == "timeout":
             self.hung.append(request)
             return server.NOT_DONE_YET
+        if self.fault == "trickle":
+            self.fault = None
+            body = self._answer(request, path)
+            self.fault = "trickle"
+            self._trickle(request, body)
+            return server.NOT_DONE_YET
         return self._answer(request, path)
+
+    def _trickle(self, request: server.Request, rest: bytes) -> None:
+        if request._disconnected:
+            return
+        if not rest:
+            request.finish()
+            return
+        request.write(rest[:10])
+        deferLater(self.clock, 0.2, self._trickle, request, rest[10:])
 
     def _finish(self, request: server.Request, path: str) -> None:
         if not request._disconnected:
@@ -156,6 +176,8 @@ class FakeUpstream(resource.Resource):
             return b'{"message": "upstream trouble"}'
         if self.fault == "garbage":
             return b"<html>\x00\xff not json"
+        if self.fault == "huge":
+            return b'{"info": {"description": "' + b"x" * (3 * 1024 * 1024) + b'"}}'
         if self.fault == "wrong-type":
             return b'{"info": ["not", "an", "object"], "data": 7}'
         parts = path.strip("/").split("/")

@@ -1,5 +1,6 @@
 """Real processes for tests and benchmarks: redis-server on a free port, and pypipin daemons."""
 
+import json
 import shutil
 import signal
 import socket
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from twisted.internet.threads import deferToThread
@@ -109,3 +111,24 @@ class Daemon:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+class FakeUpstreamProcess:
+    """tests/fakepypi.py in its own process, serving pkg0..pkg<N-1>, each answer delayed by ``delay`` s."""
+
+    def __init__(self, packages: int, delay: float = 0.0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fakepypi.py")), str(self.port),
+                                         str(packages), str(delay)])
+        wait_for_port(self.port)
+
+    def requests(self) -> dict[str, int]:
+        return json.loads(urllib.request.urlopen(self.url + "/_requests").read())
+
+    def set_fault(self, fault: str | None) -> None:
+        urllib.request.urlopen(f"{self.url}/_fault?set={fault or ''}").read()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()

@@ -6,10 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest_twisted
 from twisted.internet import defer, task
-from twisted.internet.threads import deferToThread
 
 from conftest import get
-from processes import Daemon, RedisServer
+from processes import RedisServer
 from fakepypi import FakeUpstream
 
 ALL_BADGES = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license"]
@@ -143,14 +142,3 @@ async def test_without_redis_badges_are_still_served(upstream: FakeUpstream, sta
     assert upstream.requests["/pypi/demo/json"] == 1  # the in-process cache stood in
     await sleep(0.1)
     assert daemon.log_text().count("Redis unreachable") == 1
-
-
-@pytest_twisted.ensureDeferred
-async def test_sigterm_stops_node_too(upstream: FakeUpstream, start_daemon) -> None:
-    upstream.add("demo")
-    daemon: Daemon = await start_daemon().ready()
-    response, _ = await get(f"{daemon.url}/v/demo/badge.svg")
-    assert response.code == 200
-    (node,) = daemon.children()
-    assert await deferToThread(daemon.stop) == 0
-    assert not os.path.exists(f"/proc/{node}") or "zombie" in open(f"/proc/{node}/status").read().lower()

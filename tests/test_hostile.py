@@ -1,0 +1,165 @@
+"""Hostile input, as crawlers and fuzzers send it: never a 5xx, never a traceback, always safe SVG.
+
+Requests go over a raw socket, byte for byte as generated, to a real daemon whose fake
+PyPI runs in a process of its own (so these tests need no reactor).
+"""
+
+import json
+import re
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from processes import Daemon, FakeUpstreamProcess, wait_for_port
+
+SVG = "{http://www.w3.org/2000/svg}"
+NORMAL = re.compile(r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$")
+BADGES = ["d", "download", "v", "version", "py_versions", "implementation", "status", "egg", "wheel", "format",
+          "license", "types", "djversions", "pypi", "nope", "", ".."]
+EXTENSIONS = ["svg", "json", "png", "SVG", "bmp", "svg%00", "svg/", ""]
+TRIED = {"count": 0}
+ARTEFACTS = Path(__file__).with_name("artefacts")
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[Daemon]:
+    upstream = FakeUpstreamProcess(5)
+    daemon = Daemon(upstream.url, "none", "--upstream-timeout", "1")
+    wait_for_port(daemon.port)
+    daemon.upstream = upstream
+    yield daemon
+    daemon.stop()
+    ARTEFACTS.mkdir(exist_ok=True)
+    (ARTEFACTS / "hostile.txt").write_text(f"hostile requests sent: {TRIED['count']}\n")
+    calls = upstream.requests()
+    upstream.stop()
+    unnormalised = [path for path in calls if not NORMAL.match(path)]
+    assert not unnormalised, unnormalised[:5]
+
+
+def send(port: int, target: bytes, headers: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP/1.1 request; the status, headers and body (status 0: closed without an answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
+        connection.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: badges\r\nConnection: close\r\n" + headers + b"\r\n")
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    TRIED["count"] += 1
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines[0].startswith("HTTP/1.1 "):
+        return 0, {}, data
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    if fields.get("Transfer-Encoding") == "chunked":
+        body = dechunk(body)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+def dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size, _, data = data.partition(b"\r\n")
+        if int(size, 16) == 0:
+            break
+        out += data[: int(size, 16)]
+        data = data[int(size, 16) + 2:]
+    return out
+
+
+TWISTED_HEAD_LIMIT = 16384
+
+
+def answer(port: int, target: bytes) -> tuple[int, dict[str, str], bytes]:
+    """``send``, checking what must hold for any answer: past Twisted's 16 KiB head limit, a 400 or a close."""
+    status, headers, body = send(port, target)
+    if len(target) > TWISTED_HEAD_LIMIT - 100:
+        assert status in (0, 400, 414), status
+    else:
+        check(status, headers, body)
+    return status, headers, body
+
+
+def check(status: int, headers: dict[str, str], body: bytes) -> None:
+    """What must hold for any answer at all."""
+    assert 200 <= status < 500, (status, body[:200])
+    assert b"Traceback" not in body and b'File "' not in body
+    kind = headers.get("content-type", "")
+    if status == 200 and kind.startswith("image/svg+xml"):
+        root = ET.fromstring(body)
+        for element in root.iter():
+            assert element.tag not in (SVG + "script", SVG + "foreignObject")
+            for name, value in element.attrib.items():
+                assert not name.lower().startswith("on"), name
+                if name.endswith("href") or name == "src":
+                    assert value.startswith("data:image/"), value
+    if status == 200 and kind == "application/json":
+        assert set(json.loads(body)) == {"schemaVersion", "label", "message", "color", "isError"}
+
+
+segment = st.one_of(
+    st.text(max_size=40).map(lambda text: quote(text, safe="")),
+    st.text(alphabet=st.characters(codec="latin-1"), max_size=30).map(lambda text: quote(text, safe="/%.")),
+    st.sampled_from(["..", "%2e%2e", "%2F", "a%2Fb", "%00", "%0d%0aSet-Cookie:%20x=1", "%ff%fe", "zope.interface",
+                     "Django", "pkg0", "PKG_0", "<svg onload=alert(1)>", "x" * 10000, "%", "%zz"]),
+)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(badge=st.sampled_from(BADGES), name=segment, extension=st.sampled_from(EXTENSIONS), extra=st.booleans(),
+       shields=st.booleans())
+def test_random_paths(target: Daemon, badge: str, name: str, extension: str, extra: bool, shields: bool) -> None:
+    if shields:
+        path = f"/pypi/{badge}/{name}" + (f".{extension}" if extension else "")
+    else:
+        path = f"/{badge}/{name}/badge.{extension}" + ("/more" if extra else "")
+    answer(target.port, path.encode())
+
+
+value = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["<script>alert(1)</script>", "\" onload=\"x", "]]>&amp;", "%ff", "\x00", "a\r\nb", "x" * 5000,
+                     "flat", "for-the-badge", "red", "#4c1", "4", "-1", "99999999999999999999", "data:image/svg+xml;base64,PHN2Zz4=",
+                     "javascript:alert(1)", "\u202e\u0000\ufeff"]),
+)
+key = st.sampled_from(["style", "label", "text", "color", "colorA", "colorB", "labelColor", "cacheSeconds", "period",
+                       "scale", "logo", "include_prereleases", "junk", ""])
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(badge=st.sampled_from(["v", "wheel", "d", "license"]), fmt=st.sampled_from(["svg", "json", "png"]),
+       params=st.lists(st.tuples(key, value), max_size=6), raw=st.booleans())
+def test_random_query_strings(target: Daemon, badge: str, fmt: str, params: list[tuple[str, str]], raw: bool) -> None:
+    encode = (lambda text: text.encode("utf-8", "surrogatepass")) if raw else (lambda text: quote(text, safe="").encode())
+    query = b"&".join(encode(k) + b"=" + encode(v) for k, v in params)
+    if raw:
+        query = query.replace(b" ", b"+").replace(b"\r", b"").replace(b"\n", b"").replace(b"#", b"%23")
+    status, headers, body = answer(target.port, f"/{badge}/pkg1/badge.{fmt}?".encode() + query)
+    labels = [v for k, v in params if k == "label"]
+    if not raw and fmt == "svg" and labels and status == 200:
+        label = labels[0]
+        printable = label.strip() and len(label) <= 200 and not re.search("[\x00-\x1f\x7f-\x9f\ufffe\uffff]", label)
+        style = dict(params).get("style", "flat")
+        if printable and style in ("flat", "flat-square", "plastic"):
+            shown = [el.text for el in ET.fromstring(body).iter(SVG + "text")]
+            assert shown[0] == label.strip()  # exactly as asked (trimmed), after escaping
+
+
+def test_over_long_uri_is_414(target: Daemon) -> None:
+    status, _, _ = send(target.port, b"/v/" + b"a" * 9000 + b"/badge.svg")
+    assert status == 414
+    status, _, _ = send(target.port, b"/v/pkg1/badge.svg?label=" + b"x" * 9000)
+    assert status == 414
+
+
+def test_header_limits_are_4xx(target: Daemon) -> None:
+    status, _, body = send(target.port, b"/v/pkg1/badge.svg", b"X-Junk: " + b"y" * 9000 + b"\r\n")
+    assert 200 <= status < 500
+    many = b"".join(b"X-H%d: v\r\n" % n for n in range(600))
+    status, _, _ = send(target.port, b"/v/pkg1/badge.svg", many)
+    assert status in (0, 400)  # Twisted answers 400 and closes past 500 headers
