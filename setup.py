@@ -22,7 +22,7 @@ setup(
         "prometheus_client>=0.20",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis>=6", "pillow>=10"],
+        "test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis>=6", "pillow>=10", "selenium>=4.20", "supervisor>=4.2"],
     },
     zip_safe=False,
 )

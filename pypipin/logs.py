@@ -3,10 +3,13 @@
 import json
 from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.http import combinedLogFormatter
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from pypipin.metrics import Counters
 
 
 def _text(value: bytes | None) -> str | None:
@@ -31,14 +34,27 @@ def json_line(timestamp: str, request: IRequest) -> str:
     )
 
 
-class _Unlogged(Site):
+class _MeteredSite(Site):
+    """Counts every finished request in the metrics, then writes its access log line (if any)."""
+
+    def __init__(self, resource: Resource, counters: Counters, clock: IReactorTime, access_log: bool, **kwargs: Any):
+        super().__init__(resource, **kwargs)
+        self._counters = counters
+        self._clock = clock
+        self._access_log = access_log
+
     def log(self, request: Any) -> None:
-        """No access log."""
+        started = getattr(request, "started", None)
+        if started is not None:
+            self._counters.request(request.badge, request.format, request.code, self._clock.seconds() - started)
+        if self._access_log:
+            super().log(request)
 
 
-def site(resource: Resource, access_log: str, log_format: str) -> Site:
+def site(resource: Resource, access_log: str, log_format: str, counters: Counters, clock: IReactorTime) -> Site:
     """A Site logging each request to the twistd log (``-``), a file (a path), or nowhere (``none``)."""
     formatter = json_line if log_format == "json" else combinedLogFormatter
-    if access_log == "none":
-        return _Unlogged(resource)
-    return Site(resource, logPath=None if access_log == "-" else access_log, logFormatter=formatter)
+    return _MeteredSite(
+        resource, counters, clock, access_log != "none",
+        logPath=None if access_log in ("-", "none") else access_log, logFormatter=formatter,
+    )

@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
 from pypipin.http import client
+from pypipin.metrics import Counters
 from pypipin.waiting import poll_until, sleep
 
 log = Logger()
@@ -41,16 +42,19 @@ class Monitor(ProcessMonitor):
     maxRestartDelay = 2
     killTime = 3
 
-    def __init__(self, reactor: Any, node: str, port: int) -> None:
+    def __init__(self, reactor: Any, node: str, port: int, counters: Counters) -> None:
         super().__init__(reactor=reactor)
-        self.starts = 0
+        self._counters = counters
+        self._started = False
         self.addProcess("shields", [node, SERVER_JS, "--port", str(port)], env=dict(os.environ), cwd=SHIELDS_DIR)
 
     def startProcess(self, name: str) -> None:
         if name not in self.protocols:
-            self.starts += 1
-            if self.starts > 1:
-                log.warn("Renderer exited; procmon starts it again (restart {count})", count=self.starts - 1)
+            if self._started:
+                self._counters.renderer_restarts += 1
+                log.warn("Renderer exited; procmon starts it again (restart {count})",
+                         count=self._counters.renderer_restarts)
+            self._started = True
         super().startProcess(name)
 
     def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]

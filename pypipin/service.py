@@ -64,7 +64,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     if reactor is None:
         from twisted.internet import reactor
     renderer_port = options["renderer-port"] or free_port()
-    monitor = Monitor(reactor, options["node"], renderer_port)
+    counters = Counters()
+    monitor = Monitor(reactor, options["node"], renderer_port, counters)
 
     def lru() -> LRU:
         return LRU(reactor, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
@@ -84,7 +85,6 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     )
     renderer = Renderer(reactor, renderer_port)
     closers += [upstream.pool.closeCachedConnections, renderer.pool.closeCachedConnections]
-    counters = Counters()
     packages = Packages(
         reactor,
         store,
@@ -97,5 +97,5 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     )
     badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru(), counters=counters)
     front = badges.resource()
-    web = strports.service(options["port"], site(front, options["access-log"], options["log-format"]), reactor=reactor)
+    web = strports.service(options["port"], site(front, options["access-log"], options["log-format"], counters, reactor), reactor=reactor)
     return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor)

@@ -48,6 +48,8 @@ class Response:
     content_type: bytes
     cache_control: bytes
     etag: bytes
+    kind: str  # for the metrics
+    format: str
 
     def __len__(self) -> int:
         return len(self.body) + len(self.cache_control) + 64
@@ -75,9 +77,9 @@ def unseal(stored: bytes | None) -> bytes | None:
     return stored[8:]
 
 
-def respond(body: bytes, fmt: str, max_age: int) -> Response:
+def respond(body: bytes, wanted: BadgeRequest, max_age: int) -> Response:
     etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-    return Response(body, FORMATS[fmt].encode(), cache_control(max_age), etag)
+    return Response(body, FORMATS[wanted.format].encode(), cache_control(max_age), etag, wanted.kind.name, wanted.format)
 
 
 class Front(Resource):
@@ -88,14 +90,17 @@ class Front(Resource):
 
     isLeaf = True
 
-    def __init__(self, hot: LRU, inner: Resource, counters: Counters) -> None:
+    def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters) -> None:
         super().__init__()
+        self._clock = clock
         self._hot = hot
         self._inner = inner
         self._cache = counters.cache
         self.in_flight = 0
 
     def render(self, request: IRequest) -> Any:
+        # read by the Site's log() for the metrics; a badge route names its badge and format
+        request.started, request.badge, request.format = self._clock.seconds(), "-", "-"
         if len(request.uri) > MAX_URI:
             request.setResponseCode(414)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -104,6 +109,7 @@ class Front(Resource):
             hit = self._hot.get(request.uri)
             if hit is not None:
                 self._cache["hot", "hit"] += 1
+                request.badge, request.format = hit.kind, hit.format
                 return hit.write(request)
         self._cache["hot", "miss"] += 1
         self.in_flight += 1
@@ -141,7 +147,7 @@ class Badges:
         self._renders = SingleFlight()
 
     def resource(self) -> Front:
-        return Front(self._hot, self.app.resource(), self._counters)
+        return Front(self._clock, self._hot, self.app.resource(), self._counters)
 
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
@@ -180,6 +186,7 @@ class Badges:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
+        request.badge, request.format = wanted.kind.name, wanted.format
         try:
             response, keep_for = await self.answer(wanted)
         except RendererDown:
@@ -208,7 +215,7 @@ class Badges:
                 else:
                     max_age = max(wanted.kind.max_age, wanted.cache_seconds)
                     keep_for = min(max_age, data.fresh_until - self._clock.seconds())
-                return respond(await self.draw(wanted, label, message, color, False), wanted.format, max_age), keep_for
+                return respond(await self.draw(wanted, label, message, color, False), wanted, max_age), keep_for
         except NotFound:
             message, color, max_age = NOT_FOUND
         except RateLimited:
@@ -216,7 +223,7 @@ class Badges:
         except Unavailable:
             message, color, max_age = UNAVAILABLE
         keep_for = float(max_age)
-        return respond(await self.draw(wanted, label, message, color, True), wanted.format, max_age), keep_for
+        return respond(await self.draw(wanted, label, message, color, True), wanted, max_age), keep_for
 
     async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool) -> bytes:
         if wanted.format == "json":

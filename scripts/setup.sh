@@ -18,7 +18,9 @@ digest() { (cd "$top" && find "$@" -type f -not -path '*/node_modules/*' -not -n
 
 deps_stamp="$venv/.deps${extra:+-$extra}"
 deps_now="$(digest setup.py)"
-if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_now" ]; then
+# the test dependencies include the service's: after scripts/test, scripts/run installs nothing
+if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_now" ] &&
+   { [ -n "$extra" ] || [ "$(cat "$venv/.deps-test" 2>/dev/null)" != "$deps_now" ]; }; then
   "$venv/bin/pip" install --quiet --upgrade pip setuptools wheel
   "$venv/bin/pip" install --quiet "$top${extra:+[$extra]}"
   echo "$deps_now" > "$deps_stamp"

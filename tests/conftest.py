@@ -2,6 +2,8 @@
 
 from typing import Any, Iterator
 
+import os
+
 import pytest
 import pytest_twisted
 import treq
@@ -9,7 +11,7 @@ from twisted.internet import reactor
 from twisted.web.server import Site
 
 from fakepypi import FakeUpstream
-from processes import ROOT, Daemon, RedisServer, wait_for_port
+from processes import VARNISHD, Daemon, RedisServer, Varnish
 
 
 
@@ -60,3 +62,19 @@ async def get(url: str, **kwargs: Any) -> tuple[Any, bytes]:
     """GET a URL; the response and its body."""
     response = await treq.get(url, **kwargs)
     return response, await response.content()
+
+
+@pytest.fixture
+def varnish() -> Iterator[Any]:
+    """Starts varnishd with a VCL of conf/ (``varnish("varnish.vcl", {8888: port})``) and stops it after."""
+    if not os.path.exists(VARNISHD):
+        pytest.skip("varnishd is not installed (.ci/run installs Debian's varnish)")
+    started: list[Varnish] = []
+
+    def start(name: str, ports: dict[int, int]) -> str:
+        started.append(Varnish(name, ports))
+        return started[-1].url
+
+    yield start
+    for each in started:
+        each.stop()

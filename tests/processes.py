@@ -1,6 +1,7 @@
 """Real processes for tests and benchmarks: redis-server on a free port, and pypipin daemons."""
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ from twisted.internet.threads import deferToThread
 from pypipin.renderer import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 
 
@@ -132,3 +134,36 @@ class FakeUpstreamProcess:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait()
+
+
+def vcl_for(name: str, ports: dict[int, int]) -> str:
+    """conf/<name> with backend ports replaced (old -> new), in a file varnishd's own user can read."""
+    folder = tempfile.mkdtemp(prefix="pypipin-varnish-")
+    os.chmod(folder, 0o755)
+    text = (ROOT / "conf" / name).read_text()
+    for old, new in ports.items():
+        assert f'.port = "{old}";' in text
+        text = text.replace(f'.port = "{old}";', f'.port = "{new}";')
+    path = Path(folder, name)
+    path.write_text(text)
+    path.chmod(0o644)
+    return str(path)
+
+
+class Varnish:
+    """varnishd in the foreground with conf/<name>, its backends moved to the given ports."""
+
+    def __init__(self, name: str, ports: dict[int, int]) -> None:
+        config = vcl_for(name, ports)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [VARNISHD, "-F", "-n", os.path.dirname(config) + "/work", "-a", f"127.0.0.1:{self.port}", "-f", config,
+             "-s", "malloc,32m"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from twisted.python import usage
 
-from processes import TWISTD
+from processes import ROOT, TWISTD
 from pypipin.options import Options
 
 
@@ -42,3 +42,9 @@ def test_plugin_is_listed_and_documents_the_environment() -> None:
     assert "pypipin" in listing
     help_text = subprocess.run([TWISTD, "pypipin", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--stats-url" in help_text and "PYPIPIN_STATS_URL" in help_text
+
+
+def test_run_script_passes_options_through() -> None:
+    result = subprocess.run([str(ROOT / "scripts" / "run"), "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--upstream-timeout" in result.stdout and "PYPIPIN_REDIS" in result.stdout

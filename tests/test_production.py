@@ -1,0 +1,146 @@
+"""Running it in production: metrics, health, logs, supervisord, and scale-out behind Varnish."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.threads import deferToThread
+
+from conftest import get
+from fakepypi import FakeUpstream
+from processes import ROOT, RedisServer, wait_for_port
+from pypipin.renderer import free_port
+from test_daemon import sleep, svg_text
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_in_prometheus_text_format(upstream: FakeUpstream, start_daemon) -> None:
+    upstream.add("demo")
+    daemon = await start_daemon().ready()
+    for _ in range(3):
+        await get(f"{daemon.url}/wheel/demo/badge.svg")
+    await get(f"{daemon.url}/v/demo/badge.png")
+    await get(f"{daemon.url}/nope")
+    _, body = await get(daemon.url + "/metrics")
+    text = body.decode()
+    assert 'pypipin_requests_total{badge="wheel",format="svg",status="200"} 3.0' in text
+    assert 'pypipin_requests_total{badge="version",format="png",status="200"} 1.0' in text
+    assert 'pypipin_requests_total{badge="-",format="-",status="404"} 1.0' in text
+    assert 'pypipin_cache_lookups_total{layer="hot",result="hit"} 2.0' in text
+    assert 'pypipin_upstream_total{outcome="ok",source="pypi"} 1.0' in text
+    assert 'pypipin_renders_total{outcome="ok"} 2.0' in text
+    assert "pypipin_renderer_restarts_total 0.0" in text
+    count = re.search(r"^pypipin_request_duration_seconds_count (\S+)$", text, re.M)
+    assert count and float(count.group(1)) == 5
+    assert re.search(r'^pypipin_request_duration_seconds_bucket\{le="\+Inf"\} 5\.0$', text, re.M)
+
+
+@pytest_twisted.ensureDeferred
+async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
+    upstream.add("demo")
+    daemon = await start_daemon(redis.url).ready()
+    await get(f"{daemon.url}/v/demo/badge.svg")
+    response, body = await get(daemon.url + "/health")
+    state = json.loads(body)
+    assert response.code == 200 and state["renderer"] == "up" and state["cache"] == "redis"
+    assert set(state["last_upstream_success"]) == {"pypi"}
+    broken = await start_daemon("none", "--node", "/bin/false").ready()
+    response, body = await get(broken.url + "/health")
+    assert response.code == 503 and json.loads(body) == {"renderer": "down", "cache": "in-process",
+                                                          "last_upstream_success": {}}
+
+
+@pytest_twisted.ensureDeferred
+async def test_json_access_log(upstream: FakeUpstream, start_daemon, tmp_path: Path) -> None:
+    upstream.add("demo")
+    log = tmp_path / "access.log"
+    daemon = await start_daemon("none", "--access-log", str(log), "--log-format", "json").ready()
+    await get(f"{daemon.url}/v/demo/badge.svg?style=plastic", headers={b"User-Agent": [b"readme-bot"]})
+    await deferToThread(daemon.stop)
+    (line,) = log.read_text().splitlines()
+    entry = json.loads(line)
+    assert (entry["method"], entry["uri"], entry["status"], entry["agent"]) == (
+        "GET", "/v/demo/badge.svg?style=plastic", 200, "readme-bot")
+
+
+@pytest_twisted.ensureDeferred
+async def test_combined_access_log_in_the_twistd_log(upstream: FakeUpstream, start_daemon) -> None:
+    upstream.add("demo")
+    daemon = await start_daemon().ready()
+    await get(f"{daemon.url}/wheel/demo/badge.svg")
+    await deferToThread(daemon.stop)
+    assert re.search(r'"127\.0\.0\.1" - - \[[^]]+\] "GET /wheel/demo/badge\.svg HTTP/1\.1" 200 \d+ "-"',
+                     daemon.log_text())
+
+
+@pytest_twisted.ensureDeferred
+async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
+    """conf/supervisord.conf as shipped, in this checkout (it keeps its logs in var/)."""
+    upstream.add("demo")
+    config = ROOT / "conf" / "supervisord.conf"
+    (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
+    marker = f"run{free_port()}"
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PYPIPIN_PORT=f"tcp:{port}:interface=127.0.0.1", PYPIPIN_REDIS="none",
+               PYPIPIN_PYPI_URL=upstream.url + "/pypi", PYPIPIN_STATS_URL=upstream.url + "/api")
+    supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-n", "-c", str(config)], env=env)
+    ctl = [str(bin_dir / "supervisorctl"), "-c", str(config)]
+    try:
+        await deferToThread(wait_for_port, port, 60)
+        response, body = await get(f"http://127.0.0.1:{port}/v/demo/badge.svg?{marker}")
+        assert response.code == 200 and svg_text(body) == ["pypi", "v1.2.3"]
+        status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
+        while "STARTING" in status.stdout:  # until startsecs have passed
+            await sleep(0.5)
+            status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
+        assert "RUNNING" in status.stdout
+        twistd = int(re.search(r"pid (\d+)", status.stdout).group(1))
+        node = [int(p.name) for p in Path("/proc").glob("[0-9]*")
+                if (p / "status").exists() and f"PPid:\t{twistd}\n" in (p / "status").read_text()]
+        assert len(node) == 1
+        stopped = await deferToThread(subprocess.run, [*ctl, "stop", "pypipin"], capture_output=True, text=True)
+        assert "stopped" in stopped.stdout
+        for pid in (twistd, node[0]):
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        log = (ROOT / "var" / "log" / "pypipin.log").read_text()
+        assert f"GET /v/demo/badge.svg?{marker}" in log
+    finally:
+        supervisord.terminate()
+        await deferToThread(supervisord.wait, 30)
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_daemons_on_one_redis_behind_varnish(
+    upstream: FakeUpstream, redis: RedisServer, start_daemon, varnish
+) -> None:
+    upstream.add("burst")
+    upstream.delay = 0.3
+    first = await start_daemon(redis.url).ready()
+    second = await start_daemon(redis.url).ready()
+    front = await deferToThread(varnish, "varnish-cluster.vcl", {8881: first.port, 8882: second.port})
+    urls = [f"{front}/{badge}/burst/badge.svg?style={style}" for badge in ("v", "wheel", "license", "status")
+            for style in ("flat", "plastic", "social")]
+    answers = await defer.gatherResults([defer.ensureDeferred(get(url)) for url in urls * 3])
+    assert {response.code for response, _ in answers} == {200}
+    assert upstream.requests["/pypi/burst/json"] == 1
+    served = [await get(daemon.url + "/metrics") for daemon in (first, second)]
+    per_daemon = [sum(float(n) for n in re.findall(r'^pypipin_requests_total\{badge="[a-z_]+".*\} (\S+)$',
+                                                   body.decode(), re.M)) for _, body in served]
+    assert all(count > 0 for count in per_daemon), per_daemon  # both daemons took a share
+    print(f"requests through Varnish: {len(urls) * 3}; reaching the daemons: {per_daemon}; PyPI calls: 1")
+
+
+def test_haproxy_example_is_valid() -> None:
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    if not os.path.exists(haproxy):
+        pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
+    result = subprocess.run([haproxy, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
