@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
-from twisted.web.resource import Resource
+from twisted.web.resource import NoResource, Resource
 from twisted.web.static import File
 
 from pypipin import home
@@ -120,6 +120,13 @@ class Front(Resource):
         self.in_flight -= 1
 
 
+class _Static(File):
+    """The page's assets; a folder is not listed."""
+
+    def directoryListing(self) -> Resource:
+        return NoResource()
+
+
 class Badges:
     """The Klein app: turns badge URLs into images, through the caches."""
 
@@ -177,7 +184,9 @@ class Badges:
 
     @app.route("/static/", branch=True)
     def static(self, request: IRequest) -> Resource:
-        return File(home.STATIC_DIR)
+        # the page asks for its assets with a content hash (?v=...), so they may be kept a day
+        request.setHeader(b"Cache-Control", b"public, max-age=86400")
+        return _Static(home.STATIC_DIR)
 
     @app.route("/<path:_>")
     async def badge(self, request: IRequest, _: str) -> bytes:

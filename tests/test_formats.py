@@ -27,6 +27,11 @@ def daemon(upstream: FakeUpstream, start_daemon):
     return pytest_twisted.blockon(defer.ensureDeferred(start_daemon().ready()))
 
 
+async def get_json(url: str) -> dict:
+    _, body = await get(url)
+    return json.loads(body)
+
+
 def light_pixels(image: Image.Image) -> int:
     """Pixels of the (white) badge text: near-white in RGB."""
     data = image.convert("RGB").tobytes()
@@ -95,16 +100,15 @@ async def test_shields_routes_say_what_their_pypipin_twins_say(daemon) -> None:
         _, plain = await get(daemon.url + shields)
         _, svg = await get(daemon.url + shields + ".svg")
         assert plain == svg and plain.startswith(b"<svg")
-    _, body = await get(f"{daemon.url}/pypi/frameworkversions/wagtail/demo.json")
-    assert json.loads(body)["label"] == "wagtail versions" and json.loads(body)["message"] == "6"
-    _, body = await get(f"{daemon.url}/pypi/types/demo.json")
-    assert json.loads(body)["message"] == "typed"
+    shown = await get_json(f"{daemon.url}/pypi/frameworkversions/wagtail/demo.json")
+    assert (shown["label"], shown["message"]) == ("wagtail versions", "6")
+    assert (await get_json(f"{daemon.url}/pypi/types/demo.json"))["message"] == "typed"
 
 
 @pytest_twisted.ensureDeferred
 async def test_include_prereleases(daemon) -> None:
-    _, body = await get(f"{daemon.url}/pypi/v/demo.json?include_prereleases")
-    assert json.loads(body)["message"] == "v3.0.0b1" and json.loads(body)["color"] == "orange"
+    shown = await get_json(f"{daemon.url}/pypi/v/demo.json?include_prereleases")
+    assert (shown["message"], shown["color"]) == ("v3.0.0b1", "orange")
 
 
 @pytest_twisted.ensureDeferred
@@ -119,10 +123,9 @@ async def test_overrides_applied_and_escaped(daemon) -> None:
     assert "#f80" in fills or "#ff8800" in fills
     assert "#123" in fills or "#112233" in fills
 
-    _, body = await get(f"{daemon.url}/wheel/demo/badge.json?colorB=orange&colorA=red&text=built")
-    assert json.loads(body)["label"] == "built" and json.loads(body)["color"] == "orange"
-    _, body = await get(f"{daemon.url}/wheel/demo/badge.json?color=not-a-colour&style=neon")
-    assert json.loads(body)["color"] == "brightgreen"
+    shown = await get_json(f"{daemon.url}/wheel/demo/badge.json?colorB=orange&colorA=red&text=built")
+    assert (shown["label"], shown["color"]) == ("built", "orange")
+    assert (await get_json(f"{daemon.url}/wheel/demo/badge.json?color=not-a-colour&style=neon"))["color"] == "brightgreen"
 
 
 @pytest_twisted.ensureDeferred
