@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
-from pypipin.request import _HEX, FORMATS, MAX_CACHE_SECONDS, MAX_NAME, MAX_TEXT, NAMED_COLORS, STYLES
+from pypipin.request import HEX_COLOR, FORMATS, MAX_CACHE_SECONDS, MAX_NAME, MAX_TEXT, NAMED_COLORS, STYLES
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -100,7 +100,7 @@ def registry() -> dict[str, Any]:
         "rasters": list(RASTERS),
         "styles": list(STYLES),
         "colors": sorted(NAMED_COLORS),
-        "hex": _HEX.pattern,
+        "hex": HEX_COLOR.pattern,
         "periods": list(PERIODS),
         "default_period": DEFAULT_PERIOD,
         "default_framework": DEFAULT_FRAMEWORK,

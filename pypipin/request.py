@@ -30,7 +30,7 @@ MAX_NAME = 200
 MAX_TEXT = 200
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
 MAX_CACHE_SECONDS = 365 * 86400
-_HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 _FRAMEWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -103,7 +103,7 @@ def _color(value: str | None) -> str | None:
         return None
     if value.lower() in NAMED_COLORS:
         return value.lower()
-    match = _HEX.match(value)
+    match = HEX_COLOR.match(value)
     return "#" + match.group(1).lower() if match else None
 
 

@@ -198,11 +198,11 @@ class Badges:
         request.badge, request.format = wanted.kind.name, wanted.format
         try:
             response, keep_for = await self.answer(wanted)
-        except RendererDown:
+        except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"The badge renderer is restarting; try again in a second.\n"
+            return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
         if keep_for > 0:
             self._hot.set(request.uri, response, keep_for)
         return response.write(request)

@@ -4,7 +4,8 @@ Load: badge hits, misses (new packages and new images), unknown packages and hos
 URLs, from a few concurrent clients on loopback. Chaos, one step every 15 s in turn:
 SIGKILL the node renderer; kill Redis and start it again 3 s later; switch the fake
 upstream to 500, 429, timeouts or garbage for 5 s. Prints requests served, 5xx counts,
-p50/p99 latency, and the daemon's RSS and open fds at the start and the end.
+p50/p99 latency, and the daemon's RSS and open fds at the start, halfway and the end
+(the in-process caches fill towards their bounds in the first half).
 """
 
 import argparse
@@ -58,8 +59,9 @@ async def main(reactor, args: argparse.Namespace) -> None:
     try:
         wait_for_port(daemon.port)
         await task.deferLater(reactor, 1.0, lambda: None)
-        start = resources(daemon.process.pid)
+        samples = [resources(daemon.process.pid)]
         deadline = reactor.seconds() + args.minutes * 60
+        halfway = reactor.callLater(args.minutes * 30, lambda: samples.append(resources(daemon.process.pid)))
 
         async def client() -> None:
             while reactor.seconds() < deadline:
@@ -100,8 +102,10 @@ async def main(reactor, args: argparse.Namespace) -> None:
 
         await defer.gatherResults([defer.ensureDeferred(client()) for _ in range(args.clients)]
                                   + [defer.ensureDeferred(chaos())])
-        end = resources(daemon.process.pid)
+        samples.append(resources(daemon.process.pid))
     finally:
+        if halfway.active():
+            halfway.cancel()
         daemon.stop()
         upstream.stop()
         redis.stop()
@@ -111,7 +115,8 @@ async def main(reactor, args: argparse.Namespace) -> None:
     print(f"5xx: {counts['5xx_well_formed']} for well-formed badge URLs, {counts['5xx_other']} for others")
     print(f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
           f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
-    print(f"daemon RSS: {start[0]:.1f} -> {end[0]:.1f} MiB; open fds: {start[1]} -> {end[1]}")
+    print(f"daemon RSS at start, halfway, end: {' -> '.join(f'{rss:.1f}' for rss, _ in samples)} MiB; "
+          f"open fds: {' -> '.join(str(fds) for _, fds in samples)}")
 
 
 if __name__ == "__main__":
