@@ -1,0 +1,69 @@
+"""The small mechanisms on a fake clock: LRU bounds, the rate gate, single-flight, Redis timeouts."""
+
+from twisted.internet import defer, task
+
+from pypipin.cache import LRU, _within
+from pypipin.ratelimit import Gate
+from pypipin.singleflight import SingleFlight
+
+
+def test_lru_bounded_by_entries_bytes_and_time() -> None:
+    clock = task.Clock()
+    lru = LRU(clock, max_entries=3, max_bytes=100)
+    for key in "abcd":
+        lru.set(key, b"x" * 10, ttl=60)
+    assert len(lru) == 3 and lru.get("a") is None  # the oldest went first
+    lru.get("b")  # b is now the most recently used
+    lru.set("e", b"y" * 60, ttl=60)
+    assert lru.get("c") is None and lru.get("b") == b"x" * 10 and lru.bytes <= 100
+    lru.set("huge", b"z" * 200, ttl=60)
+    assert lru.get("huge") is None  # larger than the whole cache: not kept
+    clock.advance(61)
+    assert lru.get("b") is None and lru.get("e") is None
+
+
+def test_gate_token_bucket_and_pause() -> None:
+    clock = task.Clock()
+    gate = Gate(clock, per_minute=6, burst=2)
+    for _ in range(2):
+        assert gate.wait() == 0
+        gate.take()
+    assert gate.wait() == 10.0  # one token every 10 s
+    clock.advance(10)
+    assert gate.wait() == 0
+    gate.pause(30)
+    assert gate.paused_for() == 30
+    clock.advance(31)
+    assert gate.paused_for() == 0
+    assert Gate(clock).wait() == 0  # no rate: never waits
+
+
+def test_single_flight_shares_one_call_and_survives_a_cancelled_waiter() -> None:
+    calls = []
+    pending: defer.Deferred[str] = defer.Deferred()
+    flights = SingleFlight()
+
+    def start() -> defer.Deferred[str]:
+        calls.append(1)
+        return pending
+
+    first, second, third = (flights.run("k", start) for _ in range(3))
+    second.cancel()
+    second.addErrback(lambda failure: failure.trap(defer.CancelledError))
+    pending.callback("done")
+    assert calls == [1] and len(flights) == 0
+    assert [first.result, third.result] == ["done", "done"]
+
+
+def test_redis_timeout_never_cancels_the_command() -> None:
+    clock = task.Clock()
+    cancelled = []
+    command: defer.Deferred[bytes] = defer.Deferred(cancelled.append)
+    answer = _within(clock, command, 1.0)
+    failures = []
+    answer.addErrback(failures.append)
+    clock.advance(1.0)
+    assert failures and failures[0].check(defer.TimeoutError)
+    assert not cancelled  # txredisapi would hand this command's reply to the next one
+    command.callback(b"late reply")
+    assert answer.called and not cancelled
