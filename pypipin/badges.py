@@ -33,6 +33,7 @@ class Kind:
 
 
 PERIODS = ("day", "week", "month")
+DEFAULT_PERIOD = "month"
 
 
 def metric(count: int) -> str:
@@ -49,8 +50,8 @@ def metric(count: int) -> str:
 
 
 def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
-    period = options.get("period", "month")
-    period = period if period in PERIODS else "month"
+    period = options.get("period", DEFAULT_PERIOD)
+    period = period if period in PERIODS else DEFAULT_PERIOD
     count = counts[period]
     for limit, color in ((1, "red"), (10, "yellow"), (100, "yellowgreen"), (1000, "green")):
         if count < limit:

@@ -12,8 +12,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
-from pypipin.request import HEX_COLOR, FORMATS, MAX_CACHE_SECONDS, MAX_NAME, MAX_TEXT, NAMED_COLORS, STYLES
+from pypipin.badges import DEFAULT_PERIOD, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
+from pypipin.request import (
+    FORMATS, HEX_COLOR, MAX_CACHE_SECONDS, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES,
+)
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -35,9 +37,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
 # options a rule reads from a query flag rather than from a URL name's fixed options
 FLAGS: dict[str, tuple[str, ...]] = {"version": ("include_prereleases",)}
 
-DEFAULT_PERIOD = "month"
 DEFAULT_FRAMEWORK = "django"
-SCALES = (1, 2, 3, 4)
 RASTERS = tuple(fmt for fmt in FORMATS if FORMATS[fmt].startswith("image/") and fmt != "svg")
 
 

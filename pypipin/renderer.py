@@ -104,12 +104,3 @@ class Renderer:
         except Exception:
             return False
         return response.code == 200
-
-    async def ready(self, timeout: float) -> bool:
-        """True once the renderer answers its health check, False after ``timeout`` seconds."""
-        deadline = self._reactor.seconds() + timeout
-        while not await self.healthy():
-            if self._reactor.seconds() >= deadline:
-                return False
-            await sleep(self._reactor, 0.05)
-        return True

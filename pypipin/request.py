@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from pypipin.badges import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
 
 FORMATS = {
     "svg": "image/svg+xml;charset=utf-8",
@@ -30,6 +30,7 @@ MAX_NAME = 200
 MAX_TEXT = 200
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
 MAX_CACHE_SECONDS = 365 * 86400
+SCALES = range(1, 5)  # raster sizes: that many times larger
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
@@ -158,7 +159,7 @@ def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
         return None
     kind_name, fixed, name, ext = route
     options = dict(fixed)
-    if kind_name == "downloads" and "period" not in options and params.get("period") in ("day", "week", "month"):
+    if kind_name == "downloads" and "period" not in options and params.get("period") in PERIODS:
         options["period"] = params["period"]
     if kind_name == "version" and "include_prereleases" in params:
         options["include_prereleases"] = ""
@@ -175,6 +176,6 @@ def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
         color=_color(params.get("color") or params.get("colorB")),
         label_color=_color(params.get("labelColor") or params.get("colorA")),
         cache_seconds=_int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0),
-        scale=_int(params.get("scale"), 1, 4, 1),
+        scale=_int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0]),
         logo=_logo(params.get("logo")),
     )

@@ -214,7 +214,6 @@ class Badges:
         try:
             if wanted.package is None:
                 message, color, max_age = INVALID_NAME
-                keep_for = float(max_age)
             else:
                 data = await self._packages.get(wanted.kind.source, wanted.package)
                 message, color = wanted.kind.rule(data.value, options)

@@ -14,23 +14,19 @@ import urllib.request
 import treq
 from twisted.internet import defer, task
 
+from pypipin.request import STYLES
 from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 KINDS = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license", "types", "djversions"]
-STYLES = ["flat", "flat-square", "plastic", "for-the-badge", "social"]
 
 
 def urls_for(daemons: list[Daemon], packages: int, count: int) -> list[str]:
     combos = [(kind, style) for kind in KINDS for style in STYLES]
-    return [
-        f"{daemons[i % len(daemons)].url}/{combos[i % len(combos)][0]}/pkg{(i // len(combos)) % packages if packages > 1 else 0}"
-        f"/badge.svg?style={combos[i % len(combos)][1]}"
-        for i in range(count)
-    ] if packages == 1 else [
-        f"{daemons[i % len(daemons)].url}/{combos[(i // packages) % len(combos)][0]}/pkg{i % packages}"
-        f"/badge.svg?style={combos[(i // packages) % len(combos)][1]}"
-        for i in range(count)
-    ]
+    urls = []
+    for i in range(count):
+        kind, style = combos[(i // packages) % len(combos)]
+        urls.append(f"{daemons[i % len(daemons)].url}/{kind}/pkg{i % packages}/badge.svg?style={style}")
+    return urls
 
 
 def renders(daemon: Daemon) -> int:

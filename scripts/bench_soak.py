@@ -20,10 +20,10 @@ import treq
 from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
+from pypipin.request import STYLES
 from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 BADGES = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license", "types"]
-STYLES = ["flat", "flat-square", "plastic", "for-the-badge", "social"]
 FAULTS = ["500", "429", "timeout", "garbage"]
 
 
