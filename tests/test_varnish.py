@@ -5,11 +5,19 @@ import subprocess
 
 import pytest
 import pytest_twisted
+import treq
+from treq import client
+from twisted.internet import reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.threads import deferToThread
+from twisted.web.client import Agent
 
 from conftest import get
 from fakepypi import FakeUpstream
 from processes import VARNISHD, vcl_for
+from test_daemon import sleep, svg_text
+
+pytestmark = pytest.mark.processes
 
 @pytest.mark.parametrize("name", ["varnish.vcl", "varnish-cluster.vcl"])
 def test_vcl_compiles(name: str) -> None:
@@ -31,3 +39,48 @@ async def test_second_request_is_a_varnish_hit(upstream: FakeUpstream, start_dae
     assert first.headers.getRawHeaders(b"x-cache") == [b"MISS"]
     assert second.headers.getRawHeaders(b"x-cache") == [b"HIT"]
     assert upstream.requests["/pypi/demo/json"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeUpstream, start_daemon, varnish) -> None:
+    upstream.fault = "500"
+    daemon = await start_daemon().ready()
+    _, drawn = await get(f"{daemon.url}/v/broken/badge.svg")  # what the daemon itself draws for this failure
+    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    await deferToThread(daemon.stop)
+    for url in ("/v/never-asked/badge.svg", "/pypi/wheel/other", "/d/third/badge.png"):
+        response, body = await get(front + url)
+        assert response.code == 200, (url, body[:200])
+        assert response.headers.getRawHeaders(b"content-type") == [b"image/svg+xml;charset=utf-8"]
+        assert response.headers.getRawHeaders(b"cache-control") == [b"max-age=10"]
+        assert body == drawn and svg_text(body) == ["pypi", "unavailable"]
+    response, body = await get(front + "/health")
+    assert response.code == 503 and b"<svg" not in body
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstream, start_daemon, varnish) -> None:
+    daemon = await start_daemon().ready()
+    while (await get(daemon.url + "/health"))[0].code != 200:  # until node is up, or Varnish's probe says sick
+        await sleep(0.2)
+    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
+        response = await treq.request(method, front + "/v/demo/badge.svg", data=b"x")
+        await response.content()
+        assert response.code == 405, method
+        assert response.headers.getRawHeaders(b"allow") == [b"GET, HEAD"]
+    response, body = await get(front + "/metrics")  # from 127.0.0.1: in the ACL
+    assert response.code == 200 and b"pypipin_requests_total" in body
+    outsider = client.HTTPClient(Agent.usingEndpointFactory(reactor, _From("127.0.0.2")))
+    response = await outsider.get(front + "/metrics")
+    assert response.code == 403 and b"pypipin" not in await response.content()
+
+
+class _From:
+    """Connects from another loopback address, to play a client outside the ACL."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def endpointForURI(self, uri):
+        return TCP4ClientEndpoint(reactor, uri.host.decode(), uri.port, bindAddress=(self._source, 0))
