@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -69,7 +70,8 @@ class RedisServer:
 class Daemon:
     """``twistd -n pypipin`` in a subprocess, as a user runs it."""
 
-    def __init__(self, upstream_url: str, redis_url: str, *extra: str) -> None:
+    def __init__(self, upstream_url: str, redis_url: str, *extra: str, nofile: int | None = None) -> None:
+        """``nofile``: the daemon's open-files limit, when it should be lower than ours."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
@@ -82,7 +84,8 @@ class Daemon:
             "--upstream-timeout", "2",
             *extra,
         ]
-        self.process = subprocess.Popen(args, cwd=tempfile.gettempdir())
+        limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        self.process = subprocess.Popen(args, cwd=tempfile.gettempdir(), preexec_fn=limit)
 
     async def ready(self) -> "Daemon":
         """Waits (in a thread, so the reactor and anything served in it keep running) for the port."""

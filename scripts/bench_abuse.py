@@ -1,0 +1,353 @@
+"""Abuse: the floods of issue 10 from one loopback client, and what they cost another client.
+
+Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
+its own), warms one cached badge, then floods from 127.0.0.2 while a victim on 127.0.0.3
+keeps asking for that cached badge (latency) and, where the scenario says so, for new real
+packages (right answer, time). Every flood is bounded in count and in time and stays on
+loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
+and the victim's p50/p99 against a quiet run.
+"""
+
+import argparse
+import asyncio
+import multiprocessing
+import re
+import resource
+import statistics
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+
+ATTACKER = "127.0.0.2"
+VICTIM = "127.0.0.3"
+CACHED = "/v/pkg0/badge.svg"
+TIMEOUT = 10.0
+
+
+class Closed(Exception):
+    """The server closed the connection without a (complete) answer."""
+
+
+async def read_response(reader: asyncio.StreamReader, method: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError) as error:
+        raise Closed() from error
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:] if line)}
+    if method == "HEAD" or status in (204, 304):
+        return status, headers, b""
+    if headers.get("transfer-encoding") == "chunked":
+        body = b""
+        while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+            body += (await reader.readexactly(size + 2))[:-2]
+        await reader.readuntil(b"\r\n")
+        return status, headers, body
+    if "content-length" in headers:
+        return status, headers, await reader.readexactly(int(headers["content-length"]))
+    return status, headers, await reader.read()
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection from a chosen loopback source address."""
+
+    def __init__(self, port: int, source: str) -> None:
+        self.port = port
+        self.source = source
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        for attempt in (1, 2):  # once more on a fresh connection if the server closed an idle one
+            if self.streams is None:
+                self.streams = await asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.source, 0))
+            reader, writer = self.streams
+            try:
+                writer.write(f"{method} {target} HTTP/1.1\r\nHost: badges\r\n\r\n".encode())
+                answer = await read_response(reader, method)
+            except (Closed, ConnectionError):
+                self.close()
+                if attempt == 2:
+                    raise
+                continue
+            if answer[1].get("connection", "").lower() == "close":
+                self.close()
+            return answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def flood(port: int, targets: Callable[[int], str], count: int, seconds: float, connections: int) -> Counter:
+    """``count`` requests (target i from ``targets(i)``) over ``connections`` connections, stopping after ``seconds``."""
+    statuses: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        client = Client(port, ATTACKER)
+        for i in numbers:
+            if time.monotonic() > deadline:
+                break
+            try:
+                status, _, _ = await asyncio.wait_for(client.get(targets(i)), TIMEOUT)
+            except (asyncio.TimeoutError, Closed, OSError):
+                status = 0
+                client.close()
+            statuses[status] += 1
+        client.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return statuses
+
+
+async def hold_idle(port: int, sockets: int, seconds: float) -> Counter:
+    """Open ``sockets`` connections that never send a byte; hold them ``seconds``; count how each ended."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, sockets + 256)), hard))
+    held: list[asyncio.StreamWriter] = []
+    outcome: Counter = Counter()
+    for _ in range(sockets):
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0)), 2)
+            held.append(writer)
+        except (OSError, asyncio.TimeoutError):
+            outcome["refused"] += 1
+    outcome["opened"] = len(held)
+    await asyncio.sleep(seconds)
+    outcome["closed by server"] = sum(writer.transport.is_closing() or writer.is_closing() for writer in held)
+    for writer in held:
+        writer.close()
+    return outcome
+
+
+async def big_post(port: int, seconds: float) -> Counter:
+    """POST with ``Content-Length: 1 GiB``, sending the body until an answer comes (``seconds`` at most)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
+    writer.write(b"POST /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n")
+    started = time.monotonic()
+    answer = asyncio.ensure_future(read_response(reader, "POST"))
+    sent = 0
+    chunk = b"x" * 65536
+    while not answer.done() and time.monotonic() - started < seconds and sent < 1 << 30:
+        try:
+            writer.write(chunk)
+            await asyncio.wait_for(writer.drain(), 0.5)
+            sent += len(chunk)
+        except asyncio.TimeoutError:
+            continue
+        except ConnectionError:
+            break
+    try:
+        status = (await asyncio.wait_for(answer, max(0.1, seconds - (time.monotonic() - started))))[0]
+    except (asyncio.TimeoutError, Closed, ConnectionError):
+        status = 0
+    took = time.monotonic() - started
+    writer.close()
+    return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
+
+
+def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
+    """In a process of its own, so the flood does not share an event loop with the victim."""
+    if kind == "flood":
+        attack = flood(port, ATTACKS[args.pop("urls")], **args)
+    elif kind == "idle":
+        attack = hold_idle(port, **args)
+    else:
+        attack = big_post(port, **args)
+    out.put(asyncio.run(attack))
+
+
+def label_url(i: int) -> str:
+    return f"/v/pkg0/badge.svg?label={uuid.uuid4().hex}"
+
+
+def unknown_url(i: int) -> str:
+    return f"/v/nopkg-{uuid.uuid4().hex}/badge.svg"
+
+
+def downloads_url(i: int) -> str:
+    return f"/d/nopkg-{uuid.uuid4().hex}/badge.svg"
+
+
+def png4_url(i: int) -> str:
+    return f"/v/pkg0/badge.png?scale=4&label={uuid.uuid4().hex}"
+
+
+def tiff4_url(i: int) -> str:
+    return f"/v/pkg0/badge.tiff?scale=4&label={uuid.uuid4().hex * 6}"
+
+
+ATTACKS = {"labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
+           "tiff4": tiff4_url}
+
+
+@dataclass
+class Victim:
+    """What the victim saw: cached-badge latencies, and its checks of new real packages."""
+
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    checks: list[str] = field(default_factory=list)
+
+    def row(self) -> tuple[str, str, str]:
+        if not self.latencies:
+            return "-", "-", f"{self.failures} failed"
+        ordered = sorted(self.latencies)
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        failed = [f"{self.failures} of {self.failures + len(ordered)} failed"] if self.failures else []
+        return f"{statistics.median(ordered) * 1000:.1f}", f"{p99 * 1000:.1f}", "; ".join(failed + self.checks)
+
+
+async def watch(port: int, seconds: float, victim: Victim, fresh_connections: bool) -> None:
+    """Ask for the cached badge every 20 ms for ``seconds`` (on a fresh connection each time, if asked)."""
+    client = Client(port, VICTIM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            status, _, _ = await asyncio.wait_for(client.get(CACHED), 3)
+            if status != 200:
+                raise Closed(status)
+            victim.latencies.append(time.monotonic() - started)
+        except (asyncio.TimeoutError, Closed, OSError):
+            victim.failures += 1
+            client.close()
+        if fresh_connections:
+            client.close()
+        await asyncio.sleep(0.02)
+    client.close()
+
+
+async def first_requests(port: int, victim: Victim, kind: str, after: float) -> None:
+    """The victim's first requests for 5 real packages, each checked for the right answer."""
+    await asyncio.sleep(after)
+    client = Client(port, VICTIM)
+    right, slowest = 0, 0.0
+    for n in range(1, 6):
+        started = time.monotonic()
+        try:
+            _, _, body = await asyncio.wait_for(client.get(f"/{kind}/pkg{n}/badge.json"), 10)
+            message = re.search(rb'"message": "([^"]*)"', body)
+            want = f"v1.{n}.0" if kind == "v" else f"{n}k/month"
+            right += message is not None and message.group(1).decode() == want
+        except (asyncio.TimeoutError, Closed, OSError):
+            client.close()
+        slowest = max(slowest, time.monotonic() - started)
+    client.close()
+    victim.checks.append(f"new {kind}: {right}/5 right, slowest {slowest:.2f} s")
+
+
+def metric(daemon: Daemon, name: str, labels: str) -> int:
+    text = urllib.request.urlopen(daemon.url + "/metrics", timeout=30).read().decode()
+    return int(sum(float(value) for value in re.findall(rf"^{name}\{{{labels}\}} (\S+)$", text, re.M)))
+
+
+def used_memory(redis: RedisServer) -> int:
+    return int(re.search(r"used_memory:(\d+)", redis.command("INFO", "memory")).group(1))
+
+
+@dataclass
+class Scenario:
+    name: str
+    attack: str  # flood, idle, post or none
+    args: dict[str, Any]
+    seconds: float  # how long the victim watches
+    new_packages: str | None = None  # "v" or "d": the victim's first requests for 5 real packages
+    fresh_connections: bool = False
+    nofile: int | None = None  # the daemon's open-files limit
+
+
+SCENARIOS = [
+    Scenario("quiet (no attack)", "none", {}, 5, new_packages="v"),
+    Scenario("400 unknown names", "flood", {"urls": "unknown", "count": 400, "seconds": 10, "connections": 32}, 8,
+             new_packages="v"),
+    Scenario("/d/<random> x 200", "flood", {"urls": "downloads", "count": 200, "seconds": 10, "connections": 8}, 6,
+             new_packages="d"),
+    Scenario("labels 10 s x 32 conns", "flood", {"urls": "labels", "count": 100000, "seconds": 10, "connections": 32},
+             10),
+    Scenario("PNG scale 4 10 s x 32", "flood", {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32}, 10),
+    Scenario("TIFF scale 4 x 300", "flood", {"urls": "tiff4", "count": 300, "seconds": 60, "connections": 8}, 10),
+    Scenario("1,100 idle sockets 15 s", "idle", {"sockets": 1100, "seconds": 15}, 15, fresh_connections=True,
+             nofile=1024),
+    Scenario("POST 1 GiB body", "post", {"seconds": 10}, 6),
+]
+
+
+async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisServer, daemon: Daemon) -> list[str]:
+    warm = Client(daemon.port, VICTIM)
+    await warm.get(CACHED)
+    await warm.get(CACHED)
+    warm.close()
+    await asyncio.sleep(0.5)
+    before_calls, before_memory = upstream.requests(), used_memory(redis)
+    before_renders = metric(daemon, "pypipin_renders_total", '.*')
+    out: Any = multiprocessing.Queue()
+    attacker = None
+    if scenario.attack != "none":
+        attacker = multiprocessing.Process(target=run_attack, args=(scenario.attack, daemon.port,
+                                                                    dict(scenario.args), out))
+        attacker.start()
+        await asyncio.sleep(1.0 if scenario.attack == "idle" else 0.3)
+    victim = Victim()
+    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections)]
+    if scenario.new_packages:
+        jobs.append(first_requests(daemon.port, victim, scenario.new_packages, 0.5))
+    await asyncio.gather(*jobs)
+    attacked = ""
+    if attacker is not None:
+        got = await asyncio.get_running_loop().run_in_executor(None, out.get)
+        attacker.join()
+        attacked = ", ".join(f"{key}: {count}" for key, count in sorted(got.items(), key=str))
+    calls = {path: n - before_calls.get(path, 0) for path, n in upstream.requests().items()}
+    p50, p99, checks = victim.row()
+    return [
+        scenario.name,
+        attacked or "-",
+        str(sum(n for path, n in calls.items() if path.startswith("/pypi/"))),
+        str(sum(n for path, n in calls.items() if path.startswith("/api/"))),
+        str(metric(daemon, "pypipin_renders_total", '.*') - before_renders),
+        f"{(used_memory(redis) - before_memory) / 2**20:.1f}",
+        p50, p99, checks or "-",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", help="run only the scenarios whose name contains this text")
+    parser.add_argument("--delay", type=float, default=0.02, help="seconds the fake upstream takes to answer")
+    args = parser.parse_args()
+    header = ["scenario", "flood answers (status: count)", "PyPI calls", "stats calls", "renders",
+              "Redis +MiB", "victim p50 ms", "victim p99 ms", "victim's checks"]
+    rows = [header, ["---"] * len(header)]
+    for scenario in SCENARIOS:
+        if args.only and args.only not in scenario.name:
+            continue
+        redis = RedisServer()
+        upstream = FakeUpstreamProcess(10, args.delay)
+        daemon = Daemon(upstream.url, redis.url, nofile=scenario.nofile)
+        try:
+            wait_for_port(daemon.port)
+            time.sleep(1.0)  # the renderer comes up
+            rows.append(asyncio.run(play(scenario, upstream, redis, daemon)))
+        finally:
+            daemon.stop()
+            upstream.stop()
+            redis.stop()
+        print(" | ".join(rows[-1]), flush=True)
+    print()
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
