@@ -15,6 +15,7 @@ from pypipin.waiting import poll_until
 log = Logger()
 
 SHUN_SECONDS = 5
+KEY_PREFIX = "pypipin:1:"  # of every key pypipin writes; changes when stored values change shape
 
 
 class LRU:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pypipin.badges import DEFAULT_PERIOD, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
-from pypipin.request import (
-    FORMATS, HEX_COLOR, MAX_CACHE_SECONDS, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES,
-)
+from pypipin.lifetimes import MAX_CACHE_SECONDS
+from pypipin.request import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 

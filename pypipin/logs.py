@@ -10,6 +10,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from pypipin.metrics import Counters
+from pypipin.state import state
 
 
 def _text(value: bytes | None) -> str | None:
@@ -44,9 +45,9 @@ class _MeteredSite(Site):
         self._access_log = access_log
 
     def log(self, request: Any) -> None:
-        started = getattr(request, "started", None)
-        if started is not None:
-            self._counters.request(request.badge, request.format, request.code, self._clock.seconds() - started)
+        about = state(request)
+        if about.started is not None:
+            self._counters.request(about.badge, about.format, request.code, self._clock.seconds() - about.started)
         if self._access_log:
             super().log(request)
 

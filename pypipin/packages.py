@@ -8,7 +8,8 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import Store
+from pypipin.cache import KEY_PREFIX, Store
+from pypipin.lifetimes import NOT_FOUND_TTL
 from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight, across_processes
@@ -16,9 +17,6 @@ from pypipin.upstream import NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
 log = Logger()
-
-NOT_FOUND_TTL = 60
-
 
 @dataclass(frozen=True)
 class Data:
@@ -87,7 +85,7 @@ class Packages:
         return None
 
     async def get(self, source: str, name: str) -> Data:
-        key = f"pypipin:1:{source}:{name}"
+        key = f"{KEY_PREFIX}{source}:{name}"
         entry = _decode(await self._store.get(key))
         fresh = self._fresh(entry, source)
         self._counters.cache["store", "hit" if fresh else "miss"] += 1

@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from packaging.utils import InvalidName, canonicalize_name
 
 from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
+from pypipin.lifetimes import MAX_CACHE_SECONDS
 
 FORMATS = {
     "svg": "image/svg+xml;charset=utf-8",
@@ -29,7 +30,6 @@ NAMED_COLORS = frozenset(
 MAX_NAME = 200
 MAX_TEXT = 200
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
-MAX_CACHE_SECONDS = 365 * 86400
 SCALES = range(1, 5)  # raster sizes: that many times larger
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"

@@ -8,6 +8,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
+from pypipin.images import Images
 from pypipin.logs import site
 from pypipin.metrics import Counters
 from pypipin.packages import Packages
@@ -95,7 +96,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         counters,
         max_wait=options["upstream-timeout"],
     )
-    badges = Badges(reactor, packages, renderer, store, images=lru(), hot=lru(), counters=counters)
+    images = Images(reactor, renderer, store, lru(), counters)
+    badges = Badges(reactor, packages, images, renderer, store, hot=lru(), counters=counters)
     front = badges.resource()
     web = strports.service(options["port"], site(front, options["access-log"], options["log-format"], counters, reactor), reactor=reactor)
     return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor)

@@ -1,0 +1,106 @@
+"""Badge images: cached, single-flighted renders, the renderer-side twin of packages.py."""
+
+import hashlib
+import json
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from pypipin.cache import KEY_PREFIX, LRU, Store
+from pypipin.lifetimes import IMAGE_TTL
+from pypipin.metrics import Counters
+from pypipin.renderer import RenderFailed
+from pypipin.request import BadgeRequest
+from pypipin.singleflight import SingleFlight, across_processes
+
+log = Logger()
+
+
+class Drawer(Protocol):
+    """What images need of a renderer: ``renderer.Renderer``, or a stand-in in tests."""
+
+    wait: float  # the longest a render may take, in seconds
+
+    async def render(self, spec: dict[str, Any]) -> bytes: ...
+
+
+def seal(image: bytes) -> bytes:
+    """An image as stored: prefixed with its own digest, so a corrupt or foreign value is seen."""
+    return hashlib.sha256(image).digest()[:8] + image
+
+
+def unseal(stored: bytes | None) -> bytes | None:
+    if stored is None or len(stored) < 9 or hashlib.sha256(stored[8:]).digest()[:8] != stored[:8]:
+        return None
+    return stored[8:]
+
+
+class Images:
+    """Images by exactly what they show: from memory, then the shared store, then drawn once.
+
+    A draw is one render however many requests want it: one per process
+    (single-flight) and one across the daemons sharing the store.
+    """
+
+    def __init__(self, clock: IReactorTime, renderer: Drawer, store: Store, memory: LRU, counters: Counters) -> None:
+        self._clock = clock
+        self._renderer = renderer
+        self._store = store
+        self._memory = memory
+        self._counters = counters
+        self._renders = SingleFlight()
+
+    async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool) -> bytes:
+        """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error"."""
+        if wanted.format == "json":
+            return json.dumps(
+                {"schemaVersion": 1, "label": label, "message": message, "color": color, "isError": is_error}
+            ).encode()
+        spec = {
+            "label": label,
+            "message": message,
+            "color": color,
+            "labelColor": wanted.label_color,
+            "style": wanted.style,
+            "format": wanted.format,
+            "scale": wanted.scale,
+            "logo": wanted.logo,
+        }
+        try:
+            return await self.image(spec)
+        except RenderFailed as failure:
+            log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
+            return await self.image({"label": label, "message": "render error", "color": "lightgrey",
+                                     "style": "flat", "format": wanted.format, "scale": 1})
+
+    async def image(self, spec: dict[str, Any]) -> bytes:
+        """The image ``spec`` describes."""
+        key = KEY_PREFIX + "img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        found = self._memory.get(key)
+        self._counters.cache["images", "hit" if found is not None else "miss"] += 1
+        if found is None:
+            found = await self._renders.run(key, lambda: self._shared(key, spec))
+            self._memory.set(key, found, IMAGE_TTL)
+        return found
+
+    async def _shared(self, key: str, spec: dict[str, Any]) -> bytes:
+        async def read() -> bytes | None:
+            return unseal(await self._store.get(key))
+
+        found = await read()
+        self._counters.cache["store", "hit" if found is not None else "miss"] += 1
+        if found is not None:
+            return found
+        return await across_processes(self._store, self._clock, key, read, lambda: self._render(key, spec),
+                                      self._renderer.wait + 1)
+
+    async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
+        try:
+            image = await self._renderer.render(spec)
+        except Exception:
+            self._counters.renders["error"] += 1
+            raise
+        self._counters.renders["ok"] += 1
+        await self._store.set(key, seal(image), IMAGE_TTL)
+        return image
