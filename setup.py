@@ -1,10 +1,16 @@
+import re
+from pathlib import Path
+
 from setuptools import setup
+
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "pypipin" / "__init__.py").read_text(), re.M).group(1)
 
 setup(
     name="pypipin",
-    version="0.1.0",
+    version=VERSION,
     description="PyPI badges as a self-hosted Twisted service: the revival of pypip.in",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.11",
@@ -14,15 +20,19 @@ setup(
         "twisted.plugins": ["pypipin_plugin.py"],
     },
     install_requires=[
-        "twisted>=24.7",
-        "treq>=24.9",
-        "txredisapi>=1.4.10",
-        "klein>=24.8",
-        "packaging>=24.2",
-        "prometheus_client>=0.20",
+        "twisted[tls]>=24.7,<27",
+        "treq>=24.9,<27",
+        "txredisapi>=1.4.10,<2",
+        "klein>=24.8,<27",
+        "packaging>=24.2,<27",
+        "prometheus_client>=0.20,<1",
+        "msgspec>=0.18,<1",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis>=6", "pillow>=10", "selenium>=4.20", "supervisor>=4.2"],
+        "test": [
+            "pytest>=8,<10", "pytest-twisted>=1.14,<2", "hypothesis>=6,<7", "pillow>=10,<14", "selenium>=4.20,<5",
+            "supervisor>=4.2,<5", "build>=1.2,<2",
+        ],
     },
     zip_safe=False,
 )

@@ -16,14 +16,15 @@ command -v npm >/dev/null || { echo "pypipin needs npm on PATH" >&2; exit 1; }
 
 digest() { (cd "$top" && find "$@" -type f -not -path '*/node_modules/*' -not -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); }
 
+# dependencies come from the lock (exact versions, hashes checked); scripts/lock regenerates it
+lock="requirements${extra:+-$extra}.lock"
 deps_stamp="$venv/.deps${extra:+-$extra}"
-deps_now="$(digest setup.py)"
-# the test dependencies include the service's: after scripts/test, scripts/run installs nothing
-if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_now" ] &&
-   { [ -n "$extra" ] || [ "$(cat "$venv/.deps-test" 2>/dev/null)" != "$deps_now" ]; }; then
-  "$venv/bin/pip" install --quiet --upgrade pip setuptools wheel
-  "$venv/bin/pip" install --quiet "$top${extra:+[$extra]}"
+deps_now="$(digest "$lock")"
+if [ "$(cat "$deps_stamp" 2>/dev/null)" != "$deps_now" ]; then
+  "$venv/bin/pip" install --quiet --require-hashes --no-deps -r "$top/$lock"
   echo "$deps_now" > "$deps_stamp"
+  # the test lock holds the service's pins too: after scripts/test, scripts/run installs nothing
+  [ -z "$extra" ] || digest requirements.lock > "$venv/.deps"
   rm -f "$venv/.source"
 fi
 
