@@ -1,11 +1,13 @@
 """Badge rules: pure functions from a package summary to a message and a colour.
 
 Each rule takes the summary (or download counts) and the request's options and
-returns a ``Verdict``. ``KINDS`` is the registry that routes, docs and caches read.
+returns a ``Verdict``. ``KINDS`` is the registry that routes, docs and caches read:
+a ``Kind`` carries every fact of its badge.
 """
 
+import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -21,19 +23,57 @@ class Verdict(NamedTuple):
     color: str
 
 
-@dataclass(frozen=True)
+class Outcome(enum.Enum):
+    """How a badge's data came out."""
+
+    FRESH = "fresh"
+    STALE = "stale"
+    INVALID_NAME = "invalid name"
+    NOT_FOUND = "not found"
+    UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate limited"
+
+
+# what every badge says when it has no data to show
+ERRORS = {
+    Outcome.INVALID_NAME: Verdict("invalid name", "red"),
+    Outcome.NOT_FOUND: Verdict("not found", "red"),
+    Outcome.UNAVAILABLE: Verdict("unavailable", "lightgrey"),
+    Outcome.RATE_LIMITED: Verdict("rate limited", "lightgrey"),
+}
+
+# URL name -> the rule options it fixes
+Names = Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True, eq=False)
 class Kind:
-    """One badge: its rule, the data it reads and its HTTP cache lifetime."""
+    """One badge and all its facts: rule, data, HTTP cache lifetime, URL names, query options, words."""
 
     name: str
     label: str  # a format string over the request's options
     rule: Callable[[Summary, Mapping[str, str]], Verdict]
+    title: str  # for people; may name the {framework}
+    description: str  # one line, for people
+    original: Names  # names of the pypip.in form, /<name>/<package>/badge.<ext>
+    shields: Names = field(default_factory=dict)  # names of the shields.io form, /pypi/<name>/<package>[.<ext>]
+    # options the rule takes from the query string, each with its reader (None: a bad value, ignored)
+    query: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
     source: str = "pypi"
     max_age: int = 3600
 
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
+
+
+def _period(value: str) -> str | None:
+    return value if value in PERIODS else None
+
+
+def _flag(value: str) -> str:
+    """A flag is on whatever its value (``?include_prereleases`` or ``?include_prereleases=1``)."""
+    return ""
 
 
 def metric(count: int) -> str:
@@ -220,51 +260,48 @@ def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("downloads", "downloads", downloads, source="stats", max_age=600),
-        Kind("version", "pypi", version, max_age=600),
-        Kind("py_versions", "python", py_versions),
-        Kind("implementation", "implementation", implementation),
-        Kind("status", "status", status),
-        Kind("wheel", "wheel", wheel),
-        Kind("egg", "egg", egg),
-        Kind("format", "format", format_),
-        Kind("license", "license", license_),
-        Kind("types", "types", types),
-        Kind("framework_versions", "{framework} versions", framework_versions),
+        Kind("downloads", "downloads", downloads, "Downloads",
+             "Downloads in the last day, week or month, counted by pypistats.",
+             original={"d": {}, "download": {}},
+             shields={"dd": {"period": "day"}, "dw": {"period": "week"}, "dm": {"period": "month"}},
+             query={"period": _period}, source="stats", max_age=600),
+        Kind("version", "pypi", version, "Version",
+             "The latest release on PyPI; orange for a pre-release or a 0.x version.",
+             original={"v": {}, "version": {}}, shields={"v": {}},
+             query={"include_prereleases": _flag}, max_age=600),
+        Kind("py_versions", "python", py_versions, "Python versions",
+             "The Python versions in the classifiers, else requires_python.",
+             original={"py_versions": {}}, shields={"pyversions": {}}),
+        Kind("implementation", "implementation", implementation, "Implementation",
+             "The Python implementations in the classifiers: cpython, pypy, …",
+             original={"implementation": {}}, shields={"implementation": {}}),
+        Kind("status", "status", status, "Development status",
+             "Planning, alpha, beta, stable, mature, … from the Development Status classifier.",
+             original={"status": {}}, shields={"status": {}}),
+        Kind("wheel", "wheel", wheel, "Wheel", "Whether the latest release ships a wheel.",
+             original={"wheel": {}}, shields={"wheel": {}}),
+        Kind("egg", "egg", egg, "Egg", "Whether the latest release still ships an egg (red when it does).",
+             original={"egg": {}}),
+        Kind("format", "format", format_, "Format", "The best file of the latest release: wheel, egg or source.",
+             original={"format": {}}, shields={"format": {}}),
+        Kind("license", "license", license_, "License",
+             "The license expression, else the license field, else the License classifiers.",
+             original={"license": {}}, shields={"l": {}}),
+        Kind("types", "types", types, "Typing", "Typed, stubs or untyped, from the Typing classifiers.",
+             original={"types": {}}, shields={"types": {}}),
+        # shields' frameworkversions takes the framework as one more path segment
+        Kind("framework_versions", "{framework} versions", framework_versions, "{framework} versions",
+             "The versions of a framework (Django, Flask, Wagtail, …) in the classifiers.",
+             original={"djversions": {"framework": "django"}},
+             shields={"djversions": {"framework": "django"}, "frameworkversions": {}}),
     )
 }
 
-# URL names of the original pypip.in form, /<name>/<package>/badge.<ext>: kind and fixed options
-ORIGINAL_NAMES: dict[str, tuple[str, dict[str, str]]] = {
-    "d": ("downloads", {}),
-    "download": ("downloads", {}),
-    "v": ("version", {}),
-    "version": ("version", {}),
-    "py_versions": ("py_versions", {}),
-    "implementation": ("implementation", {}),
-    "status": ("status", {}),
-    "egg": ("egg", {}),
-    "wheel": ("wheel", {}),
-    "format": ("format", {}),
-    "license": ("license", {}),
-    "types": ("types", {}),
-    "djversions": ("framework_versions", {"framework": "django"}),
-}
 
-# URL names of the shields.io form, /pypi/<name>/<package>[.<ext>]; frameworkversions takes
-# the framework as one more path segment
-SHIELDS_NAMES: dict[str, tuple[str, dict[str, str]]] = {
-    "dd": ("downloads", {"period": "day"}),
-    "dw": ("downloads", {"period": "week"}),
-    "dm": ("downloads", {"period": "month"}),
-    "v": ("version", {}),
-    "pyversions": ("py_versions", {}),
-    "implementation": ("implementation", {}),
-    "status": ("status", {}),
-    "wheel": ("wheel", {}),
-    "format": ("format", {}),
-    "l": ("license", {}),
-    "types": ("types", {}),
-    "djversions": ("framework_versions", {"framework": "django"}),
-    "frameworkversions": ("framework_versions", {}),
-}
+def _names(form: str) -> dict[str, tuple[str, Mapping[str, str]]]:
+    return {name: (kind.name, fixed) for kind in KINDS.values() for name, fixed in getattr(kind, form).items()}
+
+
+# every URL name of each form: kind and fixed options
+ORIGINAL_NAMES = _names("original")
+SHIELDS_NAMES = _names("shields")

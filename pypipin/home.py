@@ -12,29 +12,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pypipin.badges import DEFAULT_PERIOD, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
+from pypipin.badges import DEFAULT_PERIOD, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 from pypipin.request import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-
-# kind -> (title, one-line description); the title may name the {framework}
-DESCRIPTIONS: dict[str, tuple[str, str]] = {
-    "downloads": ("Downloads", "Downloads in the last day, week or month, counted by pypistats."),
-    "version": ("Version", "The latest release on PyPI; orange for a pre-release or a 0.x version."),
-    "py_versions": ("Python versions", "The Python versions in the classifiers, else requires_python."),
-    "implementation": ("Implementation", "The Python implementations in the classifiers: cpython, pypy, …"),
-    "status": ("Development status", "Planning, alpha, beta, stable, mature, … from the Development Status classifier."),
-    "wheel": ("Wheel", "Whether the latest release ships a wheel."),
-    "egg": ("Egg", "Whether the latest release still ships an egg (red when it does)."),
-    "format": ("Format", "The best file of the latest release: wheel, egg or source."),
-    "license": ("License", "The license expression, else the license field, else the License classifiers."),
-    "types": ("Typing", "Typed, stubs or untyped, from the Typing classifiers."),
-    "framework_versions": ("{framework} versions", "The versions of a framework (Django, Flask, Wagtail, …) in the classifiers."),
-}
-
-# options a rule reads from a query flag rather than from a URL name's fixed options
-FLAGS: dict[str, tuple[str, ...]] = {"version": ("include_prereleases",)}
 
 DEFAULT_FRAMEWORK = "django"
 RASTERS = tuple(fmt for fmt in FORMATS if FORMATS[fmt].startswith("image/") and fmt != "svg")
@@ -78,19 +60,17 @@ def parameters() -> list[Parameter]:
     ]
 
 
-def _kind_options(name: str) -> list[str]:
-    """The options a kind's rule reads: fixed by some URL name, or a query flag."""
-    fixed = {key for table in (ORIGINAL_NAMES, SHIELDS_NAMES) for kind, options in table.values()
-             if kind == name for key in options}
-    return sorted(fixed) + list(FLAGS.get(name, ()))
+def _kind_options(kind: Kind) -> list[str]:
+    """The options a kind's rule reads: fixed by some URL name, or from the query."""
+    fixed = {key for names in (kind.original, kind.shields) for options in names.values() for key in options}
+    return sorted(fixed | set(kind.query))
 
 
 def registry() -> dict[str, Any]:
     """What the page's JavaScript needs to build badge URLs, taken from the server's registry."""
     return {
         "kinds": [
-            {"name": kind.name, "title": DESCRIPTIONS[kind.name][0], "label": kind.label,
-             "options": _kind_options(kind.name)}
+            {"name": kind.name, "title": kind.title, "label": kind.label, "options": _kind_options(kind)}
             for kind in KINDS.values()
         ],
         "original": {name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in ORIGINAL_NAMES.items()},
@@ -120,12 +100,10 @@ def asset(name: str) -> str:
     return f"/static/{name}?v={digest}"
 
 
-def _names(table: dict[str, tuple[str, dict[str, str]]], kind: str, form: str) -> str:
+def _names(kind: Kind, form: str) -> str:
     """The URL names of one kind in one form, each with what it fixes."""
     chips = []
-    for name, (found, fixed) in table.items():
-        if found != kind:
-            continue
+    for name, fixed in getattr(kind, form).items():
         if form == "shields" and "framework" in _kind_options(kind) and "framework" not in fixed:
             name += "/<framework>"
         note = f" <span class=fixed>{html.escape(', '.join(fixed.values()))}</span>" if fixed else ""
@@ -139,23 +117,23 @@ _SNIPPET = """<div class=snippet>
     </div>"""
 
 
-def _card(name: str) -> str:
-    title, description = DESCRIPTIONS[name]
-    title = html.escape(title.format(framework="Framework"))
+def _card(kind: Kind) -> str:
+    name = kind.name
+    title = html.escape(kind.title.format(framework="Framework"))
     return f"""
 <article class="card badge" id="kind-{name}" data-kind="{name}" aria-labelledby="title-{name}">
   <header class=card-head>
     <h3 id="title-{name}">{title}</h3>
     <label class=include hidden><input type=checkbox checked> In block<span class=visually-hidden> above: {title}</span></label>
   </header>
-  <p class=desc>{html.escape(description)}</p>
+  <p class=desc>{html.escape(kind.description)}</p>
   <div class=live hidden>
     <a class=preview><img alt="" decoding=async></a>
     {_SNIPPET.format(title=f"title-{name}")}
   </div>
   <dl class=names>
-    <div><dt>pypip.in</dt><dd>{_names(ORIGINAL_NAMES, name, "original")}</dd></div>
-    <div><dt>shields.io</dt><dd>{_names(SHIELDS_NAMES, name, "shields")}</dd></div>
+    <div><dt>pypip.in</dt><dd>{_names(kind, "original")}</dd></div>
+    <div><dt>shields.io</dt><dd>{_names(kind, "shields")}</dd></div>
   </dl>
 </article>"""
 
@@ -296,7 +274,7 @@ def _format_note(fmt: str) -> str:
 
 def page() -> bytes:
     """The whole page, as HTML: the same bytes for every request."""
-    cards = "".join(_card(name) for name in KINDS)
+    cards = "".join(_card(kind) for kind in KINDS.values())
     return f"""<!doctype html>
 <html lang=en>
 <head>

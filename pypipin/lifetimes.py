@@ -4,10 +4,9 @@
 lifetimes of one badge response; ``cache_control()`` spells a lifetime as a header.
 """
 
-import enum
 from dataclasses import dataclass
 
-from pypipin.badges import Kind
+from pypipin.badges import Kind, Outcome
 
 NOT_FOUND_TTL = 60  # seconds a package upstream does not know is remembered as missing
 IMAGE_TTL = 86400  # seconds a drawn image is kept, in memory and in the shared store
@@ -18,17 +17,6 @@ HOME_MAX_AGE = 300
 STATIC_MAX_AGE = 86400  # the page's assets carry a content hash (?v=...)
 _STALE_WHILE_REVALIDATE = 86400
 _STALE_IF_ERROR = 604800
-
-
-class Outcome(enum.Enum):
-    """How a badge's data came out."""
-
-    FRESH = "fresh"
-    STALE = "stale"
-    INVALID_NAME = "invalid name"
-    NOT_FOUND = "not found"
-    UNAVAILABLE = "unavailable"
-    RATE_LIMITED = "rate limited"
 
 
 _ERROR_MAX_AGE = {

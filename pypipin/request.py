@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
+from pypipin.badges import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 
 FORMATS = {
@@ -158,15 +158,16 @@ def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
     if route is None:
         return None
     kind_name, fixed, name, ext = route
+    kind = KINDS[kind_name]
     options = dict(fixed)
-    if kind_name == "downloads" and "period" not in options and params.get("period") in PERIODS:
-        options["period"] = params["period"]
-    if kind_name == "version" and "include_prereleases" in params:
-        options["include_prereleases"] = ""
+    for option, read in kind.query.items():  # a URL name's fixed options win
+        value = read(params[option]) if option in params and option not in options else None
+        if value is not None:
+            options[option] = value
     if "framework" in options:
         options["framework"] = options["framework"].lower()
     return BadgeRequest(
-        kind=KINDS[kind_name],
+        kind=kind,
         name=name,
         package=normalise(name),
         format=ext,

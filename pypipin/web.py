@@ -15,7 +15,8 @@ from twisted.web.static import File
 from pypipin import home, lifetimes
 from pypipin.cache import LRU, Store
 from pypipin.images import Images
-from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, Outcome, cache_control
+from pypipin.badges import ERRORS, Outcome
+from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
 from pypipin.metrics import Counters, registry
 from pypipin.packages import Data, Packages
 from pypipin.renderer import Renderer, RendererDown, RenderFailed
@@ -24,13 +25,6 @@ from pypipin.state import state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
-# message and colour of each error badge
-ERRORS = {
-    Outcome.INVALID_NAME: ("invalid name", "red"),
-    Outcome.NOT_FOUND: ("not found", "red"),
-    Outcome.UNAVAILABLE: ("unavailable", "lightgrey"),
-    Outcome.RATE_LIMITED: ("rate limited", "lightgrey"),
-}
 
 
 @dataclass(frozen=True)

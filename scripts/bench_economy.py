@@ -15,13 +15,11 @@ import treq
 from twisted.internet import defer, task
 
 from pypipin.request import STYLES
-from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
-
-KINDS = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license", "types", "djversions"]
+from benchkit import BADGE_NAMES, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 
 def urls_for(daemons: list[Daemon], packages: int, count: int) -> list[str]:
-    combos = [(kind, style) for kind in KINDS for style in STYLES]
+    combos = [(kind, style) for kind in BADGE_NAMES for style in STYLES]
     urls = []
     for i in range(count):
         kind, style = combos[(i // packages) % len(combos)]

@@ -21,9 +21,8 @@ from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
 from pypipin.request import STYLES
-from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from benchkit import BADGE_NAMES, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
-BADGES = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license", "types"]
 FAULTS = ["500", "429", "timeout", "garbage"]
 
 
@@ -38,10 +37,10 @@ def next_url(rng: random.Random, packages: int) -> tuple[str, bool]:
     """A path and whether it is a well-formed badge URL."""
     roll = rng.random()
     if roll < 0.5:
-        return f"/{rng.choice(BADGES[:4])}/pkg{rng.randrange(5)}/badge.svg", True
+        return f"/{rng.choice(BADGE_NAMES[:4])}/pkg{rng.randrange(5)}/badge.svg", True
     if roll < 0.75:
         style, label = rng.choice(STYLES), f"l{rng.randrange(1000)}"
-        return f"/{rng.choice(BADGES)}/pkg{rng.randrange(packages)}/badge.svg?style={style}&label={label}", True
+        return f"/{rng.choice(BADGE_NAMES)}/pkg{rng.randrange(packages)}/badge.svg?style={style}&label={label}", True
     if roll < 0.85:
         return f"/v/unknown-{rng.randrange(10**6)}/badge.svg", True
     junk = "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(1, 60)))

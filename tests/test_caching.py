@@ -9,8 +9,8 @@ from conftest import get
 from processes import RedisServer
 from fakepypi import FakeUpstream
 from test_daemon import sleep, svg_text
+from pypipin.request import STYLES
 
-STYLES = ("flat", "flat-square", "plastic", "for-the-badge", "social")
 
 
 def burst(urls: list[str]) -> defer.Deferred:

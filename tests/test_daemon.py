@@ -10,8 +10,8 @@ from twisted.internet import defer, task
 from conftest import get
 from processes import RedisServer
 from fakepypi import FakeUpstream
+from util import BADGE_NAMES
 
-ALL_BADGES = ["d", "v", "py_versions", "implementation", "status", "egg", "wheel", "format", "license"]
 CLASSIFIERS = [
     "Development Status :: 5 - Production/Stable",
     "License :: OSI Approved :: MIT License",
@@ -43,10 +43,10 @@ async def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call(
     upstream.add("twisted", version="24.11.0", classifiers=CLASSIFIERS, month=2_345_678)
     daemon = await start_daemon(redis.url).ready()
     answers = await defer.gatherResults(
-        [defer.ensureDeferred(get(f"{daemon.url}/{badge}/Twisted/badge.svg")) for badge in ALL_BADGES]
+        [defer.ensureDeferred(get(f"{daemon.url}/{badge}/Twisted/badge.svg")) for badge in BADGE_NAMES]
     )
     shown = {}
-    for badge, (response, body) in zip(ALL_BADGES, answers):
+    for badge, (response, body) in zip(BADGE_NAMES, answers):
         assert response.code == 200, (badge, body)
         assert response.headers.getRawHeaders(b"content-type") == [b"image/svg+xml;charset=utf-8"]
         shown[badge] = svg_text(body)
@@ -60,6 +60,8 @@ async def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call(
         "wheel": ["wheel", "yes"],
         "format": ["format", "wheel"],
         "license": ["license", "MIT"],
+        "types": ["types", "untyped"],
+        "djversions": ["django versions", "missing"],
     }
     assert upstream.requests == {"/pypi/twisted/json": 1, "/api/packages/twisted/recent": 1}
     # the summary is in Redis under a namespaced key with a TTL; the raw document is not

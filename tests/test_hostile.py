@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processes import Daemon, FakeUpstreamProcess, wait_for_port
+from pypipin.badges import ORIGINAL_NAMES
 
 SVG = "{http://www.w3.org/2000/svg}"
 NORMAL = re.compile(r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$")
-BADGES = ["d", "download", "v", "version", "py_versions", "implementation", "status", "egg", "wheel", "format",
-          "license", "types", "djversions", "pypi", "nope", "", ".."]
+BADGES = [*ORIGINAL_NAMES, "pypi", "nope", "", ".."]
 EXTENSIONS = ["svg", "json", "png", "SVG", "bmp", "svg%00", "svg/", ""]
 TRIED = {"count": 0}
 ARTEFACTS = Path(__file__).with_name("artefacts")

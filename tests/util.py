@@ -5,7 +5,11 @@ from typing import Any
 
 from twisted.internet import defer
 
+from pypipin.badges import KINDS
 from pypipin.renderer import RendererDown, RenderFailed
+
+# one pypip.in URL name of every badge
+BADGE_NAMES = [next(iter(kind.original)) for kind in KINDS.values()]
 
 
 class FakeRenderer:
