@@ -2,20 +2,18 @@
 
 from collections import OrderedDict
 from typing import Any, Callable, Protocol
-from urllib.parse import urlsplit
 
-import txredisapi
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
+from pypipin.redis_connection import Address, connect
 from pypipin.waiting import poll_until
 
 log = Logger()
 
-SHUN_SECONDS = 5
 KEY_PREFIX = "pypipin:1:"  # of every key pypipin writes; changes when stored values change shape
+OUTAGE_LOG_SECONDS = 60  # a changed cause during one outage is logged at most this often
 
 
 class LRU:
@@ -80,11 +78,15 @@ class Store(Protocol):
     def state(self) -> str:
         """``redis``, ``in-process fallback`` (Redis unreachable) or ``in-process`` (no Redis)."""
 
+    reason: str | None
+    """Why Redis is not in use (``in-process fallback``), else None."""
+
 
 class MemoryStore:
     """A ``Store`` kept in this process only."""
 
     state = "in-process"
+    reason = None
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru
@@ -131,75 +133,55 @@ class RedisStore:
 
     No call waits on a dead Redis: without a live connection the fallback answers
     at once, and every command is given ``timeout`` seconds. A value of the wrong
-    type under one of our keys is a miss.
+    type under one of our keys is a miss. Outages are logged when they start (with
+    the cause), when the cause changes (at most once a minute) and when they end.
     """
 
-    def __init__(self, clock: IReactorTime, url: str, fallback: MemoryStore, timeout: float = 1.0) -> None:
-        parts = urlsplit(url)
+    def __init__(self, clock: IReactorTime, where: Address, ca_file: str, fallback: MemoryStore,
+                 timeout: float = 1.0) -> None:
         self._clock = clock
         self._fallback = fallback
         self._timeout = timeout
-        self._redis = txredisapi.lazyConnectionPool(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 6379,
-            dbid=int(parts.path.strip("/") or 0),
-            password=parts.password,
-            poolsize=4,
-            charset=None,
-            connectTimeout=timeout,
-        )
-        # txredisapi backs off up to 10 s between attempts; be back within a few seconds
-        self._redis._factory.maxDelay = 2
-        self._shunned_until = 0.0
-        self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the pool
-        self._starting = defer.ensureDeferred(poll_until(clock, lambda: self.connected, timeout))
-        self._starting.addCallback(self._note).addErrback(lambda failure: failure.trap(defer.CancelledError))
-
-    @property
-    def connected(self) -> bool:
-        # the pool's factory counts live connections; txredisapi has no public flag for it
-        return self._redis._factory.size > 0
+        self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the first answer
+        self._down_since = 0.0
+        self._logged_at = -OUTAGE_LOG_SECONDS
+        self.reason: str | None = None
+        self._redis = connect(clock, where, ca_file, timeout, self)
 
     @property
     def state(self) -> str:
-        return "redis" if self.connected else "in-process fallback"
+        return "redis" if self._up else "in-process fallback"
 
-    def _note(self, up: bool) -> None:
-        if up != self._up:
-            self._up = up
-            if up:
-                log.info("Redis connected: using the shared cache")
-            else:
-                log.warn("Redis unreachable: serving from the in-process cache until it is back")
+    def up(self) -> None:
+        if self._up is False:
+            log.info("Redis is back after {seconds:.1f} s: using the shared cache again",
+                     seconds=self._clock.seconds() - self._down_since)
+        elif self._up is None:
+            log.info("Redis connected: using the shared cache")
+        self._up, self.reason = True, None
+
+    def down(self, reason: str) -> None:
+        now = self._clock.seconds()
+        if self._up is not False:
+            self._down_since = now
+        elif reason == self.reason or now < self._logged_at + OUTAGE_LOG_SECONDS:
+            return  # /health keeps showing the cause that was logged
+        log.error("Redis unusable ({reason}): serving from the in-process cache, retrying with back-off",
+                  reason=reason)
+        self._up, self.reason, self._logged_at = False, reason, now
 
     def _call(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
-        if self._up is None and not self.connected:
-            started = defer.ensureDeferred(poll_until(self._clock, lambda: self.connected, self._timeout))
+        if self._up is None:
+            started = defer.ensureDeferred(poll_until(self._clock, lambda: self._up is not None, self._timeout))
             return started.addCallback(lambda _: self._command(fallback, name, *args, **kwargs))
         return self._command(fallback, name, *args, **kwargs)
 
     def _command(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
-        if not self.connected:
-            self._note(False)
+        if not self._up:
             return fallback()
-        if self._clock.seconds() < self._shunned_until:
-            return fallback()
-        d = _within(self._clock, getattr(self._redis, name)(*args, **kwargs), self._timeout)
-
-        def done(result: Any) -> Any:
-            self._note(True)
-            return result
-
-        def failed(failure: Failure) -> defer.Deferred[Any]:
-            if failure.check(defer.TimeoutError):
-                # a hung Redis would cost every request a timeout per command: skip it for a while
-                log.warn("Redis did not answer within {timeout} s: in-process cache for {pause} s",
-                         timeout=self._timeout, pause=SHUN_SECONDS)
-                self._shunned_until = self._clock.seconds() + SHUN_SECONDS
-            self._note(self.connected)  # a WRONGTYPE reply is no outage
-            return fallback()
-
-        return d.addCallbacks(done, failed)
+        # a timeout drops the connection (txredisapi's replyTimeout): the outage is noted there
+        d = _within(self._clock, getattr(self._redis, name)(*args, **kwargs), self._timeout * 2)
+        return d.addErrback(lambda _: fallback())
 
     def get(self, key: str) -> defer.Deferred[bytes | None]:
         return self._call(lambda: self._fallback.get(key), "get", key)
@@ -222,5 +204,4 @@ class RedisStore:
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
     def disconnect(self) -> defer.Deferred[Any]:
-        self._starting.cancel()
         return self._redis.disconnect()

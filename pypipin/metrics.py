@@ -4,9 +4,13 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Iterator
 
-from prometheus_client import CollectorRegistry
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
 
 # upper bounds of the latency histogram's buckets, in seconds
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -75,3 +79,24 @@ def registry(*collectors: Collector) -> CollectorRegistry:
     for collector in collectors:
         found.register(collector)
     return found
+
+
+class MetricsPage(Resource):
+    """``/metrics`` in Prometheus' text format, for clients in ``allowed`` networks (and Unix sockets) only."""
+
+    isLeaf = True
+
+    def __init__(self, collected: CollectorRegistry, allowed: tuple[IPv4Network | IPv6Network, ...]) -> None:
+        super().__init__()
+        self._registry = collected
+        self._allowed = allowed
+
+    def render_GET(self, request: IRequest) -> bytes:
+        host = getattr(request.getClientAddress(), "host", None)
+        if host is not None and not any(ip_address(host) in network for network in self._allowed):
+            request.setResponseCode(403)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"Metrics are not served to this address (see --metrics-allow).\n"
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
+        request.setHeader(b"Cache-Control", b"no-store")
+        return generate_latest(self._registry)

@@ -3,6 +3,7 @@
 import os
 import shutil
 import sys
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any, Callable
 
 from twisted.python import usage
@@ -10,9 +11,12 @@ from twisted.python import usage
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def coerce(value: str) -> Any:
-        number = kind(value)
+        try:
+            number = kind(value)
+        except ValueError:
+            number = 0
         if number <= 0:
-            raise ValueError(f"{value} is not a positive number")
+            raise ValueError(f"{value!r} is not a positive {'whole ' if kind is int else ''}number")
         return number
 
     coerce.coerceDoc = "A positive number."  # type: ignore[attr-defined]
@@ -26,10 +30,25 @@ def _redis(value: str) -> str:
 
 
 def _port_number(value: str) -> int:
-    number = int(value)
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{value} is not a TCP port")
-    return number
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise ValueError(f"{value!r} is not a TCP port number (0 to 65535)")
+    return int(value)
+
+
+def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    try:
+        return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a comma-separated list of networks: {error}") from error
+
+
+_networks.coerceDoc = "Networks, comma-separated: 127.0.0.1/32,10.0.0.0/8."  # type: ignore[attr-defined]
+
+
+def _readable_file(value: str) -> str:
+    if value and not os.access(value, os.R_OK):
+        raise ValueError(f"{value!r} is not a readable file")
+    return value
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -44,7 +63,9 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 
 _PARAMETERS = [
     ["port", "p", "tcp:8888", "Where to listen, as a strports description."],
-    ["redis", None, "redis://127.0.0.1:6379/0", "Redis URL redis://[:password@]host:port/db, or 'none' for the in-process cache only.", _redis],
+    ["redis", None, "redis://127.0.0.1:6379/0", "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), or 'none' for the in-process cache only.", _redis],
+    ["redis-password-file", None, "", "File holding the Redis password (instead of one in the URL).", _readable_file],
+    ["redis-ca", None, "", "CA certificates (PEM) that sign a rediss:// server's certificate; default: the system's.", _readable_file],
     ["pypi-url", None, "https://pypi.org/pypi", "PyPI JSON API base: documents at <url>/<name>/json."],
     ["stats-url", None, "https://pypistats.org/api", "pypistats API base: counts at <url>/packages/<name>/recent."],
     ["pypi-ttl", None, 600, "Seconds a PyPI summary stays fresh.", _positive(int)],
@@ -60,6 +81,8 @@ _PARAMETERS = [
     ["log-format", None, "combined", "Access log lines: 'combined' or 'json'.", _choice("combined", "json")],
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
+    ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
+    ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
 ]
 
 
@@ -67,9 +90,22 @@ def environment_name(option: str) -> str:
     return "PYPIPIN_" + option.upper().replace("-", "_")
 
 
+def _named(name: str, coerce: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``coerce`` whose errors name the option and its environment twin."""
+
+    def named(value: str) -> Any:
+        try:
+            return coerce(value)
+        except ValueError as error:
+            raise ValueError(f"--{name} (env {environment_name(name)}): {error}") from None
+
+    named.coerceDoc = getattr(coerce, "coerceDoc", "")  # type: ignore[attr-defined]
+    return named
+
+
 class Options(usage.Options):
     optParameters = [
-        [name, short, default, f"{doc} [env {environment_name(name)}]", *rest]
+        [name, short, default, f"{doc} [env {environment_name(name)}]", *(_named(name, coerce) for coerce in rest)]
         for name, short, default, doc, *rest in _PARAMETERS
     ]
 
@@ -81,3 +117,9 @@ class Options(usage.Options):
             if environment_name(name) in os.environ
         ]
         super().parseOptions(from_env + list(sys.argv[1:] if options is None else options))
+
+    def postOptions(self) -> None:
+        """Defaults go through the same coercion as given values (twistd leaves them as written)."""
+        for name, _, default, _, *coerce in _PARAMETERS:
+            if coerce and isinstance(default, str) and self[name] == default:
+                self[name] = coerce[0](default)

@@ -6,11 +6,14 @@ from typing import Any, Callable
 from twisted.application import service, strports
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web.resource import NoResource
+from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
 from pypipin.images import Images
 from pypipin.logs import site
-from pypipin.metrics import Counters
+from pypipin.metrics import Counters, MetricsPage, registry
+from pypipin.redis_connection import address
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
 from pypipin.renderer import Monitor, Renderer, free_port
@@ -77,7 +80,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     if options["redis"] == "none":
         log.warn("No Redis (--redis none): caching in this process only")
     else:
-        redis = RedisStore(reactor, options["redis"], fallback)
+        where = address(options["redis"], options["redis-password-file"])
+        redis = RedisStore(reactor, where, options["redis-ca"], fallback)
         store = redis
         closers.append(redis.disconnect)
     upstream = Upstream(
@@ -97,7 +101,13 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         max_wait=options["upstream-timeout"],
     )
     images = Images(reactor, renderer, store, lru(), counters)
-    badges = Badges(reactor, packages, images, renderer, store, hot=lru(), counters=counters)
+    metrics = MetricsPage(registry(counters), options["metrics-allow"])
+    badges = Badges(reactor, packages, images, renderer, store, hot=lru(), counters=counters,
+                    metrics=NoResource() if options["metrics-port"] else metrics)
     front = badges.resource()
-    web = strports.service(options["port"], site(front, options["access-log"], options["log-format"], counters, reactor), reactor=reactor)
+    web = service.MultiService()
+    strports.service(options["port"], site(front, options["access-log"], options["log-format"], counters, reactor),
+                     reactor=reactor).setServiceParent(web)
+    if options["metrics-port"]:
+        strports.service(options["metrics-port"], Site(metrics), reactor=reactor).setServiceParent(web)
     return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor)

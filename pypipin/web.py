@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from klein import Klein
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.resource import NoResource, Resource
@@ -17,7 +16,7 @@ from pypipin.cache import LRU, Store
 from pypipin.images import Images
 from pypipin.badges import ERRORS, Outcome
 from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
-from pypipin.metrics import Counters, registry
+from pypipin.metrics import Counters
 from pypipin.packages import Data, Packages
 from pypipin.renderer import Renderer, RendererDown, RenderFailed
 from pypipin.request import FORMATS, BadgeRequest, parse, query
@@ -118,10 +117,11 @@ class Badges:
         store: Store,
         hot: LRU,
         counters: Counters,
+        metrics: Resource,
     ) -> None:
         self._clock = clock
         self._counters = counters
-        self._registry = registry(counters)
+        self._metrics = metrics
         self._home = home.page()
         self._packages = packages
         self._images = images
@@ -134,7 +134,7 @@ class Badges:
 
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
-        """200 with each dependency's state; 503 when no badge can be drawn."""
+        """200 with each dependency's state (``degraded`` without Redis); 503 when no badge can be drawn."""
         renderer = await self._renderer.healthy()
         request.setResponseCode(200 if renderer else 503)
         request.setHeader(b"Content-Type", b"application/json")
@@ -143,14 +143,15 @@ class Badges:
             {
                 "renderer": "up" if renderer else "down",
                 "cache": self._store.state,
+                "cache_error": self._store.reason,
+                "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
             }
         ).encode()
 
     @app.route("/metrics")
-    def metrics(self, request: IRequest) -> bytes:
-        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
-        return generate_latest(self._registry)
+    def metrics(self, request: IRequest) -> Resource:
+        return self._metrics
 
     @app.route("/")
     def home(self, request: IRequest) -> bytes:

@@ -33,13 +33,17 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free loopback port, never the machine's own."""
+    """A throwaway redis-server on a free loopback port, never the machine's own.
+
+    ``extra`` are more redis-server arguments (``--user ...``, ``--tls-port ...``).
+    """
 
     available = shutil.which("redis-server") is not None
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="pypipin-redis-")
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -50,7 +54,7 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
+             "--dir", self.dir, *self.extra],
             stdout=subprocess.DEVNULL,
         )
         wait_for_port(self.port)

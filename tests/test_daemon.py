@@ -143,4 +143,4 @@ async def test_without_redis_badges_are_still_served(upstream: FakeUpstream, sta
         assert response.code == 200 and svg_text(body) == ["pypi", "v1.2.3"]
     assert upstream.requests["/pypi/demo/json"] == 1  # the in-process cache stood in
     await sleep(0.1)
-    assert daemon.log_text().count("Redis unreachable") == 1
+    assert daemon.log_text().count("Redis unusable (Connection was refused") == 1

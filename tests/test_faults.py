@@ -1,6 +1,7 @@
 """Failing dependencies: upstream faults, Redis killed or hung, node killed, SIGTERM mid-request."""
 
 import json
+import re
 import os
 import signal
 
@@ -64,13 +65,14 @@ async def test_redis_killed_and_restarted(upstream: FakeUpstream, redis: RedisSe
         return json.loads(health)["cache"] == "redis"
 
     started = reactor.seconds()
-    while not await back():
-        assert reactor.seconds() - started < 5, "Redis not used again within 5 s"
+    while not await back():  # reconnection backs off: 1 s, 2.7 s, 7.4 s, then every 15 s
+        assert reactor.seconds() - started < 20, "Redis not used again within 20 s"
         await sleep(0.2)
     _, body = await get(f"{daemon.url}/v/three/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     assert "pypipin:1:pypi:three" in redis.command("KEYS", "*").split()
-    assert "Redis unreachable" in daemon.log_text()
+    log = daemon.log_text()  # one line when it went, one when it came back, with the duration
+    assert log.count("Redis unusable") == 1 and len(re.findall(r"Redis is back after \d+\.\d s", log)) == 1
 
 
 @pytest_twisted.ensureDeferred

@@ -1,5 +1,6 @@
 """Options: defaults, PYPIPIN_* environment twins, validation, and the twistd plugin."""
 
+import re
 import subprocess
 
 import pytest
@@ -35,6 +36,34 @@ def test_environment_twins_and_the_command_line_wins(monkeypatch: pytest.MonkeyP
 def test_bad_values_are_refused(args: list[str]) -> None:
     with pytest.raises(usage.UsageError):
         parsed(*args)
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--pypi-ttl", "abc"], "--pypi-ttl (env PYPIPIN_PYPI_TTL): 'abc' is not a positive whole number"),
+    (["--stats-rate", "-1"], "--stats-rate (env PYPIPIN_STATS_RATE): '-1' is not a positive number"),
+    (["--renderer-port", "x"], "--renderer-port (env PYPIPIN_RENDERER_PORT): 'x' is not a TCP port number"),
+    (["--metrics-allow", "10.0.0.0/33"], "--metrics-allow (env PYPIPIN_METRICS_ALLOW): '10.0.0.0/33' is not"),
+    (["--redis-ca", "/no/such/file"], "--redis-ca (env PYPIPIN_REDIS_CA): '/no/such/file' is not a readable file"),
+])
+def test_a_bad_value_names_the_option_and_its_environment_twin(args: list[str], named: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(usage.UsageError, match=re.escape(named)):
+        parsed(*args)
+    monkeypatch.setenv("PYPIPIN_" + args[0][2:].upper().replace("-", "_"), args[1])
+    with pytest.raises(usage.UsageError, match=re.escape(named)):
+        parsed()
+
+
+def test_twistd_says_which_option_is_wrong() -> None:
+    result = subprocess.run([TWISTD, "-n", "pypipin", "--cache-mb", "lots"], capture_output=True, text=True)
+    assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
+    assert "--cache-mb (env PYPIPIN_CACHE_MB): 'lots' is not a positive whole number" in result.stderr + result.stdout
+
+
+def test_metrics_networks_are_parsed_with_their_default_too() -> None:
+    assert [str(n) for n in parsed()["metrics-allow"]] == ["127.0.0.1/32", "::1/128"]
+    assert [str(n) for n in parsed("--metrics-allow", "10.0.0.0/8, 192.0.2.7")["metrics-allow"]] == [
+        "10.0.0.0/8", "192.0.2.7/32"]
 
 
 def test_plugin_is_listed_and_documents_the_environment() -> None:

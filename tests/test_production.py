@@ -13,7 +13,7 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from conftest import get
+from conftest import get, get_from
 from fakepypi import FakeUpstream
 from processes import ROOT, RedisServer, wait_for_port
 from pypipin.renderer import free_port
@@ -43,6 +43,22 @@ async def test_metrics_in_prometheus_text_format(upstream: FakeUpstream, start_d
 
 
 @pytest_twisted.ensureDeferred
+async def test_metrics_only_to_allowed_networks_or_on_their_own_port(start_daemon) -> None:
+    default = await start_daemon().ready()
+    assert (await get(default.url + "/metrics"))[0].code == 200
+    response, body = await get_from("127.0.0.2", default.url + "/metrics")  # loopback, but not 127.0.0.1
+    assert response.code == 403 and b"--metrics-allow" in body and b"pypipin_" not in body
+    port = free_port()
+    moved = await start_daemon("none", "--metrics-port", f"tcp:{port}:interface=127.0.0.1",
+                               "--metrics-allow", "127.0.0.2/32").ready()
+    response, body = await get(moved.url + "/metrics")
+    assert response.code == 404 and b"pypipin_" not in body
+    response, body = await get_from("127.0.0.2", f"http://127.0.0.1:{port}/metrics")
+    assert response.code == 200 and b"pypipin_requests_total" in body
+    assert (await get(f"http://127.0.0.1:{port}/metrics"))[0].code == 403
+
+
+@pytest_twisted.ensureDeferred
 async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
     upstream.add("demo")
     daemon = await start_daemon(redis.url).ready()
@@ -50,10 +66,12 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
     response, body = await get(daemon.url + "/health")
     state = json.loads(body)
     assert response.code == 200 and state["renderer"] == "up" and state["cache"] == "redis"
+    assert state["degraded"] is False and state["cache_error"] is None
     assert set(state["last_upstream_success"]) == {"pypi"}
     broken = await start_daemon("none", "--node", "/bin/false").ready()
     response, body = await get(broken.url + "/health")
     assert response.code == 503 and json.loads(body) == {"renderer": "down", "cache": "in-process",
+                                                          "cache_error": None, "degraded": False,
                                                           "last_upstream_success": {}}
 
 
