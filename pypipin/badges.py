@@ -8,6 +8,7 @@ a ``Kind`` carries every fact of its badge.
 import enum
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Mapping, NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -62,6 +63,12 @@ class Kind:
     source: str = "pypi"
     max_age: int = 3600
 
+    def label_for(self, options: Mapping[str, str]) -> str:
+        """The label for these options: a framework by its name (``django cms versions``)."""
+        if "framework" in options:
+            options = {**options, "framework": FRAMEWORKS[options["framework"]].name.lower()}
+        return self.label.format(**options)
+
 
 PERIODS = ("day", "week", "month")
 DEFAULT_PERIOD = "month"
@@ -76,17 +83,35 @@ def _flag(value: str) -> str:
     return ""
 
 
+_PREFIXES = "kMGTPEZY"  # shields.io's metric prefixes
+_LARGEST = 999 * 1000 ** len(_PREFIXES)  # shown as 999Y; a bigger count says no more
+
+
+def _half_up(value: float, step: str) -> Decimal:
+    """``value`` rounded to ``step``, ties away from zero, on its exact binary value.
+
+    That is JavaScript's ``toFixed`` and ``Math.round`` for a positive number: 9.95 is
+    stored as 9.9499999... and so gives 9.9, while 1.25 is exact and gives 1.3.
+    """
+    return Decimal(value).quantize(Decimal(step), ROUND_HALF_UP)
+
+
 def metric(count: int) -> str:
-    """``999``, ``1.5k``, ``14k``, ``1M``, ``2.3B``: one decimal under 10 of a unit."""
-    if count < 1000:
-        return str(max(count, 0))
-    for power, suffix in enumerate("kMB", start=1):
-        value = count / 1000**power
-        text = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
-        text = text.removesuffix(".0")
-        if float(text) < 1000 or suffix == "B":
-            return text + suffix
-    raise AssertionError("unreachable")
+    """A count as shields.io's ``metric()`` writes it: ``999``, ``1.3k``, ``10k``, ``1.9G``."""
+    count = min(max(count, 0), _LARGEST)
+    number = float(count)
+    for power in range(len(_PREFIXES), 0, -1):
+        limit = float(1000**power)
+        if number >= limit:
+            scaled = number / limit
+            prefix = _PREFIXES[power - 1]
+            if scaled < 10:
+                one_decimal = str(_half_up(scaled, "0.1"))
+                if not one_decimal.endswith("0"):
+                    return one_decimal + prefix
+            rounded = int(_half_up(scaled, "1"))
+            return f"{rounded}{prefix}" if rounded < 1000 else "1" + _PREFIXES[power]
+    return str(count)
 
 
 def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
@@ -240,18 +265,29 @@ def types(summary: Summary, options: Mapping[str, str]) -> Verdict:
     return Verdict("untyped", "red")
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[-_.\s]+", "-", name.strip().lower())
+class Framework(NamedTuple):
+    """A framework of shields.io's ``frameworkversions``: its classifier segment and its name."""
+
+    classifier: str  # may hold " :: " itself
+    name: str
+
+
+# URL name -> framework, as shields.io has them; any other name is no badge
+FRAMEWORKS: dict[str, Framework] = {
+    "aws-cdk": Framework("AWS CDK", "AWS CDK"),
+    "django": Framework("Django", "Django"),
+    "django-cms": Framework("Django CMS", "Django CMS"),
+    "jupyterlab": Framework("Jupyter :: JupyterLab", "JupyterLab"),
+    "odoo": Framework("Odoo", "Odoo"),
+    "plone": Framework("Plone", "Plone"),
+    "wagtail": Framework("Wagtail", "Wagtail"),
+    "zope": Framework("Zope", "Zope"),
+}
 
 
 def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    wanted = _slug(options["framework"])
-    found: list[str] = []
-    for classifier in summary["classifiers"]:
-        parts = classifier.split(" :: ")
-        if len(parts) == 3 and parts[0] == "Framework" and _slug(parts[1]) == wanted:
-            found.append(parts[2])
-    versions = _sorted_versions(found)
+    framework = FRAMEWORKS[options["framework"]]
+    versions = _sorted_versions(_classifier_values(summary, "Framework :: " + framework.classifier))
     if versions:
         return Verdict(" | ".join(versions), "blue")
     return Verdict("missing", "lightgrey")
@@ -291,7 +327,7 @@ KINDS: dict[str, Kind] = {
              original={"types": {}}, shields={"types": {}}),
         # shields' frameworkversions takes the framework as one more path segment
         Kind("framework_versions", "{framework} versions", framework_versions, "{framework} versions",
-             "The versions of a framework (Django, Flask, Wagtail, …) in the classifiers.",
+             "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
              original={"djversions": {"framework": "django"}},
              shields={"djversions": {"framework": "django"}, "frameworkversions": {}}),
     )

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pypipin.badges import DEFAULT_PERIOD, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
+from pypipin.badges import DEFAULT_PERIOD, FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 from pypipin.request import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
 
@@ -82,7 +82,7 @@ def registry() -> dict[str, Any]:
         "hex": HEX_COLOR.pattern,
         "periods": list(PERIODS),
         "default_period": DEFAULT_PERIOD,
-        "default_framework": DEFAULT_FRAMEWORK,
+        "frameworks": {name: framework.name for name, framework in FRAMEWORKS.items()},
         "max_name": MAX_NAME,
     }
 
@@ -202,8 +202,8 @@ def _form() -> str:
     </div>
     <div class=field>
       <label for=framework>Framework</label>
-      <input id=framework name=framework type=text value="{DEFAULT_FRAMEWORK}" autocomplete=off spellcheck=false aria-describedby=framework-help>
-      <p id=framework-help class=hint>For the framework versions badge: <code>django</code>, <code>flask</code>, <code>wagtail</code>, …</p>
+      <select id=framework name=framework aria-describedby=framework-help>{_options(FRAMEWORKS, DEFAULT_FRAMEWORK)}</select>
+      <p id=framework-help class=hint>For the framework versions badge (shields.io's list).</p>
     </div>
     <div class="field check">
       <label><input type=checkbox name=include_prereleases value=1> Include pre-releases</label>

@@ -9,7 +9,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from pypipin.badges import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 
 FORMATS = {
@@ -34,7 +34,6 @@ SCALES = range(1, 5)  # raster sizes: that many times larger
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_PREFIX = "data:image/svg+xml;base64,"
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
-_FRAMEWORK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,9 @@ def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
         return None
     kind, fixed = SHIELDS_NAMES[parts[1]]
     if parts[1] == "frameworkversions":
-        if len(parts) != 4 or not _FRAMEWORK.match(parts[2]):
+        if len(parts) != 4 or parts[2].lower() not in FRAMEWORKS:
             return None
-        fixed = {"framework": parts[2]}
+        fixed = {"framework": parts[2].lower()}
     elif len(parts) != 3:
         return None
     package, ext = _split_extension(parts[-1])
@@ -164,8 +163,6 @@ def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
         value = read(params[option]) if option in params and option not in options else None
         if value is not None:
             options[option] = value
-    if "framework" in options:
-        options["framework"] = options["framework"].lower()
     return BadgeRequest(
         kind=kind,
         name=name,

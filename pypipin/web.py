@@ -187,7 +187,7 @@ class Badges:
     async def answer(self, wanted: BadgeRequest) -> tuple[Response, float]:
         """The response to a badge request, and how long it may be served again as it is."""
         options = dict(wanted.options)
-        label = wanted.label or wanted.kind.label.format(**options)
+        label = wanted.label or wanted.kind.label_for(options)
         outcome, data = await self._data(wanted)
         if data is None:
             (message, color), fresh_for = ERRORS[outcome], 0.0

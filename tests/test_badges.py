@@ -16,12 +16,14 @@ def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -
     return tuple(badges.KINDS[kind].rule(summarise(**document), options or {}))
 
 
+# BADGES.md's vectors: shields.io's metric(), JavaScript rounding on the binary float
 @pytest.mark.parametrize(
     "count, text",
     [
-        (0, "0"), (999, "999"), (1000, "1k"), (1049, "1k"), (1500, "1.5k"), (9940, "9.9k"), (9960, "10k"),
-        (14000, "14k"), (999_499, "999k"), (999_999, "1M"), (1_000_000, "1M"), (2_300_000_000, "2.3B"),
-        (45_000_000_000, "45B"), (-1, "0"),
+        (0, "0"), (999, "999"), (1000, "1k"), (1049, "1k"), (1050, "1.1k"), (1250, "1.3k"), (1950, "1.9k"),
+        (9949, "9.9k"), (9950, "9.9k"), (9999, "10k"), (10500, "11k"), (99500, "100k"), (999499, "999k"),
+        (999500, "1M"), (1_950_000_000, "1.9G"), (1_000_000, "1M"), (2_300_000_000_000, "2.3T"),
+        (45_000_000_000_000, "45T"), (-1, "0"), (-2500, "0"), (10**400, "999Y"),
     ],
 )
 def test_metric(count: int, text: str) -> None:
@@ -162,13 +164,40 @@ def test_types() -> None:
     assert verdict("types") == ("untyped", "red")
 
 
-def test_framework_versions() -> None:
-    classifiers = ["Framework :: Django", "Framework :: Django :: 5.0", "Framework :: Django :: 4.2",
-                   "Framework :: Django :: 10.0", "Framework :: Django CMS :: 4.1", "Framework :: Plone :: Addon"]
-    assert verdict("framework_versions", {"framework": "django"}, classifiers=classifiers) == ("4.2 | 5.0 | 10.0", "blue")
-    assert verdict("framework_versions", {"framework": "django-cms"}, classifiers=classifiers) == ("4.1", "blue")
-    assert verdict("framework_versions", {"framework": "plone"}, classifiers=classifiers) == ("missing", "lightgrey")
-    assert badges.KINDS["framework_versions"].label.format(framework="django-cms") == "django-cms versions"
+FRAMEWORK_CLASSIFIERS = [
+    "Framework :: Django", "Framework :: Django :: 5.0", "Framework :: Django :: 4.2", "Framework :: Django :: 10.0",
+    "Framework :: Django CMS :: 4.1", "Framework :: Django CMS :: 3.11", "Framework :: Plone :: Addon",
+    "Framework :: Jupyter", "Framework :: Jupyter :: JupyterLab", "Framework :: Jupyter :: JupyterLab :: 4",
+    "Framework :: Jupyter :: JupyterLab :: 3", "Framework :: Jupyter :: JupyterLab :: Extensions :: Prebuilt",
+    "Framework :: AWS CDK :: 2", "Framework :: Odoo :: 17.0", "Framework :: Wagtail :: 6", "Framework :: Zope :: 5",
+    "Framework :: Flask", "Framework :: Flask :: 3.0",
+]
+
+
+@pytest.mark.parametrize(
+    "framework, label, message",
+    [
+        ("django", "django versions", ("4.2 | 5.0 | 10.0", "blue")),
+        ("django-cms", "django cms versions", ("3.11 | 4.1", "blue")),
+        ("jupyterlab", "jupyterlab versions", ("3 | 4", "blue")),
+        ("aws-cdk", "aws cdk versions", ("2", "blue")),
+        ("odoo", "odoo versions", ("17.0", "blue")),
+        ("wagtail", "wagtail versions", ("6", "blue")),
+        ("zope", "zope versions", ("5", "blue")),
+        ("plone", "plone versions", ("missing", "lightgrey")),
+    ],
+)
+def test_framework_versions(framework: str, label: str, message: tuple[str, str]) -> None:
+    options = {"framework": framework}
+    assert verdict("framework_versions", options, classifiers=FRAMEWORK_CLASSIFIERS) == message
+    assert badges.KINDS["framework_versions"].label_for(options) == label
+
+
+def test_the_eight_frameworks_of_shields() -> None:
+    assert sorted(badges.FRAMEWORKS) == ["aws-cdk", "django", "django-cms", "jupyterlab", "odoo", "plone", "wagtail",
+                                         "zope"]
+    assert badges.ORIGINAL_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
+    assert badges.SHIELDS_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
 
 
 def test_summary_keeps_only_what_badges_need() -> None:

@@ -26,7 +26,7 @@ from fakepypi import FakeUpstream
 from processes import ROOT
 from test_daemon import CLASSIFIERS
 from pypipin import home
-from pypipin.badges import KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
+from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
 from pypipin.request import FORMATS, NAMED_COLORS, STYLES, parse
 
 CHROMIUM = "/usr/bin/chromium"
@@ -118,6 +118,7 @@ def test_every_style_format_colour_and_period_is_offered_and_documented() -> Non
     assert OUTLINE.options["style"] == list(STYLES)
     assert OUTLINE.options["format"] == [fmt for fmt in FORMATS if fmt != "json"]
     assert OUTLINE.options["period"] == list(PERIODS)
+    assert OUTLINE.options["framework"] == list(FRAMEWORKS)
     assert OUTLINE.options["colors"] == sorted(NAMED_COLORS)
     for value in [*FORMATS, *STYLES, *NAMED_COLORS, *PERIODS]:
         assert value in OUTLINE.codes, value
@@ -268,15 +269,13 @@ def browse(url: str) -> None:
         assert code(driver, "#kind-egg .snippet code") == (  # no shields name: the pypip.in form
             f"[![Egg]({url}/egg/demo/badge.svg?style=for-the-badge)]{target}")
         assert driver.current_url == url + "/?package=demo&urls=shields&style=for-the-badge&period=week"
-        framework = driver.find_element(By.ID, "framework")
-        framework.clear()
-        framework.send_keys("Flask")
+        Select(driver.find_element(By.ID, "framework")).select_by_visible_text("django-cms")
         Select(driver.find_element(By.ID, "format")).select_by_visible_text("png")
         wait_for_badges(driver)
         driver.find_element(By.CSS_SELECTOR, "label:has(> input[name=syntax][value=rst])").click()
         assert code(driver, "#kind-framework_versions .snippet code") == (
-            f".. image:: {url}/pypi/frameworkversions/flask/demo.png?style=for-the-badge\n"
-            f"   :target: https://pypi.org/project/demo/\n   :alt: flask versions")
+            f".. image:: {url}/pypi/frameworkversions/django-cms/demo.png?style=for-the-badge\n"
+            f"   :target: https://pypi.org/project/demo/\n   :alt: django cms versions")
 
         copy = driver.find_element(By.CSS_SELECTOR, "#kind-version .copy")
         copy.click()

@@ -28,6 +28,8 @@ def test_separators_are_normalised() -> None:
     "path",
     [b"/nope/twisted/badge.svg", b"/v/twisted/badge.bmp", b"/v/twisted/image.svg", b"/v/twisted", b"/",
      b"/v/twisted/badge.svg/extra", b"/pypi/egg/twisted", b"/pypi/v", b"/pypi/frameworkversions/twisted",
+     b"/pypi/frameworkversions/flask/demo", b"/pypi/frameworkversions/Django%20CMS/demo",
+     b"/pypi/frameworkversions/django%2Dcms%00/demo",
      b"/v/%ff/badge.svg"],
 )
 def test_not_a_badge(path: bytes) -> None:
@@ -52,9 +54,12 @@ def test_shields_form_with_and_without_extension() -> None:
 
 
 def test_framework_from_path() -> None:
-    wanted = parse(b"/pypi/frameworkversions/Django%20CMS/djangocms-text.json", {})
+    wanted = parse(b"/pypi/frameworkversions/django-cms/djangocms-text.json", {})
     assert wanted is not None
-    assert dict(wanted.options) == {"framework": "django cms"} and wanted.format == "json"
+    assert dict(wanted.options) == {"framework": "django-cms"} and wanted.format == "json"
+    assert wanted.kind.label_for(dict(wanted.options)) == "django cms versions"
+    upper = parse(b"/pypi/frameworkversions/JupyterLab/jupyterlab-git", {})
+    assert upper is not None and dict(upper.options) == {"framework": "jupyterlab"}
     dj = parse(b"/djversions/django-debug-toolbar/badge.svg", {})
     assert dj is not None and dict(dj.options) == {"framework": "django"}
 

@@ -56,7 +56,7 @@
       color: colour("color"),
       labelColor: colour("labelColor"),
       period: control("period").value,
-      framework: control("framework").value.trim().toLowerCase() || registry.default_framework,
+      framework: control("framework").value,
       prereleases: control("include_prereleases").checked,
       syntax: control("syntax").value,
     };
@@ -161,7 +161,7 @@
   // Snippets ---------------------------------------------------------------------------------
 
   function title(kind, s) {
-    return kind.title.replace("{framework}", s.framework);
+    return kind.title.replace("{framework}", registry.frameworks[s.framework].toLowerCase());
   }
 
   function escapeHtml(text) {
