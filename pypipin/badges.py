@@ -191,15 +191,21 @@ _STATUS_COLORS = {
 }
 
 
-def status(summary: Summary, options: Mapping[str, str]) -> Verdict:
+def _highest_stage(values: list[str]) -> str | None:
+    """The name, lowercased, of the highest-numbered ``N - Name`` value."""
     best: tuple[int, str] | None = None
-    for value in _classifier_values(summary, "Development Status"):
+    for value in values:
         number, _, name = value.partition(" - ")
         if number.isdigit() and name and (best is None or int(number) > best[0]):
             best = (int(number), name.lower())
+    return None if best is None else best[1]
+
+
+def status(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    best = _highest_stage(_classifier_values(summary, "Development Status"))
     if best is None:
         return Verdict("unknown", "lightgrey")
-    name = "stable" if best[1] == "production/stable" else best[1]
+    name = "stable" if best == "production/stable" else best
     return Verdict(name, _STATUS_COLORS.get(name, "lightgrey"))
 
 
@@ -293,6 +299,54 @@ def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
     return Verdict("missing", "lightgrey")
 
 
+def vulnerabilities(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    count = summary["vulnerabilities"]
+    if count is None:
+        return Verdict("unknown", "lightgrey")
+    if count == 0:
+        return Verdict("none known", "brightgreen")
+    return Verdict(f"{count} known", "red")
+
+
+_FREE_THREADING_COLORS = {"unstable": "orange", "beta": "yellow", "stable": "brightgreen", "resilient": "brightgreen"}
+
+
+def free_threading(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    best = _highest_stage(_classifier_values(summary, "Programming Language :: Python :: Free Threading"))
+    if best is not None:
+        return Verdict(best, _FREE_THREADING_COLORS.get(best, "lightgrey"))
+    if any(abi.endswith("t") for abi in summary["abi_tags"]):  # cp313t, cp314t: built for free threading
+        return Verdict("wheels", "blue")
+    return Verdict("no", "lightgrey")
+
+
+# platform tag prefix -> family; a tag matching none is named by its text before the first "_"
+_PLATFORM_FAMILIES = (
+    (("manylinux", "musllinux", "linux_"), "linux"),
+    (("macosx_",), "macos"),
+    (("win32", "win_"), "windows"),
+    (("android_",), "android"),
+    (("ios_",), "ios"),
+    (("emscripten_", "pyemscripten_", "pyodide_"), "emscripten"),
+)
+
+
+def _platform_family(tag: str) -> str:
+    for prefixes, family in _PLATFORM_FAMILIES:
+        if tag.startswith(prefixes):
+            return family
+    return tag.partition("_")[0]
+
+
+def platforms(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    tags = summary["platform_tags"]
+    if not tags:
+        return Verdict("source only", "lightgrey")
+    if "any" in tags:
+        return Verdict("any", "blue")
+    return Verdict(" | ".join(sorted({_platform_family(tag) for tag in tags})), "blue")
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -330,6 +384,15 @@ KINDS: dict[str, Kind] = {
              "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
              original={"djversions": {"framework": "django"}},
              shields={"djversions": {"framework": "django"}, "frameworkversions": {}}),
+        Kind("vulnerabilities", "vulnerabilities", vulnerabilities, "Known vulnerabilities",
+             "Known vulnerabilities of the latest release, as PyPI lists them.",
+             original={"vulnerabilities": {}}, shields={"vulnerabilities": {}}),
+        Kind("free_threading", "free-threading", free_threading, "Free-threading",
+             "Free-threaded Python support: the Free Threading classifier, else cp313t-style wheels.",
+             original={"free_threading": {}}, shields={"freethreading": {}}),
+        Kind("platforms", "platforms", platforms, "Platforms",
+             "The platforms the latest release has wheels for: linux, macos, windows, …; any, or source only.",
+             original={"platforms": {}}, shields={"platforms": {}}),
     )
 }
 

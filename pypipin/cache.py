@@ -12,7 +12,7 @@ from pypipin.waiting import poll_until
 
 log = Logger()
 
-KEY_PREFIX = "pypipin:1:"  # of every key pypipin writes; changes when stored values change shape
+KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 OUTAGE_LOG_SECONDS = 60  # a changed cause during one outage is logged at most this often
 
 

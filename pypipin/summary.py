@@ -2,7 +2,12 @@
 
 from typing import Any
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+
+MAX_TAGS = 64  # distinct ABI tags, and platform tags, kept of the latest release's wheels
+_MAX_WHEEL_NAME = 255
+_MAX_WHEEL_DOTS = 16  # compressed tag sets multiply: a name with more dots is not expanded
 
 
 class Garbled(ValueError):
@@ -32,6 +37,31 @@ def _newest_release(releases: Any) -> str:
     return best[1] if best else ""
 
 
+def _vulnerabilities(document: dict[str, Any]) -> int | None:
+    """Known vulnerabilities not withdrawn; None when the document has no such list (not pypi.org)."""
+    found = document.get("vulnerabilities")
+    if not isinstance(found, list):
+        return None
+    return sum(1 for entry in found if isinstance(entry, dict) and entry.get("withdrawn") is None)
+
+
+def _wheel_tags(files: list[Any]) -> tuple[list[str], list[str]]:
+    """The distinct ABI tags and platform tags of the wheels among ``files``, sorted and capped."""
+    abis: set[str] = set()
+    platforms: set[str] = set()
+    for entry in files:
+        filename = entry.get("filename") if isinstance(entry, dict) else None
+        if not isinstance(filename, str) or len(filename) > _MAX_WHEEL_NAME or filename.count(".") > _MAX_WHEEL_DOTS:
+            continue
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except InvalidWheelFilename:
+            continue
+        abis.update(tag.abi for tag in tags)
+        platforms.update(tag.platform for tag in tags)
+    return sorted(abis)[:MAX_TAGS], sorted(platforms)[:MAX_TAGS]
+
+
 def from_pypi(document: Any) -> dict[str, Any]:
     """The summary of a PyPI JSON API document (``/pypi/<name>/json``)."""
     if not isinstance(document, dict) or not isinstance(document.get("info"), dict):
@@ -46,6 +76,7 @@ def from_pypi(document: Any) -> dict[str, Any]:
     files = [] if files is None else files
     if not isinstance(classifiers, list) or not isinstance(files, list):
         raise Garbled("classifiers or urls is not a list")
+    abi_tags, platform_tags = _wheel_tags(files)
     return {
         "version": version,
         "newest": _newest_release(document.get("releases")) or version,
@@ -56,6 +87,9 @@ def from_pypi(document: Any) -> dict[str, Any]:
         "packagetypes": sorted(
             {f["packagetype"] for f in files if isinstance(f, dict) and isinstance(f.get("packagetype"), str)}
         ),
+        "vulnerabilities": _vulnerabilities(document),
+        "abi_tags": abi_tags,
+        "platform_tags": platform_tags,
     }
 
 

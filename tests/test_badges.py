@@ -1,9 +1,11 @@
 """Every rule of BADGES.md, on summaries reduced from PyPI-shaped documents."""
 
+import json
 from typing import Any
 
 import pytest
 
+import documents
 from fakepypi import pypi_document, release_file, stats_document
 from pypipin import badges, summary
 
@@ -204,7 +206,7 @@ def test_summary_keeps_only_what_badges_need() -> None:
     document = pypi_document("demo", classifiers=[MIT])
     reduced = summary.from_pypi(document)
     assert set(reduced) == {"version", "newest", "classifiers", "requires_python", "license", "license_expression",
-                            "packagetypes"}
+                            "packagetypes", "vulnerabilities", "abi_tags", "platform_tags"}
     assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
     assert "description" not in str(reduced)
 
@@ -216,6 +218,91 @@ def test_summary_keeps_only_what_badges_need() -> None:
 def test_garbled_pypi_refused(bad: Any) -> None:
     with pytest.raises(summary.Garbled):
         summary.from_pypi(bad)
+
+
+NEW_BADGES = ("vulnerabilities", "free_threading", "platforms")
+
+
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        (documents.pycrypto, [("2 known", "red"), ("no", "lightgrey"), ("source only", "lightgrey")]),
+        (documents.numpy, [("none known", "brightgreen"), ("wheels", "blue"), ("linux | macos | windows", "blue")]),
+        (documents.free_threaded, [("none known", "brightgreen"), ("beta", "yellow"), ("linux | macos | windows", "blue")]),
+        (documents.mobile_and_browser,
+         [("none known", "brightgreen"), ("no", "lightgrey"), ("android | emscripten | freebsd | ios | linux | macos", "blue")]),
+        (documents.requests, [("none known", "brightgreen"), ("no", "lightgrey"), ("any", "blue")]),
+        (documents.private_index, [("unknown", "lightgrey"), ("no", "lightgrey"), ("any", "blue")]),
+    ],
+)
+def test_new_badges_on_documents_shaped_like_real_packages(document: Any, expected: list[tuple[str, str]]) -> None:
+    reduced = summary.from_pypi(document())
+    assert [tuple(badges.KINDS[kind].rule(reduced, {})) for kind in NEW_BADGES] == expected
+
+
+def test_summary_keeps_tag_sets_and_a_count_not_lists() -> None:
+    reduced = summary.from_pypi(documents.numpy())
+    assert reduced["vulnerabilities"] == 0
+    assert reduced["abi_tags"] == ["cp311", "cp312", "cp313", "cp313t", "cp314", "cp314t", "pypy311_pp73"]
+    assert "win_arm64" in reduced["platform_tags"] and "manylinux_2_28_x86_64" in reduced["platform_tags"]
+    assert len(json.dumps(reduced)) < 1500
+
+
+def test_withdrawn_vulnerabilities_do_not_count() -> None:
+    document = documents.pycrypto()
+    document["vulnerabilities"].append(documents.vulnerability("PYSEC-2000-1", "CVE-2000-1", withdrawn="2024-01-01T00:00:00Z"))
+    assert badges.vulnerabilities(summary.from_pypi(document), {}) == ("2 known", "red")
+    document["vulnerabilities"] = document["vulnerabilities"][2:]
+    assert badges.vulnerabilities(summary.from_pypi(document), {}) == ("none known", "brightgreen")
+    for garbage in (None, "none", {"id": 1}, [7, "x"]):
+        document["vulnerabilities"] = garbage
+        reduced = summary.from_pypi(document)
+        assert badges.vulnerabilities(reduced, {}) == (("none known", "brightgreen") if garbage == [7, "x"]
+                                                         else ("unknown", "lightgrey"))
+
+
+@pytest.mark.parametrize(
+    "stages, expected",
+    [
+        (["1 - Unstable"], ("unstable", "orange")),
+        (["1 - Unstable", "2 - Beta"], ("beta", "yellow")),
+        (["3 - Stable", "2 - Beta"], ("stable", "brightgreen")),
+        (["4 - Resilient"], ("resilient", "brightgreen")),
+    ],
+)
+def test_free_threading_classifier_wins_over_wheels(stages: list[str], expected: tuple[str, str]) -> None:
+    classifiers = [PY + "Free Threading :: " + stage for stage in stages]
+    assert verdict("free_threading", classifiers=classifiers) == expected
+
+
+@pytest.mark.parametrize(
+    "filenames, expected",
+    [
+        (["x-1-cp313-cp313-manylinux_2_17_x86_64.whl", "x-1-cp313-cp313-musllinux_1_2_x86_64.whl",
+          "x-1-cp313-cp313-linux_armv7l.whl"], "linux"),
+        (["x-1-cp312-cp312-macosx_10_9_universal2.whl", "x-1-cp312-cp312-win32.whl"], "macos | windows"),
+        (["x-1-cp312-abi3-win_arm64.whl", "x-1-py3-none-any.whl"], "any"),
+        (["x-1-cp313-cp313-pyemscripten_2025_0_wasm32.whl", "x-1-cp313-cp313-solaris_2_11_sun4v.whl"],
+         "emscripten | solaris"),
+    ],
+)
+def test_platform_families(filenames: list[str], expected: str) -> None:
+    document = documents.with_files(pypi_document("x", "1"), filenames)
+    assert badges.platforms(summary.from_pypi(document), {}) == (expected, "blue")
+
+
+def test_hostile_wheel_names_are_bounded() -> None:
+    tags = ".".join(f"t{n}" for n in range(200))
+    document = documents.with_files(pypi_document("x", "1"), [
+        f"x-1-{tags}-{tags}-{tags}.whl",  # a compressed tag set of 8 million tags: not expanded
+        "x-1-cp3.cp4.cp5.cp6-a.b.c.d.e-" + ".".join(f"p{n}_x" for n in range(9)) + ".whl",
+        "not-a-wheel.whl", "x-1-cp313-cp313-" + "win_amd64" * 40 + ".whl",
+    ])
+    reduced = summary.from_pypi(document)
+    assert reduced["abi_tags"] == ["a", "b", "c", "d", "e"] and len(reduced["platform_tags"]) == 9
+    many = [f"x-1-cp3{n}-cp3{n}-plat{n}_x.whl" for n in range(200)]
+    reduced = summary.from_pypi(documents.with_files(pypi_document("x", "1"), many))
+    assert len(reduced["abi_tags"]) == len(reduced["platform_tags"]) == summary.MAX_TAGS
 
 
 def test_every_kind_has_a_url_name_in_both_forms() -> None:

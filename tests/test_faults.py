@@ -70,7 +70,7 @@ async def test_redis_killed_and_restarted(upstream: FakeUpstream, redis: RedisSe
         await sleep(0.2)
     _, body = await get(f"{daemon.url}/v/three/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
-    assert "pypipin:1:pypi:three" in redis.command("KEYS", "*").split()
+    assert "pypipin:2:pypi:three" in redis.command("KEYS", "*").split()
     log = daemon.log_text()  # one line when it went, one when it came back, with the duration
     assert log.count("Redis unusable") == 1 and len(re.findall(r"Redis is back after \d+\.\d s", log)) == 1
 
