@@ -62,6 +62,9 @@ async def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call(
         "license": ["license", "MIT"],
         "types": ["types", "untyped"],
         "djversions": ["django versions", "missing"],
+        "vulnerabilities": ["vulnerabilities", "none known"],
+        "free_threading": ["free-threading", "no"],
+        "platforms": ["platforms", "any"],
     }
     assert upstream.requests == {"/pypi/twisted/json": 1, "/api/packages/twisted/recent": 1}
     # the summary is in Redis under a namespaced key with a TTL; the raw document is not
