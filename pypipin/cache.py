@@ -82,6 +82,11 @@ class Store(Protocol):
     """Why Redis is not in use (``in-process fallback``), else None."""
 
 
+def store_layer(store: Store) -> str:
+    """The cache layer a value found in ``store`` comes from: ``redis`` or ``memory``."""
+    return "redis" if store.state == "redis" else "memory"
+
+
 class MemoryStore:
     """A ``Store`` kept in this process only."""
 

@@ -7,12 +7,13 @@ from typing import Any, Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import KEY_PREFIX, LRU, Store
+from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
 from pypipin.lifetimes import IMAGE_TTL
 from pypipin.metrics import Counters
 from pypipin.renderer import RenderFailed
 from pypipin.request import BadgeRequest
 from pypipin.singleflight import SingleFlight, across_processes
+from pypipin.state import RequestState
 
 log = Logger()
 
@@ -51,8 +52,12 @@ class Images:
         self._counters = counters
         self._renders = SingleFlight()
 
-    async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool) -> bytes:
-        """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error"."""
+    async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
+                   about: RequestState | None = None) -> bytes:
+        """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error".
+
+        ``about`` learns which cache layer the image came from.
+        """
         if wanted.format == "json":
             return json.dumps(
                 {"schemaVersion": 1, "label": label, "message": message, "color": color, "isError": is_error}
@@ -68,32 +73,36 @@ class Images:
             "logo": wanted.logo,
         }
         try:
-            return await self.image(spec)
+            return await self.image(spec, about)
         except RenderFailed as failure:
             log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
             return await self.image({"label": label, "message": "render error", "color": "lightgrey",
-                                     "style": "flat", "format": wanted.format, "scale": 1})
+                                     "style": "flat", "format": wanted.format, "scale": 1}, about)
 
-    async def image(self, spec: dict[str, Any]) -> bytes:
+    async def image(self, spec: dict[str, Any], about: RequestState | None = None) -> bytes:
         """The image ``spec`` describes."""
         key = KEY_PREFIX + "img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         found = self._memory.get(key)
         self._counters.cache["images", "hit" if found is not None else "miss"] += 1
+        layer = "memory"
         if found is None:
-            found = await self._renders.run(key, lambda: self._shared(key, spec))
+            found, layer = await self._renders.run(key, lambda: self._shared(key, spec))
             self._memory.set(key, found, IMAGE_TTL)
+        if about is not None:
+            about.reached(layer)
         return found
 
-    async def _shared(self, key: str, spec: dict[str, Any]) -> bytes:
+    async def _shared(self, key: str, spec: dict[str, Any]) -> tuple[bytes, str]:
+        """The image from the shared store, or drawn; with the layer it came from."""
         async def read() -> bytes | None:
             return unseal(await self._store.get(key))
 
         found = await read()
         self._counters.cache["store", "hit" if found is not None else "miss"] += 1
         if found is not None:
-            return found
+            return found, store_layer(self._store)
         return await across_processes(self._store, self._clock, key, read, lambda: self._render(key, spec),
-                                      self._renderer.wait + 1)
+                                      self._renderer.wait + 1), "miss"
 
     async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
         try:

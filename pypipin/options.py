@@ -77,7 +77,7 @@ _PARAMETERS = [
     ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
     ["node", None, shutil.which("node") or "node", "Path of the node executable."],
-    ["access-log", None, "-", "Access log: '-' for the twistd log, a file path, or 'none'."],
+    ["access-log", None, "-", "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'."],
     ["log-format", None, "combined", "Access log lines: 'combined' or 'json'.", _choice("combined", "json")],
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],

@@ -8,15 +8,18 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import KEY_PREFIX, Store
+from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
 from pypipin.lifetimes import NOT_FOUND_TTL
 from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight, across_processes
+from pypipin.state import RequestState
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
 log = Logger()
+
+FAILURE_LOG_SECONDS = 60  # an upstream failure of one package and cause is logged at most this often
 
 @dataclass(frozen=True)
 class Data:
@@ -70,6 +73,7 @@ class Packages:
         self._counters = counters
         self._max_wait = max_wait
         self._flights = SingleFlight()
+        self._logged = LRU(clock, 10_000, 4 * 1024 * 1024)  # failures logged in the last minute
 
     def _fresh(self, entry: dict[str, Any] | None, source: str) -> Data | None:
         """The entry's data while it is fresh; a fresh not-found marker raises NotFound."""
@@ -84,13 +88,18 @@ class Packages:
             return Data(entry["v"], entry["t"] + self._ttls[source])
         return None
 
-    async def get(self, source: str, name: str) -> Data:
+    async def get(self, source: str, name: str, about: RequestState | None = None) -> Data:
+        """The data, fresh or stale; ``about`` learns the cache layer (``miss`` when not fresh in the store)."""
         key = f"{KEY_PREFIX}{source}:{name}"
         entry = _decode(await self._store.get(key))
+        if about is not None:
+            about.reached(store_layer(self._store))
         fresh = self._fresh(entry, source)
         self._counters.cache["store", "hit" if fresh else "miss"] += 1
         if fresh is not None:
             return fresh
+        if about is not None:
+            about.reached("miss")
         stale = entry if entry is not None and not entry.get("missing") else None
         try:
             return await self._flights.run(key, lambda: self._refresh(source, name, key, stale is not None))
@@ -125,6 +134,14 @@ class Packages:
             await sleep(self._clock, wait)
         gate.take()
 
+    def _log_failure(self, source: str, name: str, error: Exception) -> None:
+        """One line per package, source and cause a minute (the set of recent ones is bounded)."""
+        cause = str(error) or type(error).__name__
+        seen = f"{source}\0{name}\0{cause}"
+        if self._logged.get(seen) is None:
+            self._logged.set(seen, b"", FAILURE_LOG_SECONDS)
+            log.warn("Upstream {source} failed for {name}: {cause}", source=source, name=name, cause=cause)
+
     async def _fetch(self, source: str, name: str, key: str) -> Data:
         now = self._clock.seconds()
         try:
@@ -136,9 +153,11 @@ class Packages:
         except RateLimited as limited:
             self._counters.upstream[source, "rate_limited"] += 1
             self._gates[source].pause(limited.retry_after)
+            self._log_failure(source, name, limited)
             raise
-        except Unavailable:
+        except Unavailable as error:
             self._counters.upstream[source, "error"] += 1
+            self._log_failure(source, name, error)
             raise
         self._counters.upstream[source, "ok"] += 1
         self._counters.last_ok[source] = now

@@ -30,14 +30,16 @@ class Pypipin(service.MultiService):
     """The daemon's services, stopped in order.
 
     On stop: stop accepting connections, let the requests in flight finish (at most
-    ``DRAIN_SECONDS``), close the clients, then stop node. SIGTERM stops the reactor as
-    twistd's own handler does, but twistd then exits 0 rather than by the signal.
+    ``DRAIN_SECONDS``), close the clients (the access log writes what waits), then stop
+    node. SIGTERM stops the reactor as twistd's own handler does, but twistd then exits 0
+    rather than by the signal. SIGUSR1 and SIGHUP call ``reopen`` (the access log's file).
     """
 
     def __init__(self, reactor: Any, web: service.Service, in_flight: Callable[[], int], closers: list[Any],
-                 monitor: Monitor) -> None:
+                 monitor: Monitor, reopen: Callable[[], None]) -> None:
         super().__init__()
         self._reactor = reactor
+        self._reopen = reopen
         self._web = web
         self._in_flight = in_flight
         self._closers = closers
@@ -49,6 +51,18 @@ class Pypipin(service.MultiService):
         super().startService()
         stop = lambda *_: self._reactor.callFromThread(self._reactor.stop)  # noqa: E731
         self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
+        self._reactor.callWhenRunning(self._on_reopen_signals)
+
+    def _on_reopen_signals(self) -> None:
+        for number in (signal.SIGUSR1, signal.SIGHUP):
+            before = signal.getsignal(number)
+
+            def handler(signum: int, frame: Any, before: Any = before) -> None:
+                self._reactor.callFromThread(self._reopen)
+                if callable(before):  # twistd's own SIGUSR1 rotates its log file when it daemonizes
+                    before(signum, frame)
+
+            signal.signal(number, handler)
 
     def stopService(self) -> defer.Deferred[None]:
         service.Service.stopService(self)
@@ -106,8 +120,11 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
                     metrics=NoResource() if options["metrics-port"] else metrics)
     front = badges.resource()
     web = service.MultiService()
-    strports.service(options["port"], site(front, options["access-log"], options["log-format"], counters, reactor),
-                     reactor=reactor).setServiceParent(web)
+    badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
+    strports.service(options["port"], badge_site, reactor=reactor).setServiceParent(web)
     if options["metrics-port"]:
         strports.service(options["metrics-port"], Site(metrics), reactor=reactor).setServiceParent(web)
-    return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor)
+    if access_log is not None:
+        closers.append(access_log.close)
+    return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor,
+                   access_log.reopen if access_log is not None else lambda: None)

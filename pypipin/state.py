@@ -17,6 +17,10 @@ class IRequestState(Interface):
     badge = Attribute("The badge kind asked for, '-' for other requests")
     format = Attribute("The image format asked for, '-' for other requests")
     cache = Attribute("The cache layer that answered: hot, memory, redis, miss; '-' if untold")
+    duration = Attribute("Seconds from reaching the service to the end of the response, None until then")
+
+
+LAYERS = ("hot", "memory", "redis", "miss")  # from the cheapest answer to the dearest
 
 
 @implementer(IRequestState)
@@ -26,6 +30,12 @@ class RequestState:
     badge: str = "-"
     format: str = "-"
     cache: str = "-"
+    duration: float | None = None
+
+    def reached(self, layer: str) -> None:
+        """Note that answering needed ``layer``; the dearest layer reached is kept."""
+        if self.cache == "-" or LAYERS.index(layer) > LAYERS.index(self.cache):
+            self.cache = layer
 
 
 registerAdapter(lambda _: RequestState(), Request, IRequestState)

@@ -20,7 +20,7 @@ from pypipin.metrics import Counters
 from pypipin.packages import Data, Packages
 from pypipin.renderer import Renderer, RendererDown, RenderFailed
 from pypipin.request import FORMATS, BadgeRequest, parse, query
-from pypipin.state import state
+from pypipin.state import RequestState, state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
@@ -174,7 +174,7 @@ class Badges:
         about = state(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
-            response, keep_for = await self.answer(wanted)
+            response, keep_for = await self.answer(wanted, about)
         except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
@@ -184,26 +184,26 @@ class Badges:
             self._hot.set(request.uri, response, keep_for)
         return response.write(request)
 
-    async def answer(self, wanted: BadgeRequest) -> tuple[Response, float]:
+    async def answer(self, wanted: BadgeRequest, about: RequestState | None = None) -> tuple[Response, float]:
         """The response to a badge request, and how long it may be served again as it is."""
         options = dict(wanted.options)
         label = wanted.label or wanted.kind.label_for(options)
-        outcome, data = await self._data(wanted)
+        outcome, data = await self._data(wanted, about)
         if data is None:
             (message, color), fresh_for = ERRORS[outcome], 0.0
         else:
             message, color = wanted.kind.rule(data.value, options)
             color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
         lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
-        body = await self._images.draw(wanted, label, message, color, data is None)
+        body = await self._images.draw(wanted, label, message, color, data is None, about)
         return respond(body, wanted, lifetime.max_age), lifetime.keep_for
 
-    async def _data(self, wanted: BadgeRequest) -> tuple[Outcome, Data | None]:
+    async def _data(self, wanted: BadgeRequest, about: RequestState | None) -> tuple[Outcome, Data | None]:
         """The package data a badge reads, with how it came out; None for an error."""
         if wanted.package is None:
             return Outcome.INVALID_NAME, None
         try:
-            data = await self._packages.get(wanted.kind.source, wanted.package)
+            data = await self._packages.get(wanted.kind.source, wanted.package, about)
         except NotFound:
             return Outcome.NOT_FOUND, None
         except RateLimited:

@@ -79,6 +79,7 @@ class Daemon:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
+        self.out = tempfile.NamedTemporaryFile(prefix="pypipin-stdout-", suffix=".txt", delete=False).name
         args = [
             TWISTD, "--pidfile=", "-n", "--logfile", self.log, "pypipin",
             "--port", f"tcp:{self.port}:backlog=1024:interface=127.0.0.1",
@@ -89,7 +90,8 @@ class Daemon:
             *extra,
         ]
         limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        self.process = subprocess.Popen(args, cwd=tempfile.gettempdir(), preexec_fn=limit)
+        with open(self.out, "wb") as out:  # where the default access log goes
+            self.process = subprocess.Popen(args, cwd=tempfile.gettempdir(), preexec_fn=limit, stdout=out)
 
     async def ready(self) -> "Daemon":
         """Waits (in a thread, so the reactor and anything served in it keep running) for the port."""
@@ -97,7 +99,12 @@ class Daemon:
         return self
 
     def log_text(self) -> str:
-        return Path(self.log).read_text(errors="replace")
+        """The twistd log, with what SIGUSR1 rotated out of it (twistd's own rotation)."""
+        rotated = sorted(Path(self.log).parent.glob(Path(self.log).name + ".*"), reverse=True)
+        return "".join(path.read_text(errors="replace") for path in [*rotated, Path(self.log)])
+
+    def out_text(self) -> str:
+        return Path(self.out).read_text(errors="replace")
 
     def children(self) -> list[int]:
         """PIDs of this daemon's child processes (the node renderer)."""

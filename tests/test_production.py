@@ -76,29 +76,6 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
 
 
 @pytest_twisted.ensureDeferred
-async def test_json_access_log(upstream: FakeUpstream, start_daemon, tmp_path: Path) -> None:
-    upstream.add("demo")
-    log = tmp_path / "access.log"
-    daemon = await start_daemon("none", "--access-log", str(log), "--log-format", "json").ready()
-    await get(f"{daemon.url}/v/demo/badge.svg?style=plastic", headers={b"User-Agent": [b"readme-bot"]})
-    await deferToThread(daemon.stop)
-    (line,) = log.read_text().splitlines()
-    entry = json.loads(line)
-    assert (entry["method"], entry["uri"], entry["status"], entry["agent"]) == (
-        "GET", "/v/demo/badge.svg?style=plastic", 200, "readme-bot")
-
-
-@pytest_twisted.ensureDeferred
-async def test_combined_access_log_in_the_twistd_log(upstream: FakeUpstream, start_daemon) -> None:
-    upstream.add("demo")
-    daemon = await start_daemon().ready()
-    await get(f"{daemon.url}/wheel/demo/badge.svg")
-    await deferToThread(daemon.stop)
-    assert re.search(r'"127\.0\.0\.1" - - \[[^]]+\] "GET /wheel/demo/badge\.svg HTTP/1\.1" 200 \d+ "-"',
-                     daemon.log_text())
-
-
-@pytest_twisted.ensureDeferred
 async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
     """conf/supervisord.conf as shipped, in this checkout (it keeps its logs in var/)."""
     upstream.add("demo")
