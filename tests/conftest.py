@@ -11,7 +11,6 @@ from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.web.client import Agent
-from twisted.web.server import Site
 
 from fakepypi import FakeUpstream
 from processes import VARNISHD, Daemon, RedisServer, Varnish
@@ -39,7 +38,7 @@ def redis(redis_server: RedisServer) -> RedisServer:
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream()
-    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
+    port = reactor.listenTCP(0, fake.site(), interface="127.0.0.1")
     fake.url = f"http://127.0.0.1:{port.getHost().port}"
     yield fake
     fake.release_hung()

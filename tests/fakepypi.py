@@ -4,20 +4,25 @@ It serves documents shaped exactly like PyPI's (``/pypi/<name>/json``) and pypis
 (``/api/packages/<name>/recent``), counts every request, and can be switched to fail.
 """
 
+import functools
+import gzip
 import hashlib
 import json
+import zlib
 from collections import Counter
 from typing import Any
 
 from twisted.internet import reactor as default_reactor
 from twisted.internet.task import deferLater
-from twisted.web import resource, server
+from twisted.protocols import policies
+from twisted.web import http, resource, server
 
 
-def release_file(name: str, version: str, packagetype: str, yanked: bool = False) -> dict[str, Any]:
-    """One entry of ``urls`` / ``releases[v]``, with every key PyPI sends."""
+def release_file(name: str, version: str, packagetype: str, yanked: bool = False,
+                 tags: str = "py3-none-any") -> dict[str, Any]:
+    """One entry of ``urls`` / ``releases[v]``, with every key PyPI sends; ``tags`` those of a wheel."""
     if packagetype == "bdist_wheel":
-        filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        filename = f"{name.replace('-', '_')}-{version}-{tags}.whl"
     elif packagetype == "bdist_egg":
         filename = f"{name}-{version}-py2.7.egg"
     else:
@@ -96,6 +101,85 @@ def pypi_document(
     }
 
 
+PLATFORMS = (
+    "manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "musllinux_1_2_x86_64", "musllinux_1_2_aarch64", "macosx_10_13_x86_64", "macosx_11_0_arm64", "win_amd64",
+    "win32", "win_arm64", "manylinux_2_17_ppc64le.manylinux2014_ppc64le", "manylinux_2_17_s390x.manylinux2014_s390x",
+    "manylinux_2_17_armv7l.manylinux2014_armv7l",
+)
+# the biggest real documents, by shape: releases, wheels per release and the tags of wheel n
+BIG = {
+    "uv": (260, 24, lambda n: f"py3-none-{PLATFORMS[n % len(PLATFORMS)]}"),
+    "numpy": (130, 36, lambda n: f"cp3{10 + n // 12}-cp3{10 + n // 12}-{PLATFORMS[n % len(PLATFORMS)]}"),
+    "boto3": (2400, 1, lambda n: "py3-none-any"),
+}
+CLASSIFIERS = [
+    "Development Status :: 5 - Production/Stable", "Intended Audience :: Developers",
+    "Intended Audience :: Science/Research", "License :: OSI Approved :: BSD License", "Operating System :: MacOS",
+    "Operating System :: Microsoft :: Windows", "Operating System :: POSIX :: Linux", "Programming Language :: C",
+    "Programming Language :: Python", "Programming Language :: Python :: 3",
+    *(f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 15)),
+    "Programming Language :: Python :: 3 :: Only", "Programming Language :: Python :: Implementation :: CPython",
+    "Programming Language :: Python :: Implementation :: PyPy", "Topic :: Scientific/Engineering",
+    "Topic :: Software Development", "Typing :: Typed",
+]
+
+
+def big_document(name: str) -> dict[str, Any]:
+    """A 3-5 MB document shaped like ``name``'s on PyPI (uv, numpy or boto3): thousands of files."""
+    count, wheels, tags = BIG[name]
+    versions = [f"{1 + n // 400}.{n // 20 % 20}.{n % 20}" + ("rc1" if n % 9 == 8 else "") for n in range(count)]
+    releases = {
+        version: [release_file(name, version, "sdist")]
+        + [release_file(name, version, "bdist_wheel", tags=tags(n)) for n in range(wheels)]
+        for version in versions
+    }
+    document = pypi_document(name, version=versions[-2], classifiers=CLASSIFIERS, releases=releases,
+                             license_expression="BSD-3-Clause")
+    document["info"]["description"] = f"# {name}\n\n" + "A long description of the package. " * 300
+    document["urls"] = releases[versions[-2]]
+    del document["releases"]["0.1.0"]
+    return document
+
+
+def many_releases(name: str, count: int = 300_000) -> dict[str, Any]:
+    """A hostile document: ``count`` releases (about 15 MB of JSON)."""
+    document = pypi_document(name)
+    document["releases"] = {f"0.{n}": [{"packagetype": "sdist", "yanked": False}] for n in range(count)}
+    return document
+
+
+def gzip_bomb(decoded_mib: int = 64) -> bytes:
+    """A small gzip body (about 64 KiB) that inflates to ``decoded_mib`` MiB of JSON-looking text."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b" " * (1024 * 1024)
+    parts = [packer.compress(b'{"info": {"description": "')]
+    parts += [packer.compress(chunk) for _ in range(decoded_mib)]
+    return b"".join(parts) + packer.compress(b'"}}') + packer.flush()
+
+
+@functools.lru_cache(maxsize=1)
+def _bomb() -> bytes:
+    return gzip_bomb()
+
+
+@functools.lru_cache(maxsize=8)
+def _gzipped(body: bytes) -> bytes:
+    return gzip.compress(body, 6)
+
+
+class _Counting(policies.ProtocolWrapper):
+    """Adds every byte written to the connection to its fake's ``sent``."""
+
+    def write(self, data: bytes) -> None:
+        self.factory.fake.sent += len(data)
+        super().write(data)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.factory.fake.sent += sum(map(len, data))
+        super().writeSequence(data)
+
+
 def stats_document(name: str, day: int, week: int, month: int) -> dict[str, Any]:
     """A document shaped like ``GET https://pypistats.org/api/packages/<name>/recent``."""
     return {"data": {"last_day": day, "last_month": month, "last_week": week}, "package": name, "type": "recent_downloads"}
@@ -104,12 +188,19 @@ def stats_document(name: str, day: int, week: int, month: int) -> dict[str, Any]
 class FakeUpstream(resource.Resource):
     """Serves ``packages`` (normal name -> PyPI document) and ``stats`` (normal name -> counts).
 
+    A document may be given as its JSON body (bytes) too. Like PyPI, it answers gzip to a
+    client that accepts it and gives each document an ``ETag`` (and, if ``validators``
+    says so, a ``Last-Modified``: the time it was ``add``-ed), answering 304 to a request
+    that names the current one.
+
     ``fault`` switches every answer to a failure: ``"500"``, ``"429"`` (with
     Retry-After: 30), ``"429-bare"``, ``"timeout"`` (never answers), ``"garbage"``
     (not JSON), ``"wrong-type"`` (JSON of the wrong shape), ``"trickle"`` (a
-    valid document sent 10 bytes every 0.2 s), ``"huge"`` (a 3 MiB JSON body), or None.
-    ``requests`` counts requests by path. For other processes, ``/_requests`` answers
-    the counts and ``/_fault?set=<fault>`` switches the fault (empty: none).
+    valid document sent 10 bytes every 0.2 s), ``"huge"`` (a 3 MiB JSON body),
+    ``"gzip-bomb"`` (64 KiB of gzip inflating to 64 MiB), or None.
+    ``requests`` counts requests by path, and ``sent`` the bytes written to connections of
+    ``site()``. For other processes, ``/_requests`` answers the counts (and ``/_sent`` the
+    bytes) and ``/_fault?set=<fault>`` switches the fault (empty: none).
     """
 
     isLeaf = True
@@ -117,9 +208,12 @@ class FakeUpstream(resource.Resource):
     def __init__(self, clock: Any = default_reactor) -> None:
         super().__init__()
         self.clock = clock
-        self.packages: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, dict[str, Any] | bytes] = {}
         self.stats: dict[str, dict[str, Any]] = {}
+        self.added: dict[str, float] = {}
         self.requests: Counter[str] = Counter()
+        self.sent = 0
+        self.validators: tuple[str, ...] = ("etag",)
         self.fault: str | None = None
         self.delay = 0.0
         self.hung: list[server.Request] = []
@@ -127,6 +221,14 @@ class FakeUpstream(resource.Resource):
     def add(self, name: str, day: int = 10, week: int = 100, month: int = 1000, **document: Any) -> None:
         self.packages[name] = pypi_document(name, **document)
         self.stats[name] = stats_document(name, day, week, month)
+        self.added[name] = self.clock.seconds()
+
+    def site(self) -> policies.WrappingFactory:
+        """A Site serving this fake that counts the bytes it sends in ``sent``."""
+        factory = policies.WrappingFactory(server.Site(self))
+        factory.protocol = _Counting
+        factory.fake = self
+        return factory
 
     def total(self, prefix: str = "/") -> int:
         return sum(count for path, count in self.requests.items() if path.startswith(prefix))
@@ -135,6 +237,8 @@ class FakeUpstream(resource.Resource):
         path = request.path.decode("utf-8", "replace")
         if path == "/_requests":  # for benchmarks in other processes
             return json.dumps(self.requests).encode()
+        if path == "/_sent":
+            return str(self.sent).encode()
         if path == "/_fault":
             self.fault = request.args.get(b"set", [b""])[0].decode() or None
             return b"ok"
@@ -180,16 +284,32 @@ class FakeUpstream(resource.Resource):
             return b'{"info": {"description": "' + b"x" * (3 * 1024 * 1024) + b'"}}'
         if self.fault == "wrong-type":
             return b'{"info": ["not", "an", "object"], "data": 7}'
+        if self.fault == "gzip-bomb":
+            request.setHeader(b"Content-Encoding", b"gzip")
+            return _bomb()
         parts = path.strip("/").split("/")
-        document = None
+        document: Any = None
         if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
             document = self.packages.get(parts[1])
+            modified = self.added.get(parts[1])
         elif len(parts) == 4 and parts[:2] == ["api", "packages"] and parts[3] == "recent":
             document = self.stats.get(parts[2])
+            modified = None
         if document is None:
             request.setResponseCode(404)
             return b'{"message": "Not Found"}'
-        return json.dumps(document).encode()
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+        fresh = "etag" in self.validators and request.setETag(etag) == http.CACHED
+        if "last-modified" in self.validators and modified is not None:
+            fresh = request.setLastModified(modified) == http.CACHED or fresh
+        if fresh:
+            request.setResponseCode(304)
+            return b""
+        if b"gzip" in (request.getHeader(b"Accept-Encoding") or b""):
+            request.setHeader(b"Content-Encoding", b"gzip")
+            return _gzipped(body)
+        return body
 
     def release_hung(self) -> None:
         for request in self.hung:
@@ -199,13 +319,16 @@ class FakeUpstream(resource.Resource):
 
 
 def serve(port: int, packages: int, delay: float = 0.0) -> None:
-    """Serve ``pkg0`` .. ``pkg<N-1>`` on a loopback port until killed (for the benchmarks)."""
+    """Serve ``pkg0`` .. ``pkg<N-1>`` and the ``BIG`` documents on a loopback port until killed (for the benchmarks)."""
     fake = FakeUpstream()
     fake.delay = delay
     for n in range(packages):
         fake.add(f"pkg{n}", version=f"1.{n}.0", classifiers=["Development Status :: 4 - Beta", "Typing :: Typed"],
                  month=n * 1000)
-    default_reactor.listenTCP(port, server.Site(fake), interface="127.0.0.1")
+    for name in BIG:
+        fake.add(name)
+        fake.packages[name] = json.dumps(big_document(name)).encode()
+    default_reactor.listenTCP(port, fake.site(), interface="127.0.0.1")
     default_reactor.run()
 
 

@@ -1,0 +1,102 @@
+"""Tail latency: a cached badge's p50/p99 under wrk, alone and while the biggest documents are
+refetched every second, in one run.
+
+One daemon (``--pypi-ttl 1``, no access log) on one Redis and the fake upstream, which serves
+documents shaped like uv's, numpy's and boto3's (3-5 MB each, thousands of files). wrk asks
+for a cached badge over 10 connections; rounds alternate between quiet and loaded, where
+loaded means a badge of each big package is asked for every second, so each document is
+fetched and decoded again every second. Target: the loaded p99 <= max(15 ms, 3 x the quiet p99).
+"""
+
+import argparse
+import re
+import subprocess
+import threading
+import time
+import urllib.request
+
+from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+
+BIG = ("uv", "numpy", "boto3")
+CACHED = "/d/pkg1/badge.svg"  # download counts stay fresh an hour: always answered from memory
+
+
+def milliseconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed responses")
+    found = {name: milliseconds(re.search(rf"^\s+{pct}%\s+(\S+)$", out, re.M).group(1))
+             for name, pct in (("p50", 50), ("p99", 99))}
+    found["max"] = milliseconds(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1))
+    found["rate"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return found
+
+
+def refetch(base: str, stop: threading.Event, answered: list[float]) -> None:
+    """Ask for a badge of every big package once a second, all at once, until ``stop``."""
+    def one(name: str) -> None:
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{base}/v/{name}/badge.svg", timeout=30) as response:
+            response.read()
+        answered.append(time.perf_counter() - started)
+
+    while not stop.is_set():
+        threads = [threading.Thread(target=one, args=(name,)) for name in BIG]
+        for thread in threads:
+            thread.start()
+        stop.wait(1.0)
+        for thread in threads:
+            thread.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="length of one wrk round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each kind, alternated")
+    parser.add_argument("--connections", type=int, default=10)
+    args = parser.parse_args()
+    redis = RedisServer()
+    upstream = FakeUpstreamProcess(2)
+    daemon = Daemon(upstream.url, redis.url, "--pypi-ttl", "1", "--access-log", "none")
+    try:
+        wait_for_port(daemon.port)
+        for path in (CACHED, *(f"/v/{name}/badge.svg" for name in BIG)):
+            urllib.request.urlopen(daemon.url + path, timeout=30).read()
+        results: dict[str, list[dict[str, float]]] = {"quiet": [], "refetching": []}
+        fetches = 0
+        for _ in range(args.rounds):
+            results["quiet"].append(wrk(daemon.url + CACHED, args.seconds, args.connections))
+            stop, answered = threading.Event(), []
+            before = upstream.requests()
+            loader = threading.Thread(target=refetch, args=(daemon.url, stop, answered))
+            loader.start()
+            results["refetching"].append(wrk(daemon.url + CACHED, args.seconds, args.connections))
+            stop.set()
+            loader.join()
+            after = upstream.requests()
+            fetches += sum(after.get(f"/pypi/{name}/json", 0) - before.get(f"/pypi/{name}/json", 0) for name in BIG)
+        print(f"{'cached badge':12} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'req/s':>7}")
+        for name, rounds in results.items():
+            for found in rounds:
+                print(f"{name:12} {found['p50']:7.2f} {found['p99']:7.2f} {found['max']:7.1f} {found['rate']:7.0f}")
+        quiet = max(found["p99"] for found in results["quiet"])
+        loaded = max(found["p99"] for found in results["refetching"])
+        seconds = args.rounds * args.seconds
+        print(f"big documents fetched while refetching: {fetches} in {seconds} s ({fetches / seconds:.1f}/s)")
+        print(f"worst p99: quiet {quiet:.2f} ms, refetching {loaded:.2f} ms; target <= {max(15.0, 3 * quiet):.2f} ms: "
+              f"{'met' if loaded <= max(15.0, 3 * quiet) else 'NOT met'}")
+    finally:
+        daemon.stop()
+        upstream.stop()
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()
