@@ -22,8 +22,9 @@ class Counters(Collector):
     ``requests[badge, format, status]``: every HTTP request (badge ``-`` for other routes).
     ``latency``: a histogram of request durations over ``BUCKETS``.
     ``cache[layer, result]``: layer hot, images or store; result hit or miss.
-    ``upstream[source, outcome]``: source pypi or stats; outcome ok, not_found, error,
-    rate_limited, stale (a stale copy served instead) or waited (held by our rate limit).
+    ``upstream[source, outcome]``: source pypi or stats; outcome ok, not_modified (a 304
+    renewed the cached copy), not_found, error, rate_limited, stale (a stale copy served
+    instead) or waited (held by our rate limit).
     ``renders[outcome]``: ok or error. ``renderer_restarts``: procmon restarts of node.
     ``last_ok[source]``: when (Unix time) that source last answered.
     """

@@ -74,7 +74,7 @@ _PARAMETERS = [
     ["stats-rate", None, 20.0, "Most pypistats calls a minute from this daemon (pypistats allows about 30).", _positive(float)],
     ["upstream-timeout", None, 5.0, "Seconds allowed for one upstream request, body included.", _positive(float)],
     ["upstream-concurrency", None, 32, "Most upstream requests under way at once.", _positive(int)],
-    ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB.", _positive(int)],
+    ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB, counted after gzip decoding.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
     ["node", None, shutil.which("node") or "node", "Path of the node executable."],
     ["access-log", None, "-", "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'."],

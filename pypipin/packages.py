@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -14,7 +14,7 @@ from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight, across_processes
 from pypipin.state import RequestState
-from pypipin.upstream import NotFound, RateLimited, Unavailable
+from pypipin.upstream import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
 log = Logger()
@@ -40,6 +40,11 @@ def _decode(raw: bytes | None) -> dict[str, Any] | None:
         return None
     if entry.get("missing") is not True and not isinstance(entry.get("v"), dict):
         return None
+    validators = entry.get("h", {})
+    if not isinstance(validators, dict) or not set(validators) <= set(VALIDATORS) or not all(
+        isinstance(value, str) for value in validators.values()
+    ):
+        entry["h"] = {}
     return entry
 
 
@@ -50,14 +55,16 @@ class Packages:
     refresh is one upstream call however many requests want it: one per process
     (single-flight) and one across the daemons sharing the store (a short lock
     that the others wait on). When upstream fails, or a gate holds the call back,
-    the stale copy is served.
+    the stale copy is served. The upstream's validators (ETag, Last-Modified) are
+    kept with the answer, so a refresh is a conditional request, and a 304 renews
+    the copy without fetching or decoding the document again.
     """
 
     def __init__(
         self,
         clock: IReactorTime,
         store: Store,
-        fetchers: dict[str, Callable[[str], defer.Deferred[dict[str, Any]]]],
+        fetchers: dict[str, Callable[[str, Mapping[str, str]], defer.Deferred[Fetched]]],
         ttls: dict[str, float],
         stale_ttl: float,
         gates: dict[str, Gate],
@@ -102,7 +109,7 @@ class Packages:
             about.reached("miss")
         stale = entry if entry is not None and not entry.get("missing") else None
         try:
-            return await self._flights.run(key, lambda: self._refresh(source, name, key, stale is not None))
+            return await self._flights.run(key, lambda: self._refresh(source, name, key, stale))
         except Unavailable as error:
             if stale is None:
                 raise
@@ -110,13 +117,13 @@ class Packages:
             log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
             return Data(stale["v"], self._clock.seconds(), stale=True)
 
-    async def _refresh(self, source: str, name: str, key: str, have_stale: bool) -> Data:
+    async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
         async def read() -> Data | None:
             return self._fresh(_decode(await self._store.get(key)), source)
 
         async def fetch() -> Data:
-            await self._admit(source, have_stale)
-            return await self._fetch(source, name, key)
+            await self._admit(source, stale is not None)
+            return await self._fetch(source, name, key, stale)
 
         return await across_processes(self._store, self._clock, key, read, fetch, self._max_wait + 1)
 
@@ -142,10 +149,10 @@ class Packages:
             self._logged.set(seen, b"", FAILURE_LOG_SECONDS)
             log.warn("Upstream {source} failed for {name}: {cause}", source=source, name=name, cause=cause)
 
-    async def _fetch(self, source: str, name: str, key: str) -> Data:
+    async def _fetch(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
         now = self._clock.seconds()
         try:
-            value = await self._fetchers[source](name)
+            fetched = await self._fetchers[source](name, stale["h"] if stale else {})
         except NotFound:
             self._counters.upstream[source, "not_found"] += 1
             await self._store.set(key, json.dumps({"t": now, "missing": True}).encode(), NOT_FOUND_TTL)
@@ -159,7 +166,14 @@ class Packages:
             self._counters.upstream[source, "error"] += 1
             self._log_failure(source, name, error)
             raise
-        self._counters.upstream[source, "ok"] += 1
+        if fetched.value is None:  # 304: the copy we have is still the upstream's
+            assert stale is not None
+            self._counters.upstream[source, "not_modified"] += 1
+            value = stale["v"]
+        else:
+            self._counters.upstream[source, "ok"] += 1
+            value = fetched.value
         self._counters.last_ok[source] = now
-        await self._store.set(key, json.dumps({"t": now, "v": value}).encode(), self._stale_ttl)
+        entry = {"t": now, "v": value, "h": fetched.validators}
+        await self._store.set(key, json.dumps(entry).encode(), self._stale_ttl)
         return Data(value, now + self._ttls[source])

@@ -1,33 +1,147 @@
-"""Reduce upstream JSON documents to the few fields the badges need."""
+"""Upstream documents decoded into only the fields the badges use, and reduced to summaries.
 
-from typing import Any
+The Structs below are the one statement of what pypipin reads from PyPI and pypistats;
+everything else in a document is skipped unread. A document of another shape is ``Garbled``.
+"""
 
+import re
+from typing import Annotated, Any
+
+import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-MAX_TAGS = 64  # distinct ABI tags, and platform tags, kept of the latest release's wheels
-_MAX_WHEEL_NAME = 255
-_MAX_WHEEL_DOTS = 16  # compressed tag sets multiply: a name with more dots is not expanded
+MAX_TEXT = 200  # longest version, classifier, requires_python or license expression kept
+MAX_CLASSIFIERS = 200
+LICENSE_CHARS = 64  # a license field is shown only when shorter than 40 characters: a longer one is cut
+MAX_TAGS = 64  # most ABI tags and most platform tags kept
+MAX_WHEELS = 1000  # most wheel file names of the latest release read for tags
+MAX_WHEEL_DOTS = 16  # compressed tag sets multiply (py2.py3-...): a name with more dots is not expanded
+# classifiers the rules read; the others are not kept
+CLASSIFIER_PREFIXES = ("Development Status ::", "Framework ::", "License ::", "Programming Language :: Python",
+                       "Typing ::")
 
 
 class Garbled(ValueError):
     """An upstream document that is not shaped as the API promises."""
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+class Info(msgspec.Struct, gc=False):
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
+    classifiers: list[str] | None = None
+    requires_python: str | None = None
+    license: str | None = None
+    license_expression: str | None = None
 
 
-def _newest_release(releases: Any) -> str:
-    """The highest PEP 440 version with at least one non-yanked file."""
-    if not isinstance(releases, dict):
-        return ""
+class File(msgspec.Struct, gc=False):
+    """One file of a release, in ``urls`` (the latest release) and in ``releases``."""
+
+    filename: str = ""
+    packagetype: str = ""
+    yanked: bool = False
+
+
+class Vulnerability(msgspec.Struct, gc=False):
+    withdrawn: str | None = None
+
+
+class Document(msgspec.Struct):
+    """``GET {pypi_url}/<name>/json``."""
+
+    info: Info
+    urls: list[File] | None = None
+    vulnerabilities: list[Vulnerability] | None = None  # absent from private indexes
+    releases: dict[str, list[File]] | None = None
+
+
+class Counts(msgspec.Struct, gc=False):
+    last_day: int
+    last_week: int
+    last_month: int
+
+
+class Recent(msgspec.Struct):
+    """``GET {stats_url}/packages/<name>/recent``."""
+
+    data: Counts
+
+
+# A document is split into its fields undecoded (a scan that makes no objects), and each
+# field is decoded only if it cannot hold more than a real package's worth of objects: a
+# hostile document costs the reactor milliseconds, not seconds. The bounds count the
+# marks every item needs (a "," between classifiers, a "{" per file, a "[" per release).
+BOUNDS = {
+    "classifiers": ((b",", 10_000),),
+    "urls": ((b"{", 10_000),),  # a file and its digests: two each
+    "vulnerabilities": ((b"{", 10_000),),
+    "releases": ((b"[", 10_000), (b"{", 200_000)),  # over: ``newest`` is the latest release
+}
+
+
+def _splitter(struct: type) -> msgspec.json.Decoder:
+    fields = [(name, msgspec.Raw, msgspec.Raw(b"null")) for name in struct.__struct_fields__]
+    return msgspec.json.Decoder(msgspec.defstruct(f"{struct.__name__}Parts", fields))
+
+
+_SPLIT = {struct: _splitter(struct) for struct in (Document, Info)}
+_DECODERS = {(struct, field.name): msgspec.json.Decoder(field.type)
+             for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
+
+
+def _fields(raw: bytes, struct: type) -> dict[str, Any]:
+    """The fields of ``struct`` in ``raw``, each decoded only within its bounds."""
+    parts = _SPLIT[struct].decode(raw)
+    values = {}
+    for name in struct.__struct_fields__:
+        part = bytes(getattr(parts, name))
+        if any(part.count(mark) > most for mark, most in BOUNDS.get(name, ())):
+            if name != "releases":
+                raise Garbled(f"{name} has too many items")
+            values[name] = None
+        elif name == "info":
+            values[name] = Info(**_fields(part, Info))
+        else:
+            values[name] = _DECODERS[struct, name].decode(part)
+    return values
+
+
+def decode_pypi(body: bytes) -> Document:
+    """The fields pypipin reads of a PyPI JSON API document; ``Garbled`` if it is not one."""
+    try:
+        return Document(**_fields(body, Document))
+    except msgspec.DecodeError as error:
+        raise Garbled(str(error)) from error
+
+
+_RELEASE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def _release(name: str) -> tuple[tuple[int, ...], bool] | None:
+    """The release segment a version name starts with, without trailing zeros, and whether
+    that is the whole name; None if it has none (or has an epoch)."""
+    found = _RELEASE.match(name)
+    if found is None or "!" in name:
+        return None
+    numbers = [int(part) for part in found.group().split(".")]
+    while len(numbers) > 1 and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers), found.end() == len(name)
+
+
+def _newest_release(releases: dict[str, list[File]] | None) -> str:
+    """The highest PEP 440 version with at least one non-yanked file.
+
+    Cheap on thousands of versions: names are first compared by their release segment
+    (``1.2.3`` as numbers), and only those that can still win are parsed as versions.
+    """
+    named = [(_release(name), name) for name, files in (releases or {}).items() if any(not f.yanked for f in files)]
+    # the highest of the names that are nothing but a release segment (each a valid version)
+    top = max((release[0] for release, _ in named if release is not None and release[1]), default=None)
     best: tuple[Version, str] | None = None
-    for name, files in releases.items():
-        if not isinstance(files, list) or not any(
-            isinstance(f, dict) and not f.get("yanked") for f in files
-        ):
-            continue
+    for release, name in named:
+        if release is not None and top is not None and release[0] < top:
+            continue  # a smaller release segment is a smaller version, whatever follows it
         try:
             version = Version(name)
         except InvalidVersion:
@@ -37,71 +151,56 @@ def _newest_release(releases: Any) -> str:
     return best[1] if best else ""
 
 
-def _vulnerabilities(document: dict[str, Any]) -> int | None:
-    """Known vulnerabilities not withdrawn; None when the document has no such list (not pypi.org)."""
-    found = document.get("vulnerabilities")
-    if not isinstance(found, list):
-        return None
-    return sum(1 for entry in found if isinstance(entry, dict) and entry.get("withdrawn") is None)
+def _text(value: str | None, limit: int = MAX_TEXT) -> str:
+    """``value`` when it is at most ``limit`` characters, else nothing."""
+    return value if value is not None and len(value) <= limit else ""
 
 
-def _wheel_tags(files: list[Any]) -> tuple[list[str], list[str]]:
-    """The distinct ABI tags and platform tags of the wheels among ``files``, sorted and capped."""
+def _tags(files: list[File]) -> tuple[list[str], list[str]]:
+    """The distinct ABI tags and platform tags of the wheels among ``files``, sorted."""
     abis: set[str] = set()
     platforms: set[str] = set()
-    for entry in files:
-        filename = entry.get("filename") if isinstance(entry, dict) else None
-        if not isinstance(filename, str) or len(filename) > _MAX_WHEEL_NAME or filename.count(".") > _MAX_WHEEL_DOTS:
-            continue
+    wheels = [f.filename for f in files
+              if f.filename.endswith(".whl") and len(f.filename) <= 255 and f.filename.count(".") <= MAX_WHEEL_DOTS]
+    for filename in wheels[:MAX_WHEELS]:
         try:
             tags = parse_wheel_filename(filename)[3]
-        except InvalidWheelFilename:
+        except (InvalidWheelFilename, InvalidVersion):
             continue
         abis.update(tag.abi for tag in tags)
         platforms.update(tag.platform for tag in tags)
     return sorted(abis)[:MAX_TAGS], sorted(platforms)[:MAX_TAGS]
 
 
-def from_pypi(document: Any) -> dict[str, Any]:
-    """The summary of a PyPI JSON API document (``/pypi/<name>/json``)."""
-    if not isinstance(document, dict) or not isinstance(document.get("info"), dict):
-        raise Garbled("no info object")
-    info = document["info"]
-    version = info.get("version")
-    if not isinstance(version, str) or not version:
-        raise Garbled("no version")
-    classifiers = info.get("classifiers")
-    classifiers = [] if classifiers is None else classifiers
-    files = document.get("urls")
-    files = [] if files is None else files
-    if not isinstance(classifiers, list) or not isinstance(files, list):
-        raise Garbled("classifiers or urls is not a list")
-    abi_tags, platform_tags = _wheel_tags(files)
+def from_pypi(body: bytes) -> dict[str, Any]:
+    """The summary of a PyPI JSON API document: only what the rules read, every field bounded."""
+    document = decode_pypi(body)
+    info = document.info
+    files = document.urls or []
+    classifiers = [c for c in info.classifiers or () if len(c) <= MAX_TEXT and c.startswith(CLASSIFIER_PREFIXES)]
+    abi_tags, platform_tags = _tags(files)
+    vulnerabilities = document.vulnerabilities
     return {
-        "version": version,
-        "newest": _newest_release(document.get("releases")) or version,
-        "classifiers": [c for c in classifiers if isinstance(c, str)],
-        "requires_python": _text(info.get("requires_python")),
-        "license": _text(info.get("license")),
-        "license_expression": _text(info.get("license_expression")),
-        "packagetypes": sorted(
-            {f["packagetype"] for f in files if isinstance(f, dict) and isinstance(f.get("packagetype"), str)}
-        ),
-        "vulnerabilities": _vulnerabilities(document),
+        "version": info.version,
+        "newest": _newest_release(document.releases) or info.version,
+        "classifiers": classifiers[:MAX_CLASSIFIERS],
+        "requires_python": _text(info.requires_python),
+        "license": (info.license or "").strip()[:LICENSE_CHARS],
+        "license_expression": _text(info.license_expression),
+        "packagetypes": sorted({f.packagetype for f in files if len(f.packagetype) <= 32})[:16],
+        "vulnerabilities": None if vulnerabilities is None else sum(v.withdrawn is None for v in vulnerabilities),
         "abi_tags": abi_tags,
         "platform_tags": platform_tags,
     }
 
 
-def from_stats(document: Any) -> dict[str, int]:
+_RECENT = msgspec.json.Decoder(Recent)
+
+
+def from_stats(body: bytes) -> dict[str, int]:
     """Download counts from a pypistats ``/packages/<name>/recent`` document."""
-    data = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(data, dict):
-        raise Garbled("no data object")
-    counts = {}
-    for period in ("day", "week", "month"):
-        value = data.get("last_" + period)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise Garbled(f"last_{period} is not a number")
-        counts[period] = max(value, 0)
-    return counts
+    try:
+        data = _RECENT.decode(body).data
+    except msgspec.DecodeError as error:
+        raise Garbled(str(error)) from error
+    return {"day": max(data.last_day, 0), "week": max(data.last_week, 0), "month": max(data.last_month, 0)}

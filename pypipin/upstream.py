@@ -1,7 +1,6 @@
 """The PyPI JSON API and pypistats, fetched with treq."""
 
-import json
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, NamedTuple
 
 import treq
 from twisted.internet import defer
@@ -12,6 +11,16 @@ from pypipin import __version__, summary
 from pypipin.http import client
 
 USER_AGENT = f"pypipin/{__version__} (self-hosted PyPI badge service; Twisted treq)".encode()
+# a validator the upstream gave (response header) -> the request header that sends it back
+VALIDATORS = {"ETag": "If-None-Match", "Last-Modified": "If-Modified-Since"}
+MAX_VALIDATOR = 256  # longest validator kept
+
+
+class Fetched(NamedTuple):
+    """An upstream answer: the summary (None when upstream said 304 Not Modified), and its validators."""
+
+    value: dict[str, Any] | None
+    validators: dict[str, str]
 
 
 class NotFound(Exception):
@@ -62,22 +71,52 @@ class Upstream:
         self._max_bytes = max_bytes
         self._slots = defer.DeferredSemaphore(concurrency)
 
-    def pypi(self, name: str) -> defer.Deferred[dict[str, Any]]:
-        """The summary of a package's PyPI document; ``name`` is already normalised."""
-        return self._get(f"{self._pypi_url}/{name}/json", summary.from_pypi)
+    def pypi(self, name: str, validators: Mapping[str, str] | None = None) -> defer.Deferred[Fetched]:
+        """The summary of a package's PyPI document; ``name`` is already normalised.
 
-    def stats(self, name: str) -> defer.Deferred[dict[str, int]]:
+        ``validators`` (from an earlier ``Fetched``) make it a conditional request.
+        """
+        return self._get(f"{self._pypi_url}/{name}/json", summary.from_pypi, validators)
+
+    def stats(self, name: str, validators: Mapping[str, str] | None = None) -> defer.Deferred[Fetched]:
         """Recent download counts of a package."""
-        return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats)
+        return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats, validators)
 
-    def _get(self, url: str, reduce: Callable[[Any], Any]) -> defer.Deferred[Any]:
-        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, reduce)))
+    def _get(
+        self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str] | None
+    ) -> defer.Deferred[Fetched]:
+        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, reduce, validators or {})))
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
         return d.addErrback(self._failed, url)
 
-    async def _fetch(self, url: str, reduce: Callable[[Any], Any]) -> Any:
-        response = await self._http.get(url, headers={b"User-Agent": USER_AGENT, b"Accept": b"application/json"})
+    async def _fetch(self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str]) -> Fetched:
+        headers = {b"User-Agent": USER_AGENT, b"Accept": b"application/json"}
+        headers.update((VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items())
+        response = await self._http.get(url, headers=headers)
+        body = await self._body(url, response)
+        if response.code == 304 and validators:
+            return Fetched(None, dict(validators))
+        if response.code == 404:
+            raise NotFound(url)
+        if response.code == 429:
+            raise RateLimited(retry_after(response.headers.getRawHeaders(b"Retry-After", [None])[0]))
+        if response.code != 200:
+            raise Unavailable(f"{url}: HTTP {response.code}")
+        try:
+            value = reduce(body)
+        except ValueError as error:  # summary.Garbled: not JSON, or not shaped as the API promises
+            raise Unavailable(f"{url}: {error}") from error
+        given = {name: response.headers.getRawHeaders(name.encode(), [b""])[0].decode("latin-1")
+                 for name in VALIDATORS}
+        return Fetched(value, {name: value for name, value in given.items() if 0 < len(value) <= MAX_VALIDATOR})
+
+    async def _body(self, url: str, response: Any) -> bytes:
+        """The whole body; ``TooLarge`` as soon as it passes the cap.
+
+        treq asks for gzip and decodes it (``ContentDecoderAgent``), so what is counted is
+        the decoded body: a small gzip body that inflates enormously is cut off too.
+        """
         if isinstance(response.length, int) and response.length > self._max_bytes:
             raise TooLarge(f"{url}: {response.length} bytes")
         chunks: list[bytes] = []
@@ -87,25 +126,16 @@ class Upstream:
             nonlocal size
             size += len(data)
             if size > self._max_bytes:
-                raise TooLarge(f"{url}: over {self._max_bytes} bytes")
+                raise TooLarge(f"{url}: over {self._max_bytes} bytes decoded")
             chunks.append(data)
 
         # read every body, error pages too, so the connection goes back to the pool
         await treq.collect(response, collect)
-        if response.code == 404:
-            raise NotFound(url)
-        if response.code == 429:
-            raise RateLimited(retry_after(response.headers.getRawHeaders(b"Retry-After", [None])[0]))
-        if response.code != 200:
-            raise Unavailable(f"{url}: HTTP {response.code}")
-        try:
-            return reduce(json.loads(b"".join(chunks)))
-        except ValueError as error:  # bad JSON, bad UTF-8, or summary.Garbled
-            raise Unavailable(f"{url}: {error}") from error
+        return b"".join(chunks)
 
     @staticmethod
     def _failed(failure: Any, url: str) -> Any:
         if failure.check(NotFound, Unavailable):
             return failure
-        # timeouts, refused connections, dropped sockets: all one thing to a badge
+        # timeouts, refused connections, dropped sockets, bad gzip: all one thing to a badge
         raise Unavailable(f"{url}: {failure.getErrorMessage()}")

@@ -11,7 +11,11 @@ from pypipin import badges, summary
 
 
 def summarise(**document: Any) -> dict[str, Any]:
-    return summary.from_pypi(pypi_document("demo", **document))
+    return summary.from_pypi(json.dumps(pypi_document("demo", **document)).encode())
+
+
+def stats(day: int, week: int, month: int) -> dict[str, int]:
+    return summary.from_stats(json.dumps(stats_document("demo", day, week, month)).encode())
 
 
 def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -> tuple[str, str]:
@@ -36,19 +40,19 @@ def test_metric(count: int, text: str) -> None:
     "month, color", [(0, "red"), (9, "yellow"), (99, "yellowgreen"), (999, "green"), (1000, "brightgreen")]
 )
 def test_downloads_colour_by_count(month: int, color: str) -> None:
-    counts = summary.from_stats(stats_document("demo", 1, 2, month))
+    counts = stats(1, 2, month)
     assert badges.downloads(counts, {}) == (f"{badges.metric(month)}/month", color)
 
 
 def test_downloads_period_and_bad_period() -> None:
-    counts = summary.from_stats(stats_document("demo", 5, 1500, 2_300_000))
+    counts = stats(5, 1500, 2_300_000)
     assert badges.downloads(counts, {"period": "day"}) == ("5/day", "yellow")
     assert badges.downloads(counts, {"period": "week"}) == ("1.5k/week", "brightgreen")
     assert badges.downloads(counts, {"period": "year"}) == ("2.3M/month", "brightgreen")
 
 
 def test_negative_counts_never_shown() -> None:
-    counts = summary.from_stats(stats_document("demo", -1, -1, -1))
+    counts = stats(-1, -1, -1)
     assert badges.downloads(counts, {}) == ("0/month", "red")
 
 
@@ -56,7 +60,7 @@ def test_negative_counts_never_shown() -> None:
                                  {"data": {"last_day": True, "last_week": 1, "last_month": 1}}])
 def test_garbled_stats_refused(bad: Any) -> None:
     with pytest.raises(summary.Garbled):
-        summary.from_stats(bad)
+        summary.from_stats(json.dumps(bad).encode())
 
 
 @pytest.mark.parametrize(
@@ -203,8 +207,7 @@ def test_the_eight_frameworks_of_shields() -> None:
 
 
 def test_summary_keeps_only_what_badges_need() -> None:
-    document = pypi_document("demo", classifiers=[MIT])
-    reduced = summary.from_pypi(document)
+    reduced = summarise(classifiers=[MIT])
     assert set(reduced) == {"version", "newest", "classifiers", "requires_python", "license", "license_expression",
                             "packagetypes", "vulnerabilities", "abi_tags", "platform_tags"}
     assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
@@ -217,7 +220,7 @@ def test_summary_keeps_only_what_badges_need() -> None:
 )
 def test_garbled_pypi_refused(bad: Any) -> None:
     with pytest.raises(summary.Garbled):
-        summary.from_pypi(bad)
+        summary.from_pypi(json.dumps(bad).encode())
 
 
 NEW_BADGES = ("vulnerabilities", "free_threading", "platforms")

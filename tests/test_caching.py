@@ -6,6 +6,7 @@ import pytest_twisted
 from twisted.internet import defer
 
 from conftest import get
+from pypipin.cache import KEY_PREFIX
 from processes import RedisServer
 from fakepypi import FakeUpstream
 from test_daemon import sleep, svg_text
@@ -155,13 +156,13 @@ async def test_stats_calls_are_rate_limited_on_our_side(upstream: FakeUpstream, 
 async def test_corrupt_values_in_redis_are_misses(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
     upstream.add("demo")
     daemon = await start_daemon(redis.url).ready()
-    redis.command("SET", "pypipin:2:pypi:demo", "{not json")
-    redis.command("LPUSH", "pypipin:2:stats:demo", "a list, not a string")
+    redis.command("SET", KEY_PREFIX + "pypi:demo", "{not json")
+    redis.command("LPUSH", KEY_PREFIX + "stats:demo", "a list, not a string")
     response, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     response, body = await get(f"{daemon.url}/d/demo/badge.svg")
     assert svg_text(body) == ["downloads", "1k/month"]
-    for key in redis.command("KEYS", "pypipin:2:img:*").split():
+    for key in redis.command("KEYS", KEY_PREFIX + "img:*").split():
         redis.command("SET", key, "garbage")
     response, body = await get(f"{daemon.url}/v/demo/badge.svg?style=flat-square")
     assert svg_text(body) == ["pypi", "v1.2.3"]

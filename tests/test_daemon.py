@@ -8,6 +8,7 @@ import pytest_twisted
 from twisted.internet import defer, task
 
 from conftest import get
+from pypipin.cache import KEY_PREFIX
 from processes import RedisServer
 from fakepypi import FakeUpstream
 from util import BADGE_NAMES
@@ -69,9 +70,9 @@ async def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call(
     assert upstream.requests == {"/pypi/twisted/json": 1, "/api/packages/twisted/recent": 1}
     # the summary is in Redis under a namespaced key with a TTL; the raw document is not
     keys = redis.command("KEYS", "pypipin:*").split()
-    assert "pypipin:2:pypi:twisted" in keys and "pypipin:2:stats:twisted" in keys
-    assert int(redis.command("TTL", "pypipin:2:pypi:twisted")) > 0
-    assert "A long description" not in redis.command("GET", "pypipin:2:pypi:twisted")
+    assert KEY_PREFIX + "pypi:twisted" in keys and KEY_PREFIX + "stats:twisted" in keys
+    assert int(redis.command("TTL", KEY_PREFIX + "pypi:twisted")) > 0
+    assert "A long description" not in redis.command("GET", KEY_PREFIX + "pypi:twisted")
 
     # DJANGO-style spellings are the same package: no new upstream call
     response, body = await get(f"{daemon.url}/v/TWISTED/badge.svg?style=plastic")

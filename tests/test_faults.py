@@ -10,6 +10,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.threads import deferToThread
 
 from conftest import get
+from pypipin.cache import KEY_PREFIX
 from fakepypi import FakeUpstream
 from processes import RedisServer
 from test_daemon import sleep, svg_text
@@ -30,7 +31,7 @@ async def test_slow_and_oversized_bodies_fail_in_time_while_others_are_served(
     daemon = await start_daemon("none", "--upstream-max-mb", "1").ready()  # --upstream-timeout 2
     _, body = await get(f"{daemon.url}/v/cached/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
-    for fault in ("trickle", "huge", "garbage", "wrong-type", "500", "timeout"):
+    for fault in ("trickle", "huge", "gzip-bomb", "garbage", "wrong-type", "500", "timeout"):
         upstream.fault = fault
         name = f"fresh-{fault}"
         upstream.add(name)
@@ -70,7 +71,7 @@ async def test_redis_killed_and_restarted(upstream: FakeUpstream, redis: RedisSe
         await sleep(0.2)
     _, body = await get(f"{daemon.url}/v/three/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
-    assert "pypipin:2:pypi:three" in redis.command("KEYS", "*").split()
+    assert KEY_PREFIX + "pypi:three" in redis.command("KEYS", "*").split()
     log = daemon.log_text()  # one line when it went, one when it came back, with the duration
     assert log.count("Redis unusable") == 1 and len(re.findall(r"Redis is back after \d+\.\d s", log)) == 1
 

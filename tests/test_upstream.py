@@ -1,0 +1,114 @@
+"""Fetching less: gzip with a cap on what it decodes to, and revalidation with the upstream's validators.
+
+The upstream client talks to the fake PyPI over loopback in this process; ``Packages`` runs
+on a fake clock over an in-process store.
+"""
+
+import json
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor, task
+
+from fakepypi import FakeUpstream, big_document
+from pypipin.cache import LRU, MemoryStore
+from pypipin.metrics import Counters
+from pypipin.packages import Packages
+from pypipin.ratelimit import Gate
+from pypipin.upstream import TooLarge, Unavailable, Upstream
+
+
+def client(fake: FakeUpstream, max_mb: int = 20) -> Upstream:
+    return Upstream(reactor, fake.url + "/pypi", fake.url + "/api", 5.0, max_mb * 1024 * 1024)
+
+
+def packages(clock: task.Clock, store: MemoryStore, upstream: Upstream, counters: Counters) -> Packages:
+    return Packages(clock, store, {"pypi": upstream.pypi, "stats": upstream.stats}, {"pypi": 600, "stats": 3600},
+                    86400, {"pypi": Gate(clock), "stats": Gate(clock)}, counters, max_wait=5.0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_gzip_is_asked_for_and_decoded(upstream: FakeUpstream) -> None:
+    upstream.packages["numpy"] = json.dumps(big_document("numpy")).encode()
+    fetched = await client(upstream).pypi("numpy")
+    assert fetched.value is not None and fetched.value["version"] == "1.6.8"
+    assert upstream.sent < len(upstream.packages["numpy"]) / 5  # it came compressed
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_size_cap_applies_to_what_gzip_decodes_to(upstream: FakeUpstream) -> None:
+    upstream.add("bomb")
+    upstream.fault = "gzip-bomb"  # 64 KiB on the wire, 64 MiB decoded
+    with pytest.raises(TooLarge, match="decoded"):
+        await client(upstream, max_mb=20).pypi("bomb")
+    upstream.fault = None
+    upstream.packages["big"] = json.dumps(big_document("uv")).encode()  # 4.7 MB decoded, 0.3 MB sent
+    with pytest.raises(TooLarge):
+        await client(upstream, max_mb=1).pypi("big")
+    assert (await client(upstream, max_mb=5).pypi("big")).value is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_broken_gzip_is_unavailable(upstream: FakeUpstream) -> None:
+    def answer(request: Any, path: str) -> bytes:
+        request.setHeader(b"Content-Encoding", b"gzip")
+        return b"\x1f\x8b\x08\x00 certainly not deflate"
+
+    upstream._answer = answer
+    with pytest.raises(Unavailable):
+        await client(upstream).pypi("demo")
+
+
+@pytest.mark.parametrize("validator, header", [("etag", "ETag"), ("last-modified", "Last-Modified")])
+@pytest_twisted.ensureDeferred
+async def test_a_conditional_request_answered_304_costs_no_body(
+    upstream: FakeUpstream, validator: str, header: str
+) -> None:
+    upstream.validators = (validator,)
+    upstream.add("demo")
+    fetch = client(upstream)
+    first = await fetch.pypi("demo")
+    assert set(first.validators) == {header} and first.value is not None
+    sent = upstream.sent
+    again = await fetch.pypi("demo", first.validators)
+    assert again.value is None and again.validators == first.validators
+    assert upstream.sent - sent < 600  # headers only
+    upstream.add("demo", version="2.0")
+    upstream.added["demo"] += 60  # published a minute after the copy
+    changed = await fetch.pypi("demo", first.validators)
+    assert changed.value is not None and changed.value["version"] == "2.0"
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_validators_every_refresh_is_a_whole_fetch(upstream: FakeUpstream) -> None:
+    upstream.validators = ()
+    upstream.add("demo")
+    clock, counters = task.Clock(), Counters()
+    data = packages(clock, MemoryStore(LRU(clock, 100, 10**6)), client(upstream), counters)
+    await data.get("pypi", "demo")
+    clock.advance(601)
+    assert (await data.get("pypi", "demo")).value["version"] == "1.2.3"
+    assert counters.upstream["pypi", "ok"] == 2 and counters.upstream["pypi", "not_modified"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_304_renews_the_summary_for_every_process_sharing_the_store(upstream: FakeUpstream) -> None:
+    upstream.packages["boto3"] = json.dumps(big_document("boto3")).encode()
+    clock = task.Clock()
+    store = MemoryStore(LRU(clock, 100, 10**7))  # what the daemons share (Redis in production)
+    one, two = Counters(), Counters()
+    first = packages(clock, store, client(upstream), one)
+    second = packages(clock, store, client(upstream), two)
+    summary = (await first.get("pypi", "boto3")).value
+    whole = upstream.sent
+    for daemon, counters in ((second, two), (first, one), (second, two)):
+        clock.advance(601)
+        sent = upstream.sent
+        data = await daemon.get("pypi", "boto3")
+        assert data.value == summary and not data.stale
+        assert data.fresh_until == clock.seconds() + 600  # fresh again for a whole TTL
+        assert upstream.sent - sent < whole / 100  # under 1% of the first fetch, itself gzipped
+    assert one.upstream["pypi", "ok"] == 1 and one.upstream["pypi", "not_modified"] == 1
+    assert two.upstream["pypi", "not_modified"] == 2
+    assert upstream.requests["/pypi/boto3/json"] == 4
