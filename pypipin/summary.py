@@ -135,7 +135,8 @@ def _newest_release(releases: dict[str, list[File]] | None) -> str:
     Cheap on thousands of versions: names are first compared by their release segment
     (``1.2.3`` as numbers), and only those that can still win are parsed as versions.
     """
-    named = [(_release(name), name) for name, files in (releases or {}).items() if any(not f.yanked for f in files)]
+    named = [(_release(name), name) for name, files in (releases or {}).items()
+             if len(name) <= MAX_TEXT and any(not f.yanked for f in files)]
     # the highest of the names that are nothing but a release segment (each a valid version)
     top = max((release[0] for release, _ in named if release is not None and release[1]), default=None)
     best: tuple[Version, str] | None = None

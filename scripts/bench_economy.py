@@ -5,6 +5,11 @@ Scenarios: 1 package and 50 packages, on 1 daemon and on 3 daemons sharing one R
 so the burst arrives while the first fetches are under way). Target: PyPI calls ==
 distinct packages, stats calls == distinct packages asked for downloads, renders ==
 distinct images.
+
+Then refreshes of unchanged packages: two daemons on one Redis (``--pypi-ttl 1``) asked
+in turn for a badge of each big document (uv, numpy, boto3) once a second: each refresh is
+a conditional request that PyPI (the fake) answers 304. Target: bytes sent per refresh
+under 1% of the decoded document.
 """
 
 import argparse
@@ -15,7 +20,7 @@ import treq
 from twisted.internet import defer, task
 
 from pypipin.request import STYLES
-from benchkit import BADGE_NAMES, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from benchkit import BADGE_NAMES, BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 
 def urls_for(daemons: list[Daemon], packages: int, count: int) -> list[str]:
@@ -73,6 +78,34 @@ async def scenario(reactor, daemon_count: int, packages: int, count: int, delay:
         redis.stop()
 
 
+async def refreshes(reactor, count: int) -> None:
+    redis = RedisServer()
+    upstream = FakeUpstreamProcess(1)
+    daemons = [Daemon(upstream.url, redis.url, "--pypi-ttl", "1") for _ in range(2)]
+    try:
+        for daemon in daemons:
+            wait_for_port(daemon.port)
+        print(f"{'package':>8} {'decoded':>9} {'1st fetch':>9} {'refreshes':>9} {'pypi calls':>10} "
+              f"{'bytes/refresh':>13} {'of decoded':>10}")
+        for name in BIG:
+            decoded = len(urllib.request.urlopen(f"{upstream.url}/pypi/{name}/json").read())  # no gzip asked
+            sent, calls = upstream.sent(), upstream.requests().get(f"/pypi/{name}/json", 0)
+            await fire([f"{daemons[0].url}/v/{name}/badge.svg"])
+            first = upstream.sent() - sent
+            sent, calls = upstream.sent(), upstream.requests().get(f"/pypi/{name}/json", 0)
+            for n in range(count):
+                await task.deferLater(reactor, 1.1, lambda: None)  # the summary is due again
+                await fire([f"{daemons[n % 2].url}/v/{name}/badge.svg?n={n}"])
+            each = (upstream.sent() - sent) / count
+            calls = upstream.requests().get(f"/pypi/{name}/json", 0) - calls
+            print(f"{name:>8} {decoded:>9} {first:>9} {count:>9} {calls:>10} {each:>13.0f} {each / decoded:>10.3%}")
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+        upstream.stop()
+        redis.stop()
+
+
 async def main(reactor, args: argparse.Namespace) -> None:
     print(f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} {'stats calls':>11} "
           f"{'(expected)':>10} {'images':>6} {'renders':>7}")
@@ -82,10 +115,13 @@ async def main(reactor, args: argparse.Namespace) -> None:
             print(f"{row['daemons']:>7} {row['packages']:>8} {row['requests']:>8} {row['non_200']:>7} "
                   f"{row['pypi_calls']:>10} {row['stats_calls']:>11} {row['expected_stats']:>10} "
                   f"{row['distinct_images']:>6} {row['renders']:>7}")
+    print()
+    await refreshes(reactor, args.refreshes)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds the fake upstream takes to answer")
+    parser.add_argument("--refreshes", type=int, default=6, help="refreshes of each unchanged big document")
     task.react(lambda reactor: defer.ensureDeferred(main(reactor, parser.parse_args())))

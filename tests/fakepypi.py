@@ -200,7 +200,8 @@ class FakeUpstream(resource.Resource):
     ``"gzip-bomb"`` (64 KiB of gzip inflating to 64 MiB), or None.
     ``requests`` counts requests by path, and ``sent`` the bytes written to connections of
     ``site()``. For other processes, ``/_requests`` answers the counts (and ``/_sent`` the
-    bytes) and ``/_fault?set=<fault>`` switches the fault (empty: none).
+    bytes), ``/_fault?set=<fault>`` switches the fault (empty: none) and
+    ``/_validators?set=etag,last-modified`` the validators given (empty: none).
     """
 
     isLeaf = True
@@ -239,6 +240,9 @@ class FakeUpstream(resource.Resource):
             return json.dumps(self.requests).encode()
         if path == "/_sent":
             return str(self.sent).encode()
+        if path == "/_validators":
+            self.validators = tuple(filter(None, request.args.get(b"set", [b""])[0].decode().split(",")))
+            return b"ok"
         if path == "/_fault":
             self.fault = request.args.get(b"set", [b""])[0].decode() or None
             return b"ok"
@@ -318,8 +322,9 @@ class FakeUpstream(resource.Resource):
         self.hung.clear()
 
 
-def serve(port: int, packages: int, delay: float = 0.0) -> None:
-    """Serve ``pkg0`` .. ``pkg<N-1>`` and the ``BIG`` documents on a loopback port until killed (for the benchmarks)."""
+def serve(port: int, packages: int, delay: float = 0.0, hostile: bool = False) -> None:
+    """Serve ``pkg0`` .. ``pkg<N-1>`` and the ``BIG`` documents (and ``huge``, of 300,000 releases, if
+    ``hostile``) on a loopback port until killed (for the benchmarks)."""
     fake = FakeUpstream()
     fake.delay = delay
     for n in range(packages):
@@ -328,6 +333,9 @@ def serve(port: int, packages: int, delay: float = 0.0) -> None:
     for name in BIG:
         fake.add(name)
         fake.packages[name] = json.dumps(big_document(name)).encode()
+    if hostile:
+        fake.add("huge")
+        fake.packages["huge"] = json.dumps(many_releases("huge")).encode()
     default_reactor.listenTCP(port, fake.site(), interface="127.0.0.1")
     default_reactor.run()
 
@@ -335,4 +343,4 @@ def serve(port: int, packages: int, delay: float = 0.0) -> None:
 if __name__ == "__main__":
     import sys
 
-    serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0)
+    serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0, "hostile" in sys.argv[4:])

@@ -130,20 +130,29 @@ class Daemon:
 
 
 class FakeUpstreamProcess:
-    """tests/fakepypi.py in its own process, serving pkg0..pkg<N-1>, each answer delayed by ``delay`` s."""
+    """tests/fakepypi.py in its own process, serving pkg0..pkg<N-1> and the big documents, each
+    answer delayed by ``delay`` s; ``hostile`` adds ``huge``, a document of 300,000 releases."""
 
-    def __init__(self, packages: int, delay: float = 0.0) -> None:
+    def __init__(self, packages: int, delay: float = 0.0, hostile: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fakepypi.py")), str(self.port),
-                                         str(packages), str(delay)])
-        wait_for_port(self.port)
+                                         str(packages), str(delay), *(["hostile"] if hostile else [])])
+        wait_for_port(self.port, timeout=60)
 
     def requests(self) -> dict[str, int]:
         return json.loads(urllib.request.urlopen(self.url + "/_requests").read())
 
+    def sent(self) -> int:
+        """Bytes the fake has written to its connections."""
+        return int(urllib.request.urlopen(self.url + "/_sent").read())
+
     def set_fault(self, fault: str | None) -> None:
         urllib.request.urlopen(f"{self.url}/_fault?set={fault or ''}").read()
+
+    def set_validators(self, *names: str) -> None:
+        """The validators the fake gives: ``etag``, ``last-modified``; none: every fetch is whole."""
+        urllib.request.urlopen(f"{self.url}/_validators?set={','.join(names)}").read()
 
     def stop(self) -> None:
         self.process.terminate()
