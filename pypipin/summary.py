@@ -75,8 +75,11 @@ BOUNDS = {
     "classifiers": ((b",", 10_000),),
     "urls": ((b"{", 10_000),),  # a file and its digests: two each
     "vulnerabilities": ((b"{", 10_000),),
-    "releases": ((b"[", 10_000), (b"{", 200_000)),  # over: ``newest`` is the latest release
+    "releases": ((b"[", 10_000), (b"{", 200_000)),
 }
+# parts a badge can do without: over their bounds or misshapen, they are dropped (None: the
+# vulnerabilities are unknown; ``newest`` is the latest release), not the whole document
+OPTIONAL = ("vulnerabilities", "releases")
 
 
 def _splitter(struct: type) -> msgspec.json.Decoder:
@@ -95,14 +98,14 @@ def _fields(raw: bytes, struct: type) -> dict[str, Any]:
     values = {}
     for name in struct.__struct_fields__:
         part = bytes(getattr(parts, name))
-        if any(part.count(mark) > most for mark, most in BOUNDS.get(name, ())):
-            if name != "releases":
+        try:
+            if any(part.count(mark) > most for mark, most in BOUNDS.get(name, ())):
                 raise Garbled(f"{name} has too many items")
+            values[name] = Info(**_fields(part, Info)) if name == "info" else _DECODERS[struct, name].decode(part)
+        except (Garbled, msgspec.DecodeError):
+            if name not in OPTIONAL:
+                raise
             values[name] = None
-        elif name == "info":
-            values[name] = Info(**_fields(part, Info))
-        else:
-            values[name] = _DECODERS[struct, name].decode(part)
     return values
 
 

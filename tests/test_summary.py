@@ -83,12 +83,19 @@ def test_a_long_license_is_cut_but_still_never_shown() -> None:
     "bad",
     [b"", b"<html>\x00\xff not json", b"[]", b"{}", b'{"info": null}', b'{"info": {"version": 3}}',
      b'{"info": {"version": ""}}', b'{"info": {"version": "1", "classifiers": [1]}}',
-     b'{"info": {"version": "1"}, "vulnerabilities": {}}', b'{"info": {"version": "1"}, "releases": []}',
+     b'{"info": {"version": "1"}, "urls": {}}',
      b'{"info": {"version": "' + b"1" * 500 + b'"}}'],
 )
 def test_garbled_documents_are_refused(bad: bytes) -> None:
     with pytest.raises(summary.Garbled):
         summary.from_pypi(bad)
+
+
+def test_misshapen_vulnerabilities_or_releases_are_dropped_not_the_document() -> None:
+    for vulnerabilities, releases in (({}, []), ([7], {"2": 3}), ("x", None)):
+        body = json.dumps({"info": {"version": "1"}, "vulnerabilities": vulnerabilities, "releases": releases})
+        found = summary.from_pypi(body.encode())
+        assert found["vulnerabilities"] is None and found["newest"] == "1"
 
 
 def naive_newest(releases: dict[str, list[dict[str, Any]]]) -> str:
@@ -140,13 +147,19 @@ def test_three_hundred_thousand_releases_cost_little() -> None:
 @pytest.mark.parametrize(
     "part, body",
     [("classifiers", b'{"info": {"version": "1", "classifiers": [' + b'"a",' * 1_000_000 + b'"a"]}}'),
-     ("urls", b'{"info": {"version": "1"}, "urls": [' + b"{}," * 1_000_000 + b"{}]}"),
-     ("vulnerabilities", b'{"info": {"version": "1"}, "vulnerabilities": [' + b"{}," * 1_000_000 + b"{}]}")],
+     ("urls", b'{"info": {"version": "1"}, "urls": [' + b"{}," * 1_000_000 + b"{}]}")],
 )
 def test_hostile_parts_are_refused_before_they_are_decoded(part: str, body: bytes) -> None:
     started = time.thread_time()
-    with pytest.raises(summary.Garbled):
+    with pytest.raises(summary.Garbled, match=part):
         summary.from_pypi(body)
+    assert time.thread_time() - started < 0.2
+
+
+def test_a_million_vulnerabilities_are_unknown_not_decoded() -> None:
+    body = b'{"info": {"version": "1"}, "vulnerabilities": [' + b"{}," * 1_000_000 + b"{}]}"
+    started = time.thread_time()
+    assert summary.from_pypi(body)["vulnerabilities"] is None
     assert time.thread_time() - started < 0.2
 
 
