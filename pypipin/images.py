@@ -105,11 +105,14 @@ class Images:
                                       self._renderer.wait + 1), "miss"
 
     async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
+        started = self._clock.seconds()
         try:
             image = await self._renderer.render(spec)
         except Exception:
             self._counters.renders["error"] += 1
             raise
+        finally:
+            self._counters.render_seconds.observe(self._clock.seconds() - started)
         self._counters.renders["ok"] += 1
         await self._store.set(key, seal(image), IMAGE_TTL)
         return image

@@ -1,26 +1,50 @@
 """Every count the service keeps, in one place, exported through prometheus_client."""
 
+import platform
 from bisect import bisect_left
 from collections import Counter
-from typing import Iterator
-
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import Callable, Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+import twisted
+from prometheus_client import (CONTENT_TYPE_LATEST, GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR,
+                               CollectorRegistry, Info, generate_latest)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
-# upper bounds of the latency histogram's buckets, in seconds
+from pypipin import __version__
+
+# upper bounds of the duration histograms' buckets, in seconds
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Histogram:
+    """Counts of durations by bucket, and their sum: cheap to observe, exported on demand."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(BUCKETS, seconds)] += 1
+        self.sum += seconds
+
+    def buckets(self) -> list[tuple[str, int]]:
+        cumulative, found = 0, []
+        for bound, count in zip([*map(str, BUCKETS), "+Inf"], self.counts):
+            cumulative += count
+            found.append((bound, cumulative))
+        return found
 
 
 class Counters(Collector):
     """Plain counts (cheap enough for the hot path), turned into Prometheus metrics on demand.
 
     ``requests[badge, format, status]``: every HTTP request (badge ``-`` for other routes).
-    ``latency``: a histogram of request durations over ``BUCKETS``.
+    ``latency``: request durations; ``render_seconds``: renders; ``upstream_seconds[source]``:
+    upstream calls, whatever their outcome.
     ``cache[layer, result]``: layer hot, images or store; result hit or miss.
     ``upstream[source, outcome]``: source pypi or stats; outcome ok, not_modified (a 304
     renewed the cached copy), not_found, error, rate_limited, stale (a stale copy served
@@ -31,8 +55,9 @@ class Counters(Collector):
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str, str]] = Counter()
-        self.latency = [0] * (len(BUCKETS) + 1)
-        self.latency_sum = 0.0
+        self.latency = Histogram()
+        self.render_seconds = Histogram()
+        self.upstream_seconds: dict[str, Histogram] = {}
         self.cache: Counter[tuple[str, str]] = Counter()
         self.upstream: Counter[tuple[str, str]] = Counter()
         self.renders: Counter[str] = Counter()
@@ -41,18 +66,23 @@ class Counters(Collector):
 
     def request(self, badge: str, fmt: str, status: int, seconds: float) -> None:
         self.requests[badge, fmt, str(status)] += 1
-        self.latency[bisect_left(BUCKETS, seconds)] += 1
-        self.latency_sum += seconds
+        self.latency.observe(seconds)
+
+    def upstream_took(self, source: str, seconds: float) -> None:
+        self.upstream_seconds.setdefault(source, Histogram()).observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
         yield _counter("pypipin_requests", "HTTP requests by badge, format and status",
                        ["badge", "format", "status"], self.requests)
-        cumulative, buckets = 0, []
-        for bound, count in zip([*map(str, BUCKETS), "+Inf"], self.latency):
-            cumulative += count
-            buckets.append((bound, cumulative))
         yield HistogramMetricFamily("pypipin_request_duration_seconds", "Time to answer a request",
-                                    buckets=buckets, sum_value=self.latency_sum)
+                                    buckets=self.latency.buckets(), sum_value=self.latency.sum)
+        yield HistogramMetricFamily("pypipin_render_duration_seconds", "Time the Node renderer took for one image",
+                                    buckets=self.render_seconds.buckets(), sum_value=self.render_seconds.sum)
+        upstream = HistogramMetricFamily("pypipin_upstream_duration_seconds", "Time of one upstream call, by source",
+                                         labels=["source"])
+        for source, histogram in sorted(self.upstream_seconds.items()):
+            upstream.add_metric([source], histogram.buckets(), histogram.sum)
+        yield upstream
         yield _counter("pypipin_cache_lookups", "Cache lookups by layer and result", ["layer", "result"], self.cache)
         yield _counter("pypipin_upstream", "Upstream calls and their outcomes", ["source", "outcome"], self.upstream)
         yield _counter("pypipin_renders", "Images drawn by the Node renderer", ["outcome"],
@@ -74,11 +104,36 @@ def _counter(name: str, documentation: str, labels: list[str], counts: dict) -> 
     return family
 
 
+class Readings(Collector):
+    """Gauges read from the live service when scraped: ``name -> (help, labels, read)``.
+
+    ``read`` returns the value, or for labelled gauges a dict of label values to values.
+    """
+
+    def __init__(self, gauges: dict[str, tuple[str, list[str], Callable[[], float | dict[tuple[str, ...], float]]]]):
+        self._gauges = gauges
+
+    def describe(self) -> Iterator[Metric]:
+        """The gauges without reading them (the registry asks before the service is complete)."""
+        for name, (documentation, labels, _) in self._gauges.items():
+            yield GaugeMetricFamily(name, documentation, labels=labels)
+
+    def collect(self) -> Iterator[Metric]:
+        for name, (documentation, labels, read) in self._gauges.items():
+            family = GaugeMetricFamily(name, documentation, labels=labels)
+            value = read()
+            for key, number in (value.items() if isinstance(value, dict) else [((), value)]):
+                family.add_metric(list(key), number)
+            yield family
+
+
 def registry(*collectors: Collector) -> CollectorRegistry:
-    """A registry of this service's own, holding ``collectors``."""
+    """A registry of this service's own, holding ``collectors``, the process and Python collectors and build info."""
     found = CollectorRegistry(auto_describe=True)
-    for collector in collectors:
+    for collector in (*collectors, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         found.register(collector)
+    Info("pypipin_build", "The running pypipin", registry=found).info(
+        {"version": __version__, "python": platform.python_version(), "twisted": twisted.__version__})
     return found
 
 

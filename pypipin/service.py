@@ -12,7 +12,7 @@ from twisted.web.server import Site
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
 from pypipin.images import Images
 from pypipin.logs import site
-from pypipin.metrics import Counters, MetricsPage, registry
+from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.redis_connection import address
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
@@ -114,9 +114,20 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         counters,
         max_wait=options["upstream-timeout"],
     )
-    images = Images(reactor, renderer, store, lru(), counters)
-    metrics = MetricsPage(registry(counters), options["metrics-allow"])
-    badges = Badges(reactor, packages, images, renderer, store, hot=lru(), counters=counters,
+    hot, drawn = lru(), lru()
+    images = Images(reactor, renderer, store, drawn, counters)
+    readings = Readings({
+        "pypipin_redis_up": ("1 while the shared Redis is in use", [], lambda: float(store.state == "redis")),
+        "pypipin_renderer_up": ("1 while the Node renderer process runs", [], lambda: float(bool(monitor.protocols))),
+        "pypipin_requests_in_flight": ("Requests passed to the app and not finished yet", [],
+                                       lambda: front.in_flight),
+        "pypipin_cache_entries": ("Entries in each in-process cache", ["cache"],
+                                  lambda: {("hot",): len(hot), ("images",): len(drawn)}),
+        "pypipin_cache_bytes": ("Bytes held by each in-process cache", ["cache"],
+                                lambda: {("hot",): hot.bytes, ("images",): drawn.bytes}),
+    })
+    metrics = MetricsPage(registry(counters, readings), options["metrics-allow"])
+    badges = Badges(reactor, packages, images, renderer, store, hot=hot, counters=counters,
                     metrics=NoResource() if options["metrics-port"] else metrics)
     front = badges.resource()
     web = service.MultiService()
