@@ -152,24 +152,23 @@ class Packages:
     async def _fetch(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
         now = self._clock.seconds()
         try:
-            fetched = await self._fetchers[source](name, stale["h"] if stale else {})
+            try:
+                fetched = await self._fetchers[source](name, stale["h"] if stale else {})
+            finally:
+                self._counters.upstream_took(source, self._clock.seconds() - now)
         except NotFound:
-            self._counters.upstream_took(source, self._clock.seconds() - now)
             self._counters.upstream[source, "not_found"] += 1
             await self._store.set(key, json.dumps({"t": now, "missing": True}).encode(), NOT_FOUND_TTL)
             raise
         except RateLimited as limited:
-            self._counters.upstream_took(source, self._clock.seconds() - now)
             self._counters.upstream[source, "rate_limited"] += 1
             self._gates[source].pause(limited.retry_after)
             self._log_failure(source, name, limited)
             raise
         except Unavailable as error:
-            self._counters.upstream_took(source, self._clock.seconds() - now)
             self._counters.upstream[source, "error"] += 1
             self._log_failure(source, name, error)
             raise
-        self._counters.upstream_took(source, self._clock.seconds() - now)
         if fetched.value is None:  # 304: the copy we have is still the upstream's
             assert stale is not None
             self._counters.upstream[source, "not_modified"] += 1
