@@ -19,6 +19,7 @@ setup(
         "pypipin": ["shields/package.json", "shields/package-lock.json", "shields/*.js", "static/*"],
         "twisted.plugins": ["pypipin_plugin.py"],
     },
+    entry_points={"console_scripts": ["pypipin = pypipin.command:main"]},
     install_requires=[
         "twisted[tls]>=24.7,<27",
         "treq>=24.9,<27",

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 from twisted.python import usage
 
+from pypipin import __version__
+
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def coerce(value: str) -> Any:
@@ -77,6 +79,8 @@ _PARAMETERS = [
     ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB, counted after gzip decoding.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
     ["node", None, shutil.which("node") or "node", "Path of the node executable."],
+    ["renderer-dir", None, "", "Directory holding the renderer's npm packages, made by `pypipin renderer install --dir`; "
+     "the daemon never installs into it. Empty: a per-user cache directory, installed on the first start."],
     ["access-log", None, "-", "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'."],
     ["log-format", None, "combined", "Access log lines: 'combined' or 'json'.", _choice("combined", "json")],
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
@@ -104,6 +108,13 @@ def _named(name: str, coerce: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 class Options(usage.Options):
+    synopsis = f"[options]    (pypipin {__version__})"
+
+    def opt_version(self) -> None:
+        """Print pypipin's version and exit."""
+        print(f"pypipin {__version__}")
+        sys.exit(0)
+
     optParameters = [
         [name, short, default, f"{doc} [env {environment_name(name)}]", *(_named(name, coerce) for coerce in rest)]
         for name, short, default, doc, *rest in _PARAMETERS

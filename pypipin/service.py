@@ -1,6 +1,7 @@
 """Wiring: the options turned into one twistd service tree."""
 
 import signal
+from pathlib import Path
 from typing import Any, Callable
 
 from twisted.application import service, strports
@@ -16,6 +17,7 @@ from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.redis_connection import address
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
+from pypipin.provision import default_dir
 from pypipin.renderer import Monitor, Renderer, free_port
 from pypipin.upstream import Upstream
 from pypipin.waiting import poll_until
@@ -83,7 +85,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         from twisted.internet import reactor
     renderer_port = options["renderer-port"] or free_port()
     counters = Counters()
-    monitor = Monitor(reactor, options["node"], renderer_port, counters)
+    directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
+    monitor = Monitor(reactor, options["node"], renderer_port, counters, directory, not options["renderer-dir"])
 
     def lru() -> LRU:
         return LRU(reactor, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
@@ -102,7 +105,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         reactor, options["pypi-url"], options["stats-url"], options["upstream-timeout"],
         options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
     )
-    renderer = Renderer(reactor, renderer_port)
+    renderer = Renderer(reactor, renderer_port, problem=lambda: monitor.problem)
     closers += [upstream.pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     packages = Packages(
         reactor,

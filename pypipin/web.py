@@ -135,13 +135,15 @@ class Badges:
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
         """200 with each dependency's state (``degraded`` without Redis); 503 when no badge can be drawn."""
-        renderer = await self._renderer.healthy()
+        problem = self._renderer.problem()
+        renderer = problem is None and await self._renderer.healthy()
         request.setResponseCode(200 if renderer else 503)
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", b"no-store")
         return json.dumps(
             {
                 "renderer": "up" if renderer else "down",
+                "renderer_problem": problem,
                 "cache": self._store.state,
                 "cache_error": self._store.reason,
                 "degraded": self._store.reason is not None,

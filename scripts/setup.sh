@@ -9,7 +9,10 @@ python="${PYTHON:-python3}"
 
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
   echo "pypipin needs Python 3.11 or newer; set PYTHON to one" >&2; exit 1; }
-command -v node >/dev/null || { echo "pypipin needs Node.js 18 or newer (node) on PATH" >&2; exit 1; }
+command -v node >/dev/null || {
+  node_versions="$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["engines"]["node"])' \
+    "$top/pypipin/shields/package.json")"
+  echo "pypipin needs Node.js $node_versions (node) on PATH" >&2; exit 1; }
 command -v npm >/dev/null || { echo "pypipin needs npm on PATH" >&2; exit 1; }
 
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -36,9 +39,12 @@ if [ "$(cat "$venv/.source" 2>/dev/null)" != "$source_now" ]; then
   echo "$source_now" > "$venv/.source"
 fi
 
-shields="$("$venv/bin/python" -I -c 'import pypipin.renderer as r; print(r.SHIELDS_DIR)')"
-npm_now="$(digest pypipin/shields/package-lock.json)"
-if [ ! -d "$shields/node_modules" ] || [ "$(cat "$venv/.npm" 2>/dev/null)" != "$npm_now" ]; then
-  (cd "$shields" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
-  echo "$npm_now" > "$venv/.npm"
+# the renderer's npm packages, in the per-user directory the daemon uses (nothing to do when present)
+renderer_now="$(digest pypipin/shields/package-lock.json) ${XDG_CACHE_HOME:-$HOME/.cache}"
+renderer_was="" renderer_dir=""
+{ read -r renderer_was; read -r renderer_dir; } 2>/dev/null < "$venv/.renderer" || true
+if [ "$renderer_was" != "$renderer_now" ] || [ ! -d "$renderer_dir/node_modules" ]; then
+  "$venv/bin/pypipin" renderer install >/dev/null
+  { echo "$renderer_now"; "$venv/bin/python" -I -c 'from pypipin.provision import default_dir; print(default_dir())'
+  } > "$venv/.renderer"
 fi

@@ -41,6 +41,10 @@ class FakeRenderer:
     async def healthy(self) -> bool:
         return not self.down
 
+    def problem(self) -> str | None:
+        """Why it cannot start at all: never, for this stand-in."""
+        return None
+
 
 def drawn(spec: dict[str, Any]) -> bytes:
     """The bytes ``FakeRenderer`` draws for ``spec``."""

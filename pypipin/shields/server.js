@@ -3,9 +3,9 @@
 // SVG comes from badge-maker; rasters go through resvg (PNG) and sharp (other formats).
 const fs = require('node:fs');
 const http = require('node:http');
+const { createRequire } = require('node:module');
 const path = require('node:path');
-const { renderAsync } = require('@resvg/resvg-js');
-const sharp = require('sharp');
+const { pathToFileURL } = require('node:url');
 
 const MAX_BODY = 64 * 1024;
 const MAX_TEXT = 1000; // characters per label/message; keeps raster sizes sane
@@ -23,16 +23,8 @@ const ENCODERS = {
 };
 const LOGO_RE = /^data:image\/(svg\+xml|png|jpeg|gif);base64,[A-Za-z0-9+/]*={0,2}$/;
 
-// Fonts ship in an npm package so text renders on hosts without any system fonts.
-// badge-maker asks for "Verdana,Geneva,DejaVu Sans,sans-serif" (bold for some styles).
-const FONT_DIR = path.join(path.dirname(require.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => path.join(FONT_DIR, f));
-const RESVG_FONT = {
-  loadSystemFonts: false, fontFiles: FONT_FILES,
-  defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans',
-};
-
-let makeBadge, ValidationError; // badge-maker is ESM-only; imported once in main()
+// The npm packages, loaded once in main() from the renderer directory (--modules).
+let makeBadge, ValidationError, renderAsync, sharp, RESVG_FONT;
 
 class HttpError extends Error {
   constructor(status, message) { super(message); this.status = status; }
@@ -141,22 +133,47 @@ function die(msg, code = 1) {
   process.exit(code);
 }
 
+// pypipin provisions the npm packages into a directory of their own (not beside this file):
+// resolve them from there, CommonJS and ESM (badge-maker) alike.
+async function load(dir) {
+  const need = createRequire(path.join(dir, 'package.json'));
+  try {
+    ({ renderAsync } = need('@resvg/resvg-js'));
+    sharp = need('sharp');
+    ({ makeBadge, ValidationError } = await import(pathToFileURL(need.resolve('badge-maker')).href));
+    // Fonts ship in an npm package so text renders on hosts without any system fonts.
+    // badge-maker asks for "Verdana,Geneva,DejaVu Sans,sans-serif" (bold for some styles).
+    const fontDir = path.join(path.dirname(need.resolve('dejavu-fonts-ttf/package.json')), 'ttf');
+    const fontFiles = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => path.join(fontDir, f));
+    for (const f of fontFiles) if (!fs.existsSync(f)) throw new Error(`font file missing: ${f}`);
+    RESVG_FONT = {
+      loadSystemFonts: false, fontFiles,
+      defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans',
+    };
+  } catch (e) {
+    die(`cannot load the npm packages in ${dir}: ${String(e && e.message).split('\n')[0]}`
+      + ' (fix: pypipin renderer install --dir DIR)');
+  }
+}
+
+const USAGE = 'usage: node server.js --port N [--host 127.0.0.1] [--modules DIR (holding node_modules)]';
+
 function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: null };
+  const opts = { host: '127.0.0.1', port: null, modules: __dirname };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--port' && /^\d{1,5}$/.test(value || '') && Number(value) <= 65535) opts.port = Number(value);
     else if (flag === '--host' && value) opts.host = value;
-    else die(`bad argument ${JSON.stringify(flag)}\nusage: node server.js --port N [--host 127.0.0.1]`, 2);
+    else if (flag === '--modules' && value) opts.modules = path.resolve(value);
+    else die(`bad argument ${JSON.stringify(flag)}\n${USAGE}`, 2);
   }
-  if (opts.port === null) die('usage: node server.js --port N [--host 127.0.0.1]', 2);
+  if (opts.port === null) die(USAGE, 2);
   return opts;
 }
 
 async function main() {
-  const { host, port } = parseArgs(process.argv.slice(2));
-  for (const f of FONT_FILES) if (!fs.existsSync(f)) die(`font file missing: ${f}`);
-  ({ makeBadge, ValidationError } = await import('badge-maker'));
+  const { host, port, modules } = parseArgs(process.argv.slice(2));
+  await load(modules);
 
   const server = http.createServer(handle);
   server.keepAliveTimeout = 60_000; // clients keep a persistent connection pool

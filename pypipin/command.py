@@ -1,0 +1,137 @@
+"""The ``pypipin`` command: its version, provisioning the renderer ahead of time, checking a setup."""
+
+import argparse
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from twisted.internet import defer, task
+from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
+from twisted.python import usage
+
+from pypipin.cache import LRU, MemoryStore, RedisStore
+from pypipin.http import client
+from pypipin.options import Options
+from pypipin.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
+from pypipin.waiting import poll_until
+
+REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection
+
+
+async def renderer_install(reactor: Any, directory: Path | None, node: str) -> None:
+    """Installs the renderer's npm packages into ``directory`` (nothing when they are there)."""
+    path, _ = await check_node(reactor, node)
+    await install(reactor, directory or default_dir(), path)
+    use = f"twistd -n pypipin --renderer-dir {directory}" if directory else "twistd -n pypipin finds it by itself"
+    print(f"renderer ready in {directory or default_dir()} ({use})")
+
+
+async def _node(reactor: Any, options: Options) -> str:
+    path, version = await check_node(reactor, options["node"])
+    return f"Node.js {version} at {path} (needs {node_versions()})"
+
+
+async def _renderer(reactor: Any, options: Options) -> str:
+    directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
+    check_dir(directory)
+    return f"npm packages present in {directory}"
+
+
+async def _redis(reactor: Any, options: Options) -> str:
+    if options["redis"] == "none":
+        return "none (in-process cache only)"
+    parts = urlsplit(options["redis"])
+    where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+    store = RedisStore(reactor, options["redis"], MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
+    try:
+        if not await poll_until(reactor, lambda: store.connected, REDIS_WAIT):
+            raise NotReady(f"no connection to {where} within {REDIS_WAIT:.0f} s")
+    finally:
+        await store.disconnect()
+    return f"connected to {where}"
+
+
+async def _reachable(reactor: Any, url: str, timeout: float) -> str:
+    http, pool = client(reactor, 1, timeout)
+    try:
+        response = await http.head(url, timeout=timeout)
+    except Exception as failure:
+        raise NotReady(f"{url}: {failure.__class__.__name__}: {failure}") from None
+    finally:
+        await pool.closeCachedConnections()
+    if response.code >= 500:
+        raise NotReady(f"{url} answers HTTP {response.code}")
+    return f"{url} answers (HTTP {response.code})"
+
+
+async def _pypi(reactor: Any, options: Options) -> str:
+    return await _reachable(reactor, options["pypi-url"] + "/pip/json", options["upstream-timeout"])
+
+
+async def _stats(reactor: Any, options: Options) -> str:
+    return await _reachable(reactor, options["stats-url"] + "/packages/pip/recent", options["upstream-timeout"])
+
+
+CHECKS: list[tuple[str, Callable[[Any, Options], Awaitable[str]]]] = [
+    ("node", _node), ("renderer", _renderer), ("redis", _redis), ("pypi", _pypi), ("pypistats", _stats),
+]
+
+
+async def check(reactor: Any, options: Options) -> None:
+    """One line per dependency; exits 1 when any is missing or unreachable."""
+    failed = 0
+    for name, probe in CHECKS:
+        try:
+            print(f"{name}: ok: {await probe(reactor, options)}")
+        except NotReady as problem:
+            print(f"{name}: FAILED: {problem}")
+            failed += 1
+    if failed:
+        raise SystemExit(1)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pypipin", description="PyPI badges as a self-hosted Twisted service. "
+                                     "Run the daemon with: twistd -n pypipin [options]")
+    parser.add_argument("--version", action="version", version=f"pypipin {metadata.version('pypipin')}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    renderer = commands.add_parser("renderer", help="the Node renderer's npm packages")
+    actions = renderer.add_subparsers(dest="action", required=True)
+    setup = actions.add_parser("install", help="install them now (npm ci), e.g. in an image build")
+    setup.add_argument("--dir", type=Path, default=None,
+                       help=f"where (default: the per-user directory the daemon uses, now {default_dir()})")
+    setup.add_argument("--node", default=Options()["node"], help="the node executable (default: %(default)s)")
+    commands.add_parser("check", add_help=False,
+                        help="check node, the renderer, Redis and the upstreams with the daemon's options "
+                             "(pypipin check [twistd pypipin options])")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    arguments, rest = parser.parse_known_args(argv)
+    if arguments.command == "renderer":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        ours = FilteringLogObserver(textFileLogObserver(sys.stderr), [
+            lambda event: PredicateResult.yes if event.get("log_namespace", "").startswith("pypipin")
+            else PredicateResult.no])
+        globalLogBeginner.beginLoggingTo([ours], redirectStandardIO=False)
+
+        async def provision(reactor: Any) -> None:
+            try:
+                await renderer_install(reactor, arguments.dir, arguments.node)
+            except NotReady as problem:
+                raise SystemExit(f"pypipin renderer install: {problem}") from None
+
+        task.react(lambda reactor: defer.ensureDeferred(provision(reactor)))
+    options = Options()
+    try:
+        options.parseOptions(rest)
+    except usage.UsageError as error:
+        print(f"config: FAILED: {error}")
+        sys.exit(2)
+    print("config: ok")
+    task.react(lambda reactor: defer.ensureDeferred(check(reactor, options)))
