@@ -5,7 +5,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Awaitable, Callable
-from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
@@ -14,6 +13,7 @@ from twisted.python import usage
 from pypipin.cache import LRU, MemoryStore, RedisStore
 from pypipin.http import client
 from pypipin.options import Options
+from pypipin.redis_connection import address
 from pypipin.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
 from pypipin.waiting import poll_until
 
@@ -42,15 +42,17 @@ async def _renderer(reactor: Any, options: Options) -> str:
 async def _redis(reactor: Any, options: Options) -> str:
     if options["redis"] == "none":
         return "none (in-process cache only)"
-    parts = urlsplit(options["redis"])
-    where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
-    store = RedisStore(reactor, options["redis"], MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
     try:
-        if not await poll_until(reactor, lambda: store.connected, REDIS_WAIT):
-            raise NotReady(f"no connection to {where} within {REDIS_WAIT:.0f} s")
+        where = address(options["redis"], options["redis-password-file"])
+    except OSError as failure:
+        raise NotReady(f"cannot read --redis-password-file: {failure}") from None
+    store = RedisStore(reactor, where, options["redis-ca"], MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
+    try:
+        if not await poll_until(reactor, lambda: store.state == "redis", REDIS_WAIT):
+            raise NotReady(f"{where!r}: {store.reason or f'no connection within {REDIS_WAIT:.0f} s'}")
     finally:
         await store.disconnect()
-    return f"connected to {where}"
+    return f"connected to {where!r}"
 
 
 async def _reachable(reactor: Any, url: str, timeout: float) -> str:

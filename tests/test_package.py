@@ -113,7 +113,7 @@ async def test_check_passes_on_a_good_setup(upstream: FakeUpstream, redis: Redis
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["config", "node", "renderer", "redis", "pypi", "pypistats"]
     assert all(": ok" in line for line in lines), lines
-    assert f"connected to 127.0.0.1:{redis.port}" in lines[3]
+    assert f"connected to redis://127.0.0.1:{redis.port}/0" in lines[3]
 
 
 @pytest.mark.processes
@@ -128,7 +128,7 @@ def test_check_fails_on_a_broken_setup(tmp_path: Path) -> None:
     assert lines["node"].startswith("FAILED: node not found (/nonexistent/node)")
     assert lines["renderer"] == f"FAILED: the renderer directory {tmp_path} is not provisioned: " \
                                 f"run: pypipin renderer install --dir {tmp_path}"
-    assert lines["redis"].startswith(f"FAILED: no connection to {closed}")
+    assert lines["redis"].startswith(f"FAILED: redis://{closed}/0: ")
     assert all(lines[name].startswith("FAILED:") and "refused" in lines[name] for name in ("pypi", "pypistats"))
     bad = run(PYPIPIN, "check", "--port", "tcp:8888", "--pypi-ttl", "-1")
     assert bad.returncode == 2 and bad.stdout.startswith("config: FAILED:")
