@@ -32,6 +32,17 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def wait_for_health(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return
+        except OSError:  # refused, or an HTTPError (503)
+            time.sleep(0.1)
+    raise TimeoutError(f"{url}/health did not say 200 within {timeout} s")
+
+
 class RedisServer:
     """A throwaway redis-server on a free loopback port, never the machine's own.
 
@@ -96,6 +107,12 @@ class Daemon:
     async def ready(self) -> "Daemon":
         """Waits (in a thread, so the reactor and anything served in it keep running) for the port."""
         await deferToThread(wait_for_port, self.port)
+        return self
+
+    async def healthy(self, timeout: float = 30.0) -> "Daemon":
+        """Waits (in a thread) until /health says 200: the renderer is up."""
+        await self.ready()
+        await deferToThread(wait_for_health, self.url, timeout)
         return self
 
     def log_text(self) -> str:
