@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -19,11 +19,14 @@ log = Logger()
 
 
 class Drawer(Protocol):
-    """What images need of a renderer: ``renderer.Renderer``, or a stand-in in tests."""
+    """A badge renderer: ``renderer.Renderer``, or a stand-in in tests."""
 
     wait: float  # the longest a render may take, in seconds
+    problem: Callable[[], str | None]  # why it cannot start (cause and fix), None when it can
 
     async def render(self, spec: dict[str, Any]) -> bytes: ...
+
+    async def healthy(self) -> bool: ...
 
 
 def seal(image: bytes) -> bytes:

@@ -4,22 +4,24 @@ import signal
 from pathlib import Path
 from typing import Any, Callable
 
+from treq.client import HTTPClient
 from twisted.application import service, strports
 from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.resource import NoResource
+from twisted.web.resource import NoResource, Resource
 from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
-from pypipin.images import Images
+from pypipin.images import Drawer, Images
 from pypipin.logs import site
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
-from pypipin.redis_connection import address
 from pypipin.packages import Packages
-from pypipin.ratelimit import Gate
 from pypipin.provision import default_dir
+from pypipin.ratelimit import Gate
+from pypipin.redis_connection import address
 from pypipin.renderer import Monitor, Renderer, free_port
-from pypipin.upstream import Upstream
+from pypipin.upstream import Upstream, connect
 from pypipin.waiting import poll_until
 from pypipin.web import Badges
 
@@ -79,6 +81,33 @@ class Pypipin(service.MultiService):
         await self._monitor.stopService()
 
 
+def lru(clock: IReactorTime, options: Any) -> LRU:
+    """An in-process cache of the size the options allow."""
+    return LRU(clock, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
+
+
+def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer, counters: Counters,
+        metrics: Resource, hot: LRU, drawn: LRU) -> Badges:
+    """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in ``store``;
+    ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of responses and images."""
+    upstream = Upstream(
+        clock, http, options["pypi-url"], options["stats-url"], options["upstream-timeout"],
+        options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
+    )
+    packages = Packages(
+        clock,
+        store,
+        {"pypi": upstream.pypi, "stats": upstream.stats},
+        {"pypi": options["pypi-ttl"], "stats": options["stats-ttl"]},
+        options["stale-ttl"],
+        {"pypi": Gate(clock), "stats": Gate(clock, options["stats-rate"])},
+        counters,
+        max_wait=options["upstream-timeout"],
+    )
+    images = Images(clock, renderer, store, drawn, counters)
+    return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics)
+
+
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     """The whole daemon: the renderer under procmon, the caches, the upstream client and the web site."""
     if reactor is None:
@@ -87,11 +116,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     counters = Counters()
     directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
     monitor = Monitor(reactor, options["node"], renderer_port, counters, directory, not options["renderer-dir"])
-
-    def lru() -> LRU:
-        return LRU(reactor, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
-
-    fallback = MemoryStore(lru())
+    fallback = MemoryStore(lru(reactor, options))
     store: Store = fallback
     closers: list[Any] = []
     if options["redis"] == "none":
@@ -101,24 +126,10 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         redis = RedisStore(reactor, where, options["redis-ca"], fallback)
         store = redis
         closers.append(redis.disconnect)
-    upstream = Upstream(
-        reactor, options["pypi-url"], options["stats-url"], options["upstream-timeout"],
-        options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
-    )
+    http, pool = connect(reactor, options["upstream-timeout"])
     renderer = Renderer(reactor, renderer_port, problem=lambda: monitor.problem)
-    closers += [upstream.pool.closeCachedConnections, renderer.pool.closeCachedConnections]
-    packages = Packages(
-        reactor,
-        store,
-        {"pypi": upstream.pypi, "stats": upstream.stats},
-        {"pypi": options["pypi-ttl"], "stats": options["stats-ttl"]},
-        options["stale-ttl"],
-        {"pypi": Gate(reactor), "stats": Gate(reactor, options["stats-rate"])},
-        counters,
-        max_wait=options["upstream-timeout"],
-    )
-    hot, drawn = lru(), lru()
-    images = Images(reactor, renderer, store, drawn, counters)
+    closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
+    hot, drawn = lru(reactor, options), lru(reactor, options)
     readings = Readings({
         "pypipin_redis_up": ("1 while the shared Redis is in use", [], lambda: float(store.state == "redis")),
         "pypipin_renderer_up": ("1 while the Node renderer process runs", [], lambda: float(bool(monitor.protocols))),
@@ -130,9 +141,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
                                 lambda: {("hot",): hot.bytes, ("images",): drawn.bytes}),
     })
     metrics = MetricsPage(registry(counters, readings), options["metrics-allow"])
-    badges = Badges(reactor, packages, images, renderer, store, hot=hot, counters=counters,
-                    metrics=NoResource() if options["metrics-port"] else metrics)
-    front = badges.resource()
+    front = app(options, reactor, store, http, renderer, counters,
+                NoResource() if options["metrics-port"] else metrics, hot, drawn).resource()
     web = service.MultiService()
     badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
     strports.service(options["port"], badge_site, reactor=reactor).setServiceParent(web)

@@ -3,9 +3,11 @@
 from typing import Any, Callable, Mapping, NamedTuple
 
 import treq
+from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.client import ContentDecoderAgent, GzipDecoder
+from twisted.web.client import ContentDecoderAgent, GzipDecoder, HTTPConnectionPool
+from twisted.web.iweb import IAgent
 
 from pypipin import __version__, summary
 from pypipin.http import client
@@ -43,6 +45,16 @@ class TooLarge(Unavailable):
     """A body over the size cap."""
 
 
+def asking_for_gzip(agent: IAgent) -> IAgent:
+    """``agent``, asking for gzip and decoding it."""
+    return ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
+
+
+def connect(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnectionPool]:
+    """An HTTP client for the upstreams: keep-alive, asking for gzip; and its pool, to close."""
+    return client(reactor, 8, timeout, asking_for_gzip)
+
+
 def retry_after(value: bytes | None, default: float = 60.0) -> float:
     """Seconds from a ``Retry-After`` header given in seconds; an HTTP date or garbage gives ``default``."""
     try:
@@ -52,18 +64,19 @@ def retry_after(value: bytes | None, default: float = 60.0) -> float:
 
 
 class Upstream:
+    """PyPI and pypistats through ``http`` (``connect()``'s client, or ``treq.testing.StubTreq`` in tests)."""
+
     def __init__(
         self,
         reactor: IReactorTime,
+        http: HTTPClient,
         pypi_url: str,
         stats_url: str,
         timeout: float,
         max_bytes: int = 20 * 1024 * 1024,
         concurrency: int = 32,
     ) -> None:
-        self._http, self.pool = client(
-            reactor, 8, timeout, lambda agent: ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
-        )
+        self._http = http
         self._reactor = reactor
         self._pypi_url = pypi_url.rstrip("/")
         self._stats_url = stats_url.rstrip("/")

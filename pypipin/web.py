@@ -13,12 +13,12 @@ from twisted.web.static import File
 
 from pypipin import home, lifetimes
 from pypipin.cache import LRU, Store
-from pypipin.images import Images
+from pypipin.images import Drawer, Images
 from pypipin.badges import ERRORS, Outcome
 from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
 from pypipin.metrics import Counters
 from pypipin.packages import Data, Packages
-from pypipin.renderer import Renderer, RendererDown, RenderFailed
+from pypipin.renderer import RendererDown, RenderFailed
 from pypipin.request import FORMATS, BadgeRequest, parse, query
 from pypipin.state import RequestState, state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
@@ -113,7 +113,7 @@ class Badges:
         clock: IReactorTime,
         packages: Packages,
         images: Images,
-        renderer: Renderer,
+        renderer: Drawer,
         store: Store,
         hot: LRU,
         counters: Counters,

@@ -6,15 +6,22 @@ import os
 
 import pytest
 import pytest_twisted
-import treq
-from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.web.client import Agent
+from twisted.web.server import Site
 
 from fakepypi import FakeUpstream
 from processes import VARNISHD, Daemon, RedisServer, Varnish
 
+
+
+PROCESS_FIXTURES = {"redis_server", "redis", "start_daemon", "varnish"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a process through a fixture is marked ``processes`` even if its author forgot."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.processes)
 
 
 @pytest.fixture(scope="session")
@@ -58,28 +65,6 @@ def start_daemon(upstream: FakeUpstream) -> Iterator[Any]:
     yield start
     for daemon in started:
         daemon.stop()
-
-
-async def get(url: str, **kwargs: Any) -> tuple[Any, bytes]:
-    """GET a URL; the response and its body."""
-    response = await treq.get(url, **kwargs)
-    return response, await response.content()
-
-
-class _From:
-    """Connects from a given loopback address."""
-
-    def __init__(self, source: str) -> None:
-        self._source = source
-
-    def endpointForURI(self, uri: Any) -> TCP4ClientEndpoint:
-        return TCP4ClientEndpoint(reactor, uri.host.decode(), uri.port, bindAddress=(self._source, 0))
-
-
-async def get_from(source: str, url: str) -> tuple[Any, bytes]:
-    """GET a URL from another loopback address (127.0.0.2, ...), to play another client."""
-    response = await HTTPClient(Agent.usingEndpointFactory(reactor, _From(source))).get(url)
-    return response, await response.content()
 
 
 @pytest.fixture

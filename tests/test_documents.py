@@ -8,9 +8,8 @@ import pytest_twisted
 from twisted.internet import defer
 
 import fakepypi
-from conftest import get
 from fakepypi import FakeUpstream, many_releases
-from test_daemon import svg_text
+from util import get, svg_text
 
 pytestmark = pytest.mark.processes
 

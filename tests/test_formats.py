@@ -11,9 +11,10 @@ import pytest_twisted
 from PIL import Image
 from twisted.internet import defer
 
-from conftest import get
 from fakepypi import FakeUpstream, release_file
-from test_daemon import CLASSIFIERS, svg_text
+from util import CLASSIFIERS, get, svg_text
+
+pytestmark = pytest.mark.processes
 
 RASTERS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "gif": "GIF", "webp": "WEBP", "tiff": "TIFF"}
 SVG = "{http://www.w3.org/2000/svg}"
@@ -62,53 +63,6 @@ async def test_five_styles_five_svgs(daemon) -> None:
         _, body = await get(f"{daemon.url}/pypi/wheel/demo.svg?style={style}")
         bodies.add(body)
     assert len(bodies) == 5
-
-
-@pytest_twisted.ensureDeferred
-async def test_json_endpoint_schema(daemon) -> None:
-    response, body = await get(f"{daemon.url}/v/demo/badge.json")
-    assert response.headers.getRawHeaders(b"content-type") == [b"application/json"]
-    assert json.loads(body) == {"schemaVersion": 1, "label": "pypi", "message": "v2.0.0", "color": "blue",
-                                "isError": False}
-    _, body = await get(f"{daemon.url}/pypi/v/no-such-thing.json")
-    assert json.loads(body) == {"schemaVersion": 1, "label": "pypi", "message": "not found", "color": "red",
-                                "isError": True}
-
-
-TWINS = {
-    "/pypi/dd/demo": "/d/demo/badge.json?period=day",
-    "/pypi/dw/demo": "/d/demo/badge.json?period=week",
-    "/pypi/dm/demo": "/download/demo/badge.json",
-    "/pypi/v/demo": "/v/demo/badge.json",
-    "/pypi/pyversions/demo": "/py_versions/demo/badge.json",
-    "/pypi/implementation/demo": "/implementation/demo/badge.json",
-    "/pypi/status/demo": "/status/demo/badge.json",
-    "/pypi/wheel/demo": "/wheel/demo/badge.json",
-    "/pypi/format/demo": "/format/demo/badge.json",
-    "/pypi/l/demo": "/license/demo/badge.json",
-    "/pypi/types/demo": "/types/demo/badge.json",
-    "/pypi/djversions/demo": "/djversions/demo/badge.json",
-}
-
-
-@pytest_twisted.ensureDeferred
-async def test_shields_routes_say_what_their_pypipin_twins_say(daemon) -> None:
-    for shields, original in TWINS.items():
-        _, ours = await get(daemon.url + shields + ".json")
-        _, theirs = await get(daemon.url + original)
-        assert json.loads(ours) == json.loads(theirs), shields
-        _, plain = await get(daemon.url + shields)
-        _, svg = await get(daemon.url + shields + ".svg")
-        assert plain == svg and plain.startswith(b"<svg")
-    shown = await get_json(f"{daemon.url}/pypi/frameworkversions/wagtail/demo.json")
-    assert (shown["label"], shown["message"]) == ("wagtail versions", "6")
-    assert (await get_json(f"{daemon.url}/pypi/types/demo.json"))["message"] == "typed"
-
-
-@pytest_twisted.ensureDeferred
-async def test_include_prereleases(daemon) -> None:
-    shown = await get_json(f"{daemon.url}/pypi/v/demo.json?include_prereleases")
-    assert (shown["message"], shown["color"]) == ("v3.0.0b1", "orange")
 
 
 @pytest_twisted.ensureDeferred

@@ -21,13 +21,12 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import ROOT
-from test_daemon import CLASSIFIERS
 from pypipin import home
 from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
 from pypipin.request import FORMATS, NAMED_COLORS, STYLES, parse
+from util import CLASSIFIERS, get
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -178,6 +177,7 @@ def daemon(upstream: FakeUpstream, start_daemon: Any) -> Any:
     return pytest_twisted.blockon(defer.ensureDeferred(start_daemon().ready()))
 
 
+@pytest.mark.processes
 @pytest_twisted.ensureDeferred
 async def test_the_page_is_static_and_never_reflects_the_query(daemon: Any) -> None:
     response, plain = await get(daemon.url + "/")
@@ -305,6 +305,7 @@ def browse(url: str) -> None:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.mark.processes
 @pytest_twisted.ensureDeferred
 async def test_snippets_in_a_real_browser(daemon: Any) -> None:
     for path in (CHROMIUM, CHROMEDRIVER):

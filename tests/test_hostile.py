@@ -22,6 +22,8 @@ from pypipin.badges import ORIGINAL_NAMES
 SVG = "{http://www.w3.org/2000/svg}"
 NORMAL = re.compile(r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$")
 BADGES = [*ORIGINAL_NAMES, "pypi", "nope", "", ".."]
+pytestmark = pytest.mark.processes
+
 EXTENSIONS = ["svg", "json", "png", "SVG", "bmp", "svg%00", "svg/", ""]
 TRIED = {"count": 0}
 ARTEFACTS = Path(__file__).with_name("artefacts")

@@ -12,10 +12,9 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from test_daemon import sleep
+from util import get, sleep
 
 pytestmark = pytest.mark.processes
 

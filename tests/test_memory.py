@@ -4,6 +4,8 @@ import http.client
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from processes import Daemon, FakeUpstreamProcess, wait_for_port
 
 
@@ -30,6 +32,7 @@ def drive(port: int, names: range, tag: str, connections: int = 8) -> None:
         list(pool.map(worker, range(connections)))
 
 
+@pytest.mark.processes
 def test_100k_distinct_names_stay_within_the_cache_bounds() -> None:
     upstream = FakeUpstreamProcess(0)  # every name is unknown upstream: a 404 to cache for each
     daemon = Daemon(upstream.url, "none", "--cache-entries", "2000", "--cache-mb", "4", "--access-log", "none")

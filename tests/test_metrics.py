@@ -7,10 +7,10 @@ import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import ROOT, RedisServer
 from pypipin import __version__
+from util import get
 
 pytestmark = pytest.mark.processes
 

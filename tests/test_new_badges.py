@@ -6,9 +6,8 @@ import pytest
 import pytest_twisted
 
 import documents
-from conftest import get
 from fakepypi import FakeUpstream
-from test_daemon import svg_text
+from util import get, svg_text
 
 # package -> what vulnerabilities, free_threading and platforms say
 EXPECTED = {

@@ -54,6 +54,7 @@ def test_a_bad_value_names_the_option_and_its_environment_twin(args: list[str], 
         parsed()
 
 
+@pytest.mark.processes
 def test_twistd_says_which_option_is_wrong() -> None:
     result = subprocess.run([TWISTD, "-n", "pypipin", "--cache-mb", "lots"], capture_output=True, text=True)
     assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
@@ -66,6 +67,7 @@ def test_metrics_networks_are_parsed_with_their_default_too() -> None:
         "10.0.0.0/8", "192.0.2.7/32"]
 
 
+@pytest.mark.processes
 def test_plugin_is_listed_and_documents_the_environment() -> None:
     listing = subprocess.run([TWISTD, "--help"], capture_output=True, text=True, check=True).stdout
     assert "pypipin" in listing
@@ -73,6 +75,7 @@ def test_plugin_is_listed_and_documents_the_environment() -> None:
     assert "--stats-url" in help_text and "PYPIPIN_STATS_URL" in help_text
 
 
+@pytest.mark.processes
 def test_run_script_passes_options_through() -> None:
     result = subprocess.run([str(ROOT / "scripts" / "run"), "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -22,12 +22,12 @@ from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
 import pypipin
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import ROOT, TWISTD, RedisServer, wait_for_port
 from pypipin.provision import default_dir
 from pypipin.renderer import free_port
 from pypipin.waiting import sleep
+from util import get
 
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 

@@ -13,11 +13,12 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from conftest import get, get_from
 from fakepypi import FakeUpstream
 from processes import ROOT, RedisServer, wait_for_port
 from pypipin.renderer import free_port
-from test_daemon import sleep, svg_text
+from util import get, get_from, sleep, svg_text
+
+pytestmark = pytest.mark.processes
 
 
 @pytest_twisted.ensureDeferred

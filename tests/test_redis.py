@@ -12,11 +12,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import RedisServer
 from pypipin.renderer import free_port
-from test_daemon import sleep, svg_text
+from util import get, sleep, svg_text
 
 pytestmark = pytest.mark.processes
 

@@ -12,13 +12,13 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.threads import deferToThread
 
-from conftest import get
 from fakepypi import FakeUpstream
 from processes import ROOT
 from pypipin.provision import (
     SHIELDS_DIR, NotReady, check_dir, check_node, check_node_version, default_dir, install, manifest, node_versions,
 )
 from pypipin.waiting import poll_until, sleep
+from util import get
 
 PYPIPIN = str(Path(sys.executable).with_name("pypipin"))
 ENGINES = manifest()["engines"]["node"]

@@ -1,10 +1,11 @@
-"""The small mechanisms on a fake clock: LRU bounds, the rate gate, single-flight, Redis timeouts."""
+"""The small mechanisms on a fake clock: LRU bounds, the rate gate, single-flight in a process and across
+processes, Redis timeouts."""
 
 from twisted.internet import defer, task
 
-from pypipin.cache import LRU, _within
+from pypipin.cache import LRU, MemoryStore, _within
 from pypipin.ratelimit import Gate
-from pypipin.singleflight import SingleFlight
+from pypipin.singleflight import SingleFlight, across_processes
 
 
 def test_lru_bounded_by_entries_bytes_and_time() -> None:
@@ -67,3 +68,46 @@ def test_redis_timeout_never_cancels_the_command() -> None:
     assert not cancelled  # txredisapi would hand this command's reply to the next one
     command.callback(b"late reply")
     assert answer.called and not cancelled
+
+
+def test_across_processes_one_computes_the_others_read_its_result() -> None:
+    clock = task.Clock()
+    store = MemoryStore(LRU(clock, 100, 1 << 20))
+    computed: list[str] = []
+    pending: defer.Deferred[str] = defer.Deferred()
+
+    async def read() -> str | None:
+        return await store.get("k")
+
+    async def compute() -> str:
+        computed.append("one")
+        value = await pending
+        await store.set("k", value, 60)
+        return value
+
+    first = defer.ensureDeferred(across_processes(store, clock, "k", read, compute, lock_ttl=5))
+    second = defer.ensureDeferred(across_processes(store, clock, "k", read, compute, lock_ttl=5))
+    clock.advance(1)
+    assert not second.called  # polling the store while the first one computes
+    pending.callback("value")
+    clock.advance(0.1)
+    assert (first.result, second.result) == ("value", "value") and computed == ["one"]
+    assert store.lru.get("k:lock") is None  # the lock is given back
+
+
+def test_across_processes_computes_itself_when_the_lock_holder_died() -> None:
+    clock = task.Clock()
+    store = MemoryStore(LRU(clock, 100, 1 << 20))
+    store.add("k:lock", b"1", 2)  # held by a process that died
+
+    async def read() -> str | None:
+        return None
+
+    async def compute() -> str:
+        return "mine"
+
+    d = defer.ensureDeferred(across_processes(store, clock, "k", read, compute, lock_ttl=2))
+    clock.advance(1.9)
+    assert not d.called
+    clock.advance(0.2)  # the lock expired without a result
+    assert d.result == "mine"

@@ -1,7 +1,7 @@
-"""Fetching less: gzip with a cap on what it decodes to, and revalidation with the upstream's validators.
-
-The upstream client talks to the fake PyPI over loopback in this process; ``Packages`` runs
-on a fake clock over an in-process store.
+"""The upstream client: its errors and deadline in memory (treq.testing.StubTreq over the fake PyPI, on
+a task.Clock); fetching less (gzip with a cap on what it decodes to, revalidation with the upstream's
+validators) against the fake PyPI over loopback in this process, with ``Packages`` on a fake clock over
+an in-process store.
 """
 
 import json
@@ -9,18 +9,21 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
+from treq.testing import StubTreq
+from twisted.internet import defer, reactor, task
 
 from fakepypi import FakeUpstream, big_document
 from pypipin.cache import LRU, MemoryStore
 from pypipin.metrics import Counters
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
-from pypipin.upstream import TooLarge, Unavailable, Upstream
+from pypipin.upstream import NotFound, RateLimited, TooLarge, Unavailable, Upstream, connect, retry_after
 
 
 def client(fake: FakeUpstream, max_mb: int = 20) -> Upstream:
-    return Upstream(reactor, fake.url + "/pypi", fake.url + "/api", 5.0, max_mb * 1024 * 1024)
+    """The daemon's client (asking for gzip) to the fake over loopback."""
+    http, _ = connect(reactor, 5.0)
+    return Upstream(reactor, http, fake.url + "/pypi", fake.url + "/api", 5.0, max_mb * 1024 * 1024)
 
 
 def packages(clock: task.Clock, store: MemoryStore, upstream: Upstream, counters: Counters) -> Packages:
@@ -112,3 +115,77 @@ async def test_a_304_renews_the_summary_for_every_process_sharing_the_store(upst
     assert one.upstream["pypi", "ok"] == 1 and one.upstream["pypi", "not_modified"] == 1
     assert two.upstream["pypi", "not_modified"] == 2
     assert upstream.requests["/pypi/boto3/json"] == 4
+
+
+class Client:
+    def __init__(self, **kwargs: Any) -> None:
+        self.clock = task.Clock()
+        self.fake = FakeUpstream(self.clock)
+        self.http = StubTreq(self.fake)
+        self.upstream = Upstream(self.clock, self.http, "http://pypi.test/pypi", "http://pypi.test/api",
+                                 timeout=2.0, **kwargs)
+
+    def settle(self, d: defer.Deferred[Any], seconds: float = 0.0) -> Any:
+        """``d``'s outcome (a result or a Failure), letting up to ``seconds`` pass."""
+        outcome: list[Any] = []
+        d.addBoth(outcome.append)
+        for _ in range(int(seconds / 0.1) + 1):
+            self.http.flush()
+            if outcome:
+                return outcome[0]
+            self.clock.advance(0.1)
+        raise AssertionError(f"no answer within {seconds} s")
+
+
+def test_summary_and_counts() -> None:
+    client = Client()
+    client.fake.add("demo", version="2.0.0", day=1, week=2, month=3)
+    summary = client.settle(client.upstream.pypi("demo")).value
+    assert summary["version"] == "2.0.0" and "bdist_wheel" in summary["packagetypes"]
+    assert client.settle(client.upstream.stats("demo")).value == {"day": 1, "week": 2, "month": 3}
+    assert client.fake.requests == {"/pypi/demo/json": 1, "/api/packages/demo/recent": 1}
+
+
+@pytest.mark.parametrize("fault, error, text", [
+    (None, NotFound, "/pypi/ghost/json"),
+    ("500", Unavailable, "HTTP 500"),
+    ("garbage", Unavailable, ""),
+    ("wrong-type", Unavailable, ""),
+    ("huge", TooLarge, "3145757 bytes"),  # refused by its Content-Length
+    ("429", RateLimited, "rate limited for 30 s"),
+    ("429-bare", RateLimited, "rate limited for 60 s"),
+])
+def test_each_failure_is_one_of_our_errors(fault: str | None, error: type, text: str) -> None:
+    client = Client(max_bytes=1024 * 1024)
+    client.fake.add("demo")
+    client.fake.fault = fault
+    failure = client.settle(client.upstream.pypi("ghost" if fault is None else "demo"))
+    assert failure.check(error) and text in failure.getErrorMessage()
+
+
+@pytest.mark.parametrize("fault", ["timeout", "trickle"])
+def test_one_deadline_for_headers_and_body(fault: str) -> None:
+    client = Client()
+    client.fake.add("demo")
+    client.fake.fault = fault
+    failure = client.settle(client.upstream.pypi("demo"), seconds=2.5)
+    assert failure.check(Unavailable) and 2.0 <= client.clock.seconds() <= 2.1
+    client.fake.release_hung()
+
+
+def test_concurrency_is_capped() -> None:
+    client = Client(concurrency=2)
+    for n in range(5):
+        client.fake.add(f"pkg{n}")
+    client.fake.delay = 0.5
+    calls = [client.upstream.pypi(f"pkg{n}") for n in range(5)]
+    client.http.flush()
+    assert client.fake.total() == 2
+    outcomes = [client.settle(d, seconds=2) for d in calls]
+    assert all(outcome.value["version"] == "1.2.3" for outcome in outcomes) and client.fake.total() == 5
+
+
+@pytest.mark.parametrize("value, seconds", [(b"30", 30.0), (b"0", 0.0), (b"-5", 0.0), (b"99999", 3600.0),
+                                            (None, 60.0), (b"Wed, 21 Oct 2015 07:28:00 GMT", 60.0), (b"nan?", 60.0)])
+def test_retry_after(value: bytes | None, seconds: float) -> None:
+    assert retry_after(value) == seconds

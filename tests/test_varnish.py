@@ -8,10 +8,9 @@ import pytest_twisted
 import treq
 from twisted.internet.threads import deferToThread
 
-from conftest import get, get_from
 from fakepypi import FakeUpstream
 from processes import VARNISHD, vcl_for
-from test_daemon import sleep, svg_text
+from util import get, get_from, sleep, svg_text
 
 pytestmark = pytest.mark.processes
 

@@ -1,15 +1,44 @@
-"""Helpers shared by the test modules (no test module imports another)."""
+"""Helpers shared by the test modules (no test module imports another).
+
+``Stack`` is the whole app in memory: the Klein app and its hot path over ``Packages``
+and ``Upstream``, which reach the fake PyPI through ``treq.testing.StubTreq``, with a
+``FakeRenderer``, a ``MemoryStore`` and one ``task.Clock``. Nothing in it touches a
+socket or the real clock.
+"""
 
 import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer
+import treq
+from treq.client import HTTPClient
+from treq.testing import RequestTraversalAgent, StubTreq
+from twisted.internet import defer, task
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.web.client import Agent
+from twisted.python.failure import Failure
 
+from fakepypi import FakeUpstream
 from pypipin.badges import KINDS
+from pypipin.cache import MemoryStore, Store
+from pypipin.metrics import Counters, MetricsPage, registry
+from pypipin.options import Options
 from pypipin.renderer import RendererDown, RenderFailed
+from pypipin.service import app, lru
+from pypipin.upstream import asking_for_gzip
 
 # one pypip.in URL name of every badge
 BADGE_NAMES = [next(iter(kind.original)) for kind in KINDS.values()]
+CLASSIFIERS = [
+    "Development Status :: 5 - Production/Stable",
+    "License :: OSI Approved :: MIT License",
+    "Programming Language :: Python :: 3",
+    "Programming Language :: Python :: 3.12",
+    "Programming Language :: Python :: 3.9",
+    "Programming Language :: Python :: Implementation :: CPython",
+    "Programming Language :: Python :: Implementation :: PyPy",
+]
 
 
 class FakeRenderer:
@@ -42,6 +71,10 @@ class FakeRenderer:
         return not self.down
 
     def problem(self) -> str | None:
+        """Nothing keeps this one from starting."""
+        return None
+
+    def problem(self) -> str | None:
         """Why it cannot start at all: never, for this stand-in."""
         return None
 
@@ -49,3 +82,129 @@ class FakeRenderer:
 def drawn(spec: dict[str, Any]) -> bytes:
     """The bytes ``FakeRenderer`` draws for ``spec``."""
     return json.dumps(spec, sort_keys=True).encode()
+
+
+@dataclass
+class Answer:
+    """One in-memory response."""
+
+    code: int
+    headers: Any  # twisted.web.http_headers.Headers
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.getRawHeaders(name)
+        return values[0] if values else None
+
+    @property
+    def shown(self) -> list[str]:
+        """Label and message of the badge (``FakeRenderer``'s image or the JSON format)."""
+        document = json.loads(self.body)
+        return [document["label"], document["message"]]
+
+
+class Stack:
+    """The whole app in memory; ``args`` are daemon options (``"--pypi-ttl", "1"``).
+
+    Stacks made with one ``store`` (and ``clock``) are daemons sharing one Redis.
+    """
+
+    def __init__(self, *args: str, store: Store | None = None, clock: task.Clock | None = None,
+                 upstream: FakeUpstream | None = None) -> None:
+        self.clock = clock or task.Clock()
+        self.clock.advance(1_000_000)  # timestamps far from zero, as on a real clock
+        self.upstream = upstream or FakeUpstream(self.clock)
+        self.options = Options()
+        self.options.parseOptions(
+            ["--pypi-url", "http://pypi.test/pypi", "--stats-url", "http://pypi.test/api", "--redis", "none", *args]
+        )
+        self.counters = Counters()
+        self.store = store or MemoryStore(lru(self.clock, self.options))
+        self.renderer = FakeRenderer()
+        self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory, asked for gzip as in production
+        metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"])
+        self.app = app(self.options, self.clock, self.store, HTTPClient(asking_for_gzip(self._pypi)), self.renderer,
+                       self.counters, metrics, hot=lru(self.clock, self.options), drawn=lru(self.clock, self.options))
+        self.resource = self.app.resource()
+        self._client = StubTreq(self.resource)
+
+    def request(self, path: str, method: str = "GET", headers: dict[bytes, list[bytes]] | None = None
+                ) -> defer.Deferred[Answer]:
+        """Send a request; ``settle()`` it to get the ``Answer``."""
+
+        async def send() -> Answer:
+            response = await self._client.request(method, "http://badges.test" + path, headers=headers)
+            return Answer(response.code, response.headers, await treq.content(response))
+
+        return defer.ensureDeferred(send())
+
+    def get(self, path: str, seconds: float = 0.0, **kwargs: Any) -> Answer:
+        """The answer to one request, letting up to ``seconds`` pass on the clock."""
+        return self.settle(self.request(path, **kwargs), seconds)
+
+    def burst(self, paths: list[str], seconds: float = 0.0) -> list[Answer]:
+        """The answers to requests all sent at once."""
+        return self.settle(defer.gatherResults([self.request(path) for path in paths]), seconds)  # type: ignore
+
+    def settle(self, d: defer.Deferred[Any], seconds: float = 0.0, step: float = 0.05) -> Any:
+        """``d``'s result: the in-memory connections pumped, the clock advanced ``step`` at a time up to ``seconds``."""
+        result: list[Any] = []
+        d.addBoth(result.append)
+        waited = 0.0
+        while True:
+            self._pypi.flush()
+            self._client.flush()
+            if result or waited >= seconds:
+                break
+            self.clock.advance(step)
+            waited += step
+        assert result, f"no answer within {seconds} s"
+        if isinstance(result[0], Failure):
+            result[0].raiseException()
+        return result[0]
+
+    def advance(self, seconds: float) -> None:
+        """Let time pass (upstream delays, timeouts, TTLs), pumping the connections as it goes."""
+        never: defer.Deferred[None] = defer.Deferred()
+        self.clock.callLater(seconds, never.callback, None)
+        self.settle(never, seconds + 0.05)
+
+
+def svg_text(body: bytes) -> list[str]:
+    """The texts an SVG badge shows (badge-maker draws each once as shadow, once as text)."""
+    root = ET.fromstring(body)
+    texts = [el.text for el in root.iter("{http://www.w3.org/2000/svg}text") if el.text]
+    return list(dict.fromkeys(texts))
+
+
+def sleep(seconds: float) -> defer.Deferred[None]:
+    """Wait on the real reactor (for tests of real processes)."""
+    from twisted.internet import reactor
+
+    return task.deferLater(reactor, seconds, lambda: None)
+
+
+async def get(url: str, **kwargs: Any) -> tuple[Any, bytes]:
+    """GET a URL over the network; the response and its body."""
+    response = await treq.get(url, **kwargs)
+    return response, await response.content()
+
+
+class _From:
+    """Connects from a given loopback address."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def endpointForURI(self, uri: Any) -> TCP4ClientEndpoint:
+        from twisted.internet import reactor
+
+        return TCP4ClientEndpoint(reactor, uri.host.decode(), uri.port, bindAddress=(self._source, 0))
+
+
+async def get_from(source: str, url: str) -> tuple[Any, bytes]:
+    """GET a URL from another loopback address (127.0.0.2, ...), to play another client."""
+    from twisted.internet import reactor
+
+    response = await HTTPClient(Agent.usingEndpointFactory(reactor, _From(source))).get(url)
+    return response, await response.content()
