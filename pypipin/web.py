@@ -13,6 +13,7 @@ from twisted.web.static import File
 
 from pypipin import home, lifetimes
 from pypipin.cache import LRU, Store
+from pypipin.encoding import COMPRESSED_FORMATS, body_for, choose, compress, etag_matches
 from pypipin.images import Drawer, Images
 from pypipin.badges import ERRORS, Outcome
 from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
@@ -31,30 +32,33 @@ class Response:
     """A finished badge response, ready to be written again and again."""
 
     body: bytes
+    gzipped: bytes | None  # for SVG and JSON when that is smaller, made once
     content_type: bytes
     cache_control: bytes
-    etag: bytes
+    etag: bytes  # of the plain body; the gzipped one's ends in -gz
     kind: str  # for the metrics
     format: str
 
     def __len__(self) -> int:
-        return len(self.body) + len(self.cache_control) + 64
+        return len(self.body) + len(self.gzipped or b"") + len(self.cache_control) + 64
 
     def write(self, request: IRequest) -> bytes:
+        body, gzipped = choose(request, self.body, self.gzipped)
+        etag = self.etag[:-1] + b'-gz"' if gzipped else self.etag
         request.setHeader(b"Content-Type", self.content_type)
         request.setHeader(b"Cache-Control", self.cache_control)
-        request.setHeader(b"ETag", self.etag)
+        request.setHeader(b"ETag", etag)
         request.setHeader(b"Access-Control-Allow-Origin", b"*")
-        match = request.getHeader(b"If-None-Match")
-        if match and (match.strip() == b"*" or self.etag in (tag.strip() for tag in match.split(b","))):
+        if etag_matches(request.getHeader(b"If-None-Match"), etag):
             request.setResponseCode(304)
             return b""
-        return self.body
+        return body_for(request, body)
 
 
 def respond(body: bytes, wanted: BadgeRequest, max_age: int) -> Response:
     etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-    return Response(body, FORMATS[wanted.format].encode(), cache_control(max_age), etag, wanted.kind.name,
+    gzipped = compress(body) if wanted.format in COMPRESSED_FORMATS else None
+    return Response(body, gzipped, FORMATS[wanted.format].encode(), cache_control(max_age), etag, wanted.kind.name,
                     wanted.format)
 
 
@@ -80,7 +84,7 @@ class Front(Resource):
         if len(request.uri) > MAX_URI:
             request.setResponseCode(414)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"URI too long\n"
+            return body_for(request, b"URI too long\n")
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
             if hit is not None:
@@ -123,6 +127,7 @@ class Badges:
         self._counters = counters
         self._metrics = metrics
         self._home = home.page()
+        self._home_gzipped = compress(self._home)
         self._packages = packages
         self._images = images
         self._renderer = renderer  # for /health
@@ -159,7 +164,7 @@ class Badges:
     def home(self, request: IRequest) -> bytes:
         request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
         request.setHeader(b"Cache-Control", b"public, max-age=%d" % HOME_MAX_AGE)
-        return self._home
+        return body_for(request, choose(request, self._home, self._home_gzipped)[0])
 
     @app.route("/static/", branch=True)
     def static(self, request: IRequest) -> Resource:
