@@ -33,6 +33,8 @@ class Outcome(enum.Enum):
     NOT_FOUND = "not found"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate limited"
+    UNKNOWN_INDEX = "unknown index"
+    NOT_APPLICABLE = "n/a"  # downloads of a package on an index other than pypi.org
 
 
 # what every badge says when it has no data to show
@@ -41,6 +43,8 @@ ERRORS = {
     Outcome.NOT_FOUND: Verdict("not found", "red"),
     Outcome.UNAVAILABLE: Verdict("unavailable", "lightgrey"),
     Outcome.RATE_LIMITED: Verdict("rate limited", "lightgrey"),
+    Outcome.UNKNOWN_INDEX: Verdict("unknown index", "red"),
+    Outcome.NOT_APPLICABLE: Verdict("n/a", "lightgrey"),
 }
 
 # URL name -> the rule options it fixes

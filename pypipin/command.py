@@ -4,7 +4,7 @@ import argparse
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from twisted.internet import defer, task
 from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
@@ -55,21 +55,23 @@ async def _redis(reactor: Any, options: Options) -> str:
     return f"connected to {where!r}"
 
 
-async def _reachable(reactor: Any, url: str, timeout: float) -> str:
+async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[bytes, bytes] | None = None) -> str:
     http, pool = client(reactor, 1, timeout)
     try:
-        response = await http.head(url, timeout=timeout)
+        response = await http.head(url, timeout=timeout, headers=headers)
     except Exception as failure:
         raise NotReady(f"{url}: {failure.__class__.__name__}: {failure}") from None
     finally:
         await pool.closeCachedConnections()
-    if response.code >= 500:
+    if response.code >= 500 or response.code in (401, 403):
         raise NotReady(f"{url} answers HTTP {response.code}")
     return f"{url} answers (HTTP {response.code})"
 
 
 async def _pypi(reactor: Any, options: Options) -> str:
-    return await _reachable(reactor, options["pypi-url"] + "/pip/json", options["upstream-timeout"])
+    """Every index, by its URL without credentials (they go as a header)."""
+    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", options["upstream-timeout"], index.headers)
+                      for index in options["indexes"].values()])
 
 
 async def _stats(reactor: Any, options: Options) -> str:

@@ -10,9 +10,10 @@ import html
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from pypipin.badges import DEFAULT_PERIOD, FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
+from pypipin.indexes import DEFAULT
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 from pypipin.request import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
 
@@ -66,8 +67,11 @@ def _kind_options(kind: Kind) -> list[str]:
     return sorted(fixed | set(kind.query))
 
 
-def registry() -> dict[str, Any]:
-    """What the page's JavaScript needs to build badge URLs, taken from the server's registry."""
+def registry(indexes: Sequence[str] = (DEFAULT,)) -> dict[str, Any]:
+    """What the page's JavaScript needs to build badge URLs, taken from the server's registry.
+
+    ``indexes``: the names of the configured indexes, the default first (never their URLs).
+    """
     return {
         "kinds": [
             {"name": kind.name, "title": kind.title, "label": kind.label, "options": _kind_options(kind)}
@@ -84,6 +88,7 @@ def registry() -> dict[str, Any]:
         "default_period": DEFAULT_PERIOD,
         "frameworks": {name: framework.name for name, framework in FRAMEWORKS.items()},
         "max_name": MAX_NAME,
+        "indexes": list(indexes),
     }
 
 
@@ -144,7 +149,7 @@ def _options(values: Any, selected: str) -> str:
     )
 
 
-def _form() -> str:
+def _form(indexes: Sequence[str]) -> str:
     colours = "".join(f'<option value="{html.escape(color)}">' for color in sorted(NAMED_COLORS))
     return f"""
 <form id=generator class=generator action="/" method=get novalidate>
@@ -167,12 +172,17 @@ def _form() -> str:
       <label><input type=radio name=urls value=shields> shields.io <code>/pypi/v/…</code></label>
     </fieldset>
     <div class=field>
+      <label for=index>Index</label>
+      <select id=index name=index aria-describedby=index-help>{_options(indexes, indexes[0])}</select>
+      <p id=index-help class=hint>Where the package lives: <code>{html.escape(DEFAULT)}</code> is PyPI, others are configured on this server.</p>
+    </div>
+    <div class=field>
       <label for=style>Style</label>
       <select id=style name=style>{_options(STYLES, STYLES[0])}</select>
     </div>
     <div class=field>
       <label for=format>Format</label>
-      <select id=format name=format>{_options(registry()["formats"], "svg")}</select>
+      <select id=format name=format>{_options(registry(indexes)["formats"], "svg")}</select>
     </div>
     <div class=field>
       <label for=scale>Scale</label>
@@ -272,8 +282,8 @@ def _format_note(fmt: str) -> str:
     return f"Drawn from the SVG; {_code('?scale=2')} for a larger image."
 
 
-def page() -> bytes:
-    """The whole page, as HTML: the same bytes for every request."""
+def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
+    """The whole page, as HTML: the same bytes for every request; ``indexes`` as for ``registry()``."""
     cards = "".join(_card(kind) for kind in KINDS.values())
     return f"""<!doctype html>
 <html lang=en>
@@ -297,7 +307,7 @@ def page() -> bytes:
   </div>
 </header>
 <main class=wrap>
-{_form()}
+{_form(indexes)}
 <section id=results class=results aria-labelledby=results-title>
   <div class=results-head>
     <h2 id=results-title>Badges</h2>
@@ -322,7 +332,7 @@ def page() -> bytes:
 </main>
 <footer class=wrap><p>Data from the PyPI JSON API and pypistats.org. <a href="https://github.com/badges/shields">badge-maker</a> draws the images.</p></footer>
 <p id=announce class=visually-hidden aria-live=polite></p>
-<script type="application/json" id=registry>{script_json(registry())}</script>
+<script type="application/json" id=registry>{script_json(registry(indexes))}</script>
 </body>
 </html>
 """.encode()

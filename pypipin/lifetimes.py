@@ -24,6 +24,8 @@ _ERROR_MAX_AGE = {
     Outcome.NOT_FOUND: NOT_FOUND_TTL,
     Outcome.UNAVAILABLE: 10,
     Outcome.RATE_LIMITED: 10,
+    Outcome.UNKNOWN_INDEX: 3600,  # until the deployment's indexes change
+    Outcome.NOT_APPLICABLE: 3600,
 }
 
 

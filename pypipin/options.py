@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from twisted.python import usage
 
-from pypipin import __version__
+from pypipin import __version__, indexes
 
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -87,6 +87,7 @@ _PARAMETERS = [
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
     ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
     ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
+    ["index-file", None, "", "File of more indexes, one 'NAME URL' a line (credentials kept out of ps).", _readable_file],
 ]
 
 
@@ -108,6 +109,8 @@ def _named(name: str, coerce: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 class Options(usage.Options):
+    """pypipin's options; ``self["indexes"]`` is every index by name, --pypi-url's first (``pypi``)."""
+
     synopsis = f"[options]    (pypipin {__version__})"
 
     def opt_version(self) -> None:
@@ -120,6 +123,19 @@ class Options(usage.Options):
         for name, short, default, doc, *rest in _PARAMETERS
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["index"] = []
+
+    def opt_index(self, value: str) -> None:
+        """Another index serving the PyPI JSON API, as NAME=URL; repeatable. Credentials in the
+        URL (https://user:token@host/pypi) go to that host alone, as HTTP Basic. [env PYPIPIN_INDEX:
+        NAME=URL pairs separated by spaces]"""
+        try:
+            self["index"].append(indexes.pair(value))
+        except ValueError as error:
+            raise usage.UsageError(f"--index (env PYPIPIN_INDEX): {error}") from None
+
     def parseOptions(self, options: list[str] | None = None) -> None:
         """Parse the environment twins first, so the command line wins over them."""
         from_env = [
@@ -127,6 +143,7 @@ class Options(usage.Options):
             for name, *_ in _PARAMETERS
             if environment_name(name) in os.environ
         ]
+        from_env += [f"--index={pair}" for pair in os.environ.get("PYPIPIN_INDEX", "").split()]
         super().parseOptions(from_env + list(sys.argv[1:] if options is None else options))
 
     def postOptions(self) -> None:
@@ -134,3 +151,8 @@ class Options(usage.Options):
         for name, _, default, _, *coerce in _PARAMETERS:
             if coerce and isinstance(default, str) and self[name] == default:
                 self[name] = coerce[0](default)
+        try:
+            from_file = indexes.read_file(self["index-file"]) if self["index-file"] else []
+            self["indexes"] = indexes.configured(self["pypi-url"], self["index"] + from_file)
+        except (OSError, ValueError) as error:
+            raise usage.UsageError(f"--index/--index-file/--pypi-url: {error}") from None

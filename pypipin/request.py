@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 from packaging.utils import InvalidName, canonicalize_name
 
 from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.indexes import DEFAULT, Index, chosen
 from pypipin.lifetimes import MAX_CACHE_SECONDS
 
 FORMATS = {
@@ -50,6 +51,7 @@ class BadgeRequest:
     cache_seconds: int = 0
     scale: int = 1
     logo: str | None = None
+    index: str | None = DEFAULT  # the configured index it reads; None when it names one not configured
 
 
 def _decode(segment: bytes) -> str | None:
@@ -148,8 +150,11 @@ def query(raw: bytes) -> dict[str, str]:
     return found
 
 
-def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
-    """The badge a URL asks for, or None when the URL is no badge at all (a 404)."""
+def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] | None = None) -> BadgeRequest | None:
+    """The badge a URL asks for, or None when the URL is no badge at all (a 404).
+
+    ``indexes``: the configured indexes by name, for ``?index=`` and ``?pypiBaseUrl=``.
+    """
     decoded = [_decode(segment) for segment in path.split(b"/")[1:]]
     if None in decoded:
         return None
@@ -176,4 +181,5 @@ def parse(path: bytes, params: Mapping[str, str]) -> BadgeRequest | None:
         cache_seconds=_int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0),
         scale=_int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0]),
         logo=_logo(params.get("logo")),
+        index=chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl")),
     )

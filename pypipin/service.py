@@ -1,6 +1,7 @@
 """Wiring: the options turned into one twistd service tree."""
 
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -90,22 +91,24 @@ def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, rende
         metrics: Resource, hot: LRU, drawn: LRU) -> Badges:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in ``store``;
     ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of responses and images."""
+    indexes = options["indexes"]  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
-        clock, http, options["pypi-url"], options["stats-url"], options["upstream-timeout"],
+        clock, http, indexes, options["stats-url"], options["upstream-timeout"],
         options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
     )
     packages = Packages(
         clock,
         store,
-        {"pypi": upstream.pypi, "stats": upstream.stats},
-        {"pypi": options["pypi-ttl"], "stats": options["stats-ttl"]},
+        {"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
+        {"stats": options["stats-ttl"], **{name: options["pypi-ttl"] for name in indexes}},
         options["stale-ttl"],
-        {"pypi": Gate(clock), "stats": Gate(clock, options["stats-rate"])},
+        {"stats": Gate(clock, options["stats-rate"]), **{name: Gate(clock) for name in indexes}},
         counters,
         max_wait=options["upstream-timeout"],
     )
     images = Images(clock, renderer, store, drawn, counters)
-    return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics)
+    return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics,
+                  indexes=indexes)
 
 
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:

@@ -11,6 +11,7 @@ from twisted.web.iweb import IAgent
 
 from pypipin import __version__, summary
 from pypipin.http import client
+from pypipin.indexes import DEFAULT, Index
 
 USER_AGENT = f"pypipin/{__version__} (self-hosted PyPI badge service; Twisted treq)".encode()
 # a validator the upstream gave (response header) -> the request header that sends it back
@@ -64,13 +65,14 @@ def retry_after(value: bytes | None, default: float = 60.0) -> float:
 
 
 class Upstream:
-    """PyPI and pypistats through ``http`` (``connect()``'s client, or ``treq.testing.StubTreq`` in tests)."""
+    """The indexes (by name, as ``indexes.configured()`` gives them) and pypistats through ``http``
+    (``connect()``'s client, or ``treq.testing.StubTreq`` in tests)."""
 
     def __init__(
         self,
         reactor: IReactorTime,
         http: HTTPClient,
-        pypi_url: str,
+        indexes: Mapping[str, Index],
         stats_url: str,
         timeout: float,
         max_bytes: int = 20 * 1024 * 1024,
@@ -78,33 +80,39 @@ class Upstream:
     ) -> None:
         self._http = http
         self._reactor = reactor
-        self._pypi_url = pypi_url.rstrip("/")
+        self._indexes = indexes
         self._stats_url = stats_url.rstrip("/")
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._slots = defer.DeferredSemaphore(concurrency)
 
-    def pypi(self, name: str, validators: Mapping[str, str] | None = None) -> defer.Deferred[Fetched]:
-        """The summary of a package's PyPI document; ``name`` is already normalised.
+    def pypi(
+        self, name: str, validators: Mapping[str, str] | None = None, index: str = DEFAULT
+    ) -> defer.Deferred[Fetched]:
+        """The summary of a package's document on the index named ``index``; ``name`` is already normalised.
 
         ``validators`` (from an earlier ``Fetched``) make it a conditional request.
         """
-        return self._get(f"{self._pypi_url}/{name}/json", summary.from_pypi, validators)
+        where = self._indexes[index]
+        return self._get(f"{where.url}/{name}/json", summary.from_pypi, validators, where.headers)
 
     def stats(self, name: str, validators: Mapping[str, str] | None = None) -> defer.Deferred[Fetched]:
         """Recent download counts of a package."""
         return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats, validators)
 
     def _get(
-        self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str] | None
+        self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str] | None,
+        credentials: Mapping[bytes, bytes] | None = None,
     ) -> defer.Deferred[Fetched]:
-        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, reduce, validators or {})))
+        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, reduce, validators or {}, credentials or {})))
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
         return d.addErrback(self._failed, url)
 
-    async def _fetch(self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str]) -> Fetched:
-        headers = {b"User-Agent": USER_AGENT, b"Accept": b"application/json"}
+    async def _fetch(self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str],
+                     credentials: Mapping[bytes, bytes]) -> Fetched:
+        # Twisted drops Authorization on a redirect to another host: credentials reach only theirs
+        headers = {b"User-Agent": USER_AGENT, b"Accept": b"application/json", **credentials}
         headers.update((VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items())
         response = await self._http.get(url, headers=headers)
         body = await self._body(url, response)

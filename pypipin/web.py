@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
@@ -15,6 +15,7 @@ from pypipin import home, lifetimes
 from pypipin.cache import LRU, Store
 from pypipin.encoding import COMPRESSED_FORMATS, body_for, choose, compress, etag_matches
 from pypipin.images import Drawer, Images
+from pypipin.indexes import DEFAULT, Index
 from pypipin.badges import ERRORS, Outcome
 from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
 from pypipin.metrics import Counters
@@ -122,11 +123,13 @@ class Badges:
         hot: LRU,
         counters: Counters,
         metrics: Resource,
+        indexes: Mapping[str, Index] | None = None,
     ) -> None:
         self._clock = clock
         self._counters = counters
         self._metrics = metrics
-        self._home = home.page()
+        self._indexes = indexes or {}
+        self._home = home.page(list(self._indexes) or [DEFAULT])
         self._home_gzipped = compress(self._home)
         self._packages = packages
         self._images = images
@@ -153,6 +156,7 @@ class Badges:
                 "cache_error": self._store.reason,
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
+                "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
             }
         ).encode()
 
@@ -173,7 +177,7 @@ class Badges:
 
     @app.route("/<path:_>")
     async def badge(self, request: IRequest, _: str) -> bytes:
-        wanted = parse(request.path, query(request.uri.partition(b"?")[2]))
+        wanted = parse(request.path, query(request.uri.partition(b"?")[2]), self._indexes)
         if wanted is None:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -207,10 +211,17 @@ class Badges:
 
     async def _data(self, wanted: BadgeRequest, about: RequestState | None) -> tuple[Outcome, Data | None]:
         """The package data a badge reads, with how it came out; None for an error."""
+        if wanted.index is None:
+            return Outcome.UNKNOWN_INDEX, None
         if wanted.package is None:
             return Outcome.INVALID_NAME, None
+        source = wanted.kind.source
+        if source == "pypi":  # the package's document, from the index the request picked
+            source = wanted.index
+        elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
+            return Outcome.NOT_APPLICABLE, None
         try:
-            data = await self._packages.get(wanted.kind.source, wanted.package, about)
+            data = await self._packages.get(source, wanted.package, about)
         except NotFound:
             return Outcome.NOT_FOUND, None
         except RateLimited:

@@ -4,6 +4,7 @@ It serves documents shaped exactly like PyPI's (``/pypi/<name>/json``) and pypis
 (``/api/packages/<name>/recent``), counts every request, and can be switched to fail.
 """
 
+import base64
 import functools
 import gzip
 import hashlib
@@ -320,6 +321,25 @@ class FakeUpstream(resource.Resource):
             if not request._disconnected:
                 request.finish()
         self.hung.clear()
+
+
+class PrivateIndex(FakeUpstream):
+    """A second index behind HTTP Basic, as a company's Nexus or devpi is: 401 without the right
+    credentials. ``authorizations`` keeps every Authorization header it was sent."""
+
+    def __init__(self, user: str, password: str, clock: Any = default_reactor) -> None:
+        super().__init__(clock)
+        self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
+        self.authorizations: list[bytes | None] = []
+
+    def render_GET(self, request: server.Request) -> Any:
+        given = request.getHeader(b"Authorization")
+        self.authorizations.append(given)
+        if given != self.expected:
+            request.setResponseCode(401)
+            request.setHeader(b"WWW-Authenticate", b'Basic realm="private index"')
+            return b'{"message": "Unauthorized"}'
+        return super().render_GET(request)
 
 
 def serve(port: int, packages: int, delay: float = 0.0, hostile: bool = False) -> None:

@@ -75,7 +75,7 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
     assert "/bin/false --version failed" in state.pop("renderer_problem")
     assert response.code == 503 and state == {"renderer": "down", "cache": "in-process",
                                                           "cache_error": None, "degraded": False,
-                                                          "last_upstream_success": {}}
+                                                          "last_upstream_success": {}, "indexes": {"pypi": None}}
 
 
 @pytest_twisted.ensureDeferred

@@ -14,6 +14,7 @@ from twisted.internet import defer, reactor, task
 
 from fakepypi import FakeUpstream, big_document
 from pypipin.cache import LRU, MemoryStore
+from pypipin.indexes import configured
 from pypipin.metrics import Counters
 from pypipin.packages import Packages
 from pypipin.ratelimit import Gate
@@ -23,7 +24,7 @@ from pypipin.upstream import NotFound, RateLimited, TooLarge, Unavailable, Upstr
 def client(fake: FakeUpstream, max_mb: int = 20) -> Upstream:
     """The daemon's client (asking for gzip) to the fake over loopback."""
     http, _ = connect(reactor, 5.0)
-    return Upstream(reactor, http, fake.url + "/pypi", fake.url + "/api", 5.0, max_mb * 1024 * 1024)
+    return Upstream(reactor, http, configured(fake.url + "/pypi", []), fake.url + "/api", 5.0, max_mb * 1024 * 1024)
 
 
 def packages(clock: task.Clock, store: MemoryStore, upstream: Upstream, counters: Counters) -> Packages:
@@ -122,7 +123,7 @@ class Client:
         self.clock = task.Clock()
         self.fake = FakeUpstream(self.clock)
         self.http = StubTreq(self.fake)
-        self.upstream = Upstream(self.clock, self.http, "http://pypi.test/pypi", "http://pypi.test/api",
+        self.upstream = Upstream(self.clock, self.http, configured("http://pypi.test/pypi", []), "http://pypi.test/api",
                                  timeout=2.0, **kwargs)
 
     def settle(self, d: defer.Deferred[Any], seconds: float = 0.0) -> Any:

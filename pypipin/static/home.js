@@ -49,6 +49,7 @@
     return {
       package: shown,
       urls: control("urls").value,
+      index: control("index").value,
       style: control("style").value,
       format: control("format").value,
       scale: Number(control("scale").value),
@@ -149,6 +150,7 @@
     const query = [];
     if (loose("period") && s.period !== registry.default_period) query.push(["period", s.period]);
     if (kind.options.includes("include_prereleases") && s.prereleases) query.push(["include_prereleases"]);
+    if (s.index !== registry.indexes[0]) query.push(["index", s.index]);
     if (s.style !== registry.styles[0]) query.push(["style", s.style]);
     if (s.label) query.push(["label", s.label]);
     if (s.color) query.push(["color", s.color]);

@@ -1,0 +1,174 @@
+"""Several indexes: configuration, choosing one per request, and a password-protected index
+served beside the public one, whose password must never show anywhere the test can read."""
+
+import base64
+import json
+from typing import Any, Iterator
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.python import usage
+from twisted.web.server import Site
+
+import documents
+from fakepypi import FakeUpstream, PrivateIndex
+from pypipin import indexes
+from pypipin.options import Options
+from pypipin.request import parse
+from util import get, svg_text
+
+SECRET = "s3cret-Pa55word"
+
+
+def parsed(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_credentials_become_a_basic_header_and_leave_the_url() -> None:
+    index = indexes.pair(f"corp=https://ci-bot:{SECRET}%40x@Nexus.example.com:8443/repository/pypi/pypi/")
+    assert index.url == "https://Nexus.example.com:8443/repository/pypi/pypi"
+    assert index.headers == {b"Authorization": b"Basic " + base64.b64encode(f"ci-bot:{SECRET}@x".encode())}
+    assert SECRET not in repr(index) and SECRET not in str(index)
+    token = indexes.pair("gitlab=https://__token__:glpat-123@gitlab.example.com/api/v4/projects/4/packages/pypi")
+    assert token.headers[b"Authorization"] == b"Basic " + base64.b64encode(b"__token__:glpat-123")
+    assert indexes.pair("plain=http://127.0.0.1:3141/root/pypi").headers == {}
+
+
+@pytest.mark.parametrize("text", [
+    f"corp=ftp://u:{SECRET}@host/pypi", f"corp=https://u:{SECRET}@host:port/pypi", f"Corp=https://u:{SECRET}@h/p",
+    f"pypi=https://u:{SECRET}@h/p", f"stats=https://u:{SECRET}@h/p", f"corp https://u:{SECRET}@h/p",
+    f"corp=https://u:{SECRET}@/pypi", f"corp=https://u:{SECRET}@h/p?x=1",
+])
+def test_a_bad_index_is_refused_without_quoting_its_secret(text: str) -> None:
+    with pytest.raises(usage.UsageError) as refused:
+        parsed("--index", text)
+    assert SECRET not in str(refused.value) and "--index" in str(refused.value)
+
+
+def test_index_option_environment_and_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = tmp_path / "indexes"
+    listed.write_text(f"# our indexes\n\ncorp https://bot:{SECRET}@corp.example/pypi\n")
+    monkeypatch.setenv("PYPIPIN_INDEX", "dev=http://127.0.0.1:3141/root/pypi  test=http://127.0.0.2/pypi")
+    options = parsed("--index", "one=https://one.example/pypi", "--index-file", str(listed), "--pypi-url",
+                     "https://pypi.org/pypi/")
+    assert {name: index.url for name, index in options["indexes"].items()} == {
+        "pypi": "https://pypi.org/pypi", "dev": "http://127.0.0.1:3141/root/pypi", "test": "http://127.0.0.2/pypi",
+        "one": "https://one.example/pypi", "corp": "https://corp.example/pypi"}
+    assert options["indexes"]["corp"].headers and not options["indexes"]["one"].headers
+    listed.write_text(f"corp https://bot:{SECRET}@corp.example/pypi\ncorp https://other.example/pypi\n")
+    with pytest.raises(usage.UsageError, match="configured twice") as twice:
+        parsed("--index-file", str(listed))
+    listed.write_text(f"corp\thttps://bot:{SECRET}@corp.example/pypi\n")
+    with pytest.raises(usage.UsageError, match="line 1") as bad:
+        parsed("--index-file", str(listed))
+    assert SECRET not in str(twice.value) + str(bad.value)
+
+
+CONFIGURED = {
+    "pypi": indexes.index("pypi", "https://pypi.org/pypi"),
+    "corp": indexes.pair(f"corp=https://bot:{SECRET}@nexus.example.com/repository/pypi/pypi"),
+}
+
+
+@pytest.mark.parametrize("path, query, index", [
+    (b"/v/klein/badge.svg", {}, "pypi"),
+    (b"/v/klein/badge.svg", {"index": "corp"}, "corp"),
+    (b"/pypi/v/klein.json", {"index": "corp"}, "corp"),
+    (b"/pypi/v/klein", {"index": "pypi"}, "pypi"),
+    (b"/pypi/v/klein", {"index": "nope"}, None),
+    (b"/pypi/v/klein", {"index": ""}, None),
+    (b"/pypi/v/klein", {"index": "CORP"}, None),
+    (b"/pypi/v/klein", {"pypiBaseUrl": "https://nexus.example.com/repository/pypi/pypi"}, "corp"),
+    (b"/pypi/v/klein", {"pypiBaseUrl": "https://nexus.example.com/repository/pypi/"}, "corp"),  # shields' form
+    (b"/pypi/v/klein", {"pypiBaseUrl": f"https://bot:{SECRET}@nexus.example.com/repository/pypi"}, "pypi"),
+    (b"/pypi/v/klein", {"pypiBaseUrl": "https://evil.example/pypi"}, "pypi"),  # ignored, never fetched
+    (b"/pypi/v/klein", {"pypiBaseUrl": "https://pypi.org"}, "pypi"),
+    (b"/pypi/v/klein", {"index": "nope", "pypiBaseUrl": "https://pypi.org"}, None),
+])
+def test_a_request_picks_a_configured_index_or_none(path: bytes, query: dict[str, str], index: str | None) -> None:
+    wanted = parse(path, query, CONFIGURED)
+    assert wanted is not None and wanted.index == index
+
+
+@pytest.fixture
+def private() -> Iterator[PrivateIndex]:
+    fake = PrivateIndex("ci-bot", SECRET)
+    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
+    fake.url = f"http://127.0.0.1:{port.getHost().port}"
+    yield fake
+    pytest_twisted.blockon(port.stopListening())
+
+
+@pytest.mark.processes
+@pytest_twisted.ensureDeferred
+async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: PrivateIndex, redis: Any,
+                                          start_daemon: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream.add("klein", version="24.8.0")
+    private.add("klein", version="99.0.0")  # the same name as a public package, another version
+    private.packages["internal-tool"] = documents.private_index("internal-tool")  # 3.1.0, no vulnerabilities key
+    host = private.url.removeprefix("http://")
+    listed = tmp_path / "indexes"
+    listed.write_text(f"corp http://ci-bot:{SECRET}@{host}/pypi\n")
+    wrong_host = host.replace("127.0.0.1", "localhost")  # another URL: pypiBaseUrl picks one index
+    monkeypatch.setenv("PYPIPIN_INDEX", f"wrong=http://ci-bot:not-{SECRET}@{wrong_host}/pypi")
+    daemon = await start_daemon(redis.url, "--index-file", str(listed)).ready()
+    seen: list[bytes] = []
+
+    async def shown(path: str) -> list[str]:
+        response, body = await get(daemon.url + path)
+        assert response.code == 200, path
+        seen.append(body)
+        return svg_text(body) if body.startswith(b"<svg") else [json.loads(body)["label"], json.loads(body)["message"]]
+
+    # one burst on each index: one fetch each, the two kept apart
+    bursts = [shown(f"/v/klein/badge.svg?style=flat-square&n={n}") for n in range(5)]
+    bursts += [shown(f"/v/klein/badge.svg?index=corp&n={n}") for n in range(5)]
+    answers = await defer.gatherResults([defer.ensureDeferred(each) for each in bursts])
+    assert answers == [["pypi", "v24.8.0"]] * 5 + [["pypi", "v99.0.0"]] * 5
+    assert upstream.requests["/pypi/klein/json"] == 1 and private.requests["/pypi/klein/json"] == 1
+    keys = redis.command("KEYS", "pypipin:2:*:klein").split()
+    assert sorted(keys) == ["pypipin:2:corp:klein", "pypipin:2:pypi:klein"]
+
+    assert await shown("/pypi/v/klein?index=corp") == ["pypi", "v99.0.0"]
+    assert await shown(f"/pypi/v/klein.json?pypiBaseUrl={private.url}/pypi") == ["pypi", "v99.0.0"]
+    assert await shown("/pypi/v/klein?pypiBaseUrl=http://127.0.0.9/pypi") == ["pypi", "v24.8.0"]
+    assert await shown("/v/internal-tool/badge.svg?index=corp") == ["pypi", "v3.1.0"]
+    assert await shown("/pypi/v/internal-tool") == ["pypi", "not found"]
+    assert await shown("/vulnerabilities/internal-tool/badge.svg?index=corp") == ["vulnerabilities", "unknown"]
+    assert await shown("/pypi/dm/internal-tool?index=corp") == ["downloads", "n/a"]
+    assert upstream.total("/api/") == 0
+
+    # a name not configured: never a fall-back to pypi.org
+    before = upstream.total() + private.total()
+    response, body = await get(daemon.url + "/v/klein/badge.svg?index=nope")
+    assert svg_text(body) == ["pypi", "unknown index"] and b"max-age=3600," in response.headers.getRawHeaders(
+        b"cache-control")[0]
+    assert json.loads((await get(daemon.url + "/pypi/v/klein.json?index=nope"))[1])["color"] == "red"
+    assert upstream.total() + private.total() == before
+
+    # refused credentials: logged without them, and the badge says unavailable
+    assert await shown("/v/internal-tool/badge.svg?index=wrong") == ["pypi", "unavailable"]
+    log = daemon.log_text()
+    assert f"Upstream wrong failed for internal-tool: http://{wrong_host}/pypi/internal-tool/json: HTTP 401" in log
+    assert private.authorizations.count(private.expected) == 2
+
+    health = json.loads((await get(daemon.url + "/health"))[1])
+    assert set(health["indexes"]) == {"pypi", "corp", "wrong"} and health["indexes"]["wrong"] is None
+    assert health["indexes"]["corp"] > 0
+    metrics = (await get(daemon.url + "/metrics"))[1].decode()
+    assert 'pypipin_upstream_total{outcome="ok",source="corp"} 2.0' in metrics
+    assert 'pypipin_upstream_total{outcome="error",source="wrong"} 1.0' in metrics
+    page = (await get(daemon.url + "/"))[1].decode()
+    assert "<option>corp</option>" in page and "<option>wrong</option>" in page
+    assert host not in page and wrong_host not in page
+
+    # the password, and its Basic form, nowhere the test can read
+    basic = base64.b64encode(f"ci-bot:{SECRET}".encode()).decode()
+    readable = "\n".join([daemon.log_text(), json.dumps(health), metrics, page, *(b.decode() for b in seen)])
+    for secret in (SECRET, basic, base64.b64encode(f"ci-bot:not-{SECRET}".encode()).decode()):
+        assert secret not in readable
+    with open(f"/proc/{daemon.process.pid}/cmdline", "rb") as command_line:
+        assert SECRET.encode() not in command_line.read()
