@@ -316,7 +316,8 @@ def test_health_and_metrics(stack: Stack) -> None:
     assert health.code == 200 and health.header("cache-control") == "no-store"
     assert json.loads(health.body) == {"renderer": "up", "renderer_problem": None, "cache": "in-process",
                                        "cache_error": None, "degraded": False,
-                                       "last_upstream_success": {"pypi": stack.clock.seconds()}}
+                                       "last_upstream_success": {"pypi": stack.clock.seconds()},
+                                       "indexes": {"pypi": stack.clock.seconds()}}
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in
     assert metrics.header("content-type").startswith("text/plain") and metrics.header("cache-control") == "no-store"
     assert b'pypipin_renders_total{outcome="ok"} 1.0' in metrics.body
