@@ -56,10 +56,13 @@ class Images:
         self._renders = SingleFlight()
 
     async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
-                   about: RequestState | None = None) -> bytes:
+                   about: RequestState | None = None, charge: Callable[[], None] = lambda: None) -> bytes:
         """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error".
 
-        ``about`` learns which cache layer the image came from.
+        ``about`` learns which cache layer the image came from. ``charge()`` is called before
+        a new render and may refuse it (OverBudget). An image with the request's own label,
+        colours or logo is kept in this process only, never in the shared store: anyone can
+        ask for endless such images, and Redis must stay bounded.
         """
         if wanted.format == "json":
             return json.dumps(
@@ -75,27 +78,32 @@ class Images:
             "scale": wanted.scale,
             "logo": wanted.logo,
         }
+        shared = not (wanted.label or wanted.color or wanted.label_color or wanted.logo)
         try:
-            return await self.image(spec, about)
+            return await self.image(spec, about, charge, shared)
         except RenderFailed as failure:
             log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
             return await self.image({"label": label, "message": "render error", "color": "lightgrey",
                                      "style": "flat", "format": wanted.format, "scale": 1}, about)
 
-    async def image(self, spec: dict[str, Any], about: RequestState | None = None) -> bytes:
-        """The image ``spec`` describes."""
+    async def image(self, spec: dict[str, Any], about: RequestState | None = None,
+                    charge: Callable[[], None] = lambda: None, shared: bool = True) -> bytes:
+        """The image ``spec`` describes; ``shared``: also kept in (and read from) the shared store."""
         key = KEY_PREFIX + "img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         found = self._memory.get(key)
         self._counters.cache["images", "hit" if found is not None else "miss"] += 1
         layer = "memory"
         if found is None:
-            found, layer = await self._renders.run(key, lambda: self._shared(key, spec))
+            if shared:
+                found, layer = await self._renders.run(key, lambda: self._shared(key, spec, charge))
+            else:
+                found, layer = await self._renders.run(key, lambda: self._render(key, spec, charge)), "miss"
             self._memory.set(key, found, IMAGE_TTL)
         if about is not None:
             about.reached(layer)
         return found
 
-    async def _shared(self, key: str, spec: dict[str, Any]) -> tuple[bytes, str]:
+    async def _shared(self, key: str, spec: dict[str, Any], charge: Callable[[], None]) -> tuple[bytes, str]:
         """The image from the shared store, or drawn; with the layer it came from."""
         async def read() -> bytes | None:
             return unseal(await self._store.get(key))
@@ -104,10 +112,11 @@ class Images:
         self._counters.cache["store", "hit" if found is not None else "miss"] += 1
         if found is not None:
             return found, store_layer(self._store)
-        return await across_processes(self._store, self._clock, key, read, lambda: self._render(key, spec),
-                                      self._renderer.wait + 1), "miss"
+        return await across_processes(self._store, self._clock, key, read,
+                                      lambda: self._render(key, spec, charge, store=True), self._renderer.wait + 1), "miss"
 
-    async def _render(self, key: str, spec: dict[str, Any]) -> bytes:
+    async def _render(self, key: str, spec: dict[str, Any], charge: Callable[[], None], store: bool = False) -> bytes:
+        charge()
         started = self._clock.seconds()
         try:
             image = await self._renderer.render(spec)
@@ -117,5 +126,6 @@ class Images:
         finally:
             self._counters.render_seconds.observe(self._clock.seconds() - started)
         self._counters.renders["ok"] += 1
-        await self._store.set(key, seal(image), IMAGE_TTL)
+        if store:
+            await self._store.set(key, seal(image), IMAGE_TTL)
         return image

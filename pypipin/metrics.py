@@ -50,6 +50,8 @@ class Counters(Collector):
     renewed the cached copy), not_found, error, rate_limited, stale (a stale copy served
     instead) or waited (held by our rate limit).
     ``renders[outcome]``: ok or error. ``renderer_restarts``: procmon restarts of node.
+    ``over_budget[cost]``: requests refused for a client's names or renders budget.
+    ``refused[cap]``: connections closed over the per-``address`` or ``total`` cap.
     ``last_ok[source]``: when (Unix time) that source last answered.
     """
 
@@ -62,6 +64,8 @@ class Counters(Collector):
         self.upstream: Counter[tuple[str, str]] = Counter()
         self.renders: Counter[str] = Counter()
         self.renderer_restarts = 0
+        self.over_budget: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
         self.last_ok: dict[str, float] = {}
 
     def request(self, badge: str, fmt: str, status: int, seconds: float) -> None:
@@ -87,6 +91,10 @@ class Counters(Collector):
         yield _counter("pypipin_upstream", "Upstream calls and their outcomes", ["source", "outcome"], self.upstream)
         yield _counter("pypipin_renders", "Images drawn by the Node renderer", ["outcome"],
                        {(outcome,): count for outcome, count in self.renders.items()})
+        yield _counter("pypipin_over_budget", "Requests answered 'rate limited' because their client spent its budget",
+                       ["cost"], {(cost,): count for cost, count in self.over_budget.items()})
+        yield _counter("pypipin_connections_refused", "Connections closed at once, over a connection cap", ["cap"],
+                       {(cap,): count for cap, count in self.refused.items()})
         restarts = CounterMetricFamily("pypipin_renderer_restarts", "Times procmon restarted the renderer")
         restarts.add_metric([], self.renderer_restarts)
         yield restarts

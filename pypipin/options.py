@@ -53,6 +53,13 @@ def _readable_file(value: str) -> str:
     return value
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{value} is negative")
+    return number
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def coerce(value: str) -> str:
         if value not in allowed:
@@ -88,6 +95,14 @@ _PARAMETERS = [
     ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
     ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
     ["index-file", None, "", "File of more indexes, one 'NAME URL' a line (credentials kept out of ps).", _readable_file],
+    ["pypi-rate", None, 20.0, "Most PyPI calls a second from this daemon (bursts of twice that).", _positive(float)],
+    ["client-names", None, 30.0, "Names PyPI does not know that one client may have looked up, a minute.", _positive(float)],
+    ["client-renders", None, 60.0, "New images one client may have drawn a minute (cached ones are free).", _positive(float)],
+    ["trusted-proxy", None, "127.0.0.1/32,::1/128", "Networks of proxies whose X-Forwarded-For names the client (comma-separated).", _networks],
+    ["client-connections", None, 64, "Most open connections from one address (trusted proxies excepted).", _positive(int)],
+    ["max-connections", None, 0, "Most open connections in all; 0: the open-files limit less 224.", _count],
+    ["head-timeout", None, 10.0, "Seconds a client has to send a whole request head.", _positive(float)],
+    ["idle-timeout", None, 15.0, "Seconds an idle connection is kept open.", _positive(float)],
 ]
 
 

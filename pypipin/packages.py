@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -10,6 +10,7 @@ from twisted.logger import Logger
 
 from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
 from pypipin.lifetimes import NOT_FOUND_TTL
+from pypipin.limits import Account, OverBudget
 from pypipin.metrics import Counters
 from pypipin.ratelimit import Gate
 from pypipin.singleflight import SingleFlight, across_processes
@@ -95,8 +96,15 @@ class Packages:
             return Data(entry["v"], entry["t"] + self._ttls[source])
         return None
 
-    async def get(self, source: str, name: str, about: RequestState | None = None) -> Data:
-        """The data, fresh or stale; ``about`` learns the cache layer (``miss`` when not fresh in the store)."""
+    async def get(self, source: str, name: str, about: RequestState | None = None,
+                  account: Account | None = None) -> Data:
+        """The data, fresh or stale; ``about`` learns the cache layer (``miss`` when not fresh in the store).
+
+        An upstream call started for it is first paid from ``account`` (a client's names
+        budget), and paid back unless upstream says the name does not exist: names that
+        exist cost a client nothing, made-up ones are what its budget bounds. Over budget
+        (OverBudget), the stale copy is served if there is one.
+        """
         key = f"{KEY_PREFIX}{source}:{name}"
         entry = _decode(await self._store.get(key))
         if about is not None:
@@ -109,13 +117,29 @@ class Packages:
             about.reached("miss")
         stale = entry if entry is not None and not entry.get("missing") else None
         try:
-            return await self._flights.run(key, lambda: self._refresh(source, name, key, stale))
+            return await self._paid(key, lambda: self._refresh(source, name, key, stale), account)
         except Unavailable as error:
             if stale is None:
                 raise
             self._counters.upstream[source, "stale"] += 1
-            log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
+            if not isinstance(error, OverBudget):  # one client's budget is no upstream event
+                log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
             return Data(stale["v"], self._clock.seconds(), stale=True)
+
+    async def _paid(self, key: str, refresh: Callable[[], Awaitable[Data]], account: Account | None) -> Data:
+        """The one refresh of ``key`` under way, or a new one paid from ``account``."""
+        if account is None or key in self._flights:
+            return await self._flights.run(key, refresh)
+        account.spend()
+        try:
+            data = await self._flights.run(key, refresh)
+        except NotFound:
+            raise  # a name that does not exist: the charge stays
+        except BaseException:
+            account.refund()
+            raise
+        account.refund()
+        return data
 
     async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
         async def read() -> Data | None:
@@ -131,7 +155,9 @@ class Packages:
         """Return when the gate lets a call through; raise when it will not soon enough."""
         gate = self._gates[source]
         paused = gate.paused_for()
-        if paused:
+        # while upstream asks us to pause, a stale copy is served; a name with nothing cached
+        # may still send the odd probe, so new packages answer as soon as upstream does
+        if paused and (have_stale or not gate.probe()):
             raise RateLimited(paused)
         deadline = self._clock.seconds() + self._max_wait
         while wait := gate.wait():
@@ -157,6 +183,7 @@ class Packages:
             finally:
                 self._counters.upstream_took(source, self._clock.seconds() - now)
         except NotFound:
+            self._gates[source].resume()
             self._counters.upstream[source, "not_found"] += 1
             await self._store.set(key, json.dumps({"t": now, "missing": True}).encode(), NOT_FOUND_TTL)
             raise
@@ -169,6 +196,7 @@ class Packages:
             self._counters.upstream[source, "error"] += 1
             self._log_failure(source, name, error)
             raise
+        self._gates[source].resume()
         if fetched.value is None:  # 304: the copy we have is still the upstream's
             assert stale is not None
             self._counters.upstream[source, "not_modified"] += 1

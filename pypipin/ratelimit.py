@@ -2,9 +2,13 @@
 
 from twisted.internet.interfaces import IReactorTime
 
+PROBE_SECONDS = 2.0
+
 
 class Gate:
     """Admits calls at ``per_minute`` on average (bursts of ``burst``); None means no limit."""
+
+    __slots__ = ("_clock", "_rate", "_burst", "_tokens", "_stamp", "paused_until", "_probed")
 
     def __init__(self, clock: IReactorTime, per_minute: float | None = None, burst: int = 5) -> None:
         self._clock = clock
@@ -13,13 +17,27 @@ class Gate:
         self._tokens = float(burst)
         self._stamp = clock.seconds()
         self.paused_until = 0.0
+        self._probed = float("-inf")
 
     def pause(self, seconds: float) -> None:
         """No call for ``seconds`` (upstream's Retry-After)."""
         self.paused_until = max(self.paused_until, self._clock.seconds() + seconds)
+        self._probed = self._clock.seconds()  # the first probe comes ``PROBE_SECONDS`` after the 429
 
     def paused_for(self) -> float:
         return max(self.paused_until - self._clock.seconds(), 0.0)
+
+    def resume(self) -> None:
+        """Upstream answered again: end the pause."""
+        self.paused_until = 0.0
+
+    def probe(self) -> bool:
+        """During a pause, True at most once every ``PROBE_SECONDS``: one call may see if upstream is back."""
+        now = self._clock.seconds()
+        if now < self._probed + PROBE_SECONDS:
+            return False
+        self._probed = now
+        return True
 
     def wait(self) -> float:
         """Seconds until a token is free (0: one is free now)."""
@@ -29,6 +47,18 @@ class Gate:
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+
+    def admit(self) -> bool:
+        """Spend a token if one is free now; False when none is."""
+        if self.wait():
+            return False
+        self.take()
+        return True
+
+    def refund(self) -> None:
+        """Give back a token spent on a call that turned out not to count."""
+        if self._rate is not None:
+            self._tokens = min(self._burst, self._tokens + 1)
 
     def take(self) -> None:
         """Spend a token; call only when ``wait()`` has just said 0."""

@@ -28,6 +28,11 @@ NAMED_COLORS = frozenset(
     "brightgreen green yellow yellowgreen orange red blue grey gray lightgrey lightgray "
     "critical important success informational inactive".split()
 )
+# badge-maker's colour synonyms, each spelt one way so that equal images share one cache entry
+COLOR_SYNONYMS = {"gray": "grey", "lightgray": "lightgrey", "critical": "red", "important": "orange",
+                  "success": "brightgreen", "informational": "blue", "inactive": "lightgrey"}
+FORMAT_SYNONYMS = {"jpg": "jpeg"}
+VECTOR_FORMATS = ("svg", "json")  # drawn at one size: ``scale`` means nothing to them
 MAX_NAME = 200
 MAX_TEXT = 200
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
@@ -101,12 +106,16 @@ def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
 
 
 def _color(value: str | None) -> str | None:
+    """A colour in one spelling: a name without synonyms, or ``#rrggbb`` in lower case."""
     if value is None:
         return None
     if value.lower() in NAMED_COLORS:
-        return value.lower()
+        return COLOR_SYNONYMS.get(value.lower(), value.lower())
     match = HEX_COLOR.match(value)
-    return "#" + match.group(1).lower() if match else None
+    if not match:
+        return None
+    digits = match.group(1).lower()
+    return "#" + ("".join(digit * 2 for digit in digits) if len(digits) == 3 else digits)
 
 
 def _int(value: str | None, low: int, high: int, default: int) -> int:
@@ -172,14 +181,14 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         kind=kind,
         name=name,
         package=normalise(name),
-        format=ext,
+        format=FORMAT_SYNONYMS.get(ext, ext),
         options=tuple(sorted(options.items())),
         style=params.get("style") if params.get("style") in STYLES else "flat",
         label=_text(params.get("label")) or _text(params.get("text")),
         color=_color(params.get("color") or params.get("colorB")),
         label_color=_color(params.get("labelColor") or params.get("colorA")),
         cache_seconds=_int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0),
-        scale=_int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0]),
+        scale=SCALES[0] if ext in VECTOR_FORMATS else _int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0]),
         logo=_logo(params.get("logo")),
         index=chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl")),
     )

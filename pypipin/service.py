@@ -15,6 +15,7 @@ from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
 from pypipin.images import Drawer, Images
+from pypipin.limits import Budgets, Listener, max_connections
 from pypipin.logs import site
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.packages import Packages
@@ -102,13 +103,17 @@ def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, rende
         {"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
         {"stats": options["stats-ttl"], **{name: options["pypi-ttl"] for name in indexes}},
         options["stale-ttl"],
-        {"stats": Gate(clock, options["stats-rate"]), **{name: Gate(clock) for name in indexes}},
+        {"stats": Gate(clock, options["stats-rate"]),
+         **{name: Gate(clock, options["pypi-rate"] * 60, burst=max(1, int(options["pypi-rate"] * 2)))
+            for name in indexes}},
         counters,
         max_wait=options["upstream-timeout"],
     )
     images = Images(clock, renderer, store, drawn, counters)
+    budgets = Budgets(clock, {"names": options["client-names"], "renders": options["client-renders"]},
+                      options["trusted-proxy"])
     return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics,
-                  indexes=indexes)
+                  budgets=budgets, indexes=indexes)
 
 
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:
@@ -148,7 +153,11 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
                 NoResource() if options["metrics-port"] else metrics, hot, drawn).resource()
     web = service.MultiService()
     badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
-    strports.service(options["port"], badge_site, reactor=reactor).setServiceParent(web)
+    listener = Listener(
+        badge_site, options["client-connections"], max_connections(options["max-connections"]),
+        options["trusted-proxy"], options["head-timeout"], options["idle-timeout"], counters.refused,
+    )
+    strports.service(options["port"], listener, reactor=reactor).setServiceParent(web)
     if options["metrics-port"]:
         strports.service(options["metrics-port"], Site(metrics), reactor=reactor).setServiceParent(web)
     if access_log is not None:

@@ -21,6 +21,10 @@ class SingleFlight:
     def __len__(self) -> int:
         return len(self._waiting)
 
+    def __contains__(self, key: str) -> bool:
+        """True while a call for ``key`` is under way."""
+        return key in self._waiting
+
     def run(self, key: str, start: Callable[[], Awaitable[Any]]) -> defer.Deferred[Any]:
         """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
         waiter: defer.Deferred[Any] = defer.Deferred()

@@ -2,8 +2,9 @@
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
@@ -17,6 +18,7 @@ from pypipin.encoding import COMPRESSED_FORMATS, body_for, choose, compress, eta
 from pypipin.images import Drawer, Images
 from pypipin.indexes import DEFAULT, Index
 from pypipin.badges import ERRORS, Outcome
+from pypipin.limits import Account, Budgets, OverBudget
 from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
 from pypipin.metrics import Counters
 from pypipin.packages import Data, Packages
@@ -26,6 +28,8 @@ from pypipin.state import RequestState, state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
+OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
+SVG_POLICY = b"default-src 'none'; style-src 'unsafe-inline'"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Response:
         request.setHeader(b"Cache-Control", self.cache_control)
         request.setHeader(b"ETag", etag)
         request.setHeader(b"Access-Control-Allow-Origin", b"*")
+        if self.format == "svg":  # an SVG opened on its own may run nothing and load nothing
+            request.setHeader(b"Content-Security-Policy", SVG_POLICY)
         if etag_matches(request.getHeader(b"If-None-Match"), etag):
             request.setResponseCode(304)
             return b""
@@ -71,17 +77,20 @@ class Front(Resource):
 
     isLeaf = True
 
-    def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters) -> None:
+    def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters,
+                 refusal: Callable[[IRequest], "Response | None"]) -> None:
         super().__init__()
         self._clock = clock
         self._hot = hot
         self._inner = inner
+        self._refusal = refusal
         self._cache = counters.cache
         self.in_flight = 0
 
     def render(self, request: IRequest) -> Any:
         about = state(request)
         about.started = self._clock.seconds()
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
         if len(request.uri) > MAX_URI:
             request.setResponseCode(414)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -93,12 +102,32 @@ class Front(Resource):
                 about.badge, about.format, about.cache = hit.kind, hit.format, "hot"
                 return hit.write(request)
         self._cache["hot", "miss"] += 1
+        if not _readable(request.path):
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"The path is not UTF-8 text, or holds a NUL byte\n"
+        refused = self._refusal(request)
+        if refused is not None:
+            about.badge, about.format = refused.kind, refused.format
+            return refused.write(request)
         self.in_flight += 1
         request.notifyFinish().addBoth(self._finished)
         return self._inner.render(request)
 
     def _finished(self, _: object) -> None:
         self.in_flight -= 1
+
+
+def _readable(path: bytes) -> bool:
+    """True when the decoded path is UTF-8 text without NUL bytes (what routing and files can take)."""
+    raw = unquote_to_bytes(path)
+    if b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _Static(File):
@@ -123,9 +152,12 @@ class Badges:
         hot: LRU,
         counters: Counters,
         metrics: Resource,
+        budgets: Budgets,
         indexes: Mapping[str, Index] | None = None,
     ) -> None:
         self._clock = clock
+        self._budgets = budgets
+        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the generic over-budget answer
         self._counters = counters
         self._metrics = metrics
         self._indexes = indexes or {}
@@ -138,7 +170,20 @@ class Badges:
         self._hot = hot
 
     def resource(self) -> Front:
-        return Front(self._clock, self._hot, self.app.resource(), self._counters)
+        return Front(self._clock, self._hot, self.app.resource(), self._counters, self.refusal)
+
+    def refusal(self, request: IRequest) -> Response | None:
+        """For a client over budget, the generic ``rate limited`` badge its URL asks for, if drawn
+        already: a client that spent its budget is refused at once, at the cost of a hot hit."""
+        if not self._budgets.over(self._budgets.client(request)):
+            return None
+        wanted = parse(request.path, {})
+        if wanted is None:
+            return None
+        refused = self._refusals.get((wanted.kind.name, wanted.format))
+        if refused is not None:
+            self._counters.over_budget["early"] += 1
+        return refused
 
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
@@ -185,7 +230,7 @@ class Badges:
         about = state(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
-            response, keep_for = await self.answer(wanted, about)
+            response, keep_for = await self.answer(wanted, self._budgets.client(request), about)
         except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
@@ -195,21 +240,38 @@ class Badges:
             self._hot.set(request.uri, response, keep_for)
         return response.write(request)
 
-    async def answer(self, wanted: BadgeRequest, about: RequestState | None = None) -> tuple[Response, float]:
-        """The response to a badge request, and how long it may be served again as it is."""
+    async def answer(self, wanted: BadgeRequest, client: str,
+                     about: RequestState | None = None) -> tuple[Response, float]:
+        """The response to a badge request, and how long it may be served again as it is.
+
+        What it costs beyond the caches is charged to ``client``; over budget, the answer is
+        one generic ``rate limited`` image (none of the request's own text, colours or logo,
+        so never a new render), and the hot path does not keep it.
+        """
         options = dict(wanted.options)
         label = wanted.label or wanted.kind.label_for(options)
-        outcome, data = await self._data(wanted, about)
-        if data is None:
-            (message, color), fresh_for = ERRORS[outcome], 0.0
-        else:
-            message, color = wanted.kind.rule(data.value, options)
-            color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
-        lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
-        body = await self._images.draw(wanted, label, message, color, data is None, about)
+        try:
+            outcome, data = await self._data(wanted, client, about)
+            if data is None:
+                (message, color), fresh_for = ERRORS[outcome], 0.0
+            else:
+                message, color = wanted.kind.rule(data.value, options)
+                color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
+            lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
+            body = await self._images.draw(wanted, label, message, color, data is None, about,
+                                           self._budgets.account(client, "renders").spend)
+        except OverBudget as over:
+            self._counters.over_budget[over.cost] += 1
+            plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
+            message, color = ERRORS[Outcome.RATE_LIMITED]
+            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
+            refused = respond(body, wanted, lifetimes.badge(wanted.kind, Outcome.RATE_LIMITED).max_age)
+            self._refusals[wanted.kind.name, wanted.format] = refused
+            return refused, 0.0
         return respond(body, wanted, lifetime.max_age), lifetime.keep_for
 
-    async def _data(self, wanted: BadgeRequest, about: RequestState | None) -> tuple[Outcome, Data | None]:
+    async def _data(self, wanted: BadgeRequest, client: str,
+                    about: RequestState | None) -> tuple[Outcome, Data | None]:
         """The package data a badge reads, with how it came out; None for an error."""
         if wanted.index is None:
             return Outcome.UNKNOWN_INDEX, None
@@ -220,8 +282,13 @@ class Badges:
             source = wanted.index
         elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
             return Outcome.NOT_APPLICABLE, None
+        account = self._budgets.account(client, "names")
         try:
-            data = await self._packages.get(source, wanted.package, about)
+            if source == "stats":
+                await self._known(wanted.package, account)
+            data = await self._packages.get(source, wanted.package, about, account)
+        except OverBudget:
+            raise
         except NotFound:
             return Outcome.NOT_FOUND, None
         except RateLimited:
@@ -229,3 +296,11 @@ class Badges:
         except Unavailable:
             return Outcome.UNAVAILABLE, None
         return Outcome.STALE if data.stale else Outcome.FRESH, data
+
+    async def _known(self, package: str, account: Account) -> None:
+        """Raise NotFound if PyPI does not know ``package``: pypistats' small budget is spent on real names only."""
+        try:
+            await self._packages.get(DEFAULT, package, account=account)
+        except Unavailable as error:  # PyPI is down or slow: ask pypistats anyway
+            if isinstance(error, OverBudget):
+                raise

@@ -5,12 +5,14 @@ its own), warms one cached badge, then floods from 127.0.0.2 while a victim on 1
 keeps asking for that cached badge (latency) and, where the scenario says so, for new real
 packages (right answer, time). Every flood is bounded in count and in time and stays on
 loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
-and the victim's p50/p99 against a quiet run.
+the victim's p50/p99 against a quiet run, and the machine's load average (latencies mean
+little on a machine busy with other work).
 """
 
 import argparse
 import asyncio
 import multiprocessing
+import os
 import re
 import resource
 import statistics
@@ -113,19 +115,20 @@ async def hold_idle(port: int, sockets: int, seconds: float) -> Counter:
     """Open ``sockets`` connections that never send a byte; hold them ``seconds``; count how each ended."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, sockets + 256)), hard))
-    held: list[asyncio.StreamWriter] = []
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     outcome: Counter = Counter()
     for _ in range(sockets):
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0)), 2)
-            held.append(writer)
+            held.append(await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0)), 2))
         except (OSError, asyncio.TimeoutError):
             outcome["refused"] += 1
     outcome["opened"] = len(held)
-    await asyncio.sleep(seconds)
-    outcome["closed by server"] = sum(writer.transport.is_closing() or writer.is_closing() for writer in held)
-    for writer in held:
+    await asyncio.sleep(1)
+    outcome["closed at once"] = sum(reader.at_eof() for reader, _ in held)
+    await asyncio.sleep(seconds - 1)
+    outcome["held to the end"] = sum(not reader.at_eof() for reader, _ in held)
+    for _, writer in held:
         writer.close()
     return outcome
 
@@ -167,6 +170,10 @@ def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
     out.put(asyncio.run(attack))
 
 
+def cached_url(i: int) -> str:
+    return CACHED
+
+
 def label_url(i: int) -> str:
     return f"/v/pkg0/badge.svg?label={uuid.uuid4().hex}"
 
@@ -187,7 +194,7 @@ def tiff4_url(i: int) -> str:
     return f"/v/pkg0/badge.tiff?scale=4&label={uuid.uuid4().hex * 6}"
 
 
-ATTACKS = {"labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
+ATTACKS = {"cached": cached_url, "labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
            "tiff4": tiff4_url}
 
 
@@ -273,6 +280,9 @@ SCENARIOS = [
              new_packages="v"),
     Scenario("/d/<random> x 200", "flood", {"urls": "downloads", "count": 200, "seconds": 10, "connections": 8}, 6,
              new_packages="d"),
+    # the yardstick for the next rows: the cheapest flood there is, one cached badge, as fast as it goes
+    Scenario("cached badge 10 s x 32 conns", "flood", {"urls": "cached", "count": 100000, "seconds": 10,
+                                                       "connections": 32}, 10),
     Scenario("labels 10 s x 32 conns", "flood", {"urls": "labels", "count": 100000, "seconds": 10, "connections": 32},
              10),
     Scenario("PNG scale 4 10 s x 32", "flood", {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32}, 10),
@@ -317,7 +327,7 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
         str(sum(n for path, n in calls.items() if path.startswith("/api/"))),
         str(metric(daemon, "pypipin_renders_total", '.*') - before_renders),
         f"{(used_memory(redis) - before_memory) / 2**20:.1f}",
-        p50, p99, checks or "-",
+        p50, p99, checks or "-", f"{os.getloadavg()[0]:.1f}",
     ]
 
 
@@ -327,7 +337,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.02, help="seconds the fake upstream takes to answer")
     args = parser.parse_args()
     header = ["scenario", "flood answers (status: count)", "PyPI calls", "stats calls", "renders",
-              "Redis +MiB", "victim p50 ms", "victim p99 ms", "victim's checks"]
+              "Redis +MiB", "victim p50 ms", "victim p99 ms", "victim's checks", "load (1 min)"]
     rows = [header, ["---"] * len(header)]
     for scenario in SCENARIOS:
         if args.only and args.only not in scenario.name:

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,7 +90,10 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PYPIPIN_PORT=f"tcp:{port}:interface=127.0.0.1", PYPIPIN_REDIS="none",
                PYPIPIN_PYPI_URL=upstream.url + "/pypi", PYPIPIN_STATS_URL=upstream.url + "/api")
-    supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-n", "-c", str(config)], env=env)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # started with a low open-files limit, as on many hosts: the config's minfds raises it
+    supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-n", "-c", str(config)], env=env,
+                                   preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
     ctl = [str(bin_dir / "supervisorctl"), "-c", str(config)]
     try:
         await deferToThread(wait_for_port, port, 60)
@@ -101,6 +105,9 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
             status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
         assert "RUNNING" in status.stdout
         twistd = int(re.search(r"pid (\d+)", status.stdout).group(1))
+        if hard >= 16384:
+            soft = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{twistd}/limits").read_text(), re.M)
+            assert int(soft.group(1)) >= 16384
         node = [int(p.name) for p in Path("/proc").glob("[0-9]*")
                 if (p / "status").exists() and f"PPid:\t{twistd}\n" in (p / "status").read_text()]
         assert len(node) == 1

@@ -72,8 +72,9 @@ def test_query_parameters() -> None:
     )
     assert wanted is not None
     assert (wanted.style, dict(wanted.options), wanted.label, wanted.color, wanted.label_color) == (
-        "for-the-badge", {"period": "week"}, "dl", "#4c1", "#abcdef")
-    assert (wanted.cache_seconds, wanted.scale) == (7200, 3)
+        "for-the-badge", {"period": "week"}, "dl", "#44cc11", "#abcdef")
+    assert (wanted.cache_seconds, wanted.scale) == (7200, 1)  # no scale for SVG
+    assert parse(b"/d/twisted/badge.png", {"scale": "3"}).scale == 3  # type: ignore[union-attr]
 
 
 def test_bad_values_fall_back_to_defaults() -> None:
@@ -98,3 +99,19 @@ def test_query_decodes_bad_utf8_and_takes_first_value() -> None:
 
 def test_query_reads_a_bounded_number_of_parameters() -> None:
     assert len(query(b"&".join(b"k%d=v" % n for n in range(10000)))) == 32
+
+
+@pytest.mark.parametrize("one, other", [("4c1", "#44cc11"), ("#4C1", "44CC11"), ("grey", "gray"),
+                                         ("lightgrey", "LightGray"), ("red", "critical"), ("blue", "informational")])
+def test_colour_synonyms_are_one_colour(one: str, other: str) -> None:
+    first, second = (parse(b"/v/twisted/badge.svg", {"color": c, "labelColor": c}) for c in (one, other))
+    assert first is not None and second is not None
+    assert (first.color, first.label_color) == (second.color, second.label_color)
+
+
+def test_format_synonyms_and_scale_make_one_image_key() -> None:
+    jpg, jpeg = parse(b"/v/twisted/badge.jpg", {"scale": "2"}), parse(b"/pypi/v/twisted.jpeg", {"scale": "2"})
+    assert jpg is not None and jpeg is not None and jpg.format == jpeg.format == "jpeg" and jpg.scale == 2
+    for path in (b"/v/twisted/badge.svg", b"/v/twisted/badge.json"):
+        scaled, plain = parse(path, {"scale": "4"}), parse(path, {})
+        assert scaled == plain

@@ -1,0 +1,244 @@
+"""What one client may cost: budgets for cache misses, who the client is, and listener limits.
+
+A request that the caches answer costs nothing here. What costs beyond them (a package
+name fetched from upstream, an image drawn by node) is drawn from that client's token
+bucket; a client over budget gets one generic ``rate limited`` badge at once, never a queue.
+The listener caps connections per address and in total, gives a request head a deadline,
+and answers any method but GET and HEAD from its headers alone.
+"""
+
+import resource
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import Any, Iterable
+
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.web.http import HTTPChannel
+from twisted.web.iweb import IRequest
+from twisted.web.server import Site
+
+from pypipin.ratelimit import Gate
+from pypipin.upstream import Unavailable
+
+Network = IPv4Network | IPv6Network
+METHODS = (b"GET", b"HEAD")
+# what a request may cost: a package name fetched upstream, an image drawn by node
+COSTS = ("names", "renders")
+# file descriptors kept back from --max-connections' automatic value (Redis, upstream and
+# renderer pools, node's pipes, log files, the listener itself)
+RESERVED_FDS = 224
+NOT_ALLOWED = (
+    b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"X-Content-Type-Options: nosniff\r\nContent-Length: 28\r\nConnection: close\r\n\r\n"
+    b"Only GET and HEAD are served"
+)
+
+LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class OverBudget(Unavailable):
+    """The client has spent its budget for ``cost``; it may try again in a few seconds."""
+
+    def __init__(self, cost: str) -> None:
+        super().__init__(f"over the {cost} budget")
+        self.cost = cost
+
+
+def _trusted(address: str, trusted: Iterable[Network]) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in trusted)
+
+
+def client_of(peer: str, forwarded: bytes | None, trusted: tuple[Network, ...]) -> str:
+    """Who a request counts against: its peer address or, when the peer is a trusted proxy, the
+    nearest address in ``X-Forwarded-For`` (read right to left) that is not a trusted proxy.
+
+    IPv6 clients are counted by their /64, since one host usually holds a whole /64.
+    """
+    client = peer
+    if forwarded and _trusted(peer, trusted):
+        hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",")]
+        for hop in reversed(hops):
+            client = hop
+            if not _trusted(hop, trusted):
+                break
+    try:
+        address = ip_address(client)
+    except ValueError:
+        return client[:64]  # not an address (a broken proxy chain): counted as that text
+    if address.version == 6:
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def peer_host(address: IAddress) -> str:
+    """The host of a TCP peer, or ``local`` for a UNIX socket."""
+    return str(getattr(address, "host", "local"))
+
+
+class Budgets:
+    """Per-client token buckets, one for each of ``COSTS``.
+
+    ``rates[cost]`` is the refill a minute, and also the bucket's size: a client may spend a
+    minute's worth at once. At most ``max_clients`` clients are remembered (the least
+    recently seen are forgotten; the global limits still hold for the clients they hide).
+    """
+
+    def __init__(self, clock: IReactorTime, rates: dict[str, float], trusted: tuple[Network, ...] = (),
+                 max_clients: int = 10000) -> None:
+        self._clock = clock
+        self._rates = rates
+        self._trusted = trusted
+        self._max_clients = max_clients
+        self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
+
+    def client(self, request: IRequest) -> str:
+        """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
+        return client_of(peer_host(request.getClientAddress()), request.getHeader(b"X-Forwarded-For"), self._trusted)
+
+    def spend(self, client: str, cost: str) -> None:
+        """Take one unit of ``cost`` from ``client``'s budget; raise OverBudget when it is empty."""
+        key = (client, cost)
+        gate = self._clients.get(key)
+        if gate is None:
+            rate = self._rates[cost]
+            gate = self._clients[key] = Gate(self._clock, rate, burst=max(1, int(rate)))
+            if len(self._clients) > self._max_clients:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        if not gate.admit():
+            raise OverBudget(cost)
+
+    def refund(self, client: str, cost: str) -> None:
+        """Give back one unit of ``cost`` to ``client`` (up to a full budget)."""
+        gate = self._clients.get((client, cost))
+        if gate is not None:
+            gate.refund()
+
+    def account(self, client: str, cost: str) -> "Account":
+        return Account(self, client, cost)
+
+    def over(self, client: str) -> bool:
+        """True while one of ``client``'s budgets is spent (until a unit of it is back)."""
+        return any(gate.wait() for cost in COSTS if (gate := self._clients.get((client, cost))) is not None)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One client's budget for one cost."""
+
+    budgets: Budgets
+    client: str
+    cost: str
+
+    def spend(self) -> None:
+        """Take one unit; raise OverBudget when none is left."""
+        self.budgets.spend(self.client, self.cost)
+
+    def refund(self) -> None:
+        self.budgets.refund(self.client, self.cost)
+
+
+class Channel(HTTPChannel):
+    """HTTP/1.1 with a deadline for each request head, and no body read for a method not served.
+
+    The head deadline starts at the first byte of a request; the idle timeout
+    (``timeOut``, set by the Site) closes a connection that sends nothing.
+    """
+
+    head_timeout = 10.0
+    _head_timer: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._head_timer is None and not self.requests and data:
+            self._head_timer = self.callLater(self.head_timeout, self._head_late)
+        super().dataReceived(data)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        self.transport.write(LATE)
+        self.loseConnection()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            if self._head_timer.active():
+                self._head_timer.cancel()
+            self._head_timer = None
+
+    def allHeadersReceived(self) -> None:
+        self._stop_head_timer()
+        if self._command not in METHODS:
+            # answered from the headers alone: the body is never read, the connection closes
+            self.transport.write(NOT_ALLOWED)
+            self.length = None  # so the parser neither reads a body nor handles the request
+            self.loseConnection()
+            return
+        super().allHeadersReceived()
+
+    def connectionLost(self, reason: Any) -> None:
+        self._stop_head_timer()
+        super().connectionLost(reason)
+
+
+def max_connections(configured: int) -> int:
+    """``configured``, or for 0 the open-files limit less ``RESERVED_FDS`` (800 for 1,024)."""
+    if configured:
+        return configured
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, soft - RESERVED_FDS)
+
+
+class Listener(WrappingFactory):
+    """``site`` behind caps on open connections: ``per_address`` from one peer (trusted proxies
+    excepted) and ``total``; its connections speak ``Channel``, idle at most ``idle_timeout`` s.
+
+    A connection over a cap is closed as soon as it is accepted, before a byte is read.
+    """
+
+    protocol = ProtocolWrapper
+    noisy = False  # the Site inside logs its own start and stop
+
+    def __init__(self, site: Site, per_address: int, total: int, trusted: tuple[Network, ...],
+                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None) -> None:
+        super().__init__(site)
+        site.protocol = Channel
+        site.timeOut = idle_timeout
+        self.per_address = per_address
+        self.total = total
+        self.head_timeout = head_timeout
+        self._trusted = trusted
+        self._open: dict[str, int] = {}
+        self.refused: Counter[str] = Counter() if refused is None else refused  # by cap: address, total
+
+    def buildProtocol(self, addr: IAddress) -> Any:
+        host = peer_host(addr)
+        count = self._open.get(host, 0)
+        if len(self.protocols) >= self.total:
+            self.refused["total"] += 1
+            return None  # Twisted closes the socket at once
+        if count >= self.per_address and not _trusted(host, self._trusted):
+            self.refused["address"] += 1
+            return None
+        self._open[host] = count + 1
+        wrapper = super().buildProtocol(addr)
+        wrapper.wrappedProtocol.head_timeout = self.head_timeout
+        wrapper.peer_host = host
+        return wrapper
+
+    def unregisterProtocol(self, p: ProtocolWrapper) -> None:
+        super().unregisterProtocol(p)
+        host = p.peer_host  # type: ignore[attr-defined]
+        left = self._open.get(host, 1) - 1
+        if left > 0:
+            self._open[host] = left
+        else:
+            self._open.pop(host, None)
+

@@ -1,0 +1,117 @@
+"""Package data under budgets, on a fake clock: a client's charge is taken only for an upstream call,
+an over-budget client gets the stale copy when there is one, and a 429 pauses only what it must."""
+
+from typing import Any, Mapping
+
+import pytest
+from twisted.internet import defer, task
+
+from pypipin.cache import LRU, MemoryStore
+from pypipin.limits import Budgets, OverBudget
+from pypipin.metrics import Counters
+from pypipin.packages import Data, Packages
+from pypipin.ratelimit import PROBE_SECONDS, Gate
+from pypipin.upstream import Fetched, NotFound, RateLimited
+
+
+class Upstream:
+    """Answers from ``known``; ``limited`` makes every call a 429 with Retry-After 600."""
+
+    def __init__(self) -> None:
+        self.known = {"real": {"version": "1.0"}, "other": {"version": "2.0"}, "third": {"version": "3.0"}}
+        self.calls: list[str] = []
+        self.limited = False
+
+    def fetch(self, name: str, validators: Mapping[str, str]) -> defer.Deferred[Fetched]:
+        self.calls.append(name)
+        if self.limited:
+            return defer.fail(RateLimited(600))
+        if name not in self.known:
+            return defer.fail(NotFound(name))
+        return defer.succeed(Fetched(self.known[name], {}))
+
+
+def setup() -> tuple[task.Clock, Upstream, Packages]:
+    clock = task.Clock()
+    clock.advance(1000)
+    upstream = Upstream()
+    packages = Packages(clock, MemoryStore(LRU(clock, 1000, 1 << 20)), {"pypi": upstream.fetch}, {"pypi": 600},
+                        86400, {"pypi": Gate(clock)}, Counters(), max_wait=5)
+    return clock, upstream, packages
+
+
+def result(coroutine: Any) -> Any:
+    """The outcome of a coroutine that needs no reactor turn (in-memory store, answers at once)."""
+    d = defer.ensureDeferred(coroutine)
+    outcome: list[Any] = []
+    d.addBoth(outcome.append)
+    assert outcome, "waited on the clock"
+    if isinstance(outcome[0], defer.Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
+def test_only_names_upstream_does_not_know_are_charged() -> None:
+    clock, upstream, packages = setup()
+    budgets = Budgets(clock, {"names": 2})
+    attacker = budgets.account("attacker", "names")
+    with pytest.raises(NotFound):
+        result(packages.get("pypi", "nope-1", attacker))
+    for name in ("real", "other", "third"):  # names that exist are paid back
+        assert result(packages.get("pypi", name, attacker)).value == upstream.known[name]
+    for _ in range(5):  # cached: free, however often
+        result(packages.get("pypi", "real", attacker))
+        with pytest.raises(NotFound):
+            result(packages.get("pypi", "nope-1", attacker))
+    with pytest.raises(NotFound):
+        result(packages.get("pypi", "nope-2", attacker))
+    with pytest.raises(OverBudget):
+        result(packages.get("pypi", "nope-3", attacker))
+    assert upstream.calls == ["nope-1", "real", "other", "third", "nope-2"]
+    with pytest.raises(NotFound):  # another client, another budget
+        result(packages.get("pypi", "nope-3", budgets.account("victim", "names")))
+
+
+def test_over_budget_serves_the_stale_copy() -> None:
+    clock, upstream, packages = setup()
+    result(packages.get("pypi", "real"))
+    clock.advance(601)  # no longer fresh
+
+    budgets = Budgets(clock, {"names": 1})
+    spent = budgets.account("attacker", "names")
+    spent.spend()
+    data = result(packages.get("pypi", "real", spent))
+    assert isinstance(data, Data) and data.stale and data.value == {"version": "1.0"}
+    assert upstream.calls == ["real"]
+
+
+def test_a_429_pauses_refreshes_but_new_names_still_probe() -> None:
+    clock, upstream, packages = setup()
+    result(packages.get("pypi", "real"))
+    clock.advance(601)
+    upstream.limited = True
+    data = result(packages.get("pypi", "real"))  # the 429 itself: stale copy served
+    assert data.stale and upstream.calls == ["real", "real"]
+    clock.advance(PROBE_SECONDS)
+    for _ in range(3):  # paused for 600 s: cached packages are served stale with no call
+        assert result(packages.get("pypi", "real")).value == {"version": "1.0"}
+    assert upstream.calls == ["real", "real"]
+    upstream.limited = False
+    assert result(packages.get("pypi", "other")).value == {"version": "2.0"}  # a probe, and it worked
+    assert upstream.calls[-1] == "other"
+    assert result(packages.get("pypi", "third")).value == {"version": "3.0"}  # the pause is over
+    assert not result(packages.get("pypi", "real")).stale
+
+
+def test_probes_are_rare_while_upstream_keeps_saying_429() -> None:
+    clock, upstream, packages = setup()
+    upstream.limited = True
+    for name in ("a", "b", "c", "d"):
+        with pytest.raises(RateLimited):
+            result(packages.get("pypi", name))
+    assert upstream.calls == ["a"]  # the first is the 429; b, c, d wait for the next probe
+    clock.advance(PROBE_SECONDS)
+    for name in ("e", "f"):
+        with pytest.raises(RateLimited):
+            result(packages.get("pypi", name))
+    assert upstream.calls == ["a", "e"]
