@@ -56,20 +56,20 @@ def test_only_names_upstream_does_not_know_are_charged() -> None:
     budgets = Budgets(clock, {"names": 2})
     attacker = budgets.account("attacker", "names")
     with pytest.raises(NotFound):
-        result(packages.get("pypi", "nope-1", attacker))
+        result(packages.get("pypi", "nope-1", account=attacker))
     for name in ("real", "other", "third"):  # names that exist are paid back
-        assert result(packages.get("pypi", name, attacker)).value == upstream.known[name]
+        assert result(packages.get("pypi", name, account=attacker)).value == upstream.known[name]
     for _ in range(5):  # cached: free, however often
-        result(packages.get("pypi", "real", attacker))
+        result(packages.get("pypi", "real", account=attacker))
         with pytest.raises(NotFound):
-            result(packages.get("pypi", "nope-1", attacker))
+            result(packages.get("pypi", "nope-1", account=attacker))
     with pytest.raises(NotFound):
-        result(packages.get("pypi", "nope-2", attacker))
+        result(packages.get("pypi", "nope-2", account=attacker))
     with pytest.raises(OverBudget):
-        result(packages.get("pypi", "nope-3", attacker))
+        result(packages.get("pypi", "nope-3", account=attacker))
     assert upstream.calls == ["nope-1", "real", "other", "third", "nope-2"]
     with pytest.raises(NotFound):  # another client, another budget
-        result(packages.get("pypi", "nope-3", budgets.account("victim", "names")))
+        result(packages.get("pypi", "nope-3", account=budgets.account("victim", "names")))
 
 
 def test_over_budget_serves_the_stale_copy() -> None:
@@ -80,7 +80,7 @@ def test_over_budget_serves_the_stale_copy() -> None:
     budgets = Budgets(clock, {"names": 1})
     spent = budgets.account("attacker", "names")
     spent.spend()
-    data = result(packages.get("pypi", "real", spent))
+    data = result(packages.get("pypi", "real", account=spent))
     assert isinstance(data, Data) and data.stale and data.value == {"version": "1.0"}
     assert upstream.calls == ["real"]
 
