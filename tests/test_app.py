@@ -291,7 +291,7 @@ def test_include_prereleases() -> None:
 def test_overrides_reach_the_renderer(stack: Stack) -> None:
     stack.get("/v/demo/badge.png?style=social&label=ver&color=4c1&labelColor=blue&scale=3&n=1")
     (spec,) = stack.renderer.calls
-    assert spec == {"label": "ver", "message": "v1.2.3", "color": "#4c1", "labelColor": "blue", "style": "social",
+    assert spec == {"label": "ver", "message": "v1.2.3", "color": "#44cc11", "labelColor": "blue", "style": "social",
                     "format": "png", "scale": 3, "logo": None}
 
 
