@@ -355,3 +355,31 @@ def test_per_request_state_names_badge_format_and_the_cache_layer(stack: Stack) 
     assert [(each.badge, each.format, each.cache) for each in seen] == [
         ("version", "png", "miss"), ("version", "png", "hot"), ("version", "png", "memory"), ("-", "-", "-")]
     assert all(each.started == stack.clock.seconds() for each in seen)
+
+
+def test_a_client_over_its_render_budget_gets_one_generic_image_at_once() -> None:
+    stack = Stack("--client-renders", "2")
+    stack.upstream.add("demo")
+    shown = [stack.get(f"/v/demo/badge.svg?label=mine{n}&color=red").shown for n in range(6)]
+    assert shown[:2] == [["mine0", "v1.2.3"], ["mine1", "v1.2.3"]]
+    assert shown[2:] == [["pypipin", "rate limited"]] * 4
+    assert len(stack.renderer.calls) == 3  # two custom images and the one refusal image
+    refused = stack.get("/v/demo/badge.svg?label=mine9")
+    assert refused.header("cache-control").startswith("public, max-age=10,")
+    assert stack.counters.over_budget["renders"] == 1 and stack.counters.over_budget["early"] == 4
+    stack.advance(30)  # 2 a minute: one render is back
+    assert stack.get("/v/demo/badge.svg?label=again").shown == ["again", "v1.2.3"]
+
+
+def test_made_up_names_spend_a_budget_real_ones_do_not() -> None:
+    stack = Stack("--client-names", "3")
+    for n in range(5):
+        stack.upstream.add(f"real{n}")
+    assert [stack.get(f"/v/real{n}/badge.json").code for n in range(5)] == [200] * 5
+    shown = [stack.get(f"/v/nope{n}/badge.svg").shown for n in range(6)]
+    assert shown[:3] == [["pypi", "not found"]] * 3 and shown[3:] == [["pypipin", "rate limited"]] * 3
+    assert stack.upstream.total("/pypi/nope") == 3
+    assert stack.get("/v/nope0/badge.svg").shown == ["pypi", "not found"]  # the hot path costs nothing
+    assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypipin", "rate limited"]  # at the door
+    stack.advance(20)  # 3 a minute: one back
+    assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypi", "v1.2.3"]

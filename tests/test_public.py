@@ -22,7 +22,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from fakepypi import FakeUpstream
 from processes import ROOT, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 from pypipin.renderer import free_port
-from test_daemon import svg_text
+from util import svg_text
 
 pytestmark = pytest.mark.processes
 ATTACKER, VICTIM = "127.0.0.2", "127.0.0.3"
