@@ -228,3 +228,15 @@ async def test_the_wheel_alone_serves_png_badges(dists: dict[str, Path], upstrea
     finally:
         daemon.terminate()
         await deferToThread(daemon.wait, 30)
+
+
+@pytest.mark.processes
+def test_run_with_nothing_changed_installs_nothing() -> None:
+    """A second ./scripts/run runs no pip and no npm (./scripts/test has just set everything up)."""
+    script = str(ROOT / "scripts" / "run")
+    assert run(script, "--version").returncode == 0
+    traced = run("bash", "-x", script, "--version")
+    assert traced.returncode == 0 and traced.stdout == f"pypipin {pypipin.__version__}\n"
+    commands = [line for line in traced.stderr.splitlines() if line.startswith("+")]
+    assert any("exec" in line and "twistd" in line for line in commands)
+    assert [line for line in commands if re.search(r"pip install|npm ci|renderer install", line)] == []

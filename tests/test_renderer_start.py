@@ -196,3 +196,22 @@ async def test_first_start_provisions_the_renderer_while_json_badges_answer(
     check_dir(next((tmp_path / "pypipin" / "renderer").iterdir()))
     response, body = await get(f"{daemon.url}/v/demo/badge.png")
     assert response.code == 200 and body.startswith(b"\x89PNG")
+
+
+@pytest.mark.processes
+@pytest_twisted.ensureDeferred
+async def test_a_node_that_dies_at_start_is_restarted_with_back_off(
+    upstream: FakeUpstream, start_daemon, tmp_path: Path
+) -> None:
+    """A node that passes the checks but exits at once: restarts 0.2, 0.4, 0.8 ... s apart, not a loop."""
+    dying = tmp_path / "node"
+    dying.write_text(f'#!/bin/sh\n[ "$1" = --version ] && exec {shutil.which("node")} --version\n'
+                     'echo "node: cannot start" >&2\nexit 1\n')
+    dying.chmod(0o755)
+    daemon = await start_daemon("none", "--node", str(dying), "--access-log", "none").ready()
+    await sleep(reactor, 15)
+    response, _ = await get(f"{daemon.url}/health")
+    log = daemon.log_text()
+    restarts = log.count("procmon starts it again")
+    assert response.code == 503 and 3 <= restarts <= 6, restarts  # 0.2 + 0.4 + ... + 6.4 s is 12.6 s
+    assert len(log.encode()) < 10_000
