@@ -3,13 +3,19 @@ error badges, headers and routes, on a fake clock with the fake PyPI and a fake 
 
 import json
 import re
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from fakepypi import release_file
-from pypipin.request import STYLES
+from pypipin.badges import ORIGINAL_NAMES
+from pypipin.request import HEX_COLOR, MAX_TEXT, NAMED_COLORS, STYLES
 from pypipin.state import state
-from util import BADGE_NAMES, CLASSIFIERS, Stack
+from util import (
+    BADGE_NAMES, CLASSIFIERS, NORMAL_UPSTREAM_PATH, Answer, Stack, hostile_segment, hostile_value, query_key,
+)
 
 DJANGO = ["Framework :: Django :: 4.2", "Framework :: Django :: 5.0"]
 
@@ -383,3 +389,47 @@ def test_made_up_names_spend_a_budget_real_ones_do_not() -> None:
     assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypipin", "rate limited"]  # at the door
     stack.advance(20)  # 3 a minute: one back
     assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypi", "v1.2.3"]
+
+
+# hostile URLs, in memory: what reaches the renderer and PyPI is always clean
+UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Stack:
+    made = Stack("--client-names", "1e6", "--client-renders", "1e6")  # the input is on trial here, not the budgets
+    made.upstream.add("pkg0")
+    return made
+
+
+def check_clean(stack: Stack, answer: Answer) -> None:
+    """Any answer: no 5xx, no traceback; a badge's words and options are clean; PyPI asked only by normal names."""
+    assert answer.code in (200, 400, 404, 414), answer
+    assert b"Traceback" not in answer.body
+    if answer.code == 200 and answer.header("content-type") != "application/json":
+        spec = json.loads(answer.body)  # what the renderer was asked to draw
+        assert not UNPRINTABLE.search(spec["label"] + spec["message"]) and len(spec["label"]) <= MAX_TEXT
+        assert spec["style"] in STYLES and 1 <= spec["scale"] <= 4
+        assert spec["logo"] is None or spec["logo"].startswith("data:image/svg+xml;base64,")
+        for color in (spec["color"], spec["labelColor"]):
+            assert color is None or color in NAMED_COLORS or HEX_COLOR.match(color), color
+    assert all(NORMAL_UPSTREAM_PATH.match(path) for path in stack.upstream.requests), stack.upstream.requests
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(badge=st.sampled_from([*ORIGINAL_NAMES, "pypi", "nope", ""]), name=hostile_segment,
+       extension=st.sampled_from(["svg", "json", "png", "SVG", "bmp", "svg%00", ""]), shields=st.booleans())
+def test_hostile_paths(hostile: Stack, badge: str, name: str, extension: str, shields: bool) -> None:
+    if shields:
+        path = f"/pypi/{badge}/{name}" + (f".{extension}" if extension else "")
+    else:
+        path = f"/{badge}/{name}/badge.{extension}"
+    check_clean(hostile, hostile.get(path, seconds=6))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(badge=st.sampled_from(["v", "wheel", "d", "license"]), fmt=st.sampled_from(["svg", "json", "png"]),
+       params=st.lists(st.tuples(query_key, hostile_value), max_size=6))
+def test_hostile_query_strings(hostile: Stack, badge: str, fmt: str, params: list[tuple[str, str]]) -> None:
+    query = "&".join(quote(k, safe="") + "=" + quote(v, safe="") for k, v in params)
+    check_clean(hostile, hostile.get(f"/{badge}/pkg0/badge.{fmt}?{query}", seconds=6))

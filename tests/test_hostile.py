@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from processes import Daemon, FakeUpstreamProcess, wait_for_port
 from pypipin.badges import ORIGINAL_NAMES
+from util import NORMAL_UPSTREAM_PATH, hostile_segment, hostile_value, query_key
 
 SVG = "{http://www.w3.org/2000/svg}"
-NORMAL = re.compile(r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$")
 BADGES = [*ORIGINAL_NAMES, "pypi", "nope", "", ".."]
 pytestmark = pytest.mark.processes
 
@@ -43,7 +43,7 @@ def target() -> Iterator[Daemon]:
     (ARTEFACTS / "hostile.txt").write_text(f"hostile requests sent: {TRIED['count']}\n")
     calls = upstream.requests()
     upstream.stop()
-    unnormalised = [path for path in calls if not NORMAL.match(path)]
+    unnormalised = [path for path in calls if not NORMAL_UPSTREAM_PATH.match(path)]
     assert not unnormalised, unnormalised[:5]
 
 
@@ -106,16 +106,8 @@ def check(status: int, headers: dict[str, str], body: bytes) -> None:
         assert set(json.loads(body)) == {"schemaVersion", "label", "message", "color", "isError"}
 
 
-segment = st.one_of(
-    st.text(max_size=40).map(lambda text: quote(text, safe="")),
-    st.text(alphabet=st.characters(codec="latin-1"), max_size=30).map(lambda text: quote(text, safe="/%.")),
-    st.sampled_from(["..", "%2e%2e", "%2F", "a%2Fb", "%00", "%0d%0aSet-Cookie:%20x=1", "%ff%fe", "zope.interface",
-                     "Django", "pkg0", "PKG_0", "<svg onload=alert(1)>", "x" * 10000, "%", "%zz"]),
-)
-
-
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(badge=st.sampled_from(BADGES), name=segment, extension=st.sampled_from(EXTENSIONS), extra=st.booleans(),
+@given(badge=st.sampled_from(BADGES), name=hostile_segment, extension=st.sampled_from(EXTENSIONS), extra=st.booleans(),
        shields=st.booleans())
 def test_random_paths(target: Daemon, badge: str, name: str, extension: str, extra: bool, shields: bool) -> None:
     if shields:
@@ -125,19 +117,9 @@ def test_random_paths(target: Daemon, badge: str, name: str, extension: str, ext
     answer(target.port, path.encode())
 
 
-value = st.one_of(
-    st.text(max_size=60),
-    st.sampled_from(["<script>alert(1)</script>", "\" onload=\"x", "]]>&amp;", "%ff", "\x00", "a\r\nb", "x" * 5000,
-                     "flat", "for-the-badge", "red", "#4c1", "4", "-1", "99999999999999999999", "data:image/svg+xml;base64,PHN2Zz4=",
-                     "javascript:alert(1)", "\u202e\u0000\ufeff"]),
-)
-key = st.sampled_from(["style", "label", "text", "color", "colorA", "colorB", "labelColor", "cacheSeconds", "period",
-                       "scale", "logo", "include_prereleases", "junk", ""])
-
-
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(badge=st.sampled_from(["v", "wheel", "d", "license"]), fmt=st.sampled_from(["svg", "json", "png"]),
-       params=st.lists(st.tuples(key, value), max_size=6), raw=st.booleans())
+       params=st.lists(st.tuples(query_key, hostile_value), max_size=6), raw=st.booleans())
 def test_random_query_strings(target: Daemon, badge: str, fmt: str, params: list[tuple[str, str]], raw: bool) -> None:
     encode = (lambda text: text.encode("utf-8", "surrogatepass")) if raw else (lambda text: quote(text, safe="").encode())
     query = b"&".join(encode(k) + b"=" + encode(v) for k, v in params)
