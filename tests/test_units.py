@@ -111,3 +111,35 @@ def test_across_processes_computes_itself_when_the_lock_holder_died() -> None:
     assert not d.called
     clock.advance(0.2)  # the lock expired without a result
     assert d.result == "mine"
+
+
+def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause_once_a_minute() -> None:
+    from twisted.internet.testing import MemoryReactorClock
+    from twisted.logger import capturedLogs, formatEvent
+
+    from pypipin.cache import LRU, MemoryStore, RedisStore
+    from pypipin.redis_connection import address
+
+    clock = MemoryReactorClock()  # records the connection attempt; nothing answers it
+    store = RedisStore(clock, address("redis://127.0.0.1:6379/0"), "", MemoryStore(LRU(clock, 10, 1000)))
+    with capturedLogs() as events:
+        store.up()
+        store.down("Connection refused")
+        for _ in range(5):  # every retry fails the same way
+            clock.advance(15)
+            store.down("Connection refused")
+        clock.advance(30)
+        store.down("could not auth: WRONGPASS")  # a new cause, over a minute after the last line
+        clock.advance(10)
+        store.down("Connection refused")  # another, within the minute: kept quiet
+        assert (store.state, store.reason) == ("in-process fallback", "could not auth: WRONGPASS")
+        clock.advance(2.5)
+        store.up()
+    lines = [formatEvent(event) for event in events]
+    assert lines == [
+        "Redis connected: using the shared cache",
+        "Redis unusable (Connection refused): serving from the in-process cache, retrying with back-off",
+        "Redis unusable (could not auth: WRONGPASS): serving from the in-process cache, retrying with back-off",
+        "Redis is back after 117.5 s: using the shared cache again",
+    ]
+    assert (store.state, store.reason) == ("redis", None)
