@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
+from pypipin import logos
 from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
 from pypipin.indexes import DEFAULT, Index, chosen
 from pypipin.lifetimes import MAX_CACHE_SECONDS
@@ -133,11 +134,12 @@ def _text(value: str | None) -> str | None:
 
 
 def _logo(value: str | None) -> str | None:
+    """A logo that passes ``logos.check``; any other is dropped, so the badge is drawn without it."""
     if value is None or len(value) > MAX_LOGO or not value.startswith(_LOGO_PREFIX):
         return None
     try:
-        base64.b64decode(value[len(_LOGO_PREFIX):], validate=True)
-    except (binascii.Error, ValueError):
+        logos.check(base64.b64decode(value[len(_LOGO_PREFIX):], validate=True))
+    except (binascii.Error, ValueError):  # logos.Refused is a ValueError
         return None
     return value
 

@@ -1,0 +1,115 @@
+"""The logo check, in memory: hostile SVGs are refused (each for its own reason), real logos pass."""
+
+import base64
+
+import pytest
+
+from pypipin import logos
+from pypipin.request import parse
+
+SVG = 'xmlns="http://www.w3.org/2000/svg"'
+XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
+
+# the two logos of issue 10 that crashed node, or grew it without bound
+TURBULENCE = (
+    f'<svg {SVG} width="14" height="14"><filter id="f" filterUnits="userSpaceOnUse" x="-90000" y="-90000" '
+    'width="99999" height="99999"><feTurbulence baseFrequency="0.9" numOctaves="10"/></filter>'
+    '<rect width="14" height="14" filter="url(#f)"/></svg>'
+)
+FLOOD = f'<svg {SVG}><filter id="f"><feFlood/></filter><rect width="14" height="14" filter="url(#f)"/></svg>'
+
+PYTHON = (  # simple-icons' Python logo, shortened
+    f'<svg role="img" viewBox="0 0 24 24" {SVG}><title>Python</title>'
+    '<path d="M14.25.18l.9.2.73.26.59.3.45.32.34.34.25.34.16.33.1.3.04.26.02.2-.01.13V8.5l-.05.63-.13.55-.21'
+    '.46-.26.38-.3.31-.33.25-.35.19-.35.14-.33.1-.3.07-.26.04-.21.02H8.77l-.69.05-.59.14-.5.22-.41.27z"/></svg>'
+)
+INKSCAPE = (
+    f'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<!-- made by hand -->\n'
+    f'<svg {SVG} {XLINK} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" '
+    'xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="64" height="64px" viewBox="0,0,64,64">'
+    '<sodipodi:namedview inkscape:zoom="1e99" id="base"/>'
+    '<defs><linearGradient id="g"><stop offset="0" stop-color="#9e99ab"/><stop offset="1" stop-color="#fff"/>'
+    '</linearGradient><clipPath id="c"><circle cx="32" cy="32" r="30"/></clipPath>'
+    '<g id="dot"><circle r="4" style="fill:url(#g);stroke:#1e3a5f;stroke-width:1.5"/></g></defs>'
+    '<style>.a { fill: url("#g"); opacity: .8 }</style>'
+    '<g clip-path="url(#c)" inkscape:label="Layer 1"><rect class="a" width="64" height="64"/>'
+    '<use xlink:href="#dot" x="16" y="16"/><use href="#dot" x="48" y="48" transform="rotate(45 32 32)"/>'
+    '<text x="8" y="60" font-size="10" font-family="DejaVu Sans">py<tspan>pi</tspan></text></g></svg>'
+)
+
+
+def nested(depth: int) -> str:
+    return f"<svg {SVG}>" + "<g>" * depth + "<rect width='1' height='1'/>" + "</g>" * depth + "</svg>"
+
+
+@pytest.mark.parametrize("svg", [PYTHON, INKSCAPE, nested(logos.MAX_DEPTH - 2)], ids=["python", "inkscape", "deep"])
+def test_real_logos_are_accepted(svg: str) -> None:
+    logos.check(svg.encode())
+
+
+HOSTILE = [
+    ("turbulence", TURBULENCE, "<filter>"),
+    ("flood", FLOOD, "<filter>"),
+    ("filter attribute", f'<svg {SVG}><rect width="1" height="1" filter="blur(5)"/></svg>', "filter attribute"),
+    ("css blur", f'<svg {SVG}><rect style="filter: blur(100px)" width="1" height="1"/></svg>', "CSS filter"),
+    ("css blur in a style element", f'<svg {SVG}><style>rect {{ FILTER: blur(9px) }}</style></svg>', "CSS filter"),
+    ("css escape", f'<svg {SVG}><style>rect {{ f\\69lter: blur(9px) }}</style></svg>', "CSS escapes"),
+    ("css import", f'<svg {SVG}><style>@import "http://evil/x.css";</style></svg>', "at-rules"),
+    ("mask", f'<svg {SVG}><mask id="m"/><rect mask="url(#m)" width="1" height="1"/></svg>', "<mask>"),
+    ("mask attribute", f'<svg {SVG}><rect mask="url(#m)" width="1" height="1"/></svg>', "mask attribute"),
+    ("pattern", f'<svg {SVG}><pattern id="p" width="1e-9" height="1e-9"/></svg>', "<pattern>"),
+    ("foreignObject", f'<svg {SVG}><foreignObject><div/></foreignObject></svg>', "<foreignObject>"),
+    ("script", f'<svg {SVG}><script>alert(1)</script></svg>', "<script>"),
+    ("xhtml", f'<svg {SVG}><h:script xmlns:h="http://www.w3.org/1999/xhtml">x</h:script></svg>', "outside SVG"),
+    ("event handler", f'<svg {SVG} onload="alert(1)"/>', "event handler"),
+    ("image", f'<svg {SVG}><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>', "<image>"),
+    ("external href", f'<svg {SVG} {XLINK}><use xlink:href="http://evil/x.svg#a"/></svg>', "outside the logo"),
+    ("file href", f'<svg {SVG}><use href="file:///etc/passwd"/></svg>', "outside the logo"),
+    ("external url", f'<svg {SVG}><rect fill="url(http://evil/g)" width="1" height="1"/></svg>', "url()"),
+    ("external url in css", f'<svg {SVG}><rect style="fill:url( \'https://e/\' )" width="1"/></svg>', "url()"),
+    ("unclosed url", f'<svg {SVG}><rect fill="url(#a" width="1"/></svg>', "does not close"),
+    ("entity expansion", '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+     f'<svg {SVG}><text>&b;&b;&b;</text></svg>', "DTD"),
+    ("external entity", f'<!DOCTYPE svg SYSTEM "http://evil/x.dtd"><svg {SVG}/>', "DTD"),
+    ("processing instruction", f'<?xml-stylesheet href="http://evil/x.css"?><svg {SVG}/>', "processing"),
+    ("not xml", "\x1f\x8b\x08\x00gzip", "well-formed"),
+    ("not utf-8", f'<svg {SVG}><text>\xff</text></svg>'.encode("latin-1"), "well-formed"),
+    ("not svg", '<html xmlns="http://www.w3.org/1999/xhtml"/>', "not an <svg>"),
+    ("no namespace", "<svg/>", "not an <svg>"),
+    ("too deep", nested(logos.MAX_DEPTH), "deeper"),
+    ("too many elements", f"<svg {SVG}>" + "<g/>" * logos.MAX_ELEMENTS + "</svg>", "elements"),
+    ("too large", f"<svg {SVG}><!--" + "x" * logos.MAX_BYTES + "--></svg>", "larger"),
+    ("many uses", f"<svg {SVG}><g id='a'/>" + "<use href='#a'/>" * (logos.MAX_USES + 1) + "</svg>", "<use>"),
+    ("use of a use", f"<svg {SVG}><g id='a'><rect/></g><g id='b'><use href='#a'/><use href='#a'/></g>"
+     "<use href='#b'/><use href='#b'/></svg>", "holds a <use>"),
+    ("use of itself", f"<svg {SVG}><g id='a'><use href='#a'/></g></svg>", "holds a <use>"),
+    ("duplicate ids", f"<svg {SVG}><g id='a'/><g id='a'/></svg>", "one id"),
+    ("many clip paths", f"<svg {SVG}>" + "<clipPath/>" * (logos.MAX_CLIPS + 1) + "</svg>", "clip paths"),
+    ("dash pattern", f'<svg {SVG}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
+    ("huge stroke", f'<svg {SVG}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
+    ("huge coordinate", f'<svg {SVG}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
+    ("huge font in css", f'<svg {SVG}><text style="font-size:99999999px">x</text></svg>', "number"),
+    ("huge transform", f'<svg {SVG}><g transform="scale(1000000)"/></svg>', "number"),
+    ("huge width", f'<svg {SVG} width="20000" height="1"/>', "width"),
+    ("width in inches", f'<svg {SVG} width="100in" height="1"/>', "width"),
+    ("huge viewBox", f'<svg {SVG} viewBox="0 0 50000 1"/>', "viewBox"),
+    ("empty viewBox", f'<svg {SVG} viewBox="0 0 0 1"/>', "viewBox"),
+    ("bad viewBox", f'<svg {SVG} viewBox="0 0 a b"/>', "viewBox"),
+]
+
+
+@pytest.mark.parametrize("svg,reason", [case[1:] for case in HOSTILE], ids=[case[0] for case in HOSTILE])
+def test_hostile_logos_are_refused(svg: str | bytes, reason: str) -> None:
+    with pytest.raises(logos.Refused, match=reason.replace("(", r"\(").replace(")", r"\)")):
+        logos.check(svg if isinstance(svg, bytes) else svg.encode())
+
+
+def data_url(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def test_a_refused_logo_is_dropped_and_the_badge_drawn_without_it() -> None:
+    accepted = parse(b"/v/twisted/badge.png", {"logo": data_url(PYTHON)})
+    refused = parse(b"/v/twisted/badge.png", {"logo": data_url(TURBULENCE), "label": "x"})
+    assert accepted is not None and accepted.logo == data_url(PYTHON)
+    assert refused is not None and refused.logo is None and refused.label == "x"
