@@ -28,6 +28,7 @@ setup(
         "packaging>=24.2,<27",
         "prometheus_client>=0.20,<1",
         "msgspec>=0.18,<1",
+        "defusedxml>=0.7.1,<1",
     ],
     extras_require={
         "test": [
