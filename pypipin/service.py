@@ -123,7 +123,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     renderer_port = options["renderer-port"] or free_port()
     counters = Counters()
     directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
-    monitor = Monitor(reactor, options["node"], renderer_port, counters, directory, not options["renderer-dir"])
+    monitor = Monitor(reactor, options["node"], renderer_port, counters, directory, not options["renderer-dir"],
+                      options["render-concurrency"])
     fallback = MemoryStore(lru(reactor, options))
     store: Store = fallback
     closers: list[Any] = []
@@ -135,7 +136,8 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         store = redis
         closers.append(redis.disconnect)
     http, pool = connect(reactor, options["upstream-timeout"])
-    renderer = Renderer(reactor, renderer_port, problem=lambda: monitor.problem)
+    renderer = Renderer(reactor, renderer_port, renders=options["render-concurrency"], kill=monitor.kill,
+                        problem=lambda: monitor.problem)
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     hot, drawn = lru(reactor, options), lru(reactor, options)
     readings = Readings({

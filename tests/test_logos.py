@@ -10,13 +10,16 @@ from pypipin.request import parse
 SVG = 'xmlns="http://www.w3.org/2000/svg"'
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
 
-# the two logos of issue 10 that crashed node, or grew it without bound
+# the two kinds of logo of issue 10: one made node die, the other grew it without bound
 TURBULENCE = (
     f'<svg {SVG} width="14" height="14"><filter id="f" filterUnits="userSpaceOnUse" x="-90000" y="-90000" '
     'width="99999" height="99999"><feTurbulence baseFrequency="0.9" numOctaves="10"/></filter>'
     '<rect width="14" height="14" filter="url(#f)"/></svg>'
 )
-FLOOD = f'<svg {SVG}><filter id="f"><feFlood/></filter><rect width="14" height="14" filter="url(#f)"/></svg>'
+FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and goes on
+    f'<svg {SVG} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
+    'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
+)
 
 PYTHON = (  # simple-icons' Python logo, shortened
     f'<svg role="img" viewBox="0 0 24 24" {SVG}><title>Python</title>'

@@ -91,7 +91,19 @@ function send(res, status, type, body, headers = {}) {
 const sendError = (res, status, message, headers) =>
   send(res, status, 'application/json', JSON.stringify({ error: message }), headers);
 
-async function handleRender(req, res) {
+let rendering = 0; // renders under way; the daemon keeps it under --renders, this is the backstop
+
+async function handleRender(req, res, maxRenders) {
+  if (rendering >= maxRenders) return sendError(res, 503, `already drawing ${rendering} badges`);
+  rendering += 1;
+  try {
+    await renderRequest(req, res);
+  } finally {
+    rendering -= 1;
+  }
+}
+
+async function renderRequest(req, res) {
   let spec;
   try {
     const text = await readBody(req);
@@ -112,7 +124,7 @@ async function handleRender(req, res) {
   }
 }
 
-function handle(req, res) {
+function handle(req, res, maxRenders) {
   const url = req.url.split('?', 1)[0];
   if (url === '/health') {
     if (req.method === 'GET' || req.method === 'HEAD') return send(res, 200, 'text/plain; charset=utf-8', 'ok');
@@ -120,7 +132,7 @@ function handle(req, res) {
   }
   if (url === '/render') {
     if (req.method !== 'POST') return sendError(res, 405, 'method not allowed', { Allow: 'POST' });
-    return handleRender(req, res).catch((e) => {
+    return handleRender(req, res, maxRenders).catch((e) => {
       if (!res.headersSent) sendError(res, 500, String(e && e.message));
       else res.destroy();
     });
@@ -156,15 +168,16 @@ async function load(dir) {
   }
 }
 
-const USAGE = 'usage: node server.js --port N [--host 127.0.0.1] [--modules DIR (holding node_modules)]';
+const USAGE = 'usage: node server.js --port N [--host 127.0.0.1] [--modules DIR (holding node_modules)] [--renders 8]';
 
 function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: null, modules: __dirname };
+  const opts = { host: '127.0.0.1', port: null, modules: __dirname, renders: 8 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === '--port' && /^\d{1,5}$/.test(value || '') && Number(value) <= 65535) opts.port = Number(value);
     else if (flag === '--host' && value) opts.host = value;
     else if (flag === '--modules' && value) opts.modules = path.resolve(value);
+    else if (flag === '--renders' && /^[1-9]\d{0,3}$/.test(value || '')) opts.renders = Number(value);
     else die(`bad argument ${JSON.stringify(flag)}\n${USAGE}`, 2);
   }
   if (opts.port === null) die(USAGE, 2);
@@ -172,10 +185,10 @@ function parseArgs(argv) {
 }
 
 async function main() {
-  const { host, port, modules } = parseArgs(process.argv.slice(2));
+  const { host, port, modules, renders } = parseArgs(process.argv.slice(2));
   await load(modules);
 
-  const server = http.createServer(handle);
+  const server = http.createServer((req, res) => handle(req, res, renders));
   server.keepAliveTimeout = 60_000; // clients keep a persistent connection pool
   server.headersTimeout = 65_000;
   server.on('error', (e) => die(e.code === 'EADDRINUSE'
