@@ -19,10 +19,11 @@ from twisted.internet import defer, reactor, task
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from conftest import get
+from util import get
 from fakepypi import FakeUpstream
 from test_logos import FLOOD, TURBULENCE
 from pypipin.metrics import Counters
+from pypipin.provision import default_dir
 from pypipin.renderer import MEMORY_CEILING, QUEUE_WAIT, Monitor, Renderer, RendererBusy, RenderFailed, free_port
 from pypipin.waiting import poll_until, sleep
 
@@ -63,7 +64,7 @@ class Node:
     def __init__(self) -> None:
         self.counters = Counters()
         self.port = free_port()
-        self.monitor = Monitor(reactor, NODE, self.port, self.counters)
+        self.monitor = Monitor(reactor, NODE, self.port, self.counters, default_dir(), provision=False)
         self.renderer = Renderer(reactor, self.port, kill=self.monitor.kill)
         self.peak_rss = 0
         self._sampler = task.LoopingCall(self._sample)
