@@ -241,8 +241,8 @@ class Renderer:
                 held.append(lock)
             return await self._draw(key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds())))
         finally:
-            for lock in reversed(held):
-                lock.release()
+            for lock in reversed(held):  # on the next turn, once the connection is back in the pool for the next render
+                self._reactor.callLater(0, lock.release)
 
     async def _draw(self, key: bytes, body: bytes, timeout: float) -> bytes:
         drawing = _Drawing(key)

@@ -2,9 +2,10 @@
 
 For each hostile logo of issue 10: the status and time of its badge, whether node kept its
 PID, node's peak RSS, and the time of the next normal PNG. Then ``--burst`` distinct-label
-scale-4 PNGs over as many connections from 127.0.0.2, against a daemon with the default cap
-on renders in flight and one with the cap as high as the burst (what there was before): the
-most connections node had open, statuses, p50/p99 and the wall time, in one table.
+scale-4 PNGs over as many connections from 127.0.0.2 (its render budget raised to fit them),
+against a daemon with the default cap on renders in flight and one with the cap as high as the
+burst (what there was before): the most connections node had open, statuses, p50/p99 and the
+wall time, in one table.
 """
 
 import argparse
@@ -90,7 +91,9 @@ def burst(upstream: FakeUpstreamProcess, count: int) -> None:
     print("| cap on renders in flight | most connections to node | 200 | 503 | failed | p50 | p99 | wall |")
     print("|---|---|---|---|---|---|---|---|")
     for cap in (8, count):
-        daemon, node_port = start(upstream, "--render-concurrency", str(cap))
+        # budget and connection cap as large as the burst: the cap on renders in flight is measured here
+        daemon, node_port = start(upstream, "--render-concurrency", str(cap), "--client-renders", str(count * 10),
+                                  "--client-connections", str(count + 16))
         try:
             (pid,) = daemon.children()
             peak = Peak(pid, node_port)
