@@ -325,12 +325,14 @@ class FakeUpstream(resource.Resource):
 
 class PrivateIndex(FakeUpstream):
     """A second index behind HTTP Basic, as a company's Nexus or devpi is: 401 without the right
-    credentials. ``authorizations`` keeps every Authorization header it was sent."""
+    credentials. ``authorizations`` keeps every Authorization header it was sent; ``moved`` maps
+    a path to the URL it redirects to (302)."""
 
     def __init__(self, user: str, password: str, clock: Any = default_reactor) -> None:
         super().__init__(clock)
         self.expected = b"Basic " + base64.b64encode(f"{user}:{password}".encode())
         self.authorizations: list[bytes | None] = []
+        self.moved: dict[str, str] = {}
 
     def render_GET(self, request: server.Request) -> Any:
         given = request.getHeader(b"Authorization")
@@ -339,6 +341,9 @@ class PrivateIndex(FakeUpstream):
             request.setResponseCode(401)
             request.setHeader(b"WWW-Authenticate", b'Basic realm="private index"')
             return b'{"message": "Unauthorized"}'
+        if request.path.decode() in self.moved:
+            request.redirect(self.moved[request.path.decode()].encode())
+            return b""
         return super().render_GET(request)
 
 

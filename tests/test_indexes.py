@@ -16,6 +16,7 @@ from fakepypi import FakeUpstream, PrivateIndex
 from pypipin import indexes
 from pypipin.options import Options
 from pypipin.request import parse
+from pypipin.upstream import Unavailable, Upstream, connect
 from util import get, svg_text
 
 SECRET = "s3cret-Pa55word"
@@ -93,13 +94,42 @@ def test_a_request_picks_a_configured_index_or_none(path: bytes, query: dict[str
     assert wanted is not None and wanted.index == index
 
 
+def serve(fake: FakeUpstream) -> Any:
+    """``fake`` on a free loopback port (its ``url``); the listening port, to stop."""
+    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
+    fake.url = f"http://127.0.0.1:{port.getHost().port}"
+    return port
+
+
 @pytest.fixture
 def private() -> Iterator[PrivateIndex]:
     fake = PrivateIndex("ci-bot", SECRET)
-    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
-    fake.url = f"http://127.0.0.1:{port.getHost().port}"
+    port = serve(fake)
     yield fake
     pytest_twisted.blockon(port.stopListening())
+
+
+@pytest_twisted.ensureDeferred
+async def test_credentials_go_to_their_host_only_not_across_a_redirect(private: PrivateIndex) -> None:
+    elsewhere = PrivateIndex("ci-bot", SECRET)  # another origin, that would take the same password
+    port = serve(elsewhere)
+    try:
+        private.add("klein", version="99.0.0")
+        private.moved["/pypi/moved/json"] = f"{elsewhere.url}/pypi/moved/json"
+        elsewhere.add("moved")
+        http, pool = connect(reactor, 5.0)
+        host = private.url.removeprefix("http://")
+        client = Upstream(reactor, http, indexes.configured("http://127.0.0.9/pypi", [indexes.pair(
+            f"corp=http://ci-bot:{SECRET}@{host}/pypi")]), "http://127.0.0.9/api", 5.0)
+        assert (await client.pypi("klein", index="corp")).value["version"] == "99.0.0"
+        with pytest.raises(Unavailable, match="HTTP 401") as refused:
+            await client.pypi("moved", index="corp")
+        assert private.authorizations == [private.expected] * 2
+        assert elsewhere.authorizations == [None]  # Twisted dropped it on the way to another host
+        assert SECRET not in str(refused.value)
+        await pool.closeCachedConnections()
+    finally:
+        await port.stopListening()
 
 
 @pytest.mark.processes
