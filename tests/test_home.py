@@ -118,6 +118,8 @@ def test_every_style_format_colour_and_period_is_offered_and_documented() -> Non
     assert OUTLINE.options["format"] == [fmt for fmt in FORMATS if fmt != "json"]
     assert OUTLINE.options["period"] == list(PERIODS)
     assert OUTLINE.options["framework"] == list(FRAMEWORKS)
+    assert OUTLINE.options["index"] == ["pypi"]
+    assert Outline(home.page(["pypi", "corp"]).decode()).options["index"] == ["pypi", "corp"]
     assert OUTLINE.options["colors"] == sorted(NAMED_COLORS)
     for value in [*FORMATS, *STYLES, *NAMED_COLORS, *PERIODS]:
         assert value in OUTLINE.codes, value
@@ -174,7 +176,8 @@ def test_every_documented_parameter_is_honoured_by_the_server() -> None:
 def daemon(upstream: FakeUpstream, start_daemon: Any) -> Any:
     upstream.add("demo", version="2.0.0", classifiers=CLASSIFIERS + ["Typing :: Typed", "Framework :: Django :: 4.2"],
                  day=7, week=70, month=700)
-    return pytest_twisted.blockon(defer.ensureDeferred(start_daemon().ready()))
+    started = start_daemon("none", "--index", f"corp={upstream.url}/pypi")  # a second index, for the picker
+    return pytest_twisted.blockon(defer.ensureDeferred(started.ready()))
 
 
 @pytest.mark.processes
@@ -183,7 +186,7 @@ async def test_the_page_is_static_and_never_reflects_the_query(daemon: Any) -> N
     response, plain = await get(daemon.url + "/")
     assert response.code == 200
     assert response.headers.getRawHeaders(b"content-type") == [b"text/html; charset=utf-8"]
-    assert plain == PAGE.encode()
+    assert plain == home.page(["pypi", "corp"])
     _, hostile = await get(daemon.url + "/?package=" + quote(HOSTILE) + "&style=" + quote(HOSTILE))
     assert hostile == plain
     assert b"pwned" not in plain
@@ -276,6 +279,11 @@ def browse(url: str) -> None:
         assert code(driver, "#kind-framework_versions .snippet code") == (
             f".. image:: {url}/pypi/frameworkversions/django-cms/demo.png?style=for-the-badge\n"
             f"   :target: https://pypi.org/project/demo/\n   :alt: django cms versions")
+        Select(driver.find_element(By.ID, "index")).select_by_visible_text("corp")
+        wait_for_badges(driver)
+        assert code(driver, "#kind-version .snippet code").startswith(
+            f".. image:: {url}/pypi/v/demo.png?index=corp&style=for-the-badge\n")
+        Select(driver.find_element(By.ID, "index")).select_by_visible_text("pypi")
 
         copy = driver.find_element(By.CSS_SELECTOR, "#kind-version .copy")
         copy.click()
