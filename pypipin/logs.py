@@ -30,13 +30,24 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("utf-8", "replace")
 
 
+_escaped: dict[bytes, str] = {}  # short fields seen lately (methods, URLs, agents), escaped once
+MEMO_ENTRIES, MEMO_LONGEST = 4096, 256  # at most about 2 MiB
+
+
 def _field(value: bytes | None) -> str:
     if not value:
         return "-"
-    text = value.decode("latin-1")
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return text  # the usual case, checked at C speed
-    return text.translate(_ESCAPES)
+    found = _escaped.get(value)
+    if found is None:
+        text = value.decode("latin-1")
+        if not (text.isascii() and text.isprintable() and '"' not in text and "\\" not in text):
+            text = text.translate(_ESCAPES)
+        if len(value) <= MEMO_LONGEST:
+            if len(_escaped) >= MEMO_ENTRIES:
+                _escaped.clear()
+            _escaped[value] = text
+        found = text
+    return found
 
 
 def combined_line(timestamp: str, request: IRequest, about: RequestState) -> bytes:
