@@ -7,17 +7,19 @@ from typing import Any, Iterator
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
+from twisted.web import resource
 from twisted.python import usage
 from twisted.web.server import Site
 
 import documents
 from fakepypi import FakeUpstream, PrivateIndex
 from pypipin import indexes
+from pypipin.cache import KEY_PREFIX
 from pypipin.options import Options
 from pypipin.request import parse
 from pypipin.upstream import Unavailable, Upstream, connect
-from util import get, svg_text
+from util import Stack, get, svg_text
 
 SECRET = "s3cret-Pa55word"
 
@@ -92,6 +94,53 @@ CONFIGURED = {
 def test_a_request_picks_a_configured_index_or_none(path: bytes, query: dict[str, str], index: str | None) -> None:
     wanted = parse(path, query, CONFIGURED)
     assert wanted is not None and wanted.index == index
+
+
+class ByHost(resource.Resource):
+    """Two upstreams in memory, told apart by the Host a request is sent to."""
+
+    isLeaf = True
+
+    def __init__(self, hosts: dict[bytes, resource.Resource]) -> None:
+        super().__init__()
+        self.hosts = hosts
+
+    def render(self, request: Any) -> Any:
+        return self.hosts[request.getRequestHostname()].render(request)
+
+
+def test_in_memory_each_index_has_its_own_cache_entries_flights_and_pauses() -> None:
+    clock = task.Clock()
+    public, private = FakeUpstream(clock), PrivateIndex("ci-bot", SECRET, clock)
+    stack = Stack("--index", f"corp=http://ci-bot:{SECRET}@corp.test/pypi", clock=clock,
+                  upstream=ByHost({b"pypi.test": public, b"corp.test": private}))  # type: ignore[arg-type]
+    public.add("klein", version="24.8.0")
+    private.add("klein", version="99.0.0")
+    answers = stack.burst([f"/v/klein/badge.svg?n={n}" for n in range(5)] +
+                          [f"/pypi/v/klein.json?index=corp&n={n}" for n in range(5)])
+    assert [answer.shown for answer in answers] == [["pypi", "v24.8.0"]] * 5 + [["pypi", "v99.0.0"]] * 5
+    assert public.requests["/pypi/klein/json"] == private.requests["/pypi/klein/json"] == 1
+    assert private.authorizations == [private.expected]
+    assert stack.store.lru.get(KEY_PREFIX + "corp:klein") and stack.store.lru.get(KEY_PREFIX + "pypi:klein")
+
+    # a 429 from one index pauses that index alone
+    private.fault = "429"  # Retry-After: 30
+    assert stack.get("/v/internal-tool/badge.svg?index=corp").shown == ["pypi", "rate limited"]
+    private.fault = None
+    public.add("flask", version="3.1.0")
+    private.add("flask", version="0.0.1")
+    assert stack.get("/v/flask/badge.svg?index=corp").shown == ["pypi", "rate limited"]
+    assert stack.get("/v/flask/badge.svg").shown == ["pypi", "v3.1.0"]
+    stack.advance(31)
+    assert stack.get("/v/flask/badge.svg?index=corp&again").shown == ["pypi", "v0.0.1"]
+
+    # no fetch at all for an index not configured, nor for downloads elsewhere
+    before = public.total() + private.total()
+    unknown = stack.get("/v/klein/badge.svg?index=nope")
+    assert unknown.shown == ["pypi", "unknown index"] and "max-age=3600," in unknown.header("cache-control")
+    assert stack.get("/d/klein/badge.svg?index=corp").shown == ["downloads", "n/a"]
+    assert public.total() + private.total() == before
+    assert stack.counters.upstream["corp", "rate_limited"] == 1 and stack.counters.upstream["corp", "ok"] == 2
 
 
 def serve(fake: FakeUpstream) -> Any:
