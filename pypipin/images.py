@@ -2,13 +2,14 @@
 
 import hashlib
 import json
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
 from pypipin.lifetimes import IMAGE_TTL
+from pypipin.limits import OverBudget
 from pypipin.metrics import Counters
 from pypipin.renderer import RenderFailed
 from pypipin.request import BadgeRequest
@@ -40,6 +41,10 @@ def unseal(stored: bytes | None) -> bytes | None:
     return stored[8:]
 
 
+# how a client pays for a render: pay(draw) returns draw()'s image once it is paid for
+Payer = Callable[[Callable[[], Awaitable[bytes]]], Awaitable[bytes]] | None
+
+
 class Images:
     """Images by exactly what they show: from memory, then the shared store, then drawn once.
 
@@ -56,11 +61,11 @@ class Images:
         self._renders = SingleFlight()
 
     async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
-                   about: RequestState | None = None, charge: Callable[[], None] = lambda: None) -> bytes:
+                   about: RequestState | None = None, pay: Payer = None) -> bytes:
         """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error".
 
-        ``about`` learns which cache layer the image came from. ``charge()`` is called before
-        a new render and may refuse it (OverBudget). An image with the request's own label,
+        ``about`` learns which cache layer the image came from. A new render is made through
+        ``pay`` (the client's budget), which may refuse it (OverBudget) or make it wait its turn. An image with the request's own label,
         colours or logo is kept in this process only, never in the shared store: anyone can
         ask for endless such images, and Redis must stay bounded.
         """
@@ -80,14 +85,14 @@ class Images:
         }
         shared = not (wanted.label or wanted.color or wanted.label_color or wanted.logo)
         try:
-            return await self.image(spec, about, charge, shared)
+            return await self.image(spec, about, pay, shared)
         except RenderFailed as failure:
             log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
             return await self.image({"label": label, "message": "render error", "color": "lightgrey",
                                      "style": "flat", "format": wanted.format, "scale": 1}, about)
 
     async def image(self, spec: dict[str, Any], about: RequestState | None = None,
-                    charge: Callable[[], None] = lambda: None, shared: bool = True) -> bytes:
+                    pay: Payer = None, shared: bool = True) -> bytes:
         """The image ``spec`` describes; ``shared``: also kept in (and read from) the shared store."""
         key = KEY_PREFIX + "img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         found = self._memory.get(key)
@@ -95,15 +100,15 @@ class Images:
         layer = "memory"
         if found is None:
             if shared:
-                found, layer = await self._renders.run(key, lambda: self._shared(key, spec, charge))
+                found, layer = await self._renders.run(key, lambda: self._shared(key, spec, pay))
             else:
-                found, layer = await self._renders.run(key, lambda: self._render(key, spec, charge)), "miss"
+                found, layer = await self._renders.run(key, lambda: self._render(key, spec, pay)), "miss"
             self._memory.set(key, found, IMAGE_TTL)
         if about is not None:
             about.reached(layer)
         return found
 
-    async def _shared(self, key: str, spec: dict[str, Any], charge: Callable[[], None]) -> tuple[bytes, str]:
+    async def _shared(self, key: str, spec: dict[str, Any], pay: Payer) -> tuple[bytes, str]:
         """The image from the shared store, or drawn; with the layer it came from."""
         async def read() -> bytes | None:
             return unseal(await self._store.get(key))
@@ -113,18 +118,23 @@ class Images:
         if found is not None:
             return found, store_layer(self._store)
         return await across_processes(self._store, self._clock, key, read,
-                                      lambda: self._render(key, spec, charge, store=True), self._renderer.wait + 1), "miss"
+                                      lambda: self._render(key, spec, pay, store=True), self._renderer.wait + 1), "miss"
 
-    async def _render(self, key: str, spec: dict[str, Any], charge: Callable[[], None], store: bool = False) -> bytes:
-        charge()
-        started = self._clock.seconds()
+    async def _render(self, key: str, spec: dict[str, Any], pay: Payer, store: bool = False) -> bytes:
+        async def draw() -> bytes:
+            started = self._clock.seconds()
+            try:
+                return await self._renderer.render(spec)
+            finally:
+                self._counters.render_seconds.observe(self._clock.seconds() - started)
+
         try:
-            image = await self._renderer.render(spec)
+            image = await (pay(draw) if pay is not None else draw())
+        except OverBudget:
+            raise
         except Exception:
             self._counters.renders["error"] += 1
             raise
-        finally:
-            self._counters.render_seconds.observe(self._clock.seconds() - started)
         self._counters.renders["ok"] += 1
         if store:
             await self._store.set(key, seal(image), IMAGE_TTL)

@@ -11,8 +11,9 @@ import resource
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
+from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.http import HTTPChannel
@@ -26,6 +27,7 @@ Network = IPv4Network | IPv6Network
 METHODS = (b"GET", b"HEAD")
 # what a request may cost: a package name fetched upstream, an image drawn by node
 COSTS = ("names", "renders")
+RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
 # file descriptors kept back from --max-connections' automatic value (Redis, upstream and
 # renderer pools, node's pipes, log files, the listener itself)
 RESERVED_FDS = 224
@@ -98,6 +100,7 @@ class Budgets:
         self._trusted = trusted
         self._max_clients = max_clients
         self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
+        self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
 
     def client(self, request: IRequest) -> str:
         """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
@@ -125,6 +128,19 @@ class Budgets:
 
     def account(self, client: str, cost: str) -> "Account":
         return Account(self, client, cost)
+
+    async def render(self, client: str, draw: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``draw()``, paid from ``client``'s renders budget, with at most ``RENDERS_AT_ONCE`` of the
+        client's draws under way: more wait their turn, so one client never has node to itself."""
+        self.spend(client, "renders")
+        slots = self._drawing.get(client)
+        if slots is None:
+            slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)
+        try:
+            return await slots.run(lambda: defer.ensureDeferred(draw()))
+        finally:
+            if slots.tokens == slots.limit:
+                self._drawing.pop(client, None)
 
     def over(self, client: str) -> bool:
         """True while one of ``client``'s budgets is spent (until a unit of it is back)."""

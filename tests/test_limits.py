@@ -3,7 +3,10 @@ head deadline and method check (Twisted's own HTTP parser on a string transport,
 
 from ipaddress import ip_network
 
+from typing import Any
+
 import pytest
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
@@ -160,3 +163,31 @@ def test_max_connections_default_fits_the_open_files_limit() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert max_connections(500) == 500
     assert max_connections(0) == max(64, soft - 224)
+
+
+def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60})
+    started: list[str] = []
+    pending: list[defer.Deferred[bytes]] = []
+
+    def draw(name: str) -> Any:
+        async def go() -> bytes:
+            started.append(name)
+            d: defer.Deferred[bytes] = defer.Deferred()
+            pending.append(d)
+            return await d
+        return go
+
+    results = [defer.ensureDeferred(budgets.render("a", draw(f"a{n}"))) for n in range(5)]
+    other = defer.ensureDeferred(budgets.render("b", draw("b0")))
+    assert started == ["a0", "a1", "b0"]  # the third of a's waits; b is not behind a
+    pending[0].callback(b"image")
+    assert started == ["a0", "a1", "b0", "a2"] and results[0].result == b"image"
+    fired = 1
+    while fired < len(pending):  # each draw that ends lets the next of a's start
+        pending[fired].callback(b"image")
+        fired += 1
+    assert fired == 6
+    assert all(r.called for r in results) and other.called
+    assert budgets._drawing == {}  # nothing kept for clients with no draw under way
