@@ -69,10 +69,15 @@ def client_of(peer: str, forwarded: bytes | None, trusted: tuple[Network, ...]) 
             client = hop
             if not _trusted(hop, trusted):
                 break
+    return _grouped(client)
+
+
+def _grouped(host: str) -> str:
+    """An address as counted: IPv6 by its /64 (one host usually holds a whole /64), IPv4 as itself."""
     try:
-        address = ip_address(client)
+        address = ip_address(host)
     except ValueError:
-        return client[:64]  # not an address (a broken proxy chain): counted as that text
+        return host[:64]  # not an address (a broken proxy chain, a UNIX socket): counted as that text
     if address.version == 6:
         if address.ipv4_mapped:
             return str(address.ipv4_mapped)
@@ -213,8 +218,8 @@ def max_connections(configured: int) -> int:
 
 
 class Listener(WrappingFactory):
-    """``site`` behind caps on open connections: ``per_address`` from one peer (trusted proxies
-    excepted) and ``total``; its connections speak ``Channel``, idle at most ``idle_timeout`` s.
+    """``site`` behind caps on open connections: ``per_address`` from one peer address (an IPv6
+    /64; trusted proxies excepted) and ``total``; its connections speak ``Channel``, idle at most ``idle_timeout`` s.
 
     A connection over a cap is closed as soon as it is accepted, before a byte is read.
     """
@@ -235,12 +240,13 @@ class Listener(WrappingFactory):
         self.refused: Counter[str] = Counter() if refused is None else refused  # by cap: address, total
 
     def buildProtocol(self, addr: IAddress) -> Any:
-        host = peer_host(addr)
+        peer = peer_host(addr)
+        host = _grouped(peer)
         count = self._open.get(host, 0)
         if len(self.protocols) >= self.total:
             self.refused["total"] += 1
             return None  # Twisted closes the socket at once
-        if count >= self.per_address and not _trusted(host, self._trusted):
+        if count >= self.per_address and not _trusted(peer, self._trusted):
             self.refused["address"] += 1
             return None
         self._open[host] = count + 1

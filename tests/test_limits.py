@@ -151,6 +151,17 @@ def test_connection_caps_per_address_and_in_total() -> None:
     assert again is not None and caps.refused == {"address": 1, "total": 1}
 
 
+def test_an_ipv6_64_is_one_address() -> None:
+    clock = Clock()
+    caps = listener(clock, per_address=2, total=10)
+    built = []
+    for n in range(3):
+        address = IPv6Address("TCP", f"2001:db8:1:2::{n + 1}", 40000)
+        built.append(caps.buildProtocol(address))
+    assert [protocol is not None for protocol in built] == [True, True, False]
+    assert caps.buildProtocol(IPv6Address("TCP", "2001:db8:1:3::1", 40000)) is not None
+
+
 def test_trusted_proxies_have_no_per_address_cap() -> None:
     clock = Clock()
     caps = listener(clock, per_address=1, total=10)
