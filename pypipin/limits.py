@@ -111,8 +111,8 @@ class Budgets:
         """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
         return client_of(peer_host(request.getClientAddress()), request.getHeader(b"X-Forwarded-For"), self._trusted)
 
-    def spend(self, client: str, cost: str) -> None:
-        """Take one unit of ``cost`` from ``client``'s budget; raise OverBudget when it is empty."""
+    def spend(self, client: str, cost: str, units: int = 1) -> None:
+        """Take ``units`` of ``cost`` from ``client``'s budget; raise OverBudget when it has fewer."""
         key = (client, cost)
         gate = self._clients.get(key)
         if gate is None:
@@ -122,7 +122,7 @@ class Budgets:
                 self._clients.popitem(last=False)
         else:
             self._clients.move_to_end(key)
-        if not gate.admit():
+        if not gate.admit(units):
             raise OverBudget(cost)
 
     def refund(self, client: str, cost: str) -> None:
@@ -134,10 +134,13 @@ class Budgets:
     def account(self, client: str, cost: str) -> "Account":
         return Account(self, client, cost)
 
-    async def render(self, client: str, draw: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def render(self, client: str, scale: int, draw: Callable[[], Awaitable[bytes]]) -> bytes:
         """``draw()``, paid from ``client``'s renders budget, with at most ``RENDERS_AT_ONCE`` of the
-        client's draws under way: more wait their turn, so one client never has node to itself."""
-        self.spend(client, "renders")
+        client's draws under way: more wait their turn, so one client never has node to itself.
+
+        An image ``scale`` times larger has ``scale``² the pixels, and costs that many units.
+        """
+        self.spend(client, "renders", scale * scale)
         slots = self._drawing.get(client)
         if slots is None:
             slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)

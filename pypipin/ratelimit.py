@@ -48,11 +48,14 @@ class Gate:
         self._stamp = now
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
 
-    def admit(self) -> bool:
-        """Spend a token if one is free now; False when none is."""
-        if self.wait():
+    def admit(self, tokens: int = 1) -> bool:
+        """Spend ``tokens`` if that many are free now; False (and nothing spent) when not."""
+        if self._rate is None:
+            return True
+        self.wait()  # brings the bucket up to now
+        if self._tokens < tokens:
             return False
-        self.take()
+        self._tokens -= tokens
         return True
 
     def refund(self) -> None:

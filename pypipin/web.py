@@ -260,7 +260,7 @@ class Badges:
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
             lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
             body = await self._images.draw(wanted, label, message, color, data is None, about,
-                                           partial(self._budgets.render, client))
+                                           partial(self._budgets.render, client, wanted.scale))
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
             plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)

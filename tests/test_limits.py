@@ -190,8 +190,8 @@ def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
             return await d
         return go
 
-    results = [defer.ensureDeferred(budgets.render("a", draw(f"a{n}"))) for n in range(5)]
-    other = defer.ensureDeferred(budgets.render("b", draw("b0")))
+    results = [defer.ensureDeferred(budgets.render("a", 1, draw(f"a{n}"))) for n in range(5)]
+    other = defer.ensureDeferred(budgets.render("b", 1, draw("b0")))
     assert started == ["a0", "a1", "b0"]  # the third of a's waits; b is not behind a
     pending[0].callback(b"image")
     assert started == ["a0", "a1", "b0", "a2"] and results[0].result == b"image"
@@ -202,3 +202,17 @@ def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
     assert fired == 6
     assert all(r.called for r in results) and other.called
     assert budgets._drawing == {}  # nothing kept for clients with no draw under way
+
+
+def test_a_larger_image_costs_more() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60})
+    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    for _ in range(3):
+        defer.ensureDeferred(budgets.render("a", 4, drawn))  # 16 units each: 48 of 60
+    refused = defer.ensureDeferred(budgets.render("a", 4, drawn))  # 12 left
+    assert refused.result.check(OverBudget)
+    refused.addErrback(lambda _: None)
+    for _ in range(12):
+        defer.ensureDeferred(budgets.render("a", 1, drawn))
+    assert budgets.over("a")
