@@ -282,7 +282,8 @@ def browse(url: str) -> None:
         Select(driver.find_element(By.ID, "index")).select_by_visible_text("corp")
         wait_for_badges(driver)
         assert code(driver, "#kind-version .snippet code").startswith(
-            f".. image:: {url}/pypi/v/demo.png?index=corp&style=for-the-badge\n")
+            f".. image:: {url}/pypi/v/demo.png?index=corp&style=for-the-badge\n"
+            f"   :target: {url}/?package=demo&index=corp\n")
         Select(driver.find_element(By.ID, "index")).select_by_visible_text("pypi")
 
         copy = driver.find_element(By.CSS_SELECTOR, "#kind-version .copy")

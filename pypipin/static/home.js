@@ -193,7 +193,10 @@
   function render() {
     if (!shown) return;
     const s = settings();
-    const target = `https://pypi.org/project/${encode(shown)}/`;
+    // a private package links to this page, never to a public one of the same name on pypi.org
+    const target = s.index === registry.indexes[0]
+      ? `https://pypi.org/project/${encode(shown)}/`
+      : `${location.origin}/?package=${encode(shown)}&index=${encode(s.index)}`;
     const badges = [];
     let loading = 0;
     for (const card of cards) {
