@@ -96,6 +96,7 @@ def run(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
 
 
+@pytest.mark.processes  # runs the pypipin and twistd commands
 def test_one_version_everywhere() -> None:
     assert metadata.version("pypipin") == pypipin.__version__
     assert run(PYPIPIN, "--version").stdout == f"pypipin {pypipin.__version__}\n"
