@@ -6,7 +6,7 @@ import re
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fakepypi import release_file
@@ -432,4 +432,6 @@ def test_hostile_paths(hostile: Stack, badge: str, name: str, extension: str, sh
        params=st.lists(st.tuples(query_key, hostile_value), max_size=6))
 def test_hostile_query_strings(hostile: Stack, badge: str, fmt: str, params: list[tuple[str, str]]) -> None:
     query = "&".join(quote(k, safe="") + "=" + quote(v, safe="") for k, v in params)
-    check_clean(hostile, hostile.get(f"/{badge}/pkg0/badge.{fmt}?{query}", seconds=6))
+    path = f"/{badge}/pkg0/badge.{fmt}?{query}"
+    assume(len(path) < 16000)  # past Twisted's 16 KiB head limit the connection is closed: test_hostile.py
+    check_clean(hostile, hostile.get(path, seconds=6))
