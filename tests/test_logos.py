@@ -6,29 +6,18 @@ import pytest
 
 from pypipin import logos
 from pypipin.request import parse
+from util import FLOOD, SVG_NS, TURBULENCE
 
-SVG = 'xmlns="http://www.w3.org/2000/svg"'
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
 
-# the two kinds of logo of issue 10: one made node die, the other grew it without bound
-TURBULENCE = (
-    f'<svg {SVG} width="14" height="14"><filter id="f" filterUnits="userSpaceOnUse" x="-90000" y="-90000" '
-    'width="99999" height="99999"><feTurbulence baseFrequency="0.9" numOctaves="10"/></filter>'
-    '<rect width="14" height="14" filter="url(#f)"/></svg>'
-)
-FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and goes on
-    f'<svg {SVG} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
-    'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
-)
-
 PYTHON = (  # simple-icons' Python logo, shortened
-    f'<svg role="img" viewBox="0 0 24 24" {SVG}><title>Python</title>'
+    f'<svg role="img" viewBox="0 0 24 24" {SVG_NS}><title>Python</title>'
     '<path d="M14.25.18l.9.2.73.26.59.3.45.32.34.34.25.34.16.33.1.3.04.26.02.2-.01.13V8.5l-.05.63-.13.55-.21'
     '.46-.26.38-.3.31-.33.25-.35.19-.35.14-.33.1-.3.07-.26.04-.21.02H8.77l-.69.05-.59.14-.5.22-.41.27z"/></svg>'
 )
 INKSCAPE = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<!-- made by hand -->\n'
-    f'<svg {SVG} {XLINK} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" '
+    f'<svg {SVG_NS} {XLINK} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" '
     'xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" width="64" height="64px" viewBox="0,0,64,64">'
     '<sodipodi:namedview inkscape:zoom="1e99" id="base"/>'
     '<defs><linearGradient id="g"><stop offset="0" stop-color="#9e99ab"/><stop offset="1" stop-color="#fff"/>'
@@ -42,7 +31,7 @@ INKSCAPE = (
 
 
 def nested(depth: int) -> str:
-    return f"<svg {SVG}>" + "<g>" * depth + "<rect width='1' height='1'/>" + "</g>" * depth + "</svg>"
+    return f"<svg {SVG_NS}>" + "<g>" * depth + "<rect width='1' height='1'/>" + "</g>" * depth + "</svg>"
 
 
 @pytest.mark.parametrize("svg", [PYTHON, INKSCAPE, nested(logos.MAX_DEPTH - 2)], ids=["python", "inkscape", "deep"])
@@ -53,51 +42,51 @@ def test_real_logos_are_accepted(svg: str) -> None:
 HOSTILE = [
     ("turbulence", TURBULENCE, "<filter>"),
     ("flood", FLOOD, "<filter>"),
-    ("filter attribute", f'<svg {SVG}><rect width="1" height="1" filter="blur(5)"/></svg>', "filter attribute"),
-    ("css blur", f'<svg {SVG}><rect style="filter: blur(100px)" width="1" height="1"/></svg>', "CSS filter"),
-    ("css blur in a style element", f'<svg {SVG}><style>rect {{ FILTER: blur(9px) }}</style></svg>', "CSS filter"),
-    ("css escape", f'<svg {SVG}><style>rect {{ f\\69lter: blur(9px) }}</style></svg>', "CSS escapes"),
-    ("css import", f'<svg {SVG}><style>@import "http://evil/x.css";</style></svg>', "at-rules"),
-    ("mask", f'<svg {SVG}><mask id="m"/><rect mask="url(#m)" width="1" height="1"/></svg>', "<mask>"),
-    ("mask attribute", f'<svg {SVG}><rect mask="url(#m)" width="1" height="1"/></svg>', "mask attribute"),
-    ("pattern", f'<svg {SVG}><pattern id="p" width="1e-9" height="1e-9"/></svg>', "<pattern>"),
-    ("foreignObject", f'<svg {SVG}><foreignObject><div/></foreignObject></svg>', "<foreignObject>"),
-    ("script", f'<svg {SVG}><script>alert(1)</script></svg>', "<script>"),
-    ("xhtml", f'<svg {SVG}><h:script xmlns:h="http://www.w3.org/1999/xhtml">x</h:script></svg>', "outside SVG"),
-    ("event handler", f'<svg {SVG} onload="alert(1)"/>', "event handler"),
-    ("image", f'<svg {SVG}><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>', "<image>"),
-    ("external href", f'<svg {SVG} {XLINK}><use xlink:href="http://evil/x.svg#a"/></svg>', "outside the logo"),
-    ("file href", f'<svg {SVG}><use href="file:///etc/passwd"/></svg>', "outside the logo"),
-    ("external url", f'<svg {SVG}><rect fill="url(http://evil/g)" width="1" height="1"/></svg>', "url()"),
-    ("external url in css", f'<svg {SVG}><rect style="fill:url( \'https://e/\' )" width="1"/></svg>', "url()"),
-    ("unclosed url", f'<svg {SVG}><rect fill="url(#a" width="1"/></svg>', "does not close"),
+    ("filter attribute", f'<svg {SVG_NS}><rect width="1" height="1" filter="blur(5)"/></svg>', "filter attribute"),
+    ("css blur", f'<svg {SVG_NS}><rect style="filter: blur(100px)" width="1" height="1"/></svg>', "CSS filter"),
+    ("css blur in a style element", f'<svg {SVG_NS}><style>rect {{ FILTER: blur(9px) }}</style></svg>', "CSS filter"),
+    ("css escape", f'<svg {SVG_NS}><style>rect {{ f\\69lter: blur(9px) }}</style></svg>', "CSS escapes"),
+    ("css import", f'<svg {SVG_NS}><style>@import "http://evil/x.css";</style></svg>', "at-rules"),
+    ("mask", f'<svg {SVG_NS}><mask id="m"/><rect mask="url(#m)" width="1" height="1"/></svg>', "<mask>"),
+    ("mask attribute", f'<svg {SVG_NS}><rect mask="url(#m)" width="1" height="1"/></svg>', "mask attribute"),
+    ("pattern", f'<svg {SVG_NS}><pattern id="p" width="1e-9" height="1e-9"/></svg>', "<pattern>"),
+    ("foreignObject", f'<svg {SVG_NS}><foreignObject><div/></foreignObject></svg>', "<foreignObject>"),
+    ("script", f'<svg {SVG_NS}><script>alert(1)</script></svg>', "<script>"),
+    ("xhtml", f'<svg {SVG_NS}><h:script xmlns:h="http://www.w3.org/1999/xhtml">x</h:script></svg>', "outside SVG"),
+    ("event handler", f'<svg {SVG_NS} onload="alert(1)"/>', "event handler"),
+    ("image", f'<svg {SVG_NS}><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>', "<image>"),
+    ("external href", f'<svg {SVG_NS} {XLINK}><use xlink:href="http://evil/x.svg#a"/></svg>', "outside the logo"),
+    ("file href", f'<svg {SVG_NS}><use href="file:///etc/passwd"/></svg>', "outside the logo"),
+    ("external url", f'<svg {SVG_NS}><rect fill="url(http://evil/g)" width="1" height="1"/></svg>', "url()"),
+    ("external url in css", f'<svg {SVG_NS}><rect style="fill:url( \'https://e/\' )" width="1"/></svg>', "url()"),
+    ("unclosed url", f'<svg {SVG_NS}><rect fill="url(#a" width="1"/></svg>', "does not close"),
     ("entity expansion", '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
-     f'<svg {SVG}><text>&b;&b;&b;</text></svg>', "DTD"),
-    ("external entity", f'<!DOCTYPE svg SYSTEM "http://evil/x.dtd"><svg {SVG}/>', "DTD"),
-    ("processing instruction", f'<?xml-stylesheet href="http://evil/x.css"?><svg {SVG}/>', "processing"),
+     f'<svg {SVG_NS}><text>&b;&b;&b;</text></svg>', "DTD"),
+    ("external entity", f'<!DOCTYPE svg SYSTEM "http://evil/x.dtd"><svg {SVG_NS}/>', "DTD"),
+    ("processing instruction", f'<?xml-stylesheet href="http://evil/x.css"?><svg {SVG_NS}/>', "processing"),
     ("not xml", "\x1f\x8b\x08\x00gzip", "well-formed"),
-    ("not utf-8", f'<svg {SVG}><text>\xff</text></svg>'.encode("latin-1"), "well-formed"),
+    ("not utf-8", f'<svg {SVG_NS}><text>\xff</text></svg>'.encode("latin-1"), "well-formed"),
     ("not svg", '<html xmlns="http://www.w3.org/1999/xhtml"/>', "not an <svg>"),
     ("no namespace", "<svg/>", "not an <svg>"),
     ("too deep", nested(logos.MAX_DEPTH), "deeper"),
-    ("too many elements", f"<svg {SVG}>" + "<g/>" * logos.MAX_ELEMENTS + "</svg>", "elements"),
-    ("too large", f"<svg {SVG}><!--" + "x" * logos.MAX_BYTES + "--></svg>", "larger"),
-    ("many uses", f"<svg {SVG}><g id='a'/>" + "<use href='#a'/>" * (logos.MAX_USES + 1) + "</svg>", "<use>"),
-    ("use of a use", f"<svg {SVG}><g id='a'><rect/></g><g id='b'><use href='#a'/><use href='#a'/></g>"
+    ("too many elements", f"<svg {SVG_NS}>" + "<g/>" * logos.MAX_ELEMENTS + "</svg>", "elements"),
+    ("too large", f"<svg {SVG_NS}><!--" + "x" * logos.MAX_BYTES + "--></svg>", "larger"),
+    ("many uses", f"<svg {SVG_NS}><g id='a'/>" + "<use href='#a'/>" * (logos.MAX_USES + 1) + "</svg>", "<use>"),
+    ("use of a use", f"<svg {SVG_NS}><g id='a'><rect/></g><g id='b'><use href='#a'/><use href='#a'/></g>"
      "<use href='#b'/><use href='#b'/></svg>", "holds a <use>"),
-    ("use of itself", f"<svg {SVG}><g id='a'><use href='#a'/></g></svg>", "holds a <use>"),
-    ("duplicate ids", f"<svg {SVG}><g id='a'/><g id='a'/></svg>", "one id"),
-    ("many clip paths", f"<svg {SVG}>" + "<clipPath/>" * (logos.MAX_CLIPS + 1) + "</svg>", "clip paths"),
-    ("dash pattern", f'<svg {SVG}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
-    ("huge stroke", f'<svg {SVG}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
-    ("huge coordinate", f'<svg {SVG}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
-    ("huge font in css", f'<svg {SVG}><text style="font-size:99999999px">x</text></svg>', "number"),
-    ("huge transform", f'<svg {SVG}><g transform="scale(1000000)"/></svg>', "number"),
-    ("huge width", f'<svg {SVG} width="20000" height="1"/>', "width"),
-    ("width in inches", f'<svg {SVG} width="100in" height="1"/>', "width"),
-    ("huge viewBox", f'<svg {SVG} viewBox="0 0 50000 1"/>', "viewBox"),
-    ("empty viewBox", f'<svg {SVG} viewBox="0 0 0 1"/>', "viewBox"),
-    ("bad viewBox", f'<svg {SVG} viewBox="0 0 a b"/>', "viewBox"),
+    ("use of itself", f"<svg {SVG_NS}><g id='a'><use href='#a'/></g></svg>", "holds a <use>"),
+    ("duplicate ids", f"<svg {SVG_NS}><g id='a'/><g id='a'/></svg>", "one id"),
+    ("many clip paths", f"<svg {SVG_NS}>" + "<clipPath/>" * (logos.MAX_CLIPS + 1) + "</svg>", "clip paths"),
+    ("dash pattern", f'<svg {SVG_NS}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
+    ("huge stroke", f'<svg {SVG_NS}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
+    ("huge coordinate", f'<svg {SVG_NS}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
+    ("huge font in css", f'<svg {SVG_NS}><text style="font-size:99999999px">x</text></svg>', "number"),
+    ("huge transform", f'<svg {SVG_NS}><g transform="scale(1000000)"/></svg>', "number"),
+    ("huge width", f'<svg {SVG_NS} width="20000" height="1"/>', "width"),
+    ("width in inches", f'<svg {SVG_NS} width="100in" height="1"/>', "width"),
+    ("huge viewBox", f'<svg {SVG_NS} viewBox="0 0 50000 1"/>', "viewBox"),
+    ("empty viewBox", f'<svg {SVG_NS} viewBox="0 0 0 1"/>', "viewBox"),
+    ("bad viewBox", f'<svg {SVG_NS} viewBox="0 0 a b"/>', "viewBox"),
 ]
 
 

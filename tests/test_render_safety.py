@@ -19,13 +19,12 @@ from twisted.internet import defer, reactor, task
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from util import get
 from fakepypi import FakeUpstream
-from test_logos import FLOOD, TURBULENCE
 from pypipin.metrics import Counters
 from pypipin.provision import default_dir
 from pypipin.renderer import MEMORY_CEILING, QUEUE_WAIT, Monitor, Renderer, RendererBusy, RenderFailed, free_port
 from pypipin.waiting import poll_until, sleep
+from util import FLOOD, TURBULENCE, get
 
 GIB = 1 << 30
 NODE = shutil.which("node") or "node"

@@ -230,3 +230,15 @@ query_key = st.sampled_from(["style", "label", "text", "color", "colorA", "color
                              "period", "scale", "logo", "include_prereleases", "junk", ""])
 # PyPI and pypistats are asked by normal names only
 NORMAL_UPSTREAM_PATH = re.compile(r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$")
+
+SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
+# the two kinds of logo of issue 10: one made node die, the other grew it without bound
+TURBULENCE = (
+    f'<svg {SVG_NS} width="14" height="14"><filter id="f" filterUnits="userSpaceOnUse" x="-90000" y="-90000" '
+    'width="99999" height="99999"><feTurbulence baseFrequency="0.9" numOctaves="10"/></filter>'
+    '<rect width="14" height="14" filter="url(#f)"/></svg>'
+)
+FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and goes on
+    f'<svg {SVG_NS} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
+    'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
+)
