@@ -95,7 +95,7 @@ def test_other_methods_get_405_from_the_head_alone() -> None:
     clock = Clock()
     Hello.seen = []
     protocol, transport = connect(clock)
-    channel = protocol.wrappedProtocol
+    channel = protocol
     protocol.dataReceived(b"POST /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n" + b"x" * 1000)
     answer = transport.value()
     assert answer.startswith(b"HTTP/1.1 405 ") and b"\r\nAllow: GET, HEAD\r\n" in answer
