@@ -215,3 +215,14 @@ async def test_a_node_that_dies_at_start_is_restarted_with_back_off(
     restarts = log.count("procmon starts it again")
     assert response.code == 503 and 3 <= restarts <= 6, restarts  # 0.2 + 0.4 + ... + 6.4 s is 12.6 s
     assert len(log.encode()) < 10_000
+
+
+@pytest.mark.processes
+@pytest_twisted.ensureDeferred
+async def test_install_over_another_versions_directory_replaces_it(tmp_path: Path) -> None:
+    """`pypipin renderer install --dir D` where D holds an older renderer: D is brought up to date."""
+    directory = fill(tmp_path / "renderer", b'{"lockfileVersion": 3}', ["badge-maker", "left-pad"])
+    await install(reactor, directory, shutil.which("node"))
+    check_dir(directory)
+    assert not (directory / "node_modules" / "left-pad").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["renderer"]
