@@ -31,9 +31,10 @@ RETRY_MAX = 60.0  # longest wait between two checks of a renderer that cannot st
 MEMORY_CEILING = 1 << 30
 NODE_FLAGS = ("--jitless", "--no-expose-wasm", "--max-old-space-size=192")
 NODE_ENV = {"MALLOC_ARENA_MAX": "2", "MIMALLOC_ARENA_RESERVE": "64MiB"}
-_WITH_CEILING = (
-    "import os, resource, sys; limit = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
-    "os.execvp(sys.argv[2], sys.argv[2:])"
+_WITH_CEILING = (  # never above a hard limit the operator set already (systemd's LimitAS=, ulimit -v)
+    "import os, resource, sys; hard = resource.getrlimit(resource.RLIMIT_AS)[1]; limit = int(sys.argv[1]); "
+    "limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard); "
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); os.execvp(sys.argv[2], sys.argv[2:])"
 )
 MAX_THREADS = 16  # node's libuv pool: each thread reserves an 8 MiB stack under the ceiling
 RENDERS = 8  # renders in flight: 4 per core keeps 2 cores busy while one render waits on I/O or encoding
