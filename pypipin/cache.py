@@ -158,6 +158,7 @@ class RedisStore:
         return "redis" if self._up else "in-process fallback"
 
     def up(self) -> None:
+        """A connection is usable (told by the connection, as its ``Watcher``)."""
         if self._up is False:
             log.info("Redis is back after {seconds:.1f} s: using the shared cache again",
                      seconds=self._clock.seconds() - self._down_since)
@@ -166,6 +167,7 @@ class RedisStore:
         self._up, self.reason = True, None
 
     def down(self, reason: str) -> None:
+        """No connection is usable, because of ``reason`` (told by the connection)."""
         now = self._clock.seconds()
         if self._up is not False:
             self._down_since = now
