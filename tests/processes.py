@@ -43,6 +43,17 @@ def wait_for_health(url: str, timeout: float) -> None:
     raise TimeoutError(f"{url}/health did not say 200 within {timeout} s")
 
 
+def wait_for_health(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5):
+                return
+        except OSError:  # refused, or an HTTPError (503) while node starts
+            time.sleep(0.1)
+    raise TimeoutError(f"{url}/health never answered 200")
+
+
 class RedisServer:
     """A throwaway redis-server on a free loopback port, never the machine's own.
 
@@ -113,6 +124,12 @@ class Daemon:
         """Waits (in a thread) until /health says 200: the renderer is up."""
         await self.ready()
         await deferToThread(wait_for_health, self.url, timeout)
+        return self
+
+    async def drawing(self) -> "Daemon":
+        """Waits for the port, then for /health's 200: the renderer draws (node may take seconds under load)."""
+        await self.ready()
+        await deferToThread(wait_for_health, self.url)
         return self
 
     def log_text(self) -> str:

@@ -30,8 +30,9 @@ async def get(url: str, headers: dict[bytes, list[bytes]] | None = None) -> tupl
 @pytest_twisted.ensureDeferred
 async def test_head_cold_and_hot_is_headers_only_and_logs_nothing_odd(upstream: FakeUpstream, start_daemon) -> None:
     upstream.add("demo")
-    daemon = await start_daemon().ready()
-    _, body = await get(f"{daemon.url}/wheel/demo/badge.svg")
+    daemon = await start_daemon().drawing()
+    response, body = await get(f"{daemon.url}/wheel/demo/badge.svg")
+    assert response.code == 200
     for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/wheel/demo/badge.svg", "/", "/pypi/v/demo.json"):
         response, content = await raw(daemon.url + url, b"HEAD")
         assert response.code == 200 and content == b"", url
@@ -45,7 +46,7 @@ async def test_head_cold_and_hot_is_headers_only_and_logs_nothing_odd(upstream: 
 @pytest_twisted.ensureDeferred
 async def test_weak_etag_gives_304(upstream: FakeUpstream, start_daemon) -> None:
     upstream.add("demo")
-    daemon = await start_daemon().ready()
+    daemon = await start_daemon().drawing()
     url = f"{daemon.url}/v/demo/badge.svg"
     first, _ = await get(url)
     (etag,) = first.headers.getRawHeaders(b"etag")
@@ -59,7 +60,7 @@ async def test_weak_etag_gives_304(upstream: FakeUpstream, start_daemon) -> None
 @pytest_twisted.ensureDeferred
 async def test_gzip_when_asked_for_svg_json_and_the_home_page(upstream: FakeUpstream, start_daemon) -> None:
     upstream.add("demo")
-    daemon = await start_daemon().ready()
+    daemon = await start_daemon().drawing()
     long_json = "/pypi/v/demo.json?label=" + "release%20" * 15  # a tiny one is not worth compressing
     for url in ("/v/demo/badge.svg", long_json, "/", "/v/demo/badge.svg"):  # the last one hot
         plain, body = await get(daemon.url + url)

@@ -20,7 +20,7 @@ DASHBOARD = ROOT / "conf" / "grafana-dashboard.json"
 async def scraped(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> dict[str, list]:
     """Sample name -> [(labels, value)] of a daemon that has served, fetched from both sources and drawn."""
     upstream.add("demo")
-    daemon = await start_daemon(redis.url).ready()
+    daemon = await start_daemon(redis.url).drawing()
     for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/d/demo/badge.png", "/wheel/demo/badge.svg"):
         assert (await get(daemon.url + url))[0].code == 200
     _, body = await get(daemon.url + "/metrics")

@@ -83,7 +83,7 @@ async def test_rediss_with_a_private_ca_as_an_acl_user_with_a_password_file(
     secret.write_text("s3cret\n")
     port = tls_redis.tls_port  # type: ignore[attr-defined]
     daemon = await start_daemon(f"rediss://badges@127.0.0.1:{port}/0", "--redis-ca", str(certificates / "ca.pem"),
-                                "--redis-password-file", str(secret)).ready()
+                                "--redis-password-file", str(secret)).drawing()
     _, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     code, state = await health(daemon.url)
@@ -100,7 +100,7 @@ async def test_an_untrusted_certificate_is_one_error_line_and_a_degraded_health(
 ) -> None:
     upstream.add("demo")
     port = tls_redis.tls_port  # type: ignore[attr-defined]
-    daemon = await start_daemon(f"rediss://badges:s3cret@127.0.0.1:{port}/0").ready()  # system CAs: not ours
+    daemon = await start_daemon(f"rediss://badges:s3cret@127.0.0.1:{port}/0").drawing()  # system CAs: not ours
     _, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     await sleep(5)  # a few attempts, backing off
@@ -118,7 +118,7 @@ async def test_a_refused_password_is_retried_until_the_acl_lets_us_in(
     upstream: FakeUpstream, acl_redis: RedisServer, start_daemon
 ) -> None:
     upstream.add("demo")
-    daemon = await start_daemon(f"redis://badges:rotated@127.0.0.1:{acl_redis.port}/0").ready()
+    daemon = await start_daemon(f"redis://badges:rotated@127.0.0.1:{acl_redis.port}/0").drawing()
     await get(f"{daemon.url}/v/demo/badge.svg")
     code, state = await health(daemon.url)
     assert code == 200 and state["degraded"] is True and "WRONGPASS" in state["cache_error"]
