@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
+from processes import wait_for_health
 from test_logos import FLOOD, TURBULENCE
 
 
@@ -60,9 +61,11 @@ def start(upstream: FakeUpstreamProcess, *extra: str) -> tuple[Daemon, int]:
     node_port = free_port()
     daemon = Daemon(upstream.url, "none", "--renderer-port", str(node_port), *extra)
     wait_for_port(daemon.port)
-    if fetch(daemon.port, "/wheel/pkg0/badge.png")[0] != 200:
+    try:
+        wait_for_health(daemon.url)  # node may take seconds to start under load
+    except TimeoutError:
         daemon.stop()
-        raise SystemExit(f"node did not start:\n{daemon.log_text()[-2000:]}")
+        raise SystemExit(f"node did not start:\n{daemon.log_text()[-2000:]}") from None
     return daemon, node_port
 
 

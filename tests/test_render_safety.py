@@ -302,8 +302,7 @@ async def test_a_spec_drawn_alone_when_node_died_is_not_sent_again(stand_in: tup
 @pytest_twisted.ensureDeferred
 async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daemon, logo: str, scale: int) -> None:
     upstream.add("demo")
-    daemon = await start_daemon().ready()
-    await get(f"{daemon.url}/wheel/demo/badge.png")  # node is up
+    daemon = await start_daemon().drawing()
     (pid,) = daemon.children()
     peak = {"rss": 0}
     sampler = task.LoopingCall(lambda: peak.update(rss=max(peak["rss"], rss(pid))))
