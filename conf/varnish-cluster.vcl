@@ -1,8 +1,11 @@
 # Varnish 7 in front of several pypipin daemons on one host (one per core), sharing one Redis.
 # Add a backend per daemon and list it in vcl_init; run each daemon with its own --port.
+# Keep varnish-badges.vcl (included below) beside this file.
 vcl 4.1;
 
 import directors;
+
+include "./varnish-badges.vcl";
 
 probe health {
     .url = "/health";
@@ -32,12 +35,7 @@ sub vcl_init {
 
 sub vcl_recv {
     set req.backend_hint = daemons.backend();
-    if (req.method != "GET" && req.method != "HEAD") {
-        return (pass);
-    }
-    if (req.url ~ "^/(health|metrics)") {
-        return (pass);
-    }
+    call pypipin_recv;
     unset req.http.Cookie;
     unset req.http.Authorization;
     return (hash);

@@ -1,5 +1,6 @@
 # Varnish 7 in front of one pypipin daemon (pypip.in ran this way at a 10:1 hit:miss ratio).
-# Edit the backend's host and port below; run: varnishd -a :80 -f /etc/varnish/pypipin.vcl
+# Edit the backend's host and port below; copy this file and varnish-badges.vcl (which it
+# includes) into one folder, e.g. /etc/varnish/; run: varnishd -a :80 -f /etc/varnish/varnish.vcl
 vcl 4.1;
 
 backend pypipin {
@@ -16,25 +17,10 @@ backend pypipin {
     }
 }
 
-# who may read /metrics through Varnish (the daemon has its own --metrics-allow too)
-acl metrics {
-    "127.0.0.1";
-    "::1";
-}
+include "./varnish-badges.vcl";
 
 sub vcl_recv {
-    if (req.method != "GET" && req.method != "HEAD") {
-        return (synth(405, "Only GET and HEAD"));
-    }
-    if (req.url ~ "^/metrics") {
-        if (client.ip !~ metrics) {
-            return (synth(403, "Forbidden"));
-        }
-        return (pass);
-    }
-    if (req.url ~ "^/health") {
-        return (pass);
-    }
+    call pypipin_recv;
     # badges depend on the URL alone
     unset req.http.Cookie;
     unset req.http.Authorization;
@@ -57,30 +43,4 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
-}
-
-sub vcl_synth {
-    if (resp.status == 405) {
-        set resp.http.Allow = "GET, HEAD";
-    }
-    set resp.http.Content-Type = "text/plain; charset=utf-8";
-    synthetic(resp.reason + {"
-"});
-    return (deliver);
-}
-
-# The daemon is down or failing and nothing is cached: a badge URL gets an "unavailable"
-# badge (as the daemon draws it for /v/), never Varnish's HTML error page in a README.
-sub vcl_backend_error {
-    if (bereq.url ~ "^/(health|metrics|static/|\?|$)") {
-        return (deliver);
-    }
-    set beresp.status = 200;
-    set beresp.reason = "OK";
-    set beresp.http.Content-Type = "image/svg+xml;charset=utf-8";
-    set beresp.http.Cache-Control = "max-age=10";
-    set beresp.ttl = 10s;
-    set beresp.grace = 0s;
-    synthetic({"<svg xmlns="http://www.w3.org/2000/svg" width="106" height="20" role="img" aria-label="pypi: unavailable"><title>pypi: unavailable</title><filter id="blur"><feGaussianBlur stdDeviation="16"/></filter><linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient><clipPath id="r"><rect width="106" height="20" rx="3"/></clipPath><g clip-path="url(#r)"><rect width="33" height="20" fill="#555"/><rect x="33" width="73" height="20" fill="#939393"/><rect width="106" height="20" fill="url(#s)"/></g><g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" text-rendering="geometricPrecision" font-size="110"><g transform="scale(.1)"><g aria-hidden="true" fill="#010101"><text x="175" y="150" fill-opacity=".8" filter="url(#blur)" textLength="230">pypi</text><text x="175" y="150" fill-opacity=".3" textLength="230">pypi</text></g><text x="175" y="140" textLength="230">pypi</text></g><g transform="scale(.1)"><g aria-hidden="true" fill="#010101"><text x="685" y="150" fill-opacity=".8" filter="url(#blur)" textLength="630">unavailable</text><text x="685" y="150" fill-opacity=".3" textLength="630">unavailable</text></g><text x="685" y="140" textLength="630">unavailable</text></g></g></svg>"});
-    return (deliver);
 }

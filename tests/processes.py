@@ -194,7 +194,7 @@ class FakeUpstreamProcess:
 
 
 def vcl_for(name: str, ports: dict[int, int]) -> str:
-    """conf/<name> with backend ports replaced (old -> new), in a file varnishd's own user can read."""
+    """conf/<name> with backend ports replaced (old -> new), and what it includes, in files varnishd's user can read."""
     folder = tempfile.mkdtemp(prefix="pypipin-varnish-")
     os.chmod(folder, 0o755)
     text = (ROOT / "conf" / name).read_text()
@@ -203,7 +203,10 @@ def vcl_for(name: str, ports: dict[int, int]) -> str:
         text = text.replace(f'.port = "{old}";', f'.port = "{new}";')
     path = Path(folder, name)
     path.write_text(text)
-    path.chmod(0o644)
+    included = Path(folder, "varnish-badges.vcl")  # what both VCLs include, from beside them
+    included.write_text((ROOT / "conf" / included.name).read_text())
+    for each in (path, included):
+        each.chmod(0o644)
     return str(path)
 
 

@@ -10,7 +10,7 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import VARNISHD, vcl_for
-from util import get, get_from, sleep, svg_text
+from util import get, get_from, svg_text
 
 pytestmark = pytest.mark.processes
 
@@ -36,12 +36,17 @@ async def test_second_request_is_a_varnish_hit(upstream: FakeUpstream, start_dae
     assert upstream.requests["/pypi/demo/json"] == 1
 
 
+BACKENDS = {"varnish.vcl": (8888,), "varnish-cluster.vcl": (8881, 8882)}
+
+
+@pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
-async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeUpstream, start_daemon, varnish) -> None:
+async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeUpstream, start_daemon, varnish,
+                                                                 vcl: str) -> None:
     upstream.fault = "500"
-    daemon = await start_daemon().ready()
+    daemon = await start_daemon().drawing()
     _, drawn = await get(f"{daemon.url}/v/broken/badge.svg")  # what the daemon itself draws for this failure
-    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    front = await deferToThread(varnish, vcl, {port: daemon.port for port in BACKENDS[vcl]})
     await deferToThread(daemon.stop)
     for url in ("/v/never-asked/badge.svg", "/pypi/wheel/other", "/d/third/badge.png"):
         response, body = await get(front + url)
@@ -53,12 +58,12 @@ async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeU
     assert response.code == 503 and b"<svg" not in body
 
 
+@pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
-async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstream, start_daemon, varnish) -> None:
-    daemon = await start_daemon().ready()
-    while (await get(daemon.url + "/health"))[0].code != 200:  # until node is up, or Varnish's probe says sick
-        await sleep(0.2)
-    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstream, start_daemon, varnish,
+                                                             vcl: str) -> None:
+    daemon = await start_daemon().drawing()  # node is up before Varnish's first probe
+    front = await deferToThread(varnish, vcl, {port: daemon.port for port in BACKENDS[vcl]})
     for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
         response = await treq.request(method, front + "/v/demo/badge.svg", data=b"x")
         await response.content()
