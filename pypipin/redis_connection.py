@@ -89,9 +89,13 @@ class _Factory(txredisapi.RedisFactory):
     def stopTrying(self) -> defer.Deferred[None]:
         return defer.succeed(None)
 
+    def buildProtocol(self, addr: Any) -> Any:
+        self.lost = None  # a new attempt: what ended the last one is no cause of this one's failure
+        return super().buildProtocol(addr)
+
     def connectionError(self, why: str) -> None:
         super().connectionError(why)
-        cause = f" ({_explain(self.lost)})" if self.lost is not None and self.lost.check(TLSError) else ""
+        cause = f" ({_explain(self.lost)})" if self.lost is not None else ""
         self.watcher.down(why.removeprefix("Redis error: ") + cause)
 
     def addConnection(self, conn: Any) -> None:
