@@ -32,17 +32,6 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
-def wait_for_health(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2):
-                return
-        except OSError:  # refused, or an HTTPError (503)
-            time.sleep(0.1)
-    raise TimeoutError(f"{url}/health did not say 200 within {timeout} s")
-
-
 def wait_for_health(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,12 +107,6 @@ class Daemon:
     async def ready(self) -> "Daemon":
         """Waits (in a thread, so the reactor and anything served in it keep running) for the port."""
         await deferToThread(wait_for_port, self.port)
-        return self
-
-    async def healthy(self, timeout: float = 30.0) -> "Daemon":
-        """Waits (in a thread) until /health says 200: the renderer is up."""
-        await self.ready()
-        await deferToThread(wait_for_health, self.url, timeout)
         return self
 
     async def drawing(self) -> "Daemon":
