@@ -10,10 +10,10 @@ class _QuietFactory(_HTTP11ClientFactory):
     noisy = False  # no "Starting factory" log line for every pooled connection
 
 
-def client(reactor: Any, per_host: int, connect_timeout: float, wrap: Any = None) -> tuple[HTTPClient, HTTPConnectionPool]:
-    """A treq client on its own keep-alive pool; ``wrap`` may decorate the agent (e.g. gzip)."""
+def client(reactor: Any, per_host: int, connect_timeout: float) -> tuple[HTTPClient, HTTPConnectionPool]:
+    """A treq client on its own keep-alive pool (treq asks for gzip and decodes it)."""
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = per_host
     pool._factory = _QuietFactory
     agent = Agent(reactor, pool=pool, connectTimeout=connect_timeout)
-    return HTTPClient(wrap(agent) if wrap else agent), pool
+    return HTTPClient(agent), pool

@@ -87,7 +87,8 @@ class Images:
         try:
             return await self.image(spec, about, pay, shared)
         except RenderFailed as failure:
-            log.error("Renderer refused {spec}: {failure}", spec=spec, failure=failure)
+            log.error("Renderer refused a {fmt} badge labelled {label!r}: {failure}", fmt=wanted.format,
+                      label=label[:80], failure=failure)
             return await self.image({"label": label, "message": "render error", "color": "lightgrey",
                                      "style": "flat", "format": wanted.format, "scale": 1}, about)
 

@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -161,21 +160,13 @@ class Monitor(ProcessMonitor):
         return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
 
 
-@dataclass(eq=False)
-class _Drawing:
-    """A spec sent to node and not answered yet."""
-
-    key: bytes
-    company: int = 0  # how many were being drawn when node died under it; 0 while it lives
-
-
 class Renderer:
     """Asks the renderer for images over keep-alive loopback HTTP, at most ``renders`` at once.
 
-    A spec that was being drawn when node died, alone, or that overran the render deadline
-    (node is then killed), is remembered by its digest and never sent again: it fails at
-    once. A spec that shared a death with others is tried again once, while no other such
-    spec is being drawn; if node dies under it again, it is remembered too.
+    A spec that overran the render deadline (node is then killed), or that node died under
+    twice, is remembered by its digest and never sent again: it fails at once. After a first
+    death a spec is only a suspect (it may have shared the death with others, or met a node
+    that was already gone), tried again while no other suspect is being drawn.
     """
 
     def __init__(self, reactor: IReactorTime, port: int, wait: float = QUEUE_WAIT + RENDER_DEADLINE,
@@ -193,14 +184,9 @@ class Renderer:
         self.problem = problem
         self._slots = defer.DeferredSemaphore(renders)
         self._suspects = defer.DeferredLock()
-        self._drawing: set[_Drawing] = set()
+        self.in_flight = 0  # renders sent to node and not answered yet
         self._struck = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
         self._poisoned = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
-
-    @property
-    def in_flight(self) -> int:
-        """Renders sent to node and not answered yet."""
-        return len(self._drawing)
 
     async def render(self, spec: dict[str, Any]) -> bytes:
         """The image drawn from ``spec``; waits up to ``wait`` seconds for a slot or a restarting renderer.
@@ -238,7 +224,7 @@ class Renderer:
                 try:
                     await waiting
                 except defer.TimeoutError:
-                    raise RendererBusy(f"{len(self._drawing)} renders in flight and no slot within the wait") from None
+                    raise RendererBusy(f"{self.in_flight} renders in flight and no slot within the wait") from None
                 held.append(lock)
             return await self._draw(key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds())))
         finally:
@@ -246,8 +232,7 @@ class Renderer:
                 self._reactor.callLater(0, lock.release)
 
     async def _draw(self, key: bytes, body: bytes, timeout: float) -> bytes:
-        drawing = _Drawing(key)
-        self._drawing.add(drawing)
+        self.in_flight += 1
         request = defer.ensureDeferred(self._post(body))
         timer = self._reactor.callLater(timeout, request.cancel)
         try:
@@ -258,12 +243,12 @@ class Renderer:
             overran = not timer.active()
             if overran and timeout < self.deadline:
                 raise RendererDown("no time left to wait for the renderer") from failure
-            self._died(drawing, overran)
+            self._died(key, overran)
             raise _NotDrawn(str(failure)) from failure
         finally:
             if timer.active():
                 timer.cancel()
-            self._drawing.discard(drawing)
+            self.in_flight -= 1
         if code == 503:
             raise _NotDrawn("node is at its own cap on renders")
         if code != 200:
@@ -274,19 +259,16 @@ class Renderer:
         response = await self._http.post(self.url + "/render", data=body, headers={b"Content-Type": b"application/json"})
         return response.code, await response.content()
 
-    def _died(self, drawing: _Drawing, overran: bool) -> None:
-        """Node died (or overran the deadline) under ``drawing``: strike or poison its spec."""
-        if drawing.company == 0:  # the first to notice this death: all drawn with it share it
-            for each in self._drawing:
-                each.company = len(self._drawing)
+    def _died(self, key: bytes, overran: bool) -> None:
+        """Node died (or overran the deadline) under the spec ``key``: strike or poison it."""
         if overran:
             log.error("A render overran its {deadline} s deadline; killing the renderer", deadline=self.deadline)
             self._kill()
-        if overran or drawing.company == 1 or self._struck.get(drawing.key) is not None:
-            self._poisoned.set(drawing.key, b"1", POISON_TTL)
-            log.error("The renderer died drawing spec {digest}; it is never sent again", digest=drawing.key.hex()[:16])
+        if overran or self._struck.get(key) is not None:
+            self._poisoned.set(key, b"1", POISON_TTL)
+            log.error("The renderer died drawing spec {digest}; it is never sent again", digest=key.hex()[:16])
         else:
-            self._struck.set(drawing.key, b"1", POISON_TTL)
+            self._struck.set(key, b"1", POISON_TTL)
 
     async def healthy(self) -> bool:
         """True when the renderer answers its health check now."""

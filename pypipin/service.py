@@ -10,7 +10,8 @@ from twisted.application import service, strports
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.resource import NoResource, Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from pypipin.cache import LRU, MemoryStore, RedisStore, Store
@@ -152,7 +153,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     })
     metrics = MetricsPage(registry(counters, readings), options["metrics-allow"])
     front = app(options, reactor, store, http, renderer, counters,
-                NoResource() if options["metrics-port"] else metrics, hot, drawn).resource()
+                notFound() if options["metrics-port"] else metrics, hot, drawn).resource()
     web = service.MultiService()
     badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
     listener = Listener(

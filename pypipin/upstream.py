@@ -6,8 +6,7 @@ import treq
 from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.client import ContentDecoderAgent, GzipDecoder, HTTPConnectionPool
-from twisted.web.iweb import IAgent
+from twisted.web.client import HTTPConnectionPool
 
 from pypipin import __version__, summary
 from pypipin.http import client
@@ -46,14 +45,9 @@ class TooLarge(Unavailable):
     """A body over the size cap."""
 
 
-def asking_for_gzip(agent: IAgent) -> IAgent:
-    """``agent``, asking for gzip and decoding it."""
-    return ContentDecoderAgent(agent, [(b"gzip", GzipDecoder)])
-
-
 def connect(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnectionPool]:
     """An HTTP client for the upstreams: keep-alive, asking for gzip; and its pool, to close."""
-    return client(reactor, 8, timeout, asking_for_gzip)
+    return client(reactor, 8, timeout)
 
 
 def retry_after(value: bytes | None, default: float = 60.0) -> float:

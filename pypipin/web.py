@@ -10,7 +10,8 @@ from urllib.parse import unquote_to_bytes
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
-from twisted.web.resource import NoResource, Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
 from twisted.web.static import File
 
 from pypipin import home, lifetimes
@@ -135,7 +136,7 @@ class _Static(File):
     """The page's assets; a folder is not listed."""
 
     def directoryListing(self) -> Resource:
-        return NoResource()
+        return notFound()
 
 
 class Badges:

@@ -134,7 +134,7 @@ async def test_node_runs_under_its_memory_ceiling_and_draws_every_format(node: N
 @pytest.mark.parametrize("logo,scale", [(TURBULENCE, 4), (FLOOD, 1)], ids=["turbulence", "flood"])
 @pytest_twisted.ensureDeferred
 async def test_a_spec_node_dies_drawing_is_never_sent_again(node: Node, logo: str, scale: int) -> None:
-    """The logos of issue 10, sent past the logo check: node dies at its ceiling, once."""
+    """The logos of issue 10, sent past the logo check: node dies at its ceiling twice, then never again."""
     first = await node.up()
     hostile = spec("hostile", "png", scale, data_url(logo))
     elapsed, outcome = await timed(node.renderer.render(hostile))
@@ -142,12 +142,12 @@ async def test_a_spec_node_dies_drawing_is_never_sent_again(node: Node, logo: st
     next_png, image = await timed(node.renderer.render(spec("next", "png")))
     assert image[:4] == b"\x89PNG" and next_png < 3, next_png
     second = await node.up()
-    assert second != first and node.counters.renderer_restarts == 1
+    assert second != first and node.counters.renderer_restarts == 2
     elapsed, outcome = await timed(node.renderer.render(hostile))
     assert isinstance(outcome, RenderFailed) and "not sent again" in str(outcome) and elapsed < 0.1
-    assert node.pid == second and node.counters.renderer_restarts == 1
+    assert node.pid == second and node.counters.renderer_restarts == 2
     assert node.peak_rss < GIB
-    print(f"{scale=}: node died once, peak RSS {node.peak_rss // 2**20} MiB, next PNG in {next_png:.2f} s")
+    print(f"{scale=}: node died twice, peak RSS {node.peak_rss // 2**20} MiB, next PNG in {next_png:.2f} s")
 
 
 @pytest.mark.processes
@@ -285,15 +285,35 @@ async def test_specs_that_shared_a_death_are_tried_again_one_at_a_time(stand_in:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_spec_drawn_alone_when_node_died_is_not_sent_again(stand_in: tuple[StandIn, int]) -> None:
+async def test_a_spec_node_dies_under_twice_is_not_sent_again(stand_in: tuple[StandIn, int]) -> None:
     fake, port = stand_in
     renderer = Renderer(reactor, port)
     alone = defer.ensureDeferred(renderer.render(spec("alone")))
     assert await held(fake, 1) == ["alone"]
+    fake.die()  # node may have been gone before it had the spec: a suspect, tried again
+    assert await held(fake, 1) == ["alone"]
     fake.die()
     with pytest.raises(RenderFailed, match="not sent again"):
         await alone
-    assert fake.received == ["alone"]
+    assert fake.received == ["alone", "alone"]
+    renderer.pool.closeCachedConnections()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_spec_that_met_a_dead_node_once_is_drawn(stand_in: tuple[StandIn, int]) -> None:
+    """A node killed from outside (an operator, the OOM killer) does not cost the badge it was drawing."""
+    fake, port = stand_in
+    renderer = Renderer(reactor, port)
+    unlucky = defer.ensureDeferred(renderer.render(spec("unlucky")))
+    assert await held(fake, 1) == ["unlucky"]
+    fake.die()
+    assert await held(fake, 1) == ["unlucky"]
+    fake.answer("unlucky")
+    assert await unlucky == b"drawn unlucky"
+    again = defer.ensureDeferred(renderer.render(spec("unlucky")))  # no longer a suspect
+    assert await held(fake, 1) == ["unlucky"]
+    fake.answer("unlucky")
+    assert await again == b"drawn unlucky"
     renderer.pool.closeCachedConnections()
 
 

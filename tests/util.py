@@ -29,7 +29,6 @@ from pypipin.metrics import Counters, MetricsPage, registry
 from pypipin.options import Options
 from pypipin.renderer import RendererDown, RenderFailed
 from pypipin.service import app, lru
-from pypipin.upstream import asking_for_gzip
 
 # one pypip.in URL name of every badge
 BADGE_NAMES = [next(iter(kind.original)) for kind in KINDS.values()]
@@ -124,9 +123,9 @@ class Stack:
         self.counters = Counters()
         self.store = store or MemoryStore(lru(self.clock, self.options))
         self.renderer = FakeRenderer()
-        self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory, asked for gzip as in production
+        self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory; treq asks for gzip as in production
         metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"])
-        self.app = app(self.options, self.clock, self.store, HTTPClient(asking_for_gzip(self._pypi)), self.renderer,
+        self.app = app(self.options, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
                        self.counters, metrics, hot=lru(self.clock, self.options), drawn=lru(self.clock, self.options))
         self.resource = self.app.resource()
         self._client = StubTreq(self.resource)
