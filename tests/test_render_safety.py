@@ -284,36 +284,32 @@ async def test_specs_that_shared_a_death_are_tried_again_one_at_a_time(stand_in:
     renderer.pool.closeCachedConnections()
 
 
+@pytest.mark.parametrize("dies_again", [True, False], ids=["killer", "unlucky"])
 @pytest_twisted.ensureDeferred
-async def test_a_spec_node_dies_under_twice_is_not_sent_again(stand_in: tuple[StandIn, int]) -> None:
+async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: tuple[StandIn, int],
+                                                                       dies_again: bool) -> None:
+    """After one death a spec is only a suspect (node may have been killed from outside, by an operator or
+    the OOM killer, or been gone before it had the spec): tried again, and drawn if node lives."""
     fake, port = stand_in
     renderer = Renderer(reactor, port)
-    alone = defer.ensureDeferred(renderer.render(spec("alone")))
-    assert await held(fake, 1) == ["alone"]
-    fake.die()  # node may have been gone before it had the spec: a suspect, tried again
-    assert await held(fake, 1) == ["alone"]
+    first = defer.ensureDeferred(renderer.render(spec("suspect")))
+    assert await held(fake, 1) == ["suspect"]
     fake.die()
-    with pytest.raises(RenderFailed, match="not sent again"):
-        await alone
-    assert fake.received == ["alone", "alone"]
-    renderer.pool.closeCachedConnections()
-
-
-@pytest_twisted.ensureDeferred
-async def test_a_spec_that_met_a_dead_node_once_is_drawn(stand_in: tuple[StandIn, int]) -> None:
-    """A node killed from outside (an operator, the OOM killer) does not cost the badge it was drawing."""
-    fake, port = stand_in
-    renderer = Renderer(reactor, port)
-    unlucky = defer.ensureDeferred(renderer.render(spec("unlucky")))
-    assert await held(fake, 1) == ["unlucky"]
-    fake.die()
-    assert await held(fake, 1) == ["unlucky"]
-    fake.answer("unlucky")
-    assert await unlucky == b"drawn unlucky"
-    again = defer.ensureDeferred(renderer.render(spec("unlucky")))  # no longer a suspect
-    assert await held(fake, 1) == ["unlucky"]
-    fake.answer("unlucky")
-    assert await again == b"drawn unlucky"
+    assert await held(fake, 1) == ["suspect"]
+    if dies_again:
+        fake.die()
+        with pytest.raises(RenderFailed, match="not sent again"):
+            await first
+        with pytest.raises(RenderFailed, match="not sent again"):
+            await renderer.render(spec("suspect"))
+        assert fake.received == ["suspect", "suspect"]
+    else:
+        fake.answer("suspect")
+        assert await first == b"drawn suspect"
+        again = defer.ensureDeferred(renderer.render(spec("suspect")))  # no longer a suspect
+        assert await held(fake, 1) == ["suspect"]
+        fake.answer("suspect")
+        assert await again == b"drawn suspect"
     renderer.pool.closeCachedConnections()
 
 
