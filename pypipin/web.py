@@ -42,7 +42,8 @@ class Response:
     gzipped: bytes | None  # for SVG and JSON when that is smaller, made once
     content_type: bytes
     cache_control: bytes
-    etag: bytes  # of the plain body; the gzipped one's ends in -gz
+    etag: bytes  # of the plain body
+    gz_etag: bytes  # of the gzipped body: the plain one's, ending in -gz
     kind: str  # for the metrics
     format: str
 
@@ -51,7 +52,7 @@ class Response:
 
     def write(self, request: IRequest) -> bytes:
         body, gzipped = choose(request, self.body, self.gzipped)
-        etag = self.etag[:-1] + b'-gz"' if gzipped else self.etag
+        etag = self.gz_etag if gzipped else self.etag
         request.setHeader(b"Content-Type", self.content_type)
         request.setHeader(b"Cache-Control", self.cache_control)
         request.setHeader(b"ETag", etag)
@@ -65,10 +66,10 @@ class Response:
 
 
 def respond(body: bytes, wanted: BadgeRequest, max_age: int) -> Response:
-    etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+    digest = hashlib.sha256(body).hexdigest()[:32].encode()
     gzipped = compress(body) if wanted.format in COMPRESSED_FORMATS else None
-    return Response(body, gzipped, FORMATS[wanted.format].encode(), cache_control(max_age), etag, wanted.kind.name,
-                    wanted.format)
+    return Response(body, gzipped, FORMATS[wanted.format].encode(), cache_control(max_age), b'"%s"' % digest,
+                    b'"%s-gz"' % digest, wanted.kind.name, wanted.format)
 
 
 class Front(Resource):
