@@ -57,11 +57,14 @@ def _trusted(address: str, trusted: Iterable[Network]) -> bool:
 
 
 def client_of(peer: str, forwarded: bytes | None, trusted: tuple[Network, ...]) -> str:
-    """Who a request counts against: its peer address or, when the peer is a trusted proxy, the
-    nearest address in ``X-Forwarded-For`` (read right to left) that is not a trusted proxy.
+    """Who a request counts against: ``client_address``, IPv6 clients by their /64, since one
+    host usually holds a whole /64."""
+    return _grouped(client_address(peer, forwarded, trusted))
 
-    IPv6 clients are counted by their /64, since one host usually holds a whole /64.
-    """
+
+def client_address(peer: str, forwarded: bytes | None, trusted: tuple[Network, ...]) -> str:
+    """A request's client: its peer address or, when the peer is a trusted proxy, the nearest
+    address in ``X-Forwarded-For`` (read right to left) that is not a trusted proxy."""
     client = peer
     if forwarded and _trusted(peer, trusted):
         hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",")]
@@ -69,7 +72,7 @@ def client_of(peer: str, forwarded: bytes | None, trusted: tuple[Network, ...]) 
             client = hop
             if not _trusted(hop, trusted):
                 break
-    return _grouped(client)
+    return client
 
 
 def _grouped(host: str) -> str:

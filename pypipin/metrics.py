@@ -3,7 +3,7 @@
 import platform
 from bisect import bisect_left
 from collections import Counter
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import ip_address
 from typing import Callable, Iterator
 
 import twisted
@@ -15,6 +15,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from pypipin import __version__
+from pypipin.limits import Network, client_address
 
 # upper bounds of the duration histograms' buckets, in seconds
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -146,20 +147,38 @@ def registry(*collectors: Collector) -> CollectorRegistry:
 
 
 class MetricsPage(Resource):
-    """``/metrics`` in Prometheus' text format, for clients in ``allowed`` networks (and Unix sockets) only."""
+    """``/metrics`` in Prometheus' text format, for clients in ``allowed`` networks (and Unix sockets) only.
+
+    The client is the one the budgets count (``limits.client_address``): behind a proxy in
+    ``trusted``, the address its ``X-Forwarded-For`` names, never the proxy's own.
+    """
 
     isLeaf = True
 
-    def __init__(self, collected: CollectorRegistry, allowed: tuple[IPv4Network | IPv6Network, ...]) -> None:
+    def __init__(self, collected: CollectorRegistry, allowed: tuple[Network, ...],
+                 trusted: tuple[Network, ...] = ()) -> None:
         super().__init__()
         self._registry = collected
         self._allowed = allowed
+        self._trusted = trusted
+
+    def allows(self, request: IRequest) -> bool:
+        """Whether ``request`` comes from a Unix socket or, through trusted proxies, an allowed network."""
+        peer = request.getClientAddress()
+        if getattr(peer, "host", None) is None:
+            return True
+        client = client_address(peer.host, request.getHeader(b"X-Forwarded-For"), self._trusted)
+        try:
+            host = ip_address(client)
+        except ValueError:
+            return False
+        return any(host in network for network in self._allowed)
 
     def render_GET(self, request: IRequest) -> bytes:
-        host = getattr(request.getClientAddress(), "host", None)
-        if host is not None and not any(ip_address(host) in network for network in self._allowed):
+        if not self.allows(request):
             request.setResponseCode(403)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            request.setHeader(b"Cache-Control", b"no-store")
             return b"Metrics are not served to this address (see --metrics-allow).\n"
         request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
         request.setHeader(b"Cache-Control", b"no-store")

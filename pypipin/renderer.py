@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,7 @@ RETRY_MAX = 60.0  # longest wait between two checks of a renderer that cannot st
 MEMORY_CEILING = 1 << 30
 NODE_FLAGS = ("--jitless", "--no-expose-wasm", "--max-old-space-size=192")
 NODE_ENV = {"MALLOC_ARENA_MAX": "2", "MIMALLOC_ARENA_RESERVE": "64MiB"}
+NODE_INHERITS = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NODE_OPTIONS")
 _WITH_CEILING = (  # never above a hard limit the operator set already (systemd's LimitAS=, ulimit -v)
     "import os, resource, sys; hard = resource.getrlimit(resource.RLIMIT_AS)[1]; limit = int(sys.argv[1]); "
     "limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard); "
@@ -42,6 +44,12 @@ QUEUE_WAIT = 1.0  # seconds a render may wait for one of the RENDERS slots
 RETRY = 0.1
 POISON_TTL = 30 * 86400
 POISONS_KEPT = 10_000
+
+
+def node_environment(inherited: Mapping[str, str]) -> dict[str, str]:
+    """What node keeps of the daemon's environment: ``NODE_INHERITS`` only, never a credential
+    (node parses untrusted specs; ``PYPIPIN_INDEX`` may hold an index's password)."""
+    return {name: inherited[name] for name in NODE_INHERITS if name in inherited}
 
 
 def node_command(node: str, port: int, directory: Path, renders: int = RENDERS,
@@ -126,7 +134,8 @@ class Monitor(ProcessMonitor):
                 delay = min(delay * 2, RETRY_MAX)
         self.problem = None
         log.info("Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory)
-        env = {**os.environ, **NODE_ENV, "UV_THREADPOOL_SIZE": str(min(max(4, self._renders), MAX_THREADS))}
+        env = {**node_environment(os.environ), **NODE_ENV,
+               "UV_THREADPOOL_SIZE": str(min(max(4, self._renders), MAX_THREADS))}
         self.addProcess("shields", node_command(node, self._port, self._directory, self._renders), env=env,
                         cwd=str(self._directory))
 

@@ -151,7 +151,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         "pypipin_cache_bytes": ("Bytes held by each in-process cache", ["cache"],
                                 lambda: {("hot",): hot.bytes, ("images",): drawn.bytes}),
     })
-    metrics = MetricsPage(registry(counters, readings), options["metrics-allow"])
+    metrics = MetricsPage(registry(counters, readings), options["metrics-allow"], options["trusted-proxy"])
     front = app(options, reactor, store, http, renderer, counters,
                 notFound() if options["metrics-port"] else metrics, hot, drawn).resource()
     web = service.MultiService()

@@ -54,6 +54,7 @@ def test_a_bad_index_is_refused_without_quoting_its_secret(text: str) -> None:
 def test_index_option_environment_and_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     listed = tmp_path / "indexes"
     listed.write_text(f"# our indexes\n\ncorp https://bot:{SECRET}@corp.example/pypi\n")
+    listed.chmod(0o600)
     monkeypatch.setenv("PYPIPIN_INDEX", "dev=http://127.0.0.1:3141/root/pypi  test=http://127.0.0.2/pypi")
     options = parsed("--index", "one=https://one.example/pypi", "--index-file", str(listed), "--pypi-url",
                      "https://pypi.org/pypi/")
@@ -191,6 +192,7 @@ async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: Priv
     host = private.url.removeprefix("http://")
     listed = tmp_path / "indexes"
     listed.write_text(f"corp http://ci-bot:{SECRET}@{host}/pypi\n")
+    listed.chmod(0o600)
     wrong_host = host.replace("127.0.0.1", "localhost")  # another URL: pypiBaseUrl picks one index
     monkeypatch.setenv("PYPIPIN_INDEX", f"wrong=http://ci-bot:not-{SECRET}@{wrong_host}/pypi")
     daemon = await start_daemon(redis.url, "--index-file", str(listed)).ready()

@@ -81,6 +81,7 @@ async def test_rediss_with_a_private_ca_as_an_acl_user_with_a_password_file(
     upstream.add("demo")
     secret = tmp_path / "redis-password"
     secret.write_text("s3cret\n")
+    secret.chmod(0o600)
     port = tls_redis.tls_port  # type: ignore[attr-defined]
     daemon = await start_daemon(f"rediss://badges@127.0.0.1:{port}/0", "--redis-ca", str(certificates / "ca.pem"),
                                 "--redis-password-file", str(secret)).drawing()

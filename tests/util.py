@@ -124,7 +124,8 @@ class Stack:
         self.store = store or MemoryStore(lru(self.clock, self.options))
         self.renderer = FakeRenderer()
         self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory; treq asks for gzip as in production
-        metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"])
+        metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"],
+                              self.options["trusted-proxy"])
         self.app = app(self.options, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
                        self.counters, metrics, hot=lru(self.clock, self.options), drawn=lru(self.clock, self.options))
         self.resource = self.app.resource()
