@@ -8,7 +8,8 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
+from pypipin.cache import KEY_PREFIX, Store, store_layer
+from pypipin.failures import FailureLog
 from pypipin.lifetimes import NOT_FOUND_TTL
 from pypipin.limits import Account, OverBudget
 from pypipin.metrics import Counters
@@ -20,7 +21,6 @@ from pypipin.waiting import sleep
 
 log = Logger()
 
-FAILURE_LOG_SECONDS = 60  # an upstream failure of one package and cause is logged at most this often
 
 @dataclass(frozen=True)
 class Data:
@@ -81,7 +81,7 @@ class Packages:
         self._counters = counters
         self._max_wait = max_wait
         self._flights = SingleFlight()
-        self._logged = LRU(clock, 10_000, 4 * 1024 * 1024)  # failures logged in the last minute
+        self._logged = FailureLog(clock)
 
     def _fresh(self, entry: dict[str, Any] | None, source: str) -> Data | None:
         """The entry's data while it is fresh; a fresh not-found marker raises NotFound."""
@@ -168,12 +168,8 @@ class Packages:
         gate.take()
 
     def _log_failure(self, source: str, name: str, error: Exception) -> None:
-        """One line per package, source and cause a minute (the set of recent ones is bounded)."""
-        cause = str(error) or type(error).__name__
-        seen = f"{source}\0{name}\0{cause}"
-        if self._logged.get(seen) is None:
-            self._logged.set(seen, b"", FAILURE_LOG_SECONDS)
-            log.warn("Upstream {source} failed for {name}: {cause}", source=source, name=name, cause=cause)
+        """One line per source and cause a minute, counting the packages that failed since the last."""
+        self._logged.failed(source, name, error)
 
     async def _fetch(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
         now = self._clock.seconds()
