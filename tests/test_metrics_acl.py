@@ -1,0 +1,53 @@
+"""/metrics' ACL in memory: every request target the app routes to it, from clients seen directly
+and through trusted proxies, sent as raw bytes (a client library would normalise the target)."""
+
+import pytest
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.web.server import Site
+
+from util import Stack
+
+# what an attacker tries; the app routes several of them (//, %2f, \, %6d) to /metrics
+VARIANTS = [b"/metrics", b"//metrics", b"///metrics", b"/%6detrics", b"/%6Detrics", b"/%2fmetrics", b"/%2Fmetrics",
+            b"\\metrics", b"/metrics/", b"/./metrics", b"/%2e/metrics", b"/a/../metrics", b"/metrics?x",
+            b"/metrics?", b"/metrics#x", b"/METRICS", b"/Metrics", b"/%4detrics", b"/metrics;x", b"/metrics%20",
+            b"/%256detrics", b"http://badges.test/metrics"]
+
+
+def answer(stack: Stack, target: bytes, peer: str = "127.0.0.1", forwarded: bytes = b"") -> bytes:
+    """What the app sends for a raw GET of ``target`` from ``peer``, with that X-Forwarded-For if given."""
+    transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
+    channel = Site(stack.resource).buildProtocol(None)
+    channel.makeConnection(transport)
+    header = b"X-Forwarded-For: " + forwarded + b"\r\n" if forwarded else b""
+    channel.dataReceived(b"GET " + target + b" HTTP/1.1\r\nHost: badges.test\r\nConnection: close\r\n" + header + b"\r\n")
+    stack.advance(0.1)
+    return transport.value()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return Stack()
+
+
+@pytest.mark.parametrize("target", VARIANTS)
+def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, target: bytes) -> None:
+    for peer, forwarded in [("127.0.0.1", b"203.0.113.9"), ("127.0.0.1", b"127.0.0.1, 203.0.113.9"),
+                            ("203.0.113.9", b""), ("203.0.113.9", b"127.0.0.1")]:
+        sent = answer(stack, target, peer, forwarded)
+        assert sent.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404", b"HTTP/1.1 400")), (peer, forwarded, sent[:200])
+        assert b"pypipin_" not in sent and b"python_info" not in sent
+
+
+@pytest.mark.parametrize("target", [b"/metrics", b"//metrics", b"/%6detrics", b"/metrics?x"])
+def test_metrics_are_served_to_a_client_inside_the_acl_directly_or_through_a_trusted_proxy(
+        stack: Stack, target: bytes) -> None:
+    for forwarded in (b"", b"127.0.0.1"):  # the proxy on 127.0.0.1 (trusted) passing on a local client
+        sent = answer(stack, target, "127.0.0.1", forwarded)
+        assert sent.startswith(b"HTTP/1.1 200") and b"pypipin_requests_total" in sent
+
+
+def test_the_refusal_says_which_option_lets_a_client_in(stack: Stack) -> None:
+    sent = answer(stack, b"//metrics", "127.0.0.1", b"203.0.113.9")
+    assert sent.startswith(b"HTTP/1.1 403") and b"--metrics-allow" in sent and b"no-store" in sent.lower()
