@@ -8,12 +8,16 @@ acl metrics {
     "::1";
 }
 
-# only GET and HEAD; /metrics to the ACL only; /health and /metrics never cached
+# only GET and HEAD; /metrics to the ACL only; /health and /metrics never cached.
+# The daemon routes /metrics written many ways (//metrics, /%2fmetrics, \metrics, /%6detrics, an
+# absolute http://host/metrics): any first path segment that reads "metrics" once slashes,
+# backslashes, dots and %-escapes are undone, in any case, is /metrics here. (The daemon checks
+# --metrics-allow too, against the client this Varnish names in X-Forwarded-For.)
 sub pypipin_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (synth(405, "Only GET and HEAD"));
     }
-    if (req.url ~ "^/metrics") {
+    if (req.url ~ "(?i)^([a-z][a-z0-9+.-]*://[^/\\]*)?([/\\.]|%2f|%5c|%2e)*(m|%6d)(e|%65)(t|%74)(r|%72)(i|%69)(c|%63)(s|%73)") {
         if (client.ip !~ metrics) {
             return (synth(403, "Forbidden"));
         }

@@ -242,3 +242,9 @@ FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and
     f'<svg {SVG_NS} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
     'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
 )
+
+# /metrics as an attacker writes it (raw request targets): the app routes //, %2f, \ and %6d to it
+METRICS_TARGETS = [b"/metrics", b"//metrics", b"///metrics", b"/%6detrics", b"/%6Detrics", b"/%2fmetrics",
+                   b"/%2Fmetrics", b"\\metrics", b"/metrics/", b"/./metrics", b"/%2e/metrics", b"/a/../metrics", b"/metrics?x",
+                   b"/metrics?", b"/metrics#x", b"/METRICS", b"/Metrics", b"/%4detrics", b"/metrics;x", b"/metrics%20",
+                   b"/%256detrics", b"http://badges.test/metrics"]
