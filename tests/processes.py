@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -19,6 +20,7 @@ from pypipin.renderer import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 
 
@@ -205,6 +207,29 @@ class Varnish:
              "-s", "malloc,32m"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class HAProxy:
+    """haproxy in the foreground with conf/haproxy.cfg: listening on a free loopback port, every
+    server moved to ``port``, health checks off (the daemon is up before it starts)."""
+
+    def __init__(self, port: int) -> None:
+        text = (ROOT / "conf" / "haproxy.cfg").read_text()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        assert "    bind :80\n" in text
+        text = text.replace("    bind :80\n", f"    bind 127.0.0.1:{self.port}\n")
+        text = re.sub(r"(?m)^(    server \S+) 127\.0\.0\.1:\d+ check.*$", rf"\1 127.0.0.1:{port}", text)
+        text = text.replace("    maxconn 20000\n", "    maxconn 200\n")
+        self.config = Path(tempfile.mkdtemp(prefix="pypipin-haproxy-"), "haproxy.cfg")
+        self.config.write_text(text)
+        self.process = subprocess.Popen([HAPROXY, "-db", "-f", str(self.config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def stop(self) -> None:

@@ -1,9 +1,7 @@
 """conf/varnish*.vcl: they compile, and the real varnishd in front of the daemon caches badges."""
 
-import http.client
 import os
 import subprocess
-from urllib.parse import urlsplit
 
 import pytest
 import pytest_twisted
@@ -12,7 +10,7 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import VARNISHD, vcl_for
-from util import METRICS_TARGETS, get, get_from, svg_text
+from util import METRICS_TARGETS, get, get_from, raw_get_from, svg_text
 
 pytestmark = pytest.mark.processes
 
@@ -78,18 +76,6 @@ async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstr
 
 
 
-def status_from(source: str, url: str, target: str) -> tuple[int, bytes]:
-    """A GET of the request target as written (no client library normalises it) from ``source``."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
-    try:
-        connection.request("GET", target, headers={"Host": "badges.test"})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 @pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
 async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
@@ -98,11 +84,11 @@ async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
     daemon = await start_daemon("none", "--metrics-allow", "127.0.0.0/8").drawing()
     front = await deferToThread(varnish, vcl, {port: daemon.port for port in BACKENDS[vcl]})
     for target in [variant.decode() for variant in METRICS_TARGETS]:
-        code, body = await deferToThread(status_from, "127.0.0.2", front, target)
+        code, body = await deferToThread(raw_get_from, "127.0.0.2", front, target)
         assert b"pypipin_" not in body and code in (400, 403, 404), (target, code, body[:200])
     for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # the ACL's own client is served
-        code, body = await deferToThread(status_from, "127.0.0.1", front, target)
+        code, body = await deferToThread(raw_get_from, "127.0.0.1", front, target)
         assert code == 200 and b"pypipin_requests_total" in body, target
-    code, _ = await deferToThread(status_from, "127.0.0.2", front, "/health")
+    code, _ = await deferToThread(raw_get_from, "127.0.0.2", front, "/health")
     assert code == 200  # the rest is served to everyone
 

@@ -6,12 +6,13 @@ and ``Upstream``, which reach the fake PyPI through ``treq.testing.StubTreq``, w
 socket or the real clock.
 """
 
+import http.client
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import treq
 from hypothesis import strategies as st
@@ -211,6 +212,19 @@ async def get_from(source: str, url: str) -> tuple[Any, bytes]:
 
     response = await HTTPClient(Agent.usingEndpointFactory(reactor, _From(source))).get(url)
     return response, await response.content()
+
+
+def raw_get_from(source: str, url: str, target: str) -> tuple[int, bytes]:
+    """A GET of the request target as written (no client library normalises it) from ``source``;
+    blocking (from a test on the reactor: ``deferToThread``)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
+    try:
+        connection.request("GET", target, headers={"Host": "badges.test"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 # hostile inputs for property tests (hypothesis), in memory and against a real daemon
