@@ -3,6 +3,8 @@ served beside the public one, whose password must never show anywhere the test c
 
 import base64
 import json
+import os
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -253,3 +255,20 @@ async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: Priv
         assert secret not in readable
     with open(f"/proc/{daemon.process.pid}/cmdline", "rb") as command_line:
         assert SECRET.encode() not in command_line.read()
+
+
+@pytest.mark.processes
+@pytest_twisted.ensureDeferred
+async def test_node_starts_without_the_daemons_environment(start_daemon: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """node parses untrusted specs: it gets PATH, HOME and the like, never PYPIPIN_* or a credential."""
+    monkeypatch.setenv("PYPIPIN_INDEX", f"corp=http://alice:{SECRET}@127.0.0.1:9/pypi")
+    monkeypatch.setenv("CLOUD_TOKEN", SECRET)
+    daemon = await start_daemon().drawing()
+    [node] = daemon.children()
+    environ = dict(entry.split(b"=", 1) for entry in Path(f"/proc/{node}/environ").read_bytes().split(b"\0") if entry)
+    assert SECRET.encode() in Path(f"/proc/{daemon.process.pid}/environ").read_bytes()  # the daemon has it
+    assert b"node" in Path(f"/proc/{node}/cmdline").read_bytes()
+    assert SECRET.encode() not in b"\0".join(environ.values())
+    assert not [name for name in environ if name.startswith(b"PYPIPIN_") or name == b"CLOUD_TOKEN"]
+    assert environ[b"PATH"] == os.environ["PATH"].encode() and environ[b"MALLOC_ARENA_MAX"] == b"2"

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 from twisted.python import usage
@@ -80,3 +81,32 @@ def test_run_script_passes_options_through() -> None:
     result = subprocess.run([str(ROOT / "scripts" / "run"), "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--upstream-timeout" in result.stdout and "PYPIPIN_REDIS" in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--index-file", "--redis-password-file"])
+def test_a_secret_file_open_to_group_or_others_is_refused(option: str, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("corp https://bot:Zq8-secret@corp.example/pypi\n")
+    for mode in (0o644, 0o640, 0o604, 0o620):
+        secret.chmod(mode)
+        twin = "PYPIPIN_" + option[2:].upper().replace("-", "_")
+        with pytest.raises(usage.UsageError) as refused:
+            parsed(option, str(secret))
+        said = str(refused.value)
+        assert f"{option} (env {twin}): '{secret}' holds secrets but its mode is {mode:04o}" in said
+        assert f"chmod 600 {secret}" in said and "\n" not in said and "Zq8-secret" not in said
+    for mode in (0o600, 0o400):
+        secret.chmod(mode)
+        assert parsed(option, str(secret))[option[2:]] == str(secret)
+
+
+@pytest.mark.processes
+def test_twistd_refuses_to_start_with_an_index_file_others_can_read(tmp_path: Path) -> None:
+    listed = tmp_path / "indexes"
+    listed.write_text("corp https://bot:Zq8-secret@corp.example/pypi\n")
+    listed.chmod(0o644)
+    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--index-file", str(listed)],
+                            capture_output=True, text=True, timeout=60)
+    said = result.stderr + result.stdout
+    assert result.returncode != 0 and "Traceback" not in said and "Zq8-secret" not in said
+    assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" in said
