@@ -54,9 +54,13 @@ def _readable_file(value: str) -> str:
 
 
 def _secret_file(value: str) -> str:
-    """A readable file that no one but its owner may read or write (it holds a password)."""
+    """A readable file that no one but its owner may read or write (it holds a password), or one of
+    systemd's credentials (``LoadCredential=``: its directory is the service's alone, whatever the mode)."""
     _readable_file(value)
-    mode = os.stat(value).st_mode & 0o777 if value else 0
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not value or credentials and os.path.dirname(os.path.realpath(value)) == os.path.realpath(credentials):
+        return value
+    mode = os.stat(value).st_mode & 0o777
     if mode & 0o077:
         raise ValueError(f"{value!r} holds secrets but its mode is {mode:04o}, open to group or others: "
                          f"run chmod 600 {value} (owned by the user the daemon runs as)")

@@ -39,12 +39,13 @@ class Address:
 
 
 def address(url: str, password_file: str = "") -> Address:
-    """The parts of a ``redis://`` or ``rediss://`` URL; a password file wins over the URL's password."""
+    """The parts of a ``redis://`` or ``rediss://`` URL; a password file wins over the URL's password,
+    unless it is empty (as systemd's unit has it when Redis needs none)."""
     parts = urlsplit(url)
     password = unquote(parts.password) if parts.password is not None else None
     if password_file:
         with open(password_file, encoding="utf-8") as file:
-            password = file.read().rstrip("\r\n")
+            password = file.read().rstrip("\r\n") or password
     return Address(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,

@@ -9,6 +9,7 @@ from twisted.python import usage
 
 from processes import ROOT, TWISTD
 from pypipin.options import Options
+from pypipin.redis_connection import address
 
 
 def parsed(*args: str) -> Options:
@@ -110,3 +111,25 @@ def test_twistd_refuses_to_start_with_an_index_file_others_can_read(tmp_path: Pa
     said = result.stderr + result.stdout
     assert result.returncode != 0 and "Traceback" not in said and "Zq8-secret" not in said
     assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" in said
+
+
+def test_systemd_credentials_are_taken_whatever_their_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LoadCredential= files may carry an ACL (mode 0440): their directory is the service's alone."""
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for folder in (credentials, tmp_path):
+        (folder / "indexes").write_text("corp https://bot:Zq8-secret@corp.example/pypi\n")
+        (folder / "indexes").chmod(0o440)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert parsed("--index-file", str(credentials / "indexes"))["indexes"]["corp"].headers
+    with pytest.raises(usage.UsageError, match="chmod 600"):
+        parsed("--index-file", str(tmp_path / "indexes"))
+
+
+def test_an_empty_password_file_leaves_the_urls_password(tmp_path: Path) -> None:
+    secret = tmp_path / "redis-password"
+    secret.write_text("")
+    assert address("redis://:from-url@127.0.0.1:6380/1", str(secret)).password == "from-url"
+    assert address("redis://127.0.0.1:6380/1", str(secret)).password is None
+    secret.write_text("from-file\n")
+    assert address("redis://:from-url@127.0.0.1:6380/1", str(secret)).password == "from-file"

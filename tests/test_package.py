@@ -144,7 +144,10 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     unit = (ROOT / "conf" / "pypipin.service").read_text()
     assert "ExecStart=/opt/pypipin/bin/twistd -n --pidfile= pypipin\n" in unit
     for line in ("User=pypipin", "EnvironmentFile=/etc/pypipin/pypipin.env", "Restart=on-failure",
-                 "NoNewPrivileges=yes", "ProtectSystem=strict", "CacheDirectory=pypipin", "LimitNOFILE="):
+                 "NoNewPrivileges=yes", "ProtectSystem=strict", "CacheDirectory=pypipin", "LimitNOFILE=",
+                 "LoadCredential=indexes:/etc/pypipin/indexes", "PYPIPIN_INDEX_FILE=%d/indexes",
+                 "LoadCredential=redis-password:/etc/pypipin/redis-password",
+                 "PYPIPIN_REDIS_PASSWORD_FILE=%d/redis-password"):
         assert line in unit, line
     copy = tmp_path / "pypipin.service"
     copy.write_text(unit.replace("/opt/pypipin/bin/twistd", TWISTD))

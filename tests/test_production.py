@@ -2,6 +2,7 @@
 
 import json
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -81,10 +82,16 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
 
 @pytest_twisted.ensureDeferred
 async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
-    """conf/supervisord.conf as shipped, in this checkout (it keeps its logs in var/)."""
+    """conf/supervisord.conf as shipped, in this checkout (it keeps its logs in var/), but for its
+    user: the one running the tests (the shipped pypipin may not exist here)."""
     upstream.add("demo")
-    config = ROOT / "conf" / "supervisord.conf"
+    shipped = (ROOT / "conf" / "supervisord.conf").read_text()
+    assert "\nuser=pypipin\n" in shipped and '\nenvironment=HOME="/var/lib/pypipin"\n' in shipped
+    me = pwd.getpwuid(os.getuid())
+    config = ROOT / "var" / "supervisord.conf"  # beside conf/, as %(here)s/.. wants it
     (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
+    config.write_text(shipped.replace("%(here)s/..", str(ROOT)).replace("\nuser=pypipin\n", f"\nuser={me.pw_name}\n")
+                      .replace('HOME="/var/lib/pypipin"', f'HOME="{os.environ.get("HOME", me.pw_dir)}"'))
     marker = f"run{free_port()}"
     port = free_port()
     bin_dir = Path(sys.executable).parent
@@ -105,6 +112,7 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
             status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
         assert "RUNNING" in status.stdout
         twistd = int(re.search(r"pid (\d+)", status.stdout).group(1))
+        assert re.search(rf"^Uid:\t{me.pw_uid}\t", Path(f"/proc/{twistd}/status").read_text(), re.M)  # user= applied
         if hard >= 16384:
             soft = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{twistd}/limits").read_text(), re.M)
             assert int(soft.group(1)) >= 16384
