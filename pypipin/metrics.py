@@ -172,6 +172,7 @@ class MetricsPage(Resource):
             host = ip_address(client)
         except ValueError:
             return False
+        host = getattr(host, "ipv4_mapped", None) or host  # ::ffff:127.0.0.1 on a dual-stack listener
         return any(host in network for network in self._allowed)
 
     def render_GET(self, request: IRequest) -> bytes:

@@ -2,7 +2,7 @@
 and through trusted proxies, sent as raw bytes (a client library would normalise the target)."""
 
 import pytest
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 from twisted.web.server import Site
 
@@ -11,7 +11,8 @@ from util import METRICS_TARGETS, Stack
 
 def answer(stack: Stack, target: bytes, peer: str = "127.0.0.1", forwarded: bytes = b"") -> bytes:
     """What the app sends for a raw GET of ``target`` from ``peer``, with that X-Forwarded-For if given."""
-    transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
+    address = (IPv6Address if ":" in peer else IPv4Address)("TCP", peer, 40000)
+    transport = StringTransport(peerAddress=address)
     channel = Site(stack.resource).buildProtocol(None)
     channel.makeConnection(transport)
     header = b"X-Forwarded-For: " + forwarded + b"\r\n" if forwarded else b""
@@ -28,7 +29,8 @@ def stack() -> Stack:
 @pytest.mark.parametrize("target", METRICS_TARGETS)
 def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, target: bytes) -> None:
     for peer, forwarded in [("127.0.0.1", b"203.0.113.9"), ("127.0.0.1", b"127.0.0.1, 203.0.113.9"),
-                            ("203.0.113.9", b""), ("203.0.113.9", b"127.0.0.1")]:
+                            ("203.0.113.9", b""), ("203.0.113.9", b"127.0.0.1"), ("::1", b"2001:db8::7"),
+                            ("2001:db8::7", b""), ("::ffff:203.0.113.9", b""), ("127.0.0.1", b"not-an-address")]:
         sent = answer(stack, target, peer, forwarded)
         assert sent.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404", b"HTTP/1.1 400")), (peer, forwarded, sent[:200])
         assert b"pypipin_" not in sent and b"python_info" not in sent
@@ -37,9 +39,10 @@ def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, ta
 @pytest.mark.parametrize("target", [b"/metrics", b"//metrics", b"/%6detrics", b"/metrics?x"])
 def test_metrics_are_served_to_a_client_inside_the_acl_directly_or_through_a_trusted_proxy(
         stack: Stack, target: bytes) -> None:
-    for forwarded in (b"", b"127.0.0.1"):  # the proxy on 127.0.0.1 (trusted) passing on a local client
-        sent = answer(stack, target, "127.0.0.1", forwarded)
-        assert sent.startswith(b"HTTP/1.1 200") and b"pypipin_requests_total" in sent
+    for peer, forwarded in [("127.0.0.1", b""), ("127.0.0.1", b"127.0.0.1"), ("::1", b""),
+                            ("::ffff:127.0.0.1", b"")]:  # a trusted proxy (127.0.0.1) may pass on a local client
+        sent = answer(stack, target, peer, forwarded)
+        assert sent.startswith(b"HTTP/1.1 200") and b"pypipin_requests_total" in sent, (peer, forwarded)
 
 
 def test_the_refusal_says_which_option_lets_a_client_in(stack: Stack) -> None:
