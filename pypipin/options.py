@@ -90,7 +90,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
 _PARAMETERS = [
     ["port", "p", "tcp:8888", "Where to listen, as a strports description."],
     ["redis", None, "redis://127.0.0.1:6379/0", "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), or 'none' for the in-process cache only.", _redis],
-    ["redis-password-file", None, "", "File holding the Redis password (instead of one in the URL); mode 0600 or 0400.", _secret_file],
+    ["redis-password-file", None, "", "File holding the Redis password (instead of one in the URL); mode 0600.", _secret_file],
     ["redis-ca", None, "", "CA certificates (PEM) that sign a rediss:// server's certificate; default: the system's.", _readable_file],
     ["pypi-url", None, "https://pypi.org/pypi", "PyPI JSON API base: documents at <url>/<name>/json."],
     ["stats-url", None, "https://pypistats.org/api", "pypistats API base: counts at <url>/packages/<name>/recent."],
@@ -111,7 +111,7 @@ _PARAMETERS = [
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
     ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
     ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
-    ["index-file", None, "", "File of more indexes, one 'NAME URL' a line (credentials kept out of ps); mode 0600 or 0400.", _secret_file],
+    ["index-file", None, "", "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).", _secret_file],
     ["pypi-rate", None, 20.0, "Most PyPI calls a second from this daemon (bursts of twice that).", _positive(float)],
     ["client-names", None, 30.0, "Names PyPI does not know that one client may have looked up, a minute.", _positive(float)],
     ["client-renders", None, 60.0, "New images one client may have drawn a minute (cached ones are free).", _positive(float)],

@@ -266,7 +266,8 @@ async def test_node_starts_without_the_daemons_environment(start_daemon: Any,
     monkeypatch.setenv("CLOUD_TOKEN", SECRET)
     daemon = await start_daemon().drawing()
     [node] = daemon.children()
-    environ = dict(entry.split(b"=", 1) for entry in Path(f"/proc/{node}/environ").read_bytes().split(b"\0") if entry)
+    entries = Path(f"/proc/{node}/environ").read_bytes().split(b"\0")
+    environ = dict(entry.split(b"=", 1) for entry in entries if entry)
     assert SECRET.encode() in Path(f"/proc/{daemon.process.pid}/environ").read_bytes()  # the daemon has it
     assert b"node" in Path(f"/proc/{node}/cmdline").read_bytes()
     assert SECRET.encode() not in b"\0".join(environ.values())

@@ -129,7 +129,7 @@ async def test_upstream_failures_logged_once_a_minute_per_source_and_cause(
                 await get(f"{daemon.url}/{badge}/{name}/badge.svg?style=plastic")
     await sleep(0.5)
     failures = [line for line in daemon.log_text().splitlines() if "Upstream" in line]
-    assert len(failures) == 2, failures  # pypi and stats, each once: "two" is folded into the next minute's line
+    assert len(failures) == 2, failures  # pypi and stats once each: "two" waits for the next minute's line
     assert any(re.search(r"Upstream pypi failed for one: .*/pypi/one/json: HTTP 500", line) for line in failures)
     assert any(re.search(r"Upstream stats failed for one: .*/api/packages/one/recent: HTTP 500", line)
                for line in failures)

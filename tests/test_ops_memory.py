@@ -25,7 +25,8 @@ def test_upstream_failures_are_one_line_a_minute_per_source_and_cause_whatever_t
     lines = [formatEvent(event) for event in events if "Upstream" in formatEvent(event)]
     assert sum(stack.upstream.requests[f"/pypi/{name}/json"] for name in names) == 101
     assert len(in_the_minute) == 1
-    assert re.fullmatch(r"Upstream pypi failed for random-000: \S+/pypi/random-000/json: HTTP 500", in_the_minute[0])
+    first = r"Upstream pypi failed for random-000: \S+/pypi/random-000/json: HTTP 500"
+    assert re.fullmatch(first, in_the_minute[0])
     assert lines[1:] == [
         "Upstream pypi failed 99 more times in the last minute (cause: HTTP 500), e.g. for random-001",
         "Upstream pypi failed 1 more times in the last minute (cause: HTTP 500), e.g. for random-000"]

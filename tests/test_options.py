@@ -106,14 +106,16 @@ def test_twistd_refuses_to_start_with_an_index_file_others_can_read(tmp_path: Pa
     listed = tmp_path / "indexes"
     listed.write_text("corp https://bot:Zq8-secret@corp.example/pypi\n")
     listed.chmod(0o644)
-    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--index-file", str(listed)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--index-file",
+                             str(listed)], capture_output=True, text=True, timeout=60)
     said = result.stderr + result.stdout
     assert result.returncode != 0 and "Traceback" not in said and "Zq8-secret" not in said
-    assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" in said
+    assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" \
+        in said
 
 
-def test_systemd_credentials_are_taken_whatever_their_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_systemd_credentials_are_taken_whatever_their_mode(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """LoadCredential= files may carry an ACL (mode 0440): their directory is the service's alone."""
     credentials = tmp_path / "credentials"
     credentials.mkdir()

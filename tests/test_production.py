@@ -90,7 +90,8 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
     me = pwd.getpwuid(os.getuid())
     config = ROOT / "var" / "supervisord.conf"  # beside conf/, as %(here)s/.. wants it
     (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
-    config.write_text(shipped.replace("%(here)s/..", str(ROOT)).replace("\nuser=pypipin\n", f"\nuser={me.pw_name}\n")
+    config.write_text(shipped.replace("%(here)s/..", str(ROOT))
+                      .replace("\nuser=pypipin\n", f"\nuser={me.pw_name}\n")
                       .replace('HOME="/var/lib/pypipin"', f'HOME="{os.environ.get("HOME", me.pw_dir)}"'))
     marker = f"run{free_port()}"
     port = free_port()
@@ -112,7 +113,8 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
             status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
         assert "RUNNING" in status.stdout
         twistd = int(re.search(r"pid (\d+)", status.stdout).group(1))
-        assert re.search(rf"^Uid:\t{me.pw_uid}\t", Path(f"/proc/{twistd}/status").read_text(), re.M)  # user= applied
+        # user= applied (here the tests' own user)
+        assert re.search(rf"^Uid:\t{me.pw_uid}\t", Path(f"/proc/{twistd}/status").read_text(), re.M)
         if hard >= 16384:
             soft = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{twistd}/limits").read_text(), re.M)
             assert int(soft.group(1)) >= 16384
@@ -154,7 +156,8 @@ async def test_two_daemons_on_one_redis_behind_varnish(
 def test_haproxy_example_is_valid() -> None:
     if not os.path.exists(HAPROXY):
         pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
-    result = subprocess.run([HAPROXY, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True, text=True)
+    result = subprocess.run([HAPROXY, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -171,7 +174,7 @@ async def test_no_variant_of_metrics_passes_haproxy_to_a_client_outside_its_acl(
         for target in [variant.decode() for variant in METRICS_TARGETS]:
             code, body = await deferToThread(raw_get_from, "127.0.0.2", front.url, target)
             assert b"pypipin_" not in body and code in (400, 403, 404), (target, code, body[:200])
-        for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # the ACL's own client is served
+        for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # served to the ACL's client
             code, body = await deferToThread(raw_get_from, "127.0.0.1", front.url, target)
             assert code == 200 and b"pypipin_requests_total" in body, target
         code, body = await deferToThread(raw_get_from, "127.0.0.2", front.url, "/v/demo/badge.svg")

@@ -86,7 +86,7 @@ async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
     for target in [variant.decode() for variant in METRICS_TARGETS]:
         code, body = await deferToThread(raw_get_from, "127.0.0.2", front, target)
         assert b"pypipin_" not in body and code in (400, 403, 404), (target, code, body[:200])
-    for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # the ACL's own client is served
+    for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # served to the ACL's client
         code, body = await deferToThread(raw_get_from, "127.0.0.1", front, target)
         assert code == 200 and b"pypipin_requests_total" in body, target
     code, _ = await deferToThread(raw_get_from, "127.0.0.2", front, "/health")

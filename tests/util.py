@@ -218,7 +218,8 @@ def raw_get_from(source: str, url: str, target: str) -> tuple[int, bytes]:
     """A GET of the request target as written (no client library normalises it) from ``source``;
     blocking (from a test on the reactor: ``deferToThread``)."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15, source_address=(source, 0))
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15,
+                                            source_address=(source, 0))
     try:
         connection.request("GET", target, headers={"Host": "badges.test"})
         response = connection.getresponse()
@@ -259,6 +260,7 @@ FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and
 
 # /metrics as an attacker writes it (raw request targets): the app routes //, %2f, \ and %6d to it
 METRICS_TARGETS = [b"/metrics", b"//metrics", b"///metrics", b"/%6detrics", b"/%6Detrics", b"/%2fmetrics",
-                   b"/%2Fmetrics", b"\\metrics", b"/metrics/", b"/./metrics", b"/%2e/metrics", b"/a/../metrics", b"/metrics?x",
-                   b"/metrics?", b"/metrics#x", b"/METRICS", b"/Metrics", b"/%4detrics", b"/metrics;x", b"/metrics%20",
-                   b"/%256detrics", b"http://badges.test/metrics"]
+                   b"/%2Fmetrics", b"\\metrics", b"/metrics/", b"/./metrics", b"/%2e/metrics",
+                   b"/a/../metrics", b"/metrics?x", b"/metrics?", b"/metrics#x", b"/METRICS", b"/Metrics",
+                   b"/%4detrics", b"/metrics;x", b"/metrics%20", b"/%256detrics",
+                   b"http://badges.test/metrics"]
