@@ -162,8 +162,8 @@ def _logo(value: str | None) -> str | None:
 MAX_PARAMETERS = 32
 # the query parameters every badge reads (each kind's ``query`` options besides); conf/varnish-badges.vcl
 # drops any other from the URL
-PARAMETERS = ("style", "label", "text", "color", "colorB", "labelColor", "colorA", "cacheSeconds", "scale", "logo",
-              "index", "pypiBaseUrl")
+PARAMETERS = ("style", "label", "text", "color", "colorB", "labelColor", "colorA", "cacheSeconds", "scale",
+              "logo", "index", "pypiBaseUrl")
 
 
 def query(raw: bytes) -> dict[str, str]:
@@ -200,21 +200,19 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
             options[option] = value
     style = params.get("style") if params.get("style") in STYLES else "flat"
     cache_seconds = _int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0)
-    scale = SCALES[0] if ext in VECTOR_FORMATS else _int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0])
+    lowest = SCALES[0]
+    scale = lowest if ext in VECTOR_FORMATS else _int(params.get("scale"), lowest, SCALES[-1], lowest)
     index = chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl"))
-    wanted = {
-        "label": _text(params.get("label")) or _text(params.get("text")),
-        "color": _color(params.get("color") or params.get("colorB")),
-        "label_color": _color(params.get("labelColor") or params.get("colorA")),
-        "logo": _logo(params.get("logo")),
-    }
+    label = _text(params.get("label")) or _text(params.get("text"))
+    color = _color(params.get("color") or params.get("colorB"))
+    label_color = _color(params.get("labelColor") or params.get("colorA"))
+    logo = _logo(params.get("logo"))
     canonical = _canonical({
         **{option: value for option, value in options.items() if option not in fixed},
         "style": None if style == "flat" else style,
-        "label": wanted["label"], "color": wanted["color"], "labelColor": wanted["label_color"],
-        "logo": wanted["logo"],
+        "label": label, "color": color, "labelColor": label_color, "logo": logo,
         "cacheSeconds": str(cache_seconds) if cache_seconds else None,
-        "scale": str(scale) if scale != SCALES[0] else None,
+        "scale": str(scale) if scale != lowest else None,
         "index": None if index == DEFAULT else index or "",  # "": one not configured
     })
     return BadgeRequest(
@@ -227,6 +225,9 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         cache_seconds=cache_seconds,
         scale=scale,
         index=index,
+        label=label,
+        color=color,
+        label_color=label_color,
+        logo=logo,
         canonical=canonical,
-        **wanted,
     )
