@@ -233,7 +233,7 @@ class Victim:
         return f"{statistics.median(ordered) * 1000:.1f}", f"{p99 * 1000:.1f}", shown
 
 
-async def watch(port: int, scenario: Scenario, victim: Victim) -> None:
+async def watch(port: int, scenario: "Scenario", victim: Victim) -> None:
     """Ask for the watched badge every ``interval`` s for ``seconds`` (on a fresh connection each time, if
     asked); count the answers that were the ``rate limited`` badge."""
     client = Client(port, VICTIM)
