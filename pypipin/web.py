@@ -30,6 +30,9 @@ from pypipin.state import RequestState, state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
+# the hot path's memory of URLs spelt otherwise than their key (entries, bytes, seconds): a flood of
+# such URLs pushes out only this memory, and their spelling is parsed again
+SPELLINGS = (10_000, 4 * 1024 * 1024, 3600.0)
 OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 SVG_POLICY = b"default-src 'none'; style-src 'unsafe-inline'"
 
@@ -77,7 +80,8 @@ class Front(Resource):
     """Answers a URL served before straight from memory, before any routing.
 
     The hot path is keyed by a badge URL's canonical form (``hot_key``): a URL already in that
-    form (most are) is found at the first look-up, any other after one parse of its query.
+    form (most are) is found at the first look-up, any other through the key its query was
+    parsed into when it was last seen (``SPELLINGS``).
     ``in_flight`` counts the requests passed on to the app and not finished yet.
     """
 
@@ -90,6 +94,7 @@ class Front(Resource):
         self._hot = hot
         self._inner = inner
         self._hot_key = hot_key
+        self._spellings = LRU(clock, *SPELLINGS[:2])  # URL -> its hot key, for URLs not in their key's form
         self._cache = counters.cache
         self.in_flight = 0
 
@@ -104,7 +109,7 @@ class Front(Resource):
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
             if hit is None and b"?" in request.uri:  # maybe another spelling of a badge's URL
-                canonical = self._hot_key(request.uri)
+                canonical = self._canonical(request.uri)
                 hit = None if canonical is None or canonical == request.uri else self._hot.get(canonical)
             if hit is not None:
                 self._cache["hot", "hit"] += 1
@@ -121,6 +126,15 @@ class Front(Resource):
 
     def _finished(self, _: object) -> None:
         self.in_flight -= 1
+
+    def _canonical(self, uri: bytes) -> bytes | None:
+        """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered."""
+        known = self._spellings.get(uri)
+        if known is None:
+            known = self._hot_key(uri)
+            if known is not None and known != uri:
+                self._spellings.set(uri, known, SPELLINGS[2])
+        return known
 
 
 def _readable(path: bytes) -> bool:
