@@ -176,6 +176,7 @@ class Badges:
     ) -> None:
         self._clock = clock
         self._budgets = budgets
+        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the over-budget answer, made once
         self._counters = counters
         self._metrics = metrics
         self._indexes = indexes or {}
@@ -275,10 +276,14 @@ class Badges:
                                            partial(self._budgets.render, client, wanted.scale))
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
-            plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
-            message, color = ERRORS[Outcome.RATE_LIMITED]
-            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
-            return respond(body, wanted, REFUSED), 0.0
+            refused = self._refusals.get((wanted.kind.name, wanted.format))
+            if refused is None:
+                plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat",
+                                scale=1)
+                message, color = ERRORS[Outcome.RATE_LIMITED]
+                body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
+                refused = self._refusals[wanted.kind.name, wanted.format] = respond(body, wanted, REFUSED)
+            return refused, 0.0
         return respond(body, wanted, cache_control(lifetime.max_age)), lifetime.keep_for
 
     async def _data(self, wanted: BadgeRequest, client: str,
