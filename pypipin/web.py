@@ -176,7 +176,7 @@ class Badges:
     ) -> None:
         self._clock = clock
         self._budgets = budgets
-        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the over-budget answer, made once
+        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
         self._metrics = metrics
         self._indexes = indexes or {}
