@@ -26,6 +26,33 @@ sub pypipin_recv {
     if (req.url ~ "^/health") {
         return (pass);
     }
+    # a badge reads only these query parameters (pypipin/request.py: PARAMETERS and each kind's
+    # options), spelt as here: any other is dropped from the URL, so "?x=1" is the cached badge,
+    # not one more copy of it (assets keep their ?v=, which names their content)
+    if (req.url ~ "\?" && req.url !~ "^/static/") {
+        set req.url = regsub(req.url, "\?.*", "") + regsub(regsuball(regsub(req.url, "^[^?]*\?", "&"),
+            "&(?!(style|label|text|color|colorB|labelColor|colorA|cacheSeconds|scale|logo|index|pypiBaseUrl|"
+            + "period|include_prereleases)([=&]|$))[^&]*",
+            ""), "^&", "?");
+    }
+}
+
+# A client's refusal for budget (Cache-Control: private, no-store) is that client's answer
+# alone: delivered to it and never stored. Varnish's own rule would remember the URL as
+# hit-for-miss for 2 min, passing every request for it by the cached copy; here that lasts 1 s.
+sub pypipin_backend_response {
+    # the daemon's s-maxage sets the TTL; keep serving an expired badge for 6 h while
+    # it is fetched again, or while the daemon is down (pypip.in's grace)
+    set beresp.grace = 6h;
+    if (beresp.status >= 500) {
+        set beresp.ttl = 1s;
+        set beresp.uncacheable = true;
+    } else if (beresp.http.Cache-Control ~ "(?i)private|no-store") {
+        set beresp.ttl = 1s;
+        set beresp.grace = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
 }
 
 sub vcl_synth {

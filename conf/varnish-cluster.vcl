@@ -42,11 +42,7 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
-    set beresp.grace = 6h;
-    if (beresp.status >= 500) {
-        set beresp.ttl = 1s;
-        set beresp.uncacheable = true;
-    }
+    call pypipin_backend_response;
 }
 
 sub vcl_deliver {

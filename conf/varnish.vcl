@@ -28,13 +28,7 @@ sub vcl_recv {
 }
 
 sub vcl_backend_response {
-    # the daemon's s-maxage sets the TTL; keep serving an expired badge for 6 h while
-    # it is fetched again, or while the daemon is down (pypip.in's grace)
-    set beresp.grace = 6h;
-    if (beresp.status >= 500) {
-        set beresp.ttl = 1s;
-        set beresp.uncacheable = true;
-    }
+    call pypipin_backend_response;
 }
 
 sub vcl_deliver {

@@ -15,6 +15,8 @@ STALE_MAX_AGE = 60  # HTTP lifetime of a badge drawn from stale data: retried so
 STALE_KEEP = 10.0  # seconds the hot path serves a badge drawn from stale data
 HOME_MAX_AGE = 300
 STATIC_MAX_AGE = 86400  # the page's assets carry a content hash (?v=...)
+# a client's refusal for budget: its answer alone, never kept by Varnish, a CDN or a browser
+REFUSED = b"private, no-store"
 _STALE_WHILE_REVALIDATE = 86400
 _STALE_IF_ERROR = 604800
 
@@ -23,7 +25,7 @@ _ERROR_MAX_AGE = {
     Outcome.INVALID_NAME: 86400,  # the name cannot become valid
     Outcome.NOT_FOUND: NOT_FOUND_TTL,
     Outcome.UNAVAILABLE: 10,
-    Outcome.RATE_LIMITED: 10,
+    Outcome.RATE_LIMITED: 10,  # upstream's 429, the same for everyone (a client's own refusal: REFUSED)
     Outcome.UNKNOWN_INDEX: 3600,  # until the deployment's indexes change
     Outcome.NOT_APPLICABLE: 3600,
 }

@@ -5,7 +5,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
-from urllib.parse import unquote_plus, unquote_to_bytes
+from urllib.parse import quote, unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
@@ -58,6 +58,21 @@ class BadgeRequest:
     scale: int = 1
     logo: str | None = None
     index: str | None = DEFAULT  # the configured index it reads; None when it names one not configured
+    # the query as the badge reads it: only the parameters it takes, each valid, one spelling, in
+    # one order ("" when it takes none); every URL of this badge shares it (see ``key``)
+    canonical: str = ""
+
+
+def key(path: bytes, wanted: BadgeRequest) -> bytes:
+    """The hot-path key of a badge URL: its path and canonical query, so that an unknown or invalid
+    parameter (``?x=1``) finds the same entry as the URL without it."""
+    return path + b"?" + wanted.canonical.encode() if wanted.canonical else path
+
+
+def _canonical(read: Mapping[str, str | None]) -> str:
+    """``name=value`` of each parameter read (just ``name`` for an empty value), sorted by name."""
+    return "&".join(name + ("=" + quote(value, safe="") if value else "")
+                    for name, value in sorted(read.items()) if value is not None)
 
 
 def _decode(segment: bytes) -> str | None:
@@ -145,6 +160,10 @@ def _logo(value: str | None) -> str | None:
 
 
 MAX_PARAMETERS = 32
+# the query parameters every badge reads (each kind's ``query`` options besides); conf/varnish-badges.vcl
+# drops any other from the URL
+PARAMETERS = ("style", "label", "text", "color", "colorB", "labelColor", "colorA", "cacheSeconds", "scale",
+              "logo", "index", "pypiBaseUrl")
 
 
 def query(raw: bytes) -> dict[str, str]:
@@ -179,18 +198,36 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         value = read(params[option]) if option in params and option not in options else None
         if value is not None:
             options[option] = value
+    style = params.get("style") if params.get("style") in STYLES else "flat"
+    cache_seconds = _int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0)
+    lowest = SCALES[0]
+    scale = lowest if ext in VECTOR_FORMATS else _int(params.get("scale"), lowest, SCALES[-1], lowest)
+    index = chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl"))
+    label = _text(params.get("label")) or _text(params.get("text"))
+    color = _color(params.get("color") or params.get("colorB"))
+    label_color = _color(params.get("labelColor") or params.get("colorA"))
+    logo = _logo(params.get("logo"))
+    canonical = _canonical({
+        **{option: value for option, value in options.items() if option not in fixed},
+        "style": None if style == "flat" else style,
+        "label": label, "color": color, "labelColor": label_color, "logo": logo,
+        "cacheSeconds": str(cache_seconds) if cache_seconds else None,
+        "scale": str(scale) if scale != lowest else None,
+        "index": None if index == DEFAULT else index or "",  # "": one not configured
+    })
     return BadgeRequest(
         kind=kind,
         name=name,
         package=normalise(name),
         format=FORMAT_SYNONYMS.get(ext, ext),
         options=tuple(sorted(options.items())),
-        style=params.get("style") if params.get("style") in STYLES else "flat",
-        label=_text(params.get("label")) or _text(params.get("text")),
-        color=_color(params.get("color") or params.get("colorB")),
-        label_color=_color(params.get("labelColor") or params.get("colorA")),
-        cache_seconds=_int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0),
-        scale=SCALES[0] if ext in VECTOR_FORMATS else _int(params.get("scale"), SCALES[0], SCALES[-1], SCALES[0]),
-        logo=_logo(params.get("logo")),
-        index=chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl")),
+        style=style,
+        cache_seconds=cache_seconds,
+        scale=scale,
+        index=index,
+        label=label,
+        color=color,
+        label_color=label_color,
+        logo=logo,
+        canonical=canonical,
     )

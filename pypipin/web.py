@@ -21,15 +21,18 @@ from pypipin.images import Drawer, Images
 from pypipin.indexes import DEFAULT, Index
 from pypipin.badges import ERRORS, Outcome
 from pypipin.limits import Account, Budgets, OverBudget
-from pypipin.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE, cache_control
+from pypipin.lifetimes import HOME_MAX_AGE, REFUSED, STATIC_MAX_AGE, cache_control
 from pypipin.metrics import Counters
 from pypipin.packages import Data, Packages
 from pypipin.renderer import RendererDown, RenderFailed
-from pypipin.request import FORMATS, BadgeRequest, parse, query
+from pypipin.request import FORMATS, BadgeRequest, key, parse, query
 from pypipin.state import RequestState, state
 from pypipin.upstream import NotFound, RateLimited, Unavailable
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
+# the hot path's memory of URLs spelt otherwise than their key (entries, bytes, seconds): a flood of
+# such URLs pushes out only this memory, and their spelling is parsed again
+SPELLINGS = (10_000, 4 * 1024 * 1024, 3600.0)
 OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 SVG_POLICY = b"default-src 'none'; style-src 'unsafe-inline'"
 
@@ -65,28 +68,33 @@ class Response:
         return body_for(request, body)
 
 
-def respond(body: bytes, wanted: BadgeRequest, max_age: int) -> Response:
+def respond(body: bytes, wanted: BadgeRequest, caching: bytes) -> Response:
+    """``caching``: the response's ``Cache-Control``."""
     digest = hashlib.sha256(body).hexdigest()[:32].encode()
     gzipped = compress(body) if wanted.format in COMPRESSED_FORMATS else None
-    return Response(body, gzipped, FORMATS[wanted.format].encode(), cache_control(max_age), b'"%s"' % digest,
+    return Response(body, gzipped, FORMATS[wanted.format].encode(), caching, b'"%s"' % digest,
                     b'"%s-gz"' % digest, wanted.kind.name, wanted.format)
 
 
 class Front(Resource):
     """Answers a URL served before straight from memory, before any routing.
 
+    The hot path is keyed by a badge URL's canonical form (``hot_key``): a URL already in that
+    form (most are) is found at the first look-up, any other through the key its query was
+    parsed into when it was last seen (``SPELLINGS``).
     ``in_flight`` counts the requests passed on to the app and not finished yet.
     """
 
     isLeaf = True
 
     def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters,
-                 refusal: Callable[[IRequest], "Response | None"]) -> None:
+                 hot_key: Callable[[bytes], bytes | None]) -> None:
         super().__init__()
         self._clock = clock
         self._hot = hot
         self._inner = inner
-        self._refusal = refusal
+        self._hot_key = hot_key
+        self._spellings = LRU(clock, *SPELLINGS[:2])  # URL -> its hot key, for URLs not in their key's form
         self._cache = counters.cache
         self.in_flight = 0
 
@@ -100,6 +108,9 @@ class Front(Resource):
             return body_for(request, b"URI too long\n")
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
+            if hit is None and b"?" in request.uri:  # maybe another spelling of a badge's URL
+                canonical = self._canonical(request.uri)
+                hit = None if canonical is None or canonical == request.uri else self._hot.get(canonical)
             if hit is not None:
                 self._cache["hot", "hit"] += 1
                 about.badge, about.format, about.cache = hit.kind, hit.format, "hot"
@@ -109,16 +120,21 @@ class Front(Resource):
             request.setResponseCode(400)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"The path is not UTF-8 text, or holds a NUL byte\n"
-        refused = self._refusal(request)
-        if refused is not None:
-            about.badge, about.format = refused.kind, refused.format
-            return refused.write(request)
         self.in_flight += 1
         request.notifyFinish().addBoth(self._finished)
         return self._inner.render(request)
 
     def _finished(self, _: object) -> None:
         self.in_flight -= 1
+
+    def _canonical(self, uri: bytes) -> bytes | None:
+        """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered."""
+        known = self._spellings.get(uri)
+        if known is None:
+            known = self._hot_key(uri)
+            if known is not None and known != uri:
+                self._spellings.set(uri, known, SPELLINGS[2])
+        return known
 
 
 def _readable(path: bytes) -> bool:
@@ -160,7 +176,7 @@ class Badges:
     ) -> None:
         self._clock = clock
         self._budgets = budgets
-        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the generic over-budget answer
+        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
         self._metrics = metrics
         self._indexes = indexes or {}
@@ -173,20 +189,13 @@ class Badges:
         self._hot = hot
 
     def resource(self) -> Front:
-        return Front(self._clock, self._hot, self.app.resource(), self._counters, self.refusal)
+        return Front(self._clock, self._hot, self.app.resource(), self._counters, self.hot_key)
 
-    def refusal(self, request: IRequest) -> Response | None:
-        """For a client over budget, the generic ``rate limited`` badge its URL asks for, if drawn
-        already: a client that spent its budget is refused at once, at the cost of a hot hit."""
-        if not self._budgets.over(self._budgets.client(request)):
-            return None
-        wanted = parse(request.path, {})
-        if wanted is None:
-            return None
-        refused = self._refusals.get((wanted.kind.name, wanted.format))
-        if refused is not None:
-            self._counters.over_budget["early"] += 1
-        return refused
+    def hot_key(self, uri: bytes) -> bytes | None:
+        """The hot-path key of a badge URL (``request.key``), None for a URL that is no badge."""
+        path, _, raw = uri.partition(b"?")
+        wanted = parse(path, query(raw), self._indexes)
+        return None if wanted is None else key(path, wanted)
 
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
@@ -240,16 +249,18 @@ class Badges:
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
         if keep_for > 0:
-            self._hot.set(request.uri, response, keep_for)
+            self._hot.set(key(request.path, wanted), response, keep_for)
         return response.write(request)
 
     async def answer(self, wanted: BadgeRequest, client: str,
                      about: RequestState | None = None) -> tuple[Response, float]:
         """The response to a badge request, and how long it may be served again as it is.
 
-        What it costs beyond the caches is charged to ``client``; over budget, the answer is
-        one generic ``rate limited`` image (none of the request's own text, colours or logo,
-        so never a new render), and the hot path does not keep it.
+        What it costs beyond the caches is charged to ``client``, and only that is refused:
+        a badge the caches can answer is served over budget too. The refusal is one generic
+        ``rate limited`` image (none of the request's own text, colours or logo, so never a new
+        render), ``private, no-store`` (that client's answer alone: Varnish or a CDN must never
+        serve it to anyone else), and the hot path does not keep it.
         """
         options = dict(wanted.options)
         label = wanted.label or wanted.kind.label_for(options)
@@ -265,13 +276,15 @@ class Badges:
                                            partial(self._budgets.render, client, wanted.scale))
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
-            plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
-            message, color = ERRORS[Outcome.RATE_LIMITED]
-            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
-            refused = respond(body, wanted, lifetimes.badge(wanted.kind, Outcome.RATE_LIMITED).max_age)
-            self._refusals[wanted.kind.name, wanted.format] = refused
+            refused = self._refusals.get((wanted.kind.name, wanted.format))
+            if refused is None:
+                plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat",
+                                scale=1)
+                message, color = ERRORS[Outcome.RATE_LIMITED]
+                body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
+                refused = self._refusals[wanted.kind.name, wanted.format] = respond(body, wanted, REFUSED)
             return refused, 0.0
-        return respond(body, wanted, lifetime.max_age), lifetime.keep_for
+        return respond(body, wanted, cache_control(lifetime.max_age)), lifetime.keep_for
 
     async def _data(self, wanted: BadgeRequest, client: str,
                     about: RequestState | None) -> tuple[Outcome, Data | None]:

@@ -6,7 +6,8 @@ keeps asking for that cached badge (latency) and, where the scenario says so, fo
 packages (right answer, time). Every flood is bounded in count and in time and stays on
 loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
 the victim's p50/p99 against a quiet run, and the machine's load average (latencies mean
-little on a machine busy with other work).
+little on a machine busy with other work). A scenario may put the real varnishd
+(conf/varnish.vcl) in front of the daemon: both clients then go through it.
 """
 
 import argparse
@@ -23,11 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, wait_for_port
 
 ATTACKER = "127.0.0.2"
 VICTIM = "127.0.0.3"
 CACHED = "/v/pkg0/badge.svg"
+UNCACHED = "/v/pkg1/badge.svg"  # a real package nobody asked for before the attack
+NAMES_BUDGET = 30  # --client-names' default: made-up names one client may send a minute
 TIMEOUT = 10.0
 
 
@@ -88,8 +91,10 @@ class Client:
             self.streams = None
 
 
-async def flood(port: int, targets: Callable[[int], str], count: int, seconds: float, connections: int) -> Counter:
-    """``count`` requests (target i from ``targets(i)``) over ``connections`` connections, stopping after ``seconds``."""
+async def flood(port: int, targets: Callable[[int], str], count: int, seconds: float, connections: int,
+                pace: float = 0.0) -> Counter:
+    """``count`` requests (target i from ``targets(i)``) over ``connections`` connections, stopping after
+    ``seconds``; each connection waits ``pace`` s between its requests."""
     statuses: Counter = Counter()
     deadline = time.monotonic() + seconds
     numbers = iter(range(count))
@@ -105,6 +110,7 @@ async def flood(port: int, targets: Callable[[int], str], count: int, seconds: f
                 status = 0
                 client.close()
             statuses[status] += 1
+            await asyncio.sleep(pace)
         client.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
@@ -182,6 +188,15 @@ def unknown_url(i: int) -> str:
     return f"/v/nopkg-{uuid.uuid4().hex}/badge.svg"
 
 
+def params_url(i: int) -> str:
+    return f"{CACHED}?x={i}"
+
+
+def poison_url(i: int) -> str:
+    """The names budget spent, then a made-up name and the uncached real badge in turn."""
+    return UNCACHED if i > NAMES_BUDGET and i % 2 else unknown_url(i)
+
+
 def downloads_url(i: int) -> str:
     return f"/d/nopkg-{uuid.uuid4().hex}/badge.svg"
 
@@ -195,7 +210,7 @@ def tiff4_url(i: int) -> str:
 
 
 ATTACKS = {"cached": cached_url, "labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
-           "tiff4": tiff4_url}
+           "tiff4": tiff4_url, "params": params_url, "poison": poison_url}
 
 
 @dataclass
@@ -204,6 +219,7 @@ class Victim:
 
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    refused: int = 0  # answers that were the ``rate limited`` badge
     checks: list[str] = field(default_factory=list)
 
     def row(self) -> tuple[str, str, str]:
@@ -212,26 +228,30 @@ class Victim:
         ordered = sorted(self.latencies)
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
         failed = [f"{self.failures} of {self.failures + len(ordered)} failed"] if self.failures else []
-        return f"{statistics.median(ordered) * 1000:.1f}", f"{p99 * 1000:.1f}", "; ".join(failed + self.checks)
+        refused = [f"{self.refused} of {len(ordered)} rate limited"] if self.refused else []
+        shown = "; ".join(failed + refused + self.checks)
+        return f"{statistics.median(ordered) * 1000:.1f}", f"{p99 * 1000:.1f}", shown
 
 
-async def watch(port: int, seconds: float, victim: Victim, fresh_connections: bool) -> None:
-    """Ask for the cached badge every 20 ms for ``seconds`` (on a fresh connection each time, if asked)."""
+async def watch(port: int, scenario: "Scenario", victim: Victim) -> None:
+    """Ask for the watched badge every ``interval`` s for ``seconds`` (on a fresh connection each time, if
+    asked); count the answers that were the ``rate limited`` badge."""
     client = Client(port, VICTIM)
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scenario.seconds
     while time.monotonic() < deadline:
         started = time.monotonic()
         try:
-            status, _, _ = await asyncio.wait_for(client.get(CACHED), 3)
+            status, _, body = await asyncio.wait_for(client.get(scenario.watched), 3)
             if status != 200:
                 raise Closed(status)
             victim.latencies.append(time.monotonic() - started)
+            victim.refused += b"rate limited" in body
         except (asyncio.TimeoutError, Closed, OSError):
             victim.failures += 1
             client.close()
-        if fresh_connections:
+        if scenario.fresh_connections:
             client.close()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(scenario.interval)
     client.close()
 
 
@@ -272,6 +292,10 @@ class Scenario:
     new_packages: str | None = None  # "v" or "d": the victim's first requests for 5 real packages
     fresh_connections: bool = False
     nofile: int | None = None  # the daemon's open-files limit
+    watched: str = CACHED  # the victim's badge (warmed before the attack when it is CACHED)
+    interval: float = 0.02  # seconds between the victim's requests
+    head_start: float = 0.3  # seconds the attack runs before the victim starts
+    varnish: bool = False  # both clients through conf/varnish.vcl
 
 
 SCENARIOS = [
@@ -283,6 +307,11 @@ SCENARIOS = [
     # the yardstick for the next rows: the cheapest flood there is, one cached badge, as fast as it goes
     Scenario("cached badge 10 s x 32 conns", "flood", {"urls": "cached", "count": 100000, "seconds": 10,
                                                        "connections": 32}, 10),
+    Scenario("?x=N on the cached badge 10 s x 32", "flood",
+             {"urls": "params", "count": 100000, "seconds": 10, "connections": 32}, 10),
+    Scenario("Varnish: made-up names + uncached badge", "flood",
+             {"urls": "poison", "count": 1000, "seconds": 25, "connections": 1, "pace": 0.05}, 20,
+             watched=UNCACHED, interval=0.5, head_start=4, varnish=True),
     Scenario("labels 10 s x 32 conns", "flood", {"urls": "labels", "count": 100000, "seconds": 10, "connections": 32},
              10),
     Scenario("PNG scale 4 10 s x 32", "flood", {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32}, 10),
@@ -293,8 +322,10 @@ SCENARIOS = [
 ]
 
 
-async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisServer, daemon: Daemon) -> list[str]:
-    warm = Client(daemon.port, VICTIM)
+async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisServer, daemon: Daemon,
+               port: int) -> list[str]:
+    """The scenario against ``port`` (the daemon's, or Varnish's in front of it)."""
+    warm = Client(port, VICTIM)
     await warm.get(CACHED)
     await warm.get(CACHED)
     warm.close()
@@ -304,14 +335,14 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     out: Any = multiprocessing.Queue()
     attacker = None
     if scenario.attack != "none":
-        attacker = multiprocessing.Process(target=run_attack, args=(scenario.attack, daemon.port,
-                                                                    dict(scenario.args), out))
+        attacker = multiprocessing.Process(target=run_attack,
+                                           args=(scenario.attack, port, dict(scenario.args), out))
         attacker.start()
-        await asyncio.sleep(1.0 if scenario.attack == "idle" else 0.3)
+        await asyncio.sleep(1.0 if scenario.attack == "idle" else scenario.head_start)
     victim = Victim()
-    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections)]
+    jobs = [watch(port, scenario, victim)]
     if scenario.new_packages:
-        jobs.append(first_requests(daemon.port, victim, scenario.new_packages, 0.5))
+        jobs.append(first_requests(port, victim, scenario.new_packages, 0.5))
     await asyncio.gather(*jobs)
     attacked = ""
     if attacker is not None:
@@ -342,14 +373,22 @@ def main() -> None:
     for scenario in SCENARIOS:
         if args.only and args.only not in scenario.name:
             continue
+        if scenario.varnish and not os.path.exists(VARNISHD):
+            print(f"{scenario.name}: skipped, varnishd is not installed", flush=True)
+            continue
         redis = RedisServer()
         upstream = FakeUpstreamProcess(10, args.delay)
         daemon = Daemon(upstream.url, redis.url, nofile=scenario.nofile)
+        varnish = None
         try:
             wait_for_port(daemon.port)
             time.sleep(1.0)  # the renderer comes up
-            rows.append(asyncio.run(play(scenario, upstream, redis, daemon)))
+            varnish = Varnish("varnish.vcl", {8888: daemon.port}) if scenario.varnish else None
+            port = daemon.port if varnish is None else varnish.port
+            rows.append(asyncio.run(play(scenario, upstream, redis, daemon, port)))
         finally:
+            if varnish is not None:
+                varnish.stop()
             daemon.stop()
             upstream.stop()
             redis.stop()

@@ -356,10 +356,12 @@ def test_per_request_state_names_badge_format_and_the_cache_layer(stack: Stack) 
     stack.resource.render = watch  # type: ignore[method-assign]
     stack.get("/pypi/v/demo.png")
     stack.get("/pypi/v/demo.png")
-    stack.get("/pypi/v/demo.png?n=1")  # another URL of the same image
+    stack.get("/pypi/v/demo.png?n=1")  # the same badge: ?n= is read by no badge
+    stack.get("/pypi/v/demo.png?style=plastic")  # another badge
     stack.get("/health")
     assert [(each.badge, each.format, each.cache) for each in seen] == [
-        ("version", "png", "miss"), ("version", "png", "hot"), ("version", "png", "memory"), ("-", "-", "-")]
+        ("version", "png", "miss"), ("version", "png", "hot"), ("version", "png", "hot"),
+        ("version", "png", "miss"), ("-", "-", "-")]
     assert all(each.started == stack.clock.seconds() for each in seen)
 
 
@@ -371,24 +373,56 @@ def test_a_client_over_its_render_budget_gets_one_generic_image_at_once() -> Non
     assert shown[2:] == [["pypipin", "rate limited"]] * 4
     assert len(stack.renderer.calls) == 3  # two custom images and the one refusal image
     refused = stack.get("/v/demo/badge.svg?label=mine9")
-    assert refused.header("cache-control").startswith("public, max-age=10,")
-    assert stack.counters.over_budget["renders"] == 1 and stack.counters.over_budget["early"] == 4
+    assert refused.header("cache-control") == "private, no-store"  # that client's answer alone
+    assert stack.counters.over_budget["renders"] == 5
+    # what is drawn already costs nothing: the hot path, and another URL of a drawn image
+    assert stack.get("/v/demo/badge.svg?color=red&label=mine1").shown == ["mine1", "v1.2.3"]
+    assert stack.get("/pypi/v/demo?label=mine0&color=red").shown == ["mine0", "v1.2.3"]
+    assert len(stack.renderer.calls) == 3
     stack.advance(30)  # 2 a minute: one render is back
     assert stack.get("/v/demo/badge.svg?label=again").shown == ["again", "v1.2.3"]
 
 
 def test_made_up_names_spend_a_budget_real_ones_do_not() -> None:
     stack = Stack("--client-names", "3")
-    for n in range(5):
+    for n in range(6):
         stack.upstream.add(f"real{n}")
     assert [stack.get(f"/v/real{n}/badge.json").code for n in range(5)] == [200] * 5
     shown = [stack.get(f"/v/nope{n}/badge.svg").shown for n in range(6)]
     assert shown[:3] == [["pypi", "not found"]] * 3 and shown[3:] == [["pypipin", "rate limited"]] * 3
     assert stack.upstream.total("/pypi/nope") == 3
     assert stack.get("/v/nope0/badge.svg").shown == ["pypi", "not found"]  # the hot path costs nothing
-    assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypipin", "rate limited"]  # at the door
+    refused = stack.get("/v/real5/badge.svg")  # a name not cached: an upstream call, refused
+    assert refused.shown == ["pypipin", "rate limited"]
+    assert refused.header("cache-control") == "private, no-store"
+    # over budget, what costs no upstream call is served: the store's data, in a new image too
+    assert stack.get("/pypi/v/real0.svg").shown == ["pypi", "v1.2.3"]  # the image is in memory
+    assert stack.get("/v/real1/badge.svg?style=plastic").shown == ["pypi", "v1.2.3"]  # a new render
+    assert stack.upstream.total("/pypi/real5") == 0
     stack.advance(20)  # 3 a minute: one back
-    assert stack.get("/v/real0/badge.svg?style=plastic").shown == ["pypi", "v1.2.3"]
+    assert stack.get("/v/real5/badge.svg").shown == ["pypi", "v1.2.3"]
+
+
+def test_parameters_no_badge_reads_do_not_grow_the_hot_path_or_push_others_out() -> None:
+    stack = Stack("--cache-entries", "8")
+    stack.upstream.add("demo")
+    stack.upstream.add("other")
+    assert stack.get("/v/other/badge.svg").shown == ["pypi", "v1.2.3"]
+    assert stack.get("/v/demo/badge.svg").shown == ["pypi", "v1.2.3"]
+    plain = stack.get("/v/demo/badge.svg?style=flat-square")
+    drawn, fetched = len(stack.renderer.calls), stack.upstream.total()
+    for n in range(20):
+        junk = [f"x={n}", f"style=junk{n}", f"color=nope{n}&x={n}", f"scale={n}", f"cacheSeconds=-{n}",
+                f"label=%01{n}", f"style=flat-square&x={n}", f"x={n}&style=flat-square&style=plastic"]
+        for each in junk:
+            assert stack.get(f"/v/demo/badge.svg?{each}").code == 200
+    for _ in range(2):  # parsed the first time, remembered the second
+        assert stack.get("/v/demo/badge.svg?x=1&style=flat-square").body == plain.body
+    assert len(stack.hot) == 3  # other, demo, demo?style=flat-square: every junk URL is one of the last two
+    assert (len(stack.renderer.calls), stack.upstream.total()) == (drawn, fetched)
+    assert stack.counters.cache["hot", "hit"] == 20 * 8 + 2
+    assert stack.get("/v/other/badge.svg?utm_source=x").shown == ["pypi", "v1.2.3"]
+    assert stack.counters.cache["hot", "hit"] == 20 * 8 + 3
 
 
 # hostile URLs, in memory: what reaches the renderer and PyPI is always clean

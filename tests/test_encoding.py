@@ -7,6 +7,7 @@ from twisted.web.test.requesthelper import DummyRequest
 
 from pypipin import web
 from pypipin.encoding import accepts_gzip, etag_matches
+from pypipin.lifetimes import cache_control
 from pypipin.request import parse, query
 
 
@@ -38,7 +39,7 @@ def request(method: bytes = b"GET", **headers: bytes) -> DummyRequest:
 def badge_response(path: bytes) -> web.Response:
     wanted = parse(path, query(b""))
     assert wanted is not None
-    return web.respond(b"<svg>" + b"badge " * 200 + b"</svg>", wanted, 3600)
+    return web.respond(b"<svg>" + b"badge " * 200 + b"</svg>", wanted, cache_control(3600))
 
 
 def test_gzip_is_made_once_never_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +79,7 @@ def test_head_is_headers_only_with_the_length_of_the_body() -> None:
 def test_rasters_are_never_gzipped() -> None:
     wanted = parse(b"/v/demo/badge.png", query(b""))
     assert wanted is not None
-    answer = web.respond(b"\x89PNG" + bytes(500), wanted, 3600)
+    answer = web.respond(b"\x89PNG" + bytes(500), wanted, cache_control(3600))
     asked = request(accept_encoding=b"gzip")
     assert answer.gzipped is None and answer.write(asked) == answer.body
     assert not asked.responseHeaders.hasHeader(b"content-encoding") and not asked.responseHeaders.hasHeader(b"vary")

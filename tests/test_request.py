@@ -1,8 +1,20 @@
 """Badge URLs parsed into requests: both URL forms, names, and query parameters."""
 
+import base64
+import re
+from pathlib import Path
+
 import pytest
 
-from pypipin.request import parse, query
+from pypipin.badges import KINDS
+from pypipin.indexes import Index, configured
+from pypipin.request import PARAMETERS, key, parse, query
+
+# a logo that passes logos.check (its base64 ends in "=")
+LOGO = "data:image/svg+xml;base64," + base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8" fill="#fb0"/>'
+    b"</svg>"
+).decode()
 
 
 def test_original_form() -> None:
@@ -115,3 +127,57 @@ def test_format_synonyms_and_scale_make_one_image_key() -> None:
     for path in (b"/v/twisted/badge.svg", b"/v/twisted/badge.json"):
         scaled, plain = parse(path, {"scale": "4"}), parse(path, {})
         assert scaled == plain
+
+
+BADGE = b"/v/demo/badge.svg"
+
+
+def hot_key(path: bytes, raw: bytes, indexes: dict[str, Index] | None = None) -> bytes:
+    wanted = parse(path, query(raw), indexes)
+    assert wanted is not None
+    return key(path, wanted)
+
+
+@pytest.mark.parametrize("raw", [b"", b"x=1", b"style=flat", b"style=junk", b"scale=9", b"cacheSeconds=-1",
+                                 b"color=nope", b"label=%01", b"logo=data:image/png;base64,AA", b"index=pypi",
+                                 b"utm_source=readme&utm_medium=x&fbclid=1"])
+def test_what_no_badge_reads_leaves_the_key_alone(raw: bytes) -> None:
+    assert hot_key(BADGE, raw) == BADGE
+
+
+@pytest.mark.parametrize("raw", [b"text=+docs+&colorB=Green&colorA=ABC",
+                                 b"labelColor=%23aabbcc&color=green&label=docs",
+                                 b"x=1&color=green&label=docs&labelColor=aabbcc&label=other&y"])
+def test_every_spelling_of_a_badge_has_one_key(raw: bytes) -> None:
+    assert hot_key(BADGE, raw) == BADGE + b"?color=green&label=docs&labelColor=%23aabbcc"
+
+
+@pytest.mark.parametrize("path, raw", [
+    (b"/pypi/pyversions/demo.png", b"style=plastic&scale=2&cacheSeconds=3600&index=nope"),
+    (b"/pypi/v/demo", b"include_prereleases&label=a%26b%3Dc"),
+    (b"/pypi/dm/demo", b"period=week"),  # a fixed option wins over the query's, and is no part of it
+    (b"/d/demo/badge.svg", b"period=week&x=2"),
+    (b"/pypi/frameworkversions/django/demo", b"framework=flask"),
+    (b"/v/demo/badge.svg", b"logo=" + LOGO.encode()),
+])
+def test_a_key_is_its_own_key_and_the_same_badge(path: bytes, raw: bytes) -> None:
+    indexes = configured("https://pypi.org/pypi", [])
+    first = hot_key(path, raw, indexes)
+    again_path, _, again_raw = first.partition(b"?")
+    assert hot_key(again_path, again_raw, indexes) == first
+    assert parse(again_path, query(again_raw), indexes) == parse(path, query(raw), indexes)
+
+
+def test_flags_and_fixed_options_keep_a_plain_url_its_own_key() -> None:
+    assert hot_key(b"/pypi/v/demo", b"include_prereleases") == b"/pypi/v/demo?include_prereleases"
+    assert hot_key(b"/pypi/dm/demo", b"") == b"/pypi/dm/demo"
+    assert hot_key(b"/pypi/frameworkversions/django/demo", b"") == b"/pypi/frameworkversions/django/demo"
+    assert hot_key(BADGE, b"index=nope") == BADGE + b"?index"  # any index not configured
+
+
+def test_varnish_keeps_the_parameters_badges_read() -> None:
+    vcl = (Path(__file__).parent.parent / "conf" / "varnish-badges.vcl").read_text()
+    kept = re.search(r'"&\(\?!\((.*?)\)\(\[=&\]\|\$\)\)', vcl.replace('"\n            + "', ""))
+    assert kept is not None
+    read = {option for kind in KINDS.values() for option in kind.query} | set(PARAMETERS)
+    assert sorted(kept.group(1).split("|")) == sorted(read)

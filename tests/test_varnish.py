@@ -2,10 +2,12 @@
 
 import os
 import subprocess
+from typing import Any
 
 import pytest
 import pytest_twisted
 import treq
+from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
@@ -92,3 +94,61 @@ async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
     code, _ = await deferToThread(raw_get_from, "127.0.0.2", front, "/health")
     assert code == 200  # the rest is served to everyone
 
+ATTACKER, VICTIM = "127.0.0.2", "127.0.0.3"
+
+
+def headers(response: Any, name: bytes) -> list[bytes] | None:
+    return response.headers.getRawHeaders(name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_attacker_over_budget_never_changes_what_another_client_sees(
+        upstream: FakeUpstream, start_daemon, varnish) -> None:
+    upstream.add("treq")
+    upstream.add("klein")
+    daemon = await start_daemon("none", "--client-names", "3").drawing()
+    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    for n in range(4):  # made-up names: 3 not-found answers, then the budget is spent
+        response, body = await get_from(ATTACKER, f"{front}/v/made-up-{n}/badge.svg")
+    assert svg_text(body) == ["pypipin", "rate limited"]
+    for _ in range(2):  # a real name not cached costs an upstream call: refused, and never stored
+        response, body = await get_from(ATTACKER, f"{front}/v/treq/badge.svg")
+        assert svg_text(body) == ["pypipin", "rate limited"]
+        assert headers(response, b"cache-control") == [b"private, no-store"]
+        assert headers(response, b"x-cache") == [b"MISS"]
+    response, body = await get_from(VICTIM, f"{front}/v/treq/badge.svg")
+    assert svg_text(body) == ["pypi", "v1.2.3"] and headers(response, b"x-cache") == [b"MISS"]
+    response, body = await get_from(ATTACKER, f"{front}/v/treq/badge.svg")  # cached now: it costs nothing
+    assert svg_text(body) == ["pypi", "v1.2.3"] and headers(response, b"x-cache") == [b"HIT"]
+    # the attacker's refused requests and the victim's, for one URL at once: each gets its own answer
+    asked = [ATTACKER] * 6 + [VICTIM] + [ATTACKER] * 6
+    answers = await defer.gatherResults([defer.ensureDeferred(get_from(client, f"{front}/v/klein/badge.svg"))
+                                         for client in asked])
+    assert svg_text(answers[6][1]) == ["pypi", "v1.2.3"]
+    for client, (response, body) in zip(asked, answers):
+        refused = svg_text(body) == ["pypipin", "rate limited"]
+        private = headers(response, b"cache-control") == [b"private, no-store"]
+        assert not refused or (client == ATTACKER and private)
+    response, body = await get_from(VICTIM, f"{front}/v/klein/badge.svg")
+    assert svg_text(body) == ["pypi", "v1.2.3"] and headers(response, b"x-cache") == [b"HIT"]
+    assert upstream.requests["/pypi/treq/json"] == upstream.requests["/pypi/klein/json"] == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_parameters_no_badge_reads_are_one_varnish_object(upstream: FakeUpstream, start_daemon,
+                                                                 varnish) -> None:
+    upstream.add("demo")
+    daemon = await start_daemon().drawing()
+    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    plain, flat_square = f"{front}/v/demo/badge.svg", f"{front}/v/demo/badge.svg?style=flat-square"
+    for url, cache in [(plain, b"MISS"), (plain + "?x=1", b"HIT"), (plain + "?utm_a=1&fbclid=2&", b"HIT"),
+                       (f"{plain}?x=1&style=flat-square", b"MISS"), (flat_square + "&y=2", b"HIT"),
+                       (f"{plain}?stylex=plastic&style=flat-square&label=a?b", b"MISS"),
+                       (f"{plain}?style=flat-square&x&label=a?b", b"HIT"),
+                       (f"{plain}?label=a?b&style=flat-square", b"MISS")]:  # Varnish does not sort them
+        response, body = await get(url)
+        assert headers(response, b"x-cache") == [cache], url
+    assert svg_text(body) == ["a?b", "v1.2.3"]
+    _, square = await get(flat_square)
+    _, plain_body = await get(plain)
+    assert square != plain_body  # the parameters a badge reads are kept

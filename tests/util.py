@@ -127,8 +127,9 @@ class Stack:
         self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory; treq asks for gzip as in production
         metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"],
                               self.options["trusted-proxy"])
+        self.hot = lru(self.clock, self.options)  # the hot path's responses
         self.app = app(self.options, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
-                       self.counters, metrics, hot=lru(self.clock, self.options), drawn=lru(self.clock, self.options))
+                       self.counters, metrics, hot=self.hot, drawn=lru(self.clock, self.options))
         self.resource = self.app.resource()
         self._client = StubTreq(self.resource)
 
