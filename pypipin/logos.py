@@ -13,11 +13,14 @@ import xml.etree.ElementTree as ET
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from pypipin.drawcost import LAYER_PROPERTIES, Cycle, cost
+
 MAX_BYTES = 6144  # of decoded SVG: what 8,192 characters of base64 hold
 MAX_ELEMENTS = 256
 MAX_DEPTH = 16
 MAX_USES = 16
 MAX_CLIPS = 16
+MAX_COST = 4096  # to draw, in shapes: ~160 ms at scale 4 for the costliest kind (see drawcost.py)
 MAX_NUMBER = 100_000  # any number, coordinates and transforms included
 MAX_SIZE = 10_000  # width, height and each viewBox length
 
@@ -34,6 +37,7 @@ _LOCAL_REF = re.compile(r"#[A-Za-z_][\w.:-]*")
 _URL = re.compile(r"url\s*\(([^)]*)\)", re.IGNORECASE)
 _URL_OPEN = re.compile(r"url\s*\(", re.IGNORECASE)
 _LOCAL_URL = re.compile(r"""\s*(['"]?)#[A-Za-z_][\w.:-]*\1\s*""")
+_LAYER_CSS = re.compile(rf"(?<![\w-])(?:{'|'.join(LAYER_PROPERTIES)})\s*:")
 _HEX = re.compile(r"#[0-9a-fA-F]+")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(px|%)?\s*")
@@ -65,6 +69,7 @@ def check(svg: bytes) -> None:
     if sum(element.tag == f"{{{SVG_NS}}}clipPath" for element in elements) > MAX_CLIPS:
         raise Refused(f"more than {MAX_CLIPS} clip paths")
     _check_size(root)
+    _check_cost(root, ids)
 
 
 class _Builder(ET.TreeBuilder):
@@ -110,6 +115,8 @@ def _check_element(element: ET.Element) -> None:
         _check_attribute(attribute, value)
     if name == "style" and element.text:
         _check_css(element.text)
+        if "clip-path" in element.text.lower():
+            raise Refused("a clip-path in a <style> element (only as an attribute, where its cost is counted)")
 
 
 def _check_attribute(attribute: str, value: str) -> None:
@@ -150,6 +157,17 @@ def _check_numbers(value: str) -> None:
     for number in _NUMBER.findall(_HEX.sub(" ", _URL.sub(" ", value))):
         if not abs(float(number)) <= MAX_NUMBER:
             raise Refused(f"the number {number[:20]} (largest allowed {MAX_NUMBER})")
+
+
+def _check_cost(root: ET.Element, ids: dict[str, ET.Element]) -> None:
+    styles = " ".join(style.text or "" for style in root.iter(f"{{{SVG_NS}}}style")).lower()
+    try:
+        drawn = cost(root, ids, every_element_a_layer=_LAYER_CSS.search(styles) is not None)
+    except Cycle as cycle:
+        raise Refused(f"a reference cycle: a <{cycle}> drawn inside itself through clip-path or <use>") from None
+    if drawn.total > MAX_COST:
+        raise Refused(f"costs {drawn.total:,} to draw once clip-path and <use> references are resolved "
+                      f"({drawn}; at most {MAX_COST:,})")
 
 
 def _check_size(root: ET.Element) -> None:

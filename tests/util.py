@@ -241,3 +241,13 @@ FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and
     f'<svg {SVG_NS} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
     'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
 )
+
+
+def clip_chain(depth: int, fan_out: int) -> str:
+    """Issue 17's logo: clip paths of ``fan_out`` shapes, each shape clipped by the next clip path."""
+    def level(n: int) -> str:
+        clipped = f' clip-path="url(#c{n + 1})"' if n + 1 < depth else ""
+        return f'<clipPath id="c{n}">' + f'<rect width="24" height="24"{clipped}/>' * fan_out + "</clipPath>"
+
+    levels = "".join(level(n) for n in range(depth))
+    return f'<svg {SVG_NS} viewBox="0 0 24 24">{levels}<rect width="24" height="24" clip-path="url(#c0)"/></svg>'
