@@ -1,5 +1,6 @@
 """The image pipeline in memory: a fake renderer, MemoryStore and a task.Clock."""
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from twisted.internet import defer, task
 from pypipin.cache import KEY_PREFIX, LRU, MemoryStore
 from pypipin.images import Images, seal, unseal
 from pypipin.lifetimes import IMAGE_TTL
+from pypipin.limits import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer import RendererDown
 from pypipin.request import parse
@@ -109,3 +111,42 @@ def test_draw_json_needs_no_renderer_and_refusals_become_render_error() -> None:
     assert [call["message"] for call in pipeline.renderer.calls] == ["bad", "render error"]
     assert body == drawn({"label": "wheel", "message": "render error", "color": "lightgrey", "style": "flat",
                           "format": "png", "scale": 1})
+
+
+@pytest.mark.parametrize("left", [[2], [2, 3], [0]], ids=["one queued", "all queued", "one drawing"])
+def test_a_draw_whose_requests_went_away_before_its_turn_is_never_rendered(left: list[int]) -> None:
+    """Klein cancels a request's Deferred when its connection is lost: a render still queued for
+    the client's turn is dropped; one already drawing finishes."""
+    pipeline = Pipeline()
+    budgets = Budgets(pipeline.clock, {"names": 60, "renders": 60})
+    pay = partial(budgets.render, "127.0.0.2", 1)
+    pipeline.renderer.hold = defer.Deferred()
+    specs = [dict(SPEC, label=f"new{n}") for n in range(RENDERS_AT_ONCE + 2)]
+    asked = [defer.ensureDeferred(pipeline.images.image(spec, pay=pay, shared=False)) for spec in specs]
+    assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"]
+    for n in left:
+        asked[n].cancel()
+        assert isinstance(result(asked[n]).value, defer.CancelledError)
+    pipeline.renderer.hold.callback(None)
+    stayed = [n for n in range(len(specs)) if n not in left]
+    assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"] + [f"new{n}" for n in stayed if n >= 2]
+    assert all(result(asked[n]) == drawn(specs[n]) for n in stayed)
+    assert pipeline.counters.renders["abandoned"] == sum(n >= RENDERS_AT_ONCE for n in left)
+    assert pipeline.counters.renders["ok"] == len(stayed) + sum(n < RENDERS_AT_ONCE for n in left)
+
+
+def test_a_draw_still_wanted_by_one_of_its_requests_is_rendered() -> None:
+    pipeline = Pipeline()
+    budgets = Budgets(pipeline.clock, {"names": 60, "renders": 60})
+    pay = partial(budgets.render, "127.0.0.2", 1)
+    pipeline.renderer.hold = defer.Deferred()
+    first = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label=f"busy{n}"), pay=pay, shared=False))
+             for n in range(RENDERS_AT_ONCE)]
+    twice = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label="queued"), pay=pay, shared=False))
+             for _ in range(2)]
+    twice[0].cancel()
+    assert isinstance(result(twice[0]).value, defer.CancelledError)
+    pipeline.renderer.hold.callback(None)
+    assert result(twice[1]) == drawn(dict(SPEC, label="queued")) and all(result(d) for d in first)
+    assert [call["label"] for call in pipeline.renderer.calls][-1] == "queued"
+    assert pipeline.counters.renders["abandoned"] == 0

@@ -24,7 +24,7 @@ from pypipin.metrics import Counters
 from pypipin.provision import default_dir
 from pypipin.renderer import MEMORY_CEILING, QUEUE_WAIT, Monitor, Renderer, RendererBusy, RenderFailed, free_port
 from pypipin.waiting import poll_until, sleep
-from util import FLOOD, TURBULENCE, get
+from util import FLOOD, TURBULENCE, clip_chain, get
 
 GIB = 1 << 30
 NODE = shutil.which("node") or "node"
@@ -310,6 +310,33 @@ async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: 
         assert await held(fake, 1) == ["suspect"]
         fake.answer("suspect")
         assert await again == b"drawn suspect"
+    renderer.pool.closeCachedConnections()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_logo_node_died_under_is_not_sent_again_with_a_new_label(stand_in: tuple[StandIn, int]) -> None:
+    """Issue 17: the never-again list holds the logo (at its format and scale), not the whole spec."""
+    fake, port = stand_in
+    renderer = Renderer(reactor, port)
+    logo = data_url(clip_chain(7, 7))
+    killer = defer.ensureDeferred(renderer.render(spec("first", logo=logo)))
+    for _ in range(2):
+        assert await held(fake, 1) == ["first"]
+        fake.die()
+    with pytest.raises(RenderFailed, match="not sent again"):
+        await killer
+    for label, fmt in (("second", "png"), ("third", "png")):
+        with pytest.raises(RenderFailed, match="not sent again"):
+            await renderer.render(spec(label, fmt, logo=logo))
+    assert fake.received == ["first", "first"]
+    others = (("svg", "svg", 1, logo), ("scale 2", "png", 2, logo), ("no logo", "png", 1, None))
+    other = {label: defer.ensureDeferred(renderer.render(spec(label, fmt, scale, each)))
+             for label, fmt, scale, each in others}
+    assert await held(fake, 3) == ["no logo", "scale 2", "svg"]
+    for label in other:
+        fake.answer(label)
+        assert await other[label] == b"drawn " + label.encode()
+    assert sorted(fake.received) == ["first", "first", "no logo", "scale 2", "svg"]
     renderer.pool.closeCachedConnections()
 
 
