@@ -7,6 +7,7 @@ expansion), then refused unless it is a small tree of known shape elements, with
 references only, and with every number of a sane size.
 """
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 
@@ -23,6 +24,7 @@ MAX_CLIPS = 16
 MAX_COST = 4096  # to draw, in shapes (see drawcost.py): the costliest accepted logo takes ~70 ms at scale 4
 MAX_NUMBER = 100_000  # any number, coordinates and transforms included
 MAX_SIZE = 10_000  # width, height and each viewBox length
+VERDICTS_KEPT = 512  # logos whose verdict is remembered: at most 3 MiB of them
 
 SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -52,6 +54,22 @@ def check(svg: bytes) -> None:
     """Raise ``Refused`` unless ``svg`` is a logo resvg draws cheaply."""
     if len(svg) > MAX_BYTES:
         raise Refused(f"larger than {MAX_BYTES} bytes")
+    refused = _verdict(svg)
+    if refused is not None:
+        raise Refused(refused)
+
+
+@functools.lru_cache(maxsize=VERDICTS_KEPT)
+def _verdict(svg: bytes) -> str | None:
+    """Why ``svg`` is refused, or None: the same logo comes with every request for its badges."""
+    try:
+        _check(svg)
+    except Refused as refused:
+        return str(refused)
+    return None
+
+
+def _check(svg: bytes) -> None:
     root = _parse(svg)
     if root.tag != f"{{{SVG_NS}}}svg":
         raise Refused("not an <svg> document")

@@ -151,3 +151,15 @@ def test_a_refused_logo_is_dropped_and_the_badge_drawn_without_it() -> None:
     refused = parse(b"/v/twisted/badge.png", {"logo": data_url(TURBULENCE), "label": "x"})
     assert accepted is not None and accepted.logo == data_url(PYTHON)
     assert refused is not None and refused.logo is None and refused.label == "x"
+
+
+def test_a_logo_checked_again_gets_the_same_verdict_without_being_parsed_again(monkeypatch) -> None:
+    hostile = clip_chain(6, 9).encode() + b"<!-- once -->"
+    with pytest.raises(logos.Refused, match="clip-path applications") as first:
+        logos.check(hostile)
+    logos.check(PYTHON.encode())
+    monkeypatch.setattr(logos, "_parse", lambda svg: pytest.fail("parsed again"))
+    with pytest.raises(logos.Refused) as again:
+        logos.check(hostile)
+    assert str(again.value) == str(first.value)
+    logos.check(PYTHON.encode())
