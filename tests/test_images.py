@@ -13,7 +13,7 @@ from pypipin.limits import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer import RendererDown
 from pypipin.request import parse
-from util import FakeRenderer, drawn
+from util import FakeRenderer, Stack, drawn
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}
 
@@ -150,3 +150,21 @@ def test_a_draw_still_wanted_by_one_of_its_requests_is_rendered() -> None:
     assert result(twice[1]) == drawn(dict(SPEC, label="queued")) and all(result(d) for d in first)
     assert [call["label"] for call in pipeline.renderer.calls][-1] == "queued"
     assert pipeline.counters.renders["abandoned"] == 0
+
+
+def test_a_request_whose_connection_went_away_is_never_drawn() -> None:
+    """Through Klein: a lost connection cancels the request, and its render still queued behind the
+    client's draws under way is dropped (issue 17: paid renders kept queuing after their client left)."""
+    stack = Stack()
+    stack.upstream.add("pkg")
+    stack.renderer.hold = defer.Deferred()
+    asked = [stack.request(f"/v/pkg/badge.png?label=l{n}") for n in range(RENDERS_AT_ONCE + 2)]
+    stack.advance(0.1)
+    assert [call["label"] for call in stack.renderer.calls] == ["l0", "l1"]
+    asked[-1].cancel()  # the client closes its connection
+    stack.advance(0.1)
+    stack.renderer.hold.callback(None)
+    assert [answer.code for answer in stack.settle(defer.gatherResults(asked[:-1]), 1)] == [200] * (len(asked) - 1)
+    assert [call["label"] for call in stack.renderer.calls] == ["l0", "l1", "l2"]
+    assert stack.counters.renders == {"ok": 3, "abandoned": 1}
+    asked[-1].addErrback(lambda _: None)
