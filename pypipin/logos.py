@@ -133,8 +133,8 @@ def _check_element(element: ET.Element) -> None:
         _check_attribute(attribute, value)
     if name == "style" and element.text:
         _check_css(element.text)
-        if "clip-path" in element.text.lower():
-            raise Refused("a clip-path in a <style> element (only as an attribute, where its cost is counted)")
+        if "clip-path" in element.text.lower():  # which elements it reaches is not worked out
+            raise Refused("a clip-path in a <style> element (as an attribute only: its cost is counted there)")
 
 
 def _check_attribute(attribute: str, value: str) -> None:
@@ -182,7 +182,7 @@ def _check_cost(root: ET.Element, ids: dict[str, ET.Element]) -> None:
     try:
         drawn = cost(root, ids, every_element_a_layer=_LAYER_CSS.search(styles) is not None)
     except Cycle as cycle:
-        raise Refused(f"a reference cycle: a <{cycle}> drawn inside itself through clip-path or <use>") from None
+        raise Refused(f"a reference cycle: a <{cycle}> drawn inside itself by clip-path or <use>") from None
     if drawn.total > MAX_COST:
         raise Refused(f"costs {drawn.total:,} to draw once clip-path and <use> references are resolved "
                       f"({drawn}; at most {MAX_COST:,})")

@@ -174,8 +174,8 @@ class Renderer:
     A spec that overran the render deadline (node is then killed), or that node died under
     twice, is remembered and never sent again: it fails at once. A spec with a logo is
     remembered by its logo, format and scale (``blamed``), so a new label with that logo
-    fails at once too. After a first death a spec is only a suspect (it may have shared the death with others, or met a node
-    that was already gone), tried again while no other suspect is being drawn.
+    fails at once too. After a first death a spec is only a suspect (it may have shared the death
+    with others, or met a node that was already gone), tried again while no other suspect is being drawn.
     """
 
     def __init__(self, reactor: IReactorTime, port: int, wait: float = QUEUE_WAIT + RENDER_DEADLINE,

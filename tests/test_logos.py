@@ -33,7 +33,8 @@ INKSCAPE = (
 CLIPPED = (  # an exported drawing: every path clipped to the page, the page clipped by a rounded frame
     f'<svg {SVG_NS} viewBox="0 0 64 64"><clipPath id="frame"><circle cx="32" cy="32" r="31"/></clipPath>'
     '<clipPath id="page" clip-path="url(#frame)"><rect width="64" height="64" rx="8"/></clipPath>'
-    + "".join(f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>' for n in range(0, 64, 8))
+    + "".join(f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>'
+      for n in range(0, 64, 8))
     + '</svg>'
 )
 BIG = "x='-9e4' y='-9e4' width='99999' height='99999'"  # as large as resvg lets a layer grow
@@ -94,15 +95,17 @@ HOSTILE = [
      "<rect clip-path='url(#c)'/></svg>", "cycle"),
     ("use of a clipped clip path", f"<svg {SVG_NS}><clipPath id='c'><use href='#u'/></clipPath>"
      "<g id='u' clip-path='url(#c)'><rect/></g></svg>", "cycle: a <g>"),
-    ("clip-path in css", f"<svg {SVG_NS}><style>rect {{ clip-path: url(#c) }}</style></svg>", "clip-path in a <style>"),
+    ("clip-path in css", f"<svg {SVG_NS}><style>rect {{ clip-path: url(#c) }}</style></svg>",
+     "clip-path in a <style>"),
     ("many large clipped shapes", f"<svg {SVG_NS}><clipPath id='c'><rect {BIG}/></clipPath>"
      + f"<rect clip-path='url(#c)' {BIG}/>" * 40 + "</svg>", "40 clip-path applications"),
     ("clipped group drawn by 16 uses", f"<svg {SVG_NS}><clipPath id='c'><rect/></clipPath><g id='a'>"
-     + "<rect clip-path='url(#c)'/>" * 3 + "</g>" + "<use href='#a'/>" * 16 + "</svg>", "51 clip-path applications"),
+     + "<rect clip-path='url(#c)'/>" * 3 + "</g>" + "<use href='#a'/>" * 16 + "</svg>",
+     "51 clip-path applications"),
     ("layers drawn by 16 uses", f"<svg {SVG_NS}><g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 20 + "</g>"
      + "<use href='#a'/>" * 16 + "</svg>", "340 layers"),
-    ("layers from css", f"<svg {SVG_NS}><style>rect {{ opacity: .5 }}</style><g id='a'>" + "<rect/>" * 20 + "</g>"
-     + "<use href='#a'/>" * 16 + "</svg>", "374 layers"),
+    ("layers from css", f"<svg {SVG_NS}><style>rect {{ opacity: .5 }}</style><g id='a'>" + "<rect/>" * 20
+     + "</g>" + "<use href='#a'/>" * 16 + "</svg>", "374 layers"),
     ("dash pattern", f'<svg {SVG_NS}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
     ("huge stroke", f'<svg {SVG_NS}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
     ("huge coordinate", f'<svg {SVG_NS}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
@@ -134,7 +137,7 @@ def test_clip_chains_are_refused_for_their_cost(depth: int, fan_out: int) -> Non
 def test_a_logo_is_counted_at_its_cost_limit() -> None:
     """31 large clipped shapes (~160 ms at scale 4) are the most a logo may cost: one more is refused."""
     clip = f"<clipPath id='c'><rect {BIG}/></clipPath>"
-    shapes = logos.MAX_COST // (1 + drawcost.CLIP + 1)  # each: itself, its clip's layer, the clip path's shape
+    shapes = logos.MAX_COST // (1 + drawcost.CLIP + 1)  # each: itself, its clip, the clip path's shape
     assert shapes == 31
     fits = f"<svg {SVG_NS}>{clip}" + f"<rect clip-path='url(#c)' {BIG}/>" * shapes + "</svg>"
     logos.check(fits.encode())

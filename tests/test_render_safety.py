@@ -314,7 +314,8 @@ async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: 
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_logo_node_died_under_is_not_sent_again_with_a_new_label(stand_in: tuple[StandIn, int]) -> None:
+async def test_a_logo_node_died_under_is_not_sent_again_under_new_labels(stand_in: tuple[StandIn, int]
+                                                                         ) -> None:
     """Issue 17: the never-again list holds the logo (at its format and scale), not the whole spec."""
     fake, port = stand_in
     renderer = Renderer(reactor, port)
@@ -341,7 +342,8 @@ async def test_a_logo_node_died_under_is_not_sent_again_with_a_new_label(stand_i
 
 
 @pytest.mark.processes
-@pytest.mark.parametrize("logo,scale", [(TURBULENCE, 4), (FLOOD, 1), (clip_chain(7, 7), 4), (clip_chain(5, 4), 1)],
+@pytest.mark.parametrize("logo,scale",
+                         [(TURBULENCE, 4), (FLOOD, 1), (clip_chain(7, 7), 4), (clip_chain(5, 4), 1)],
                          ids=["turbulence", "flood", "clip chain 7x7", "clip chain 5x4"])
 @pytest_twisted.ensureDeferred
 async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daemon, logo: str, scale: int) -> None:
@@ -368,9 +370,11 @@ async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daem
 
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
-async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(upstream: FakeUpstream, start_daemon) -> None:
-    """Issue 17: every clip chain of depth 5-8 and fan-out 4-10, at scale 1 and 4, from 5 addresses at once,
-    while another client asks for a new PNG: none is a 5xx, node keeps its PID (timings: scripts/bench abuse)."""
+async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(upstream: FakeUpstream,
+                                                                       start_daemon: Any) -> None:
+    """Issue 17: every clip chain of depth 5-8 and fan-out 4-10, at scale 1 and 4, from 5 addresses at
+    once, while another client asks for a new PNG: none is a 5xx, node keeps its PID (timings:
+    scripts/bench abuse)."""
     upstream.add("demo")
     daemon = await start_daemon("none", "--client-renders", "1000").drawing()
     (pid,) = daemon.children()

@@ -250,4 +250,5 @@ def clip_chain(depth: int, fan_out: int) -> str:
         return f'<clipPath id="c{n}">' + f'<rect width="24" height="24"{clipped}/>' * fan_out + "</clipPath>"
 
     levels = "".join(level(n) for n in range(depth))
-    return f'<svg {SVG_NS} viewBox="0 0 24 24">{levels}<rect width="24" height="24" clip-path="url(#c0)"/></svg>'
+    drawn = '<rect width="24" height="24" clip-path="url(#c0)"/>'
+    return f'<svg {SVG_NS} viewBox="0 0 24 24">{levels}{drawn}</svg>'
