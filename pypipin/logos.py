@@ -134,7 +134,7 @@ def _check_element(element: ET.Element) -> None:
     if name == "style" and element.text:
         _check_css(element.text)
         if "clip-path" in element.text.lower():  # which elements it reaches is not worked out
-            raise Refused("a clip-path in a <style> element (as an attribute only: its cost is counted there)")
+            raise Refused("a clip-path in a <style> element (as an attribute only: there its cost is known)")
 
 
 def _check_attribute(attribute: str, value: str) -> None:
