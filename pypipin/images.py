@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any, Awaitable, Callable, Protocol
 
 from twisted.internet.interfaces import IReactorTime
@@ -41,6 +42,10 @@ def unseal(stored: bytes | None) -> bytes | None:
     return stored[8:]
 
 
+class Abandoned(Exception):
+    """Every request that wanted an image went away before its turn to be drawn came."""
+
+
 # how a client pays for a render: pay(draw) returns draw()'s image once it is paid for
 Payer = Callable[[Callable[[], Awaitable[bytes]]], Awaitable[bytes]] | None
 
@@ -49,7 +54,9 @@ class Images:
     """Images by exactly what they show: from memory, then the shared store, then drawn once.
 
     A draw is one render however many requests want it: one per process
-    (single-flight) and one across the daemons sharing the store.
+    (single-flight) and one across the daemons sharing the store. A draw whose requests all
+    went away (cancelled, as Klein cancels a request whose connection is lost) before its turn
+    in the client's queue came is never sent to the renderer.
     """
 
     def __init__(self, clock: IReactorTime, renderer: Drawer, store: Store, memory: LRU, counters: Counters) -> None:
@@ -59,6 +66,7 @@ class Images:
         self._memory = memory
         self._counters = counters
         self._renders = SingleFlight()
+        self._wanting: Counter[str] = Counter()  # requests waiting for each image being made
 
     async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
                    about: RequestState | None = None, pay: Payer = None) -> bytes:
@@ -100,10 +108,16 @@ class Images:
         self._counters.cache["images", "hit" if found is not None else "miss"] += 1
         layer = "memory"
         if found is None:
-            if shared:
-                found, layer = await self._renders.run(key, lambda: self._shared(key, spec, pay))
-            else:
-                found, layer = await self._renders.run(key, lambda: self._render(key, spec, pay)), "miss"
+            self._wanting[key] += 1
+            try:
+                if shared:
+                    found, layer = await self._renders.run(key, lambda: self._shared(key, spec, pay))
+                else:
+                    found, layer = await self._renders.run(key, lambda: self._render(key, spec, pay)), "miss"
+            finally:
+                self._wanting[key] -= 1
+                if not self._wanting[key]:
+                    del self._wanting[key]
             self._memory.set(key, found, IMAGE_TTL)
         if about is not None:
             about.reached(layer)
@@ -123,6 +137,8 @@ class Images:
 
     async def _render(self, key: str, spec: dict[str, Any], pay: Payer, store: bool = False) -> bytes:
         async def draw() -> bytes:
+            if not self._wanting[key]:
+                raise Abandoned()
             started = self._clock.seconds()
             try:
                 return await self._renderer.render(spec)
@@ -132,6 +148,9 @@ class Images:
         try:
             image = await (pay(draw) if pay is not None else draw())
         except OverBudget:
+            raise
+        except Abandoned:
+            self._counters.renders["abandoned"] += 1
             raise
         except Exception:
             self._counters.renders["error"] += 1

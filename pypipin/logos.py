@@ -7,19 +7,24 @@ expansion), then refused unless it is a small tree of known shape elements, with
 references only, and with every number of a sane size.
 """
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from pypipin.drawcost import LAYER_PROPERTIES, Cycle, cost
+
 MAX_BYTES = 6144  # of decoded SVG: what 8,192 characters of base64 hold
 MAX_ELEMENTS = 256
 MAX_DEPTH = 16
 MAX_USES = 16
 MAX_CLIPS = 16
+MAX_COST = 4096  # in shapes (drawcost.py): the costliest logos accepted take 70-200 ms at scale 4
 MAX_NUMBER = 100_000  # any number, coordinates and transforms included
 MAX_SIZE = 10_000  # width, height and each viewBox length
+VERDICTS_KEPT = 512  # logos whose verdict is remembered: at most 3 MiB of them
 
 SVG_NS = "http://www.w3.org/2000/svg"
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -34,6 +39,7 @@ _LOCAL_REF = re.compile(r"#[A-Za-z_][\w.:-]*")
 _URL = re.compile(r"url\s*\(([^)]*)\)", re.IGNORECASE)
 _URL_OPEN = re.compile(r"url\s*\(", re.IGNORECASE)
 _LOCAL_URL = re.compile(r"""\s*(['"]?)#[A-Za-z_][\w.:-]*\1\s*""")
+_LAYER_CSS = re.compile(rf"(?<![\w-])(?:{'|'.join(LAYER_PROPERTIES)})\s*:")
 _HEX = re.compile(r"#[0-9a-fA-F]+")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(px|%)?\s*")
@@ -48,6 +54,22 @@ def check(svg: bytes) -> None:
     """Raise ``Refused`` unless ``svg`` is a logo resvg draws cheaply."""
     if len(svg) > MAX_BYTES:
         raise Refused(f"larger than {MAX_BYTES} bytes")
+    refused = _verdict(svg)
+    if refused is not None:
+        raise Refused(refused)
+
+
+@functools.lru_cache(maxsize=VERDICTS_KEPT)
+def _verdict(svg: bytes) -> str | None:
+    """Why ``svg`` is refused, or None: the same logo comes with every request for its badges."""
+    try:
+        _check(svg)
+    except Refused as refused:
+        return str(refused)
+    return None
+
+
+def _check(svg: bytes) -> None:
     root = _parse(svg)
     if root.tag != f"{{{SVG_NS}}}svg":
         raise Refused("not an <svg> document")
@@ -65,6 +87,7 @@ def check(svg: bytes) -> None:
     if sum(element.tag == f"{{{SVG_NS}}}clipPath" for element in elements) > MAX_CLIPS:
         raise Refused(f"more than {MAX_CLIPS} clip paths")
     _check_size(root)
+    _check_cost(root, ids)
 
 
 class _Builder(ET.TreeBuilder):
@@ -110,6 +133,8 @@ def _check_element(element: ET.Element) -> None:
         _check_attribute(attribute, value)
     if name == "style" and element.text:
         _check_css(element.text)
+        if "clip-path" in element.text.lower():  # which elements it reaches is not worked out
+            raise Refused("a clip-path in a <style> element (as an attribute only: there its cost is known)")
 
 
 def _check_attribute(attribute: str, value: str) -> None:
@@ -150,6 +175,17 @@ def _check_numbers(value: str) -> None:
     for number in _NUMBER.findall(_HEX.sub(" ", _URL.sub(" ", value))):
         if not abs(float(number)) <= MAX_NUMBER:
             raise Refused(f"the number {number[:20]} (largest allowed {MAX_NUMBER})")
+
+
+def _check_cost(root: ET.Element, ids: dict[str, ET.Element]) -> None:
+    styles = " ".join(style.text or "" for style in root.iter(f"{{{SVG_NS}}}style")).lower()
+    try:
+        drawn = cost(root, ids, every_element_a_layer=_LAYER_CSS.search(styles) is not None)
+    except Cycle as cycle:
+        raise Refused(f"a reference cycle: a <{cycle}> drawn inside itself by clip-path or <use>") from None
+    if drawn.total > MAX_COST:
+        raise Refused(f"costs {drawn.total:,} to draw once clip-path and <use> references are resolved "
+                      f"({drawn}; at most {MAX_COST:,})")
 
 
 def _check_size(root: ET.Element) -> None:

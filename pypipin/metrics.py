@@ -50,7 +50,8 @@ class Counters(Collector):
     ``upstream[source, outcome]``: source pypi or stats; outcome ok, not_modified (a 304
     renewed the cached copy), not_found, error, rate_limited, stale (a stale copy served
     instead) or waited (held by our rate limit).
-    ``renders[outcome]``: ok or error. ``renderer_restarts``: procmon restarts of node.
+    ``renders[outcome]``: ok, error, or abandoned (its requests went away before its turn).
+    ``renderer_restarts``: procmon restarts of node.
     ``over_budget[cost]``: requests refused for a client's names or renders budget.
     ``refused[cap]``: connections closed over the per-``address`` or ``total`` cap.
     ``last_ok[source]``: when (Unix time) that source last answered.

@@ -169,13 +169,22 @@ class Monitor(ProcessMonitor):
         return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
 
 
+def blamed(spec: dict[str, Any]) -> bytes:
+    """What a death under ``spec`` is blamed on: its logo at its format and scale (texts and colours
+    cost node little), or the whole spec when it has no logo."""
+    if spec.get("logo"):
+        spec = {"logo": spec["logo"], "format": spec.get("format"), "scale": spec.get("scale")}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).digest()
+
+
 class Renderer:
     """Asks the renderer for images over keep-alive loopback HTTP, at most ``renders`` at once.
 
     A spec that overran the render deadline (node is then killed), or that node died under
-    twice, is remembered by its digest and never sent again: it fails at once. After a first
-    death a spec is only a suspect (it may have shared the death with others, or met a node
-    that was already gone), tried again while no other suspect is being drawn.
+    twice, is remembered and never sent again: it fails at once. A spec with a logo is
+    remembered by its logo, format and scale (``blamed``), so a new label with that logo
+    fails at once too. After a first death a spec is only a suspect (it may have shared the death
+    with others, or met a node that was already gone), tried again while no other suspect is being drawn.
     """
 
     def __init__(self, reactor: IReactorTime, port: int, wait: float = QUEUE_WAIT + RENDER_DEADLINE,
@@ -206,7 +215,7 @@ class Renderer:
         if problem is not None:
             raise RendererDown(problem)
         body = json.dumps(spec, sort_keys=True).encode()
-        key = hashlib.sha256(body).digest()
+        key = blamed(spec)
         give_up = self._reactor.seconds() + self.wait
         while True:
             if self._poisoned.get(key) is not None:

@@ -4,14 +4,17 @@ Each scenario starts a fresh daemon (its own redis-server, the fake upstream in 
 its own), warms one cached badge, then floods from 127.0.0.2 while a victim on 127.0.0.3
 keeps asking for that cached badge (latency) and, where the scenario says so, for new real
 packages (right answer, time). Every flood is bounded in count and in time and stays on
-loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
-the victim's p50/p99 against a quiet run, and the machine's load average (latencies mean
-little on a machine busy with other work). A scenario may put the real varnishd
-(conf/varnish.vcl) in front of the daemon: both clients then go through it.
+loopback. Issue 17's clip-chain logos come from 5 addresses (127.0.0.2, 4-7) while the victim
+also asks for new PNGs and, at the end, /health. One table: what the flood got, PyPI and
+pypistats calls, renders, Redis growth, the victim's p50/p99 against a quiet run, and the
+machine's load average (latencies mean little on a machine busy with other work). A scenario
+may put the real varnishd (conf/varnish.vcl) in front of the daemon: both clients then go
+through it.
 """
 
 import argparse
 import asyncio
+import base64
 import multiprocessing
 import os
 import re
@@ -23,11 +26,16 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import quote
 
 from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, wait_for_port
+from util import clip_chain
 
 ATTACKER = "127.0.0.2"
 VICTIM = "127.0.0.3"
+ATTACKERS = [ATTACKER] + [f"127.0.0.{n}" for n in range(4, 8)]  # issue 17's five addresses
+CLIP_CHAINS = [(depth, fan_out, scale) for depth in range(5, 9) for fan_out in range(4, 11)
+               for scale in (1, 4)]
 CACHED = "/v/pkg0/badge.svg"
 UNCACHED = "/v/pkg1/badge.svg"  # a real package nobody asked for before the attack
 NAMES_BUDGET = 30  # --client-names' default: made-up names one client may send a minute
@@ -165,10 +173,47 @@ async def big_post(port: int, seconds: float) -> Counter:
     return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
 
 
+def clip_chain_url(depth: int, fan_out: int, scale: int) -> str:
+    logo = "data:image/svg+xml;base64," + base64.b64encode(clip_chain(depth, fan_out).encode()).decode()
+    return f"/v/pkg0/badge.png?scale={scale}&label={uuid.uuid4().hex}&logo={quote(logo)}"
+
+
+async def clip_chains(port: int, seconds: float, connections: int) -> Counter:
+    """Issue 17: every clip chain (depth 5-8, fan-out 4-10, scale 1 and 4) with new labels, round and
+    round, from each of 5 addresses over ``connections`` connections each, for ``seconds``; the
+    slowest answer too."""
+    statuses: Counter = Counter()
+    deadline = time.monotonic() + seconds
+    slowest = 0.0
+
+    async def worker(source: str, first: int) -> None:
+        nonlocal slowest
+        client = Client(port, source)
+        n = first
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                target = clip_chain_url(*CLIP_CHAINS[n % len(CLIP_CHAINS)])
+                status, _, _ = await asyncio.wait_for(client.get(target), TIMEOUT)
+            except (asyncio.TimeoutError, Closed, OSError):
+                status = 0
+                client.close()
+            slowest = max(slowest, time.monotonic() - started)
+            statuses[status] += 1
+            n += connections
+        client.close()
+
+    await asyncio.gather(*(worker(source, n) for source in ATTACKERS for n in range(connections)))
+    statuses[f"slowest {slowest:.2f} s"] = 1
+    return statuses
+
+
 def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
     """In a process of its own, so the flood does not share an event loop with the victim."""
     if kind == "flood":
         attack = flood(port, ATTACKS[args.pop("urls")], **args)
+    elif kind == "clip chains":
+        attack = clip_chains(port, **args)
     elif kind == "idle":
         attack = hold_idle(port, **args)
     else:
@@ -274,9 +319,45 @@ async def first_requests(port: int, victim: Victim, kind: str, after: float) -> 
     victim.checks.append(f"new {kind}: {right}/5 right, slowest {slowest:.2f} s")
 
 
+async def new_pngs(port: int, victim: Victim, after: float) -> None:
+    """The victim's 8 new PNGs (new labels, one every 0.5 s): statuses, how many were its own
+    (distinct images, not the one generic ``rate limited`` badge), the slowest."""
+    await asyncio.sleep(after)
+    client = Client(port, VICTIM)
+    statuses: Counter = Counter()
+    images = set()
+    slowest = 0.0
+    for _ in range(8):
+        started = time.monotonic()
+        try:
+            target = f"/v/pkg0/badge.png?label={uuid.uuid4().hex}"
+            status, _, body = await asyncio.wait_for(client.get(target), 10)
+            images.add(body)
+        except (asyncio.TimeoutError, Closed, OSError):
+            status = 0
+            client.close()
+        statuses[status] += 1
+        slowest = max(slowest, time.monotonic() - started)
+        await asyncio.sleep(0.5)
+    client.close()
+    victim.checks.append(f"new PNGs: {dict(statuses)}, {len(images)} distinct, slowest {slowest:.2f} s")
+
+
+async def health_after(port: int, victim: Victim) -> None:
+    """/health once the attack is over (it was 503 for ~100 s after issue 17's)."""
+    client = Client(port, VICTIM)
+    try:
+        status, _, _ = await asyncio.wait_for(client.get("/health"), 10)
+    except (asyncio.TimeoutError, Closed, OSError):
+        status = 0
+    client.close()
+    victim.checks.append(f"/health after: {status}")
+
+
 def metric(daemon: Daemon, name: str, labels: str) -> int:
     text = urllib.request.urlopen(daemon.url + "/metrics", timeout=30).read().decode()
-    return int(sum(float(value) for value in re.findall(rf"^{name}\{{{labels}\}} (\S+)$", text, re.M)))
+    pattern = rf"^{name}\{{{labels}\}} (\S+)$" if labels else rf"^{name} (\S+)$"
+    return int(sum(float(value) for value in re.findall(pattern, text, re.M)))
 
 
 def used_memory(redis: RedisServer) -> int:
@@ -286,10 +367,11 @@ def used_memory(redis: RedisServer) -> int:
 @dataclass
 class Scenario:
     name: str
-    attack: str  # flood, idle, post or none
+    attack: str  # flood, clip chains, idle, post or none
     args: dict[str, Any]
     seconds: float  # how long the victim watches
     new_packages: str | None = None  # "v" or "d": the victim's first requests for 5 real packages
+    new_pngs: bool = False  # the victim's 8 new PNGs, and /health after the attack
     fresh_connections: bool = False
     nofile: int | None = None  # the daemon's open-files limit
     watched: str = CACHED  # the victim's badge (warmed before the attack when it is CACHED)
@@ -316,6 +398,8 @@ SCENARIOS = [
              10),
     Scenario("PNG scale 4 10 s x 32", "flood", {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32}, 10),
     Scenario("TIFF scale 4 x 300", "flood", {"urls": "tiff4", "count": 300, "seconds": 60, "connections": 8}, 10),
+    Scenario("clip-chain logos 10 s x 5 addresses x 8", "clip chains", {"seconds": 10, "connections": 8}, 6,
+             new_pngs=True),
     Scenario("1,100 idle sockets 15 s", "idle", {"sockets": 1100, "seconds": 15}, 15, fresh_connections=True,
              nofile=1024),
     Scenario("POST 1 GiB body", "post", {"seconds": 10}, 6),
@@ -343,11 +427,16 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     jobs = [watch(port, scenario, victim)]
     if scenario.new_packages:
         jobs.append(first_requests(port, victim, scenario.new_packages, 0.5))
+    if scenario.new_pngs:
+        jobs.append(new_pngs(port, victim, 0.5))
     await asyncio.gather(*jobs)
     attacked = ""
     if attacker is not None:
         got = await asyncio.get_running_loop().run_in_executor(None, out.get)
         attacker.join()
+        if scenario.new_pngs:
+            await health_after(port, victim)
+            victim.checks.append(f"node restarts: {metric(daemon, 'pypipin_renderer_restarts_total', '')}")
         attacked = ", ".join(f"{key}: {count}" for key, count in sorted(got.items(), key=str))
     calls = {path: n - before_calls.get(path, 0) for path, n in upstream.requests().items()}
     p50, p99, checks = victim.row()

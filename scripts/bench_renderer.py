@@ -1,7 +1,9 @@
-"""The renderer's defences, measured on loopback: hostile logos, then a burst of new PNGs.
+"""The renderer's defences on loopback: hostile logos, what logos cost node, a burst of new PNGs.
 
 For each hostile logo of issue 10: the status and time of its badge, whether node kept its
-PID, node's peak RSS, and the time of the next normal PNG. Then ``--burst`` distinct-label
+PID, node's peak RSS, and the time of the next normal PNG. Then logos sent straight to node (past
+the logo check), the best of 3 renders at scale 1 and 4 beside what the check says of each: the
+timings the weights of pypipin/drawcost.py come from. Then ``--burst`` distinct-label
 scale-4 PNGs over as many connections from 127.0.0.2 (its render budget raised to fit them),
 against a daemon with the default cap on renders in flight and one with the cap as high as the
 burst (what there was before): the most connections node had open, statuses, p50/p99 and the
@@ -11,6 +13,8 @@ wall time, in one table.
 import argparse
 import base64
 import http.client
+import json
+import os
 import statistics
 import threading
 import time
@@ -20,7 +24,32 @@ from urllib.parse import quote
 
 from benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
 from processes import wait_for_health
-from test_logos import FLOOD, TURBULENCE
+from pypipin import logos
+from test_logos import BIG, CLIPPED, FLOOD, PYTHON, TURBULENCE
+from util import SVG_NS, clip_chain
+
+CLIP = f"<clipPath id='c'><rect {BIG}/></clipPath>"
+
+
+def tiny(body: str) -> str:
+    """A logo of a 1x1 viewBox: its shapes as large as they can be against it."""
+    return f"<svg {SVG_NS} viewBox='0 0 1 1'>{body}</svg>"
+
+
+COSTLY = [  # (name, logo); each takes node under ~2 s at scale 4, well inside its 4 s deadline
+    ("Python (simple-icons)", PYTHON),
+    ("8 paths clipped by a clipped clip path", CLIPPED),
+    ("255 large shapes (16 uses of 15)",
+     tiny("<g id='a'>" + f"<rect {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 16)),
+    ("240 large layers (opacity)",
+     tiny("<g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 15)),
+    ("31 large clipped shapes", tiny(CLIP + f"<rect clip-path='url(#c)' {BIG}/>" * 31)),
+    ("60 large clipped shapes", tiny(CLIP + f"<rect clip-path='url(#c)' {BIG}/>" * 60)),
+    ("clip chain depth 3, fan-out 4", clip_chain(3, 4)),
+    ("clip chain depth 4, fan-out 4", clip_chain(4, 4)),
+    ("clip chain depth 5, fan-out 4", clip_chain(5, 4)),
+    ("clip chain depth 4, fan-out 8", clip_chain(4, 8)),
+]
 
 
 def fetch(port: int, path: str, source: str = "127.0.0.1") -> tuple[int, float, bytes]:
@@ -89,6 +118,41 @@ def hostile(upstream: FakeUpstreamProcess) -> None:
         daemon.stop()
 
 
+def draw(node_port: int, logo: str, scale: int) -> float:
+    """Seconds node takes to draw a PNG badge with ``logo``, the best of 3."""
+    spec = {"label": "cost", "message": "1", "format": "png", "scale": scale,
+            "logo": "data:image/svg+xml;base64," + base64.b64encode(logo.encode()).decode()}
+    best = float("inf")
+    for _ in range(3):
+        started = time.monotonic()
+        connection = http.client.HTTPConnection("127.0.0.1", node_port, timeout=10)
+        try:
+            connection.request("POST", "/render", json.dumps(spec), {"Content-Type": "application/json"})
+            connection.getresponse().read()
+        finally:
+            connection.close()
+        best = min(best, time.monotonic() - started)
+    return best
+
+
+def costs(upstream: FakeUpstreamProcess) -> None:
+    daemon, node_port = start(upstream)
+    try:
+        print(f"\nLogos sent straight to node, best of 3 renders (load average {os.getloadavg()[0]:.1f}):\n")
+        print("| logo | bytes | logo check | scale 1 | scale 4 |")
+        print("|---|---|---|---|---|")
+        for name, logo in COSTLY:
+            try:
+                logos.check(logo.encode())
+                verdict = "accepted"
+            except logos.Refused as refused:
+                verdict = f"refused: {refused}"
+            print(f"| {name} | {len(logo):,} | {verdict} | {draw(node_port, logo, 1) * 1000:.0f} ms | "
+                  f"{draw(node_port, logo, 4) * 1000:.0f} ms |", flush=True)
+    finally:
+        daemon.stop()
+
+
 def burst(upstream: FakeUpstreamProcess, count: int) -> None:
     print(f"\n{count} distinct-label scale-4 PNGs at once from 127.0.0.2:\n")
     print("| cap on renders in flight | most connections to node | 200 | 503 | failed | p50 | p99 | wall |")
@@ -124,6 +188,7 @@ def main() -> None:
     upstream = FakeUpstreamProcess(1)
     try:
         hostile(upstream)
+        costs(upstream)
         burst(upstream, min(options.burst, 1000))
     finally:
         upstream.stop()

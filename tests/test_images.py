@@ -1,5 +1,6 @@
 """The image pipeline in memory: a fake renderer, MemoryStore and a task.Clock."""
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -8,10 +9,11 @@ from twisted.internet import defer, task
 from pypipin.cache import KEY_PREFIX, LRU, MemoryStore
 from pypipin.images import Images, seal, unseal
 from pypipin.lifetimes import IMAGE_TTL
+from pypipin.limits import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer import RendererDown
 from pypipin.request import parse
-from util import FakeRenderer, drawn
+from util import FakeRenderer, Stack, drawn
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}
 
@@ -109,3 +111,62 @@ def test_draw_json_needs_no_renderer_and_refusals_become_render_error() -> None:
     assert [call["message"] for call in pipeline.renderer.calls] == ["bad", "render error"]
     assert body == drawn({"label": "wheel", "message": "render error", "color": "lightgrey", "style": "flat",
                           "format": "png", "scale": 1})
+
+
+@pytest.mark.parametrize("left", [[2], [2, 3], [0]], ids=["one queued", "all queued", "one drawing"])
+def test_a_draw_whose_requests_went_away_before_its_turn_is_never_rendered(left: list[int]) -> None:
+    """Klein cancels a request's Deferred when its connection is lost: a render still queued for
+    the client's turn is dropped; one already drawing finishes."""
+    pipeline = Pipeline()
+    budgets = Budgets(pipeline.clock, {"names": 60, "renders": 60})
+    pay = partial(budgets.render, "127.0.0.2", 1)
+    pipeline.renderer.hold = defer.Deferred()
+    specs = [dict(SPEC, label=f"new{n}") for n in range(RENDERS_AT_ONCE + 2)]
+    asked = [defer.ensureDeferred(pipeline.images.image(spec, pay=pay, shared=False)) for spec in specs]
+    assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"]
+    for n in left:
+        asked[n].cancel()
+        assert isinstance(result(asked[n]).value, defer.CancelledError)
+    pipeline.renderer.hold.callback(None)
+    stayed = [n for n in range(len(specs)) if n not in left]
+    queued = [f"new{n}" for n in stayed if n >= RENDERS_AT_ONCE]
+    assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"] + queued
+    assert all(result(asked[n]) == drawn(specs[n]) for n in stayed)
+    assert pipeline.counters.renders["abandoned"] == sum(n >= RENDERS_AT_ONCE for n in left)
+    assert pipeline.counters.renders["ok"] == len(stayed) + sum(n < RENDERS_AT_ONCE for n in left)
+
+
+def test_a_draw_still_wanted_by_one_of_its_requests_is_rendered() -> None:
+    pipeline = Pipeline()
+    budgets = Budgets(pipeline.clock, {"names": 60, "renders": 60})
+    pay = partial(budgets.render, "127.0.0.2", 1)
+    pipeline.renderer.hold = defer.Deferred()
+    first = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label=f"busy{n}"), pay=pay, shared=False))
+             for n in range(RENDERS_AT_ONCE)]
+    twice = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label="queued"), pay=pay, shared=False))
+             for _ in range(2)]
+    twice[0].cancel()
+    assert isinstance(result(twice[0]).value, defer.CancelledError)
+    pipeline.renderer.hold.callback(None)
+    assert result(twice[1]) == drawn(dict(SPEC, label="queued")) and all(result(d) for d in first)
+    assert [call["label"] for call in pipeline.renderer.calls][-1] == "queued"
+    assert pipeline.counters.renders["abandoned"] == 0
+
+
+def test_a_request_whose_connection_went_away_is_never_drawn() -> None:
+    """Through Klein: a lost connection cancels the request, and its render still queued behind the
+    client's draws under way is dropped (issue 17: paid renders kept queuing after their client left)."""
+    stack = Stack()
+    stack.upstream.add("pkg")
+    stack.renderer.hold = defer.Deferred()
+    asked = [stack.request(f"/v/pkg/badge.png?label=l{n}") for n in range(RENDERS_AT_ONCE + 2)]
+    stack.advance(0.1)
+    assert [call["label"] for call in stack.renderer.calls] == ["l0", "l1"]
+    asked[-1].cancel()  # the client closes its connection
+    stack.advance(0.1)
+    stack.renderer.hold.callback(None)
+    answers = stack.settle(defer.gatherResults(asked[:-1]), 1)
+    assert [answer.code for answer in answers] == [200] * (len(asked) - 1)
+    assert [call["label"] for call in stack.renderer.calls] == ["l0", "l1", "l2"]
+    assert stack.counters.renders == {"ok": 3, "abandoned": 1}
+    asked[-1].addErrback(lambda _: None)

@@ -4,9 +4,9 @@ import base64
 
 import pytest
 
-from pypipin import logos
+from pypipin import drawcost, logos
 from pypipin.request import parse
-from util import FLOOD, SVG_NS, TURBULENCE
+from util import FLOOD, SVG_NS, TURBULENCE, clip_chain
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
 
@@ -30,11 +30,22 @@ INKSCAPE = (
 )
 
 
+CLIPPED = (  # an exported drawing: every path clipped to the page, the page clipped by a rounded frame
+    f'<svg {SVG_NS} viewBox="0 0 64 64"><clipPath id="frame"><circle cx="32" cy="32" r="31"/></clipPath>'
+    '<clipPath id="page" clip-path="url(#frame)"><rect width="64" height="64" rx="8"/></clipPath>'
+    + "".join(f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>'
+      for n in range(0, 64, 8))
+    + '</svg>'
+)
+BIG = "x='-9e4' y='-9e4' width='99999' height='99999'"  # as large as resvg lets a layer grow
+
+
 def nested(depth: int) -> str:
     return f"<svg {SVG_NS}>" + "<g>" * depth + "<rect width='1' height='1'/>" + "</g>" * depth + "</svg>"
 
 
-@pytest.mark.parametrize("svg", [PYTHON, INKSCAPE, nested(logos.MAX_DEPTH - 2)], ids=["python", "inkscape", "deep"])
+@pytest.mark.parametrize("svg", [PYTHON, INKSCAPE, CLIPPED, nested(logos.MAX_DEPTH - 2)],
+                         ids=["python", "inkscape", "clipped", "deep"])
 def test_real_logos_are_accepted(svg: str) -> None:
     logos.check(svg.encode())
 
@@ -77,6 +88,24 @@ HOSTILE = [
     ("use of itself", f"<svg {SVG_NS}><g id='a'><use href='#a'/></g></svg>", "holds a <use>"),
     ("duplicate ids", f"<svg {SVG_NS}><g id='a'/><g id='a'/></svg>", "one id"),
     ("many clip paths", f"<svg {SVG_NS}>" + "<clipPath/>" * (logos.MAX_CLIPS + 1) + "</svg>", "clip paths"),
+    ("clip chain of 2 shapes, depth 7", clip_chain(7, 2), "127 clip-path applications"),
+    ("clip path clipped by itself", f"<svg {SVG_NS}><clipPath id='c'><rect clip-path='url(#c)'/></clipPath>"
+     "<rect clip-path='url(#c)'/></svg>", "cycle: a <clipPath>"),
+    ("clip path clipping itself", f"<svg {SVG_NS}><clipPath id='c' clip-path='url(#c)'><rect/></clipPath>"
+     "<rect clip-path='url(#c)'/></svg>", "cycle"),
+    ("use of a clipped clip path", f"<svg {SVG_NS}><clipPath id='c'><use href='#u'/></clipPath>"
+     "<g id='u' clip-path='url(#c)'><rect/></g></svg>", "cycle: a <g>"),
+    ("clip-path in css", f"<svg {SVG_NS}><style>rect {{ clip-path: url(#c) }}</style></svg>",
+     "clip-path in a <style>"),
+    ("many large clipped shapes", f"<svg {SVG_NS}><clipPath id='c'><rect {BIG}/></clipPath>"
+     + f"<rect clip-path='url(#c)' {BIG}/>" * 40 + "</svg>", "40 clip-path applications"),
+    ("clipped group drawn by 16 uses", f"<svg {SVG_NS}><clipPath id='c'><rect/></clipPath><g id='a'>"
+     + "<rect clip-path='url(#c)'/>" * 3 + "</g>" + "<use href='#a'/>" * 16 + "</svg>",
+     "51 clip-path applications"),
+    ("layers drawn by 16 uses", f"<svg {SVG_NS}><g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 20 + "</g>"
+     + "<use href='#a'/>" * 16 + "</svg>", "340 layers"),
+    ("layers from css", f"<svg {SVG_NS}><style>rect {{ opacity: .5 }}</style><g id='a'>" + "<rect/>" * 20
+     + "</g>" + "<use href='#a'/>" * 16 + "</svg>", "374 layers"),
     ("dash pattern", f'<svg {SVG_NS}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
     ("huge stroke", f'<svg {SVG_NS}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
     ("huge coordinate", f'<svg {SVG_NS}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
@@ -96,6 +125,26 @@ def test_hostile_logos_are_refused(svg: str | bytes, reason: str) -> None:
         logos.check(svg if isinstance(svg, bytes) else svg.encode())
 
 
+@pytest.mark.parametrize("depth", range(5, 9))
+@pytest.mark.parametrize("fan_out", range(4, 11))
+def test_clip_chains_are_refused_for_their_cost(depth: int, fan_out: int) -> None:
+    """Issue 17: a few KB of nested clip paths ask resvg for fan_out ** depth draws."""
+    clips = sum(fan_out ** level for level in range(depth))  # clip path n is applied fan_out ** n times
+    with pytest.raises(logos.Refused, match=f"to draw .*\\({clips:,} clip-path applications"):
+        logos.check(clip_chain(depth, fan_out).encode())
+
+
+def test_a_logo_is_counted_at_its_cost_limit() -> None:
+    """31 large clipped shapes (~160 ms at scale 4) are the most a logo may cost: one more is refused."""
+    clip = f"<clipPath id='c'><rect {BIG}/></clipPath>"
+    shapes = logos.MAX_COST // (1 + drawcost.CLIP + 1)  # each: itself, its clip, the clip path's shape
+    assert shapes == 31
+    fits = f"<svg {SVG_NS}>{clip}" + f"<rect clip-path='url(#c)' {BIG}/>" * shapes + "</svg>"
+    logos.check(fits.encode())
+    with pytest.raises(logos.Refused, match=f"{shapes + 1} clip-path applications"):
+        logos.check(fits.replace("</svg>", f"<rect clip-path='url(#c)' {BIG}/></svg>").encode())
+
+
 def data_url(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
@@ -105,3 +154,15 @@ def test_a_refused_logo_is_dropped_and_the_badge_drawn_without_it() -> None:
     refused = parse(b"/v/twisted/badge.png", {"logo": data_url(TURBULENCE), "label": "x"})
     assert accepted is not None and accepted.logo == data_url(PYTHON)
     assert refused is not None and refused.logo is None and refused.label == "x"
+
+
+def test_a_logo_checked_again_gets_the_same_verdict_without_being_parsed_again(monkeypatch) -> None:
+    hostile = clip_chain(6, 9).encode() + b"<!-- once -->"
+    with pytest.raises(logos.Refused, match="clip-path applications") as first:
+        logos.check(hostile)
+    logos.check(PYTHON.encode())
+    monkeypatch.setattr(logos, "_parse", lambda svg: pytest.fail("parsed again"))
+    with pytest.raises(logos.Refused) as again:
+        logos.check(hostile)
+    assert str(again.value) == str(first.value)
+    logos.check(PYTHON.encode())

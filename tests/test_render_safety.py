@@ -24,7 +24,7 @@ from pypipin.metrics import Counters
 from pypipin.provision import default_dir
 from pypipin.renderer import MEMORY_CEILING, QUEUE_WAIT, Monitor, Renderer, RendererBusy, RenderFailed, free_port
 from pypipin.waiting import poll_until, sleep
-from util import FLOOD, TURBULENCE, get
+from util import FLOOD, TURBULENCE, clip_chain, get, get_from
 
 GIB = 1 << 30
 NODE = shutil.which("node") or "node"
@@ -313,8 +313,38 @@ async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: 
     renderer.pool.closeCachedConnections()
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_logo_node_died_under_is_not_sent_again_under_new_labels(stand_in: tuple[StandIn, int]
+                                                                         ) -> None:
+    """Issue 17: the never-again list holds the logo (at its format and scale), not the whole spec."""
+    fake, port = stand_in
+    renderer = Renderer(reactor, port)
+    logo = data_url(clip_chain(7, 7))
+    killer = defer.ensureDeferred(renderer.render(spec("first", logo=logo)))
+    for _ in range(2):
+        assert await held(fake, 1) == ["first"]
+        fake.die()
+    with pytest.raises(RenderFailed, match="not sent again"):
+        await killer
+    for label, fmt in (("second", "png"), ("third", "png")):
+        with pytest.raises(RenderFailed, match="not sent again"):
+            await renderer.render(spec(label, fmt, logo=logo))
+    assert fake.received == ["first", "first"]
+    others = (("svg", "svg", 1, logo), ("scale 2", "png", 2, logo), ("no logo", "png", 1, None))
+    other = {label: defer.ensureDeferred(renderer.render(spec(label, fmt, scale, each)))
+             for label, fmt, scale, each in others}
+    assert await held(fake, 3) == ["no logo", "scale 2", "svg"]
+    for label in other:
+        fake.answer(label)
+        assert await other[label] == b"drawn " + label.encode()
+    assert sorted(fake.received) == ["first", "first", "no logo", "scale 2", "svg"]
+    renderer.pool.closeCachedConnections()
+
+
 @pytest.mark.processes
-@pytest.mark.parametrize("logo,scale", [(TURBULENCE, 4), (FLOOD, 1)], ids=["turbulence", "flood"])
+@pytest.mark.parametrize("logo,scale",
+                         [(TURBULENCE, 4), (FLOOD, 1), (clip_chain(7, 7), 4), (clip_chain(5, 4), 1)],
+                         ids=["turbulence", "flood", "clip chain 7x7", "clip chain 5x4"])
 @pytest_twisted.ensureDeferred
 async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daemon, logo: str, scale: int) -> None:
     upstream.add("demo")
@@ -336,3 +366,24 @@ async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daem
     assert daemon.children() == [pid] and 0 < peak["rss"] < GIB and "restart" not in daemon.log_text()
     print(f"{scale=}: {response.code} in {elapsed:.2f} s, node PID kept, peak RSS {peak['rss'] // 2**20} MiB, "
           f"next PNG {next_png:.2f} s")
+
+
+@pytest.mark.processes
+@pytest_twisted.ensureDeferred
+async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(upstream: FakeUpstream,
+                                                                       start_daemon: Any) -> None:
+    """Issue 17: every clip chain of depth 5-8 and fan-out 4-10, at scale 1 and 4, from 5 addresses at
+    once, while another client asks for a new PNG: none is a 5xx, node keeps its PID (timings:
+    scripts/bench abuse)."""
+    upstream.add("demo")
+    daemon = await start_daemon("none", "--client-renders", "1000").drawing()
+    (pid,) = daemon.children()
+    urls = [f"{daemon.url}/wheel/demo/badge.png?scale={scale}&label=d{depth}k{fan_out}&logo="
+            + quote(data_url(clip_chain(depth, fan_out)))
+            for depth in range(5, 9) for fan_out in range(4, 11) for scale in (1, 4)]
+    attacks = [defer.ensureDeferred(get_from(f"127.0.0.{2 + n % 5}", url)) for n, url in enumerate(urls)]
+    victim = defer.ensureDeferred(get_from("127.0.0.9", f"{daemon.url}/wheel/demo/badge.png?label=victim"))
+    answers = await defer.gatherResults(attacks + [victim])
+    assert [response.code for response, _ in answers] == [200] * len(answers)
+    assert all(body[:4] == b"\x89PNG" for _, body in answers)
+    assert daemon.children() == [pid] and "restart" not in daemon.log_text()

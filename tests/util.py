@@ -265,3 +265,13 @@ METRICS_TARGETS = [b"/metrics", b"//metrics", b"///metrics", b"/%6detrics", b"/%
                    b"/a/../metrics", b"/metrics?x", b"/metrics?", b"/metrics#x", b"/METRICS", b"/Metrics",
                    b"/%4detrics", b"/metrics;x", b"/metrics%20", b"/%256detrics",
                    b"http://badges.test/metrics"]
+
+def clip_chain(depth: int, fan_out: int) -> str:
+    """Issue 17's logo: clip paths of ``fan_out`` shapes, each shape clipped by the next clip path."""
+    def level(n: int) -> str:
+        clipped = f' clip-path="url(#c{n + 1})"' if n + 1 < depth else ""
+        return f'<clipPath id="c{n}">' + f'<rect width="24" height="24"{clipped}/>' * fan_out + "</clipPath>"
+
+    levels = "".join(level(n) for n in range(depth))
+    drawn = '<rect width="24" height="24" clip-path="url(#c0)"/>'
+    return f'<svg {SVG_NS} viewBox="0 0 24 24">{levels}{drawn}</svg>'
