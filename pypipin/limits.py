@@ -3,6 +3,8 @@
 A request that the caches answer costs nothing here. What costs beyond them (a package
 name fetched from upstream, an image drawn by node) is drawn from that client's token
 bucket; a client over budget gets one generic ``rate limited`` badge at once, never a queue.
+What all clients share (upstream calls, node's time) is drawn through a part of it for each
+client, so a shared bucket that runs low refuses the clients that spent most first.
 The listener caps connections per address and in total, gives a request head a deadline,
 and answers any method but GET and HEAD from its headers alone.
 """
@@ -20,7 +22,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.iweb import IRequest
 from twisted.web.server import Site
 
-from pypipin.ratelimit import Gate
+from pypipin.ratelimit import Gate, floor
 from pypipin.upstream import Unavailable
 
 Network = IPv4Network | IPv6Network
@@ -28,6 +30,8 @@ METHODS = (b"GET", b"HEAD")
 # what a request may cost: a package name fetched upstream, an image drawn by node
 COSTS = ("names", "renders")
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
+SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
+LARGEST_RENDER = 16  # units of the largest image (scale 4): the global renders bucket holds at least that
 # file descriptors kept back from --max-connections' automatic value (Redis, upstream and
 # renderer pools, node's pipes, log files, the listener itself)
 RESERVED_FDS = 224
@@ -91,56 +95,77 @@ def peer_host(address: IAddress) -> str:
 
 
 class Budgets:
-    """Per-client token buckets, one for each of ``COSTS``.
+    """Per-client token buckets, one for each of ``COSTS`` and one for each shared upstream gate.
 
     ``rates[cost]`` is the refill a minute, and also the bucket's size: a client may spend a
-    minute's worth at once. At most ``max_clients`` clients are remembered (the least
-    recently seen are forgotten; the global limits still hold for the clients they hide).
+    minute's worth at once. ``renders_per_second`` (None: no limit) bounds the images drawn for
+    all clients together. At most ``max_clients`` clients are remembered (the least recently
+    seen are forgotten; the global limits still hold for the clients they hide).
     """
 
     def __init__(self, clock: IReactorTime, rates: dict[str, float], trusted: tuple[Network, ...] = (),
-                 max_clients: int = 10000) -> None:
+                 max_clients: int = 10000, renders_per_second: float | None = None) -> None:
         self._clock = clock
         self._rates = rates
         self._trusted = trusted
         self._max_clients = max_clients
         self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
         self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
+        self._all_renders = Gate(clock, renders_per_second * 60 if renders_per_second else None,
+                                 burst=max(LARGEST_RENDER, renders_per_second or 0))
 
     def client(self, request: IRequest) -> str:
         """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
         return client_of(peer_host(request.getClientAddress()), request.getHeader(b"X-Forwarded-For"), self._trusted)
 
-    def spend(self, client: str, cost: str, units: int = 1) -> None:
-        """Take ``units`` of ``cost`` from ``client``'s budget; raise OverBudget when it has fewer."""
-        key = (client, cost)
+    def _bucket(self, client: str, name: str, per_minute: float | None, burst: float) -> Gate:
+        """``client``'s bucket called ``name``, made full on first use (the least recently used are forgotten)."""
+        key = (client, name)
         gate = self._clients.get(key)
         if gate is None:
-            rate = self._rates[cost]
-            gate = self._clients[key] = Gate(self._clock, rate, burst=max(1, int(rate)))
+            gate = self._clients[key] = Gate(self._clock, per_minute, burst=burst)
             if len(self._clients) > self._max_clients:
                 self._clients.popitem(last=False)
         else:
             self._clients.move_to_end(key)
-        if not gate.admit(units):
+        return gate
+
+    def _budget(self, client: str, cost: str) -> Gate:
+        rate = self._rates[cost]
+        return self._bucket(client, cost, rate, max(1, int(rate)))
+
+    def spend(self, client: str, cost: str, units: int = 1) -> None:
+        """Take ``units`` of ``cost`` from ``client``'s budget; raise OverBudget when it has fewer."""
+        if not self._budget(client, cost).admit(units):
             raise OverBudget(cost)
 
-    def refund(self, client: str, cost: str) -> None:
-        """Give back one unit of ``cost`` to ``client`` (up to a full budget)."""
-        gate = self._clients.get((client, cost))
-        if gate is not None:
-            gate.refund()
+    def charge(self, client: str, cost: str) -> None:
+        """Take one more unit of ``cost`` from ``client``, even one it does not have (paid first by the refill)."""
+        self._budget(client, cost).take()
+
+    def share(self, client: str, source: str, shared: Gate) -> Gate:
+        """``client``'s part of ``shared`` (the gate of calls to ``source``): ``SHARE`` of its rate and burst."""
+        per_minute = shared.rate * 60 * SHARE if shared.rate else None
+        return self._bucket(client, f"upstream {source}", per_minute, max(1.0, shared.burst * SHARE))
 
     def account(self, client: str, cost: str) -> "Account":
         return Account(self, client, cost)
 
     async def render(self, client: str, scale: int, draw: Callable[[], Awaitable[bytes]]) -> bytes:
-        """``draw()``, paid from ``client``'s renders budget, with at most ``RENDERS_AT_ONCE`` of the
-        client's draws under way: more wait their turn, so one client never has node to itself.
+        """``draw()``, paid from ``client``'s renders budget and from the renders of all clients, with at
+        most ``RENDERS_AT_ONCE`` of the client's draws under way: more wait their turn, so one client
+        never has node to itself.
 
-        An image ``scale`` times larger has ``scale``² the pixels, and costs that many units.
+        An image ``scale`` times larger has ``scale``² the pixels, and costs that many units. The
+        renders of all clients refuse a client sooner the more of its own budget it has spent, so
+        while a crowd of addresses drains them, a client that has drawn little is still served.
+        A refused draw keeps its charge: asking is what a flood does.
         """
-        self.spend(client, "renders", scale * scale)
+        units = scale * scale
+        spent = self._budget(client, "renders").spent()  # before this image
+        self.spend(client, "renders", units)
+        if not self._all_renders.admit(units, floor(spent, self._all_renders.burst, units)):
+            raise OverBudget("global renders")
         slots = self._drawing.get(client)
         if slots is None:
             slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)
@@ -167,8 +192,13 @@ class Account:
         """Take one unit; raise OverBudget when none is left."""
         self.budgets.spend(self.client, self.cost)
 
-    def refund(self) -> None:
-        self.budgets.refund(self.client, self.cost)
+    def charge(self) -> None:
+        """Take one more unit, even one not left."""
+        self.budgets.charge(self.client, self.cost)
+
+    def share(self, source: str, shared: Gate) -> Gate:
+        """This client's part of the shared gate of ``source``."""
+        return self.budgets.share(self.client, source, shared)
 
 
 class Channel(HTTPChannel):

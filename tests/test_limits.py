@@ -1,6 +1,7 @@
 """Limits in memory: who the client is, per-client budgets, 429 probes, the listener's caps,
 head deadline and method check (Twisted's own HTTP parser on a string transport, a fake clock)."""
 
+from collections import Counter
 from ipaddress import ip_network
 
 from typing import Any
@@ -216,3 +217,30 @@ def test_a_larger_image_costs_more() -> None:
     for _ in range(12):
         defer.ensureDeferred(budgets.render("a", 1, drawn))
     assert budgets.over("a")
+
+
+def test_the_global_render_budget_serves_a_light_client_through_a_crowd() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=100)
+    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    outcomes: Counter[str] = Counter()
+
+    def ask(client: str) -> bool:
+        d = defer.ensureDeferred(budgets.render(client, 1, drawn))
+        if d.called and isinstance(d.result, defer.Failure):
+            outcomes[d.result.value.cost] += 1
+            d.addErrback(lambda _: None)
+            return False
+        outcomes["drawn"] += 1
+        return True
+
+    victim = []
+    for step in range(60):  # 3 s of 250 addresses asking 20 times a second each for new images
+        for attacker in range(250):
+            ask(f"127.0.1.{attacker}")
+        if step % 10 == 5:
+            victim.append(ask("victim"))
+        clock.advance(0.05)
+    assert victim == [True] * 6  # every new image of the client that has drawn little
+    assert outcomes["drawn"] <= 100 + 100 * 3  # the burst, then 100 a second for all
+    assert outcomes["global renders"] > 14000  # the crowd, refused
