@@ -99,12 +99,13 @@ class Budgets:
 
     ``rates[cost]`` is the refill a minute, and also the bucket's size: a client may spend a
     minute's worth at once. ``renders_per_second`` (None: no limit) bounds the images drawn for
-    all clients together. At most ``max_clients`` clients are remembered (the least recently
-    seen are forgotten; the global limits still hold for the clients they hide).
+    all clients together, and ``slots`` (node's renders at once) the draws under way, so that
+    node's queue stays short. At most ``max_clients`` clients are remembered (the least
+    recently seen are forgotten; the global limits still hold for the clients they hide).
     """
 
     def __init__(self, clock: IReactorTime, rates: dict[str, float], trusted: tuple[Network, ...] = (),
-                 max_clients: int = 10000, renders_per_second: float | None = None) -> None:
+                 max_clients: int = 10000, renders_per_second: float | None = None, slots: int | None = None) -> None:
         self._clock = clock
         self._rates = rates
         self._trusted = trusted
@@ -113,6 +114,8 @@ class Budgets:
         self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
         self._all_renders = Gate(clock, renders_per_second * 60 if renders_per_second else None,
                                  burst=max(LARGEST_RENDER, renders_per_second or 0))
+        self._slots = slots
+        self._under_way = 0  # draws of all clients paid for and not finished
 
     def client(self, request: IRequest) -> str:
         """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
@@ -157,27 +160,36 @@ class Budgets:
         never has node to itself.
 
         An image ``scale`` times larger has ``scale``² the pixels, and costs that many units. The
-        renders of all clients refuse a client sooner the more of its own budget it has spent, so
-        while a crowd of addresses drains them, a client that has drawn little is still served.
-        A refused draw keeps its charge: asking is what a flood does.
+        renders of all clients (a rate, and node's slots) refuse a client sooner the more of its
+        own budget it has spent, so while a crowd of addresses drains them, a client that has drawn
+        little is still served at once. A refused draw keeps its charge: asking is what a flood does.
         """
         units = scale * scale
         spent = self._budget(client, "renders").spent()  # before this image
         self.spend(client, "renders", units)
+        free = self._slots - self._under_way if self._slots else None
+        if free is not None and free < 1 + floor(spent, self._slots):
+            raise OverBudget("global renders")
         if not self._all_renders.admit(units, floor(spent, self._all_renders.burst, units)):
             raise OverBudget("global renders")
         slots = self._drawing.get(client)
         if slots is None:
             slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)
+        self._under_way += 1
         try:
             return await slots.run(lambda: defer.ensureDeferred(draw()))
         finally:
+            self._under_way -= 1
             if slots.tokens == slots.limit:
                 self._drawing.pop(client, None)
 
     def over(self, client: str) -> bool:
-        """True while one of ``client``'s budgets is spent (until a unit of it is back)."""
-        return any(gate.wait() for cost in COSTS if (gate := self._clients.get((client, cost))) is not None)
+        """True while one of ``client``'s budgets is spent (until a unit of it is back), or while the renders
+        of all clients are too low for one as heavy as ``client`` (it is refused at the door, cheaply)."""
+        if any(gate.wait() for cost in COSTS if (gate := self._clients.get((client, cost))) is not None):
+            return True
+        mine = self._clients.get((client, "renders"))
+        return mine is not None and self._all_renders.wait(floor(mine.spent(), self._all_renders.burst)) > 0
 
 
 @dataclass(frozen=True)

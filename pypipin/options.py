@@ -99,7 +99,7 @@ _PARAMETERS = [
     ["client-names", None, 60.0, "Names one client may have looked up upstream a minute (cached ones are free; "
      "one PyPI does not know counts twice).", _positive(float)],
     ["client-renders", None, 60.0, "New images one client may have drawn a minute (cached ones are free).", _positive(float)],
-    ["global-renders", None, 200.0, "New images drawn a second for all clients together (a scale-4 image counts 16).",
+    ["global-renders", None, 50.0, "New images drawn a second for all clients together (a scale-4 image counts 16).",
      _positive(float)],
     ["trusted-proxy", None, "127.0.0.1/32,::1/128", "Networks of proxies whose X-Forwarded-For names the client (comma-separated).", _networks],
     ["client-connections", None, 64, "Most open connections from one address (trusted proxies excepted).", _positive(int)],

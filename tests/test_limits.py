@@ -244,3 +244,45 @@ def test_the_global_render_budget_serves_a_light_client_through_a_crowd() -> Non
     assert victim == [True] * 6  # every new image of the client that has drawn little
     assert outcomes["drawn"] <= 100 + 100 * 3  # the burst, then 100 a second for all
     assert outcomes["global renders"] > 14000  # the crowd, refused
+
+
+def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=8)
+    pending: list[defer.Deferred[bytes]] = []
+
+    def hanging() -> defer.Deferred[bytes]:
+        d: defer.Deferred[bytes] = defer.Deferred()
+        pending.append(d)
+        return d
+
+    crowd = [f"127.0.1.{n}" for n in range(1, 51)]
+    for address in crowd:
+        budgets.spend(address, "renders", 30)  # each has drawn half its budget lately
+    tries = [defer.ensureDeferred(budgets.render(address, 1, hanging)) for address in crowd]
+    assert len(pending) == 6  # half spent: each must leave 2 of the 8 slots free besides its own
+    refused = [d for d in tries if d.called]
+    assert len(refused) == 44 and all(d.result.value.cost == "global renders" for d in refused)
+    for d in refused:
+        d.addErrback(lambda _: None)
+    light = defer.ensureDeferred(budgets.render("victim", 1, lambda: defer.succeed(b"image")))
+    assert light.result == b"image"  # a client that drew little finds a slot at once
+    for d in pending:
+        d.callback(b"image")
+    assert all(d.result == b"image" for d in tries if d not in refused)
+    assert budgets._under_way == 0
+
+
+def test_a_heavy_client_is_refused_at_the_door_while_the_renders_of_all_run_low() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
+    budgets.spend("heavy", "renders", 60)
+    clock.advance(1)  # a unit of its own is back: only the renders of all can hold it back
+    assert not budgets.over("heavy")
+    for _ in range(8):
+        defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))
+    assert budgets.over("heavy")  # 8 of 16 left: it must leave about half
+    assert not budgets.over("light")
+    refused = defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image")))
+    assert refused.result.value.cost == "global renders"
+    refused.addErrback(lambda _: None)
