@@ -324,7 +324,7 @@ SCENARIOS = [
     # issue 17: real names cost a client nothing, and many addresses share no render budget
     Scenario("real /d/ names x 80 from one address", "flood",
              {"urls": "real downloads", "count": 80, "seconds": 10, "connections": 8}, 8, new_packages="d",
-             new_count=1, new_after=2.5),
+             new_count=1, new_after=1.0),
     Scenario("real /v/ names x 200, --pypi-rate 1", "flood",
              {"urls": "real versions", "count": 200, "seconds": 10, "connections": 8}, 8, new_packages="v",
              new_count=1, new_after=4.5, options=("--pypi-rate", "1")),
