@@ -32,6 +32,10 @@ COSTS = ("names", "renders")
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
 LARGEST_RENDER = 16  # units of the largest image (scale 4): the global renders bucket holds at least that
+# what a client drew lately, against the renders of all: a bucket of LATELY_UNITS refilled at LATELY of its
+# renders budget's rate, so a client that keeps asking is told from one that drew a few images once
+LATELY = 0.25
+LATELY_UNITS = 2 * LARGEST_RENDER
 # file descriptors kept back from --max-connections' automatic value (Redis, upstream and
 # renderer pools, node's pipes, log files, the listener itself)
 RESERVED_FDS = 224
@@ -165,12 +169,11 @@ class Budgets:
         little is still served at once. A refused draw keeps its charge: asking is what a flood does.
         """
         units = scale * scale
-        spent = self._budget(client, "renders").spent()  # before this image
+        lately = self._lately(client)
+        spent = lately.spent()  # before this image
         self.spend(client, "renders", units)
-        free = self._slots - self._under_way if self._slots else None
-        if free is not None and free < 1 + floor(spent, self._slots):
-            raise OverBudget("global renders")
-        if not self._all_renders.admit(units, floor(spent, self._all_renders.burst, units)):
+        lately.take(units)
+        if self._no_slot(spent) or not self._all_renders.admit(units, floor(spent, self._all_renders.burst, units)):
             raise OverBudget("global renders")
         slots = self._drawing.get(client)
         if slots is None:
@@ -183,13 +186,28 @@ class Budgets:
             if slots.tokens == slots.limit:
                 self._drawing.pop(client, None)
 
+    def _lately(self, client: str) -> Gate:
+        """What ``client`` drew, or asked to, lately (see ``LATELY``)."""
+        return self._bucket(client, "renders lately", self._rates["renders"] * LATELY, LATELY_UNITS)
+
+    def _no_slot(self, spent: float) -> bool:
+        """Whether too few of node's slots are free for a client that has spent ``spent`` of its renders budget."""
+        return bool(self._slots) and self._slots - self._under_way < 1 + int(floor(spent, self._slots))
+
     def over(self, client: str) -> bool:
         """True while one of ``client``'s budgets is spent (until a unit of it is back), or while the renders
-        of all clients are too low for one as heavy as ``client`` (it is refused at the door, cheaply)."""
+        of all clients are too low for one that drew as much as ``client`` lately: it is refused at the door,
+        cheaply, and that counts as asking for an image."""
         if any(gate.wait() for cost in COSTS if (gate := self._clients.get((client, cost))) is not None):
             return True
-        mine = self._clients.get((client, "renders"))
-        return mine is not None and self._all_renders.wait(floor(mine.spent(), self._all_renders.burst)) > 0
+        lately = self._clients.get((client, "renders lately"))
+        if lately is None:
+            return False
+        spent = lately.spent()
+        if self._no_slot(spent) or self._all_renders.wait(floor(spent, self._all_renders.burst)) > 0:
+            lately.take()
+            return True
+        return False
 
 
 @dataclass(frozen=True)

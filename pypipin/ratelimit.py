@@ -86,8 +86,7 @@ class Gate:
         self._tokens -= tokens
         return True
 
-    def take(self) -> None:
-        """Spend a token, even one not there (a debt the refill pays first)."""
+    def take(self, tokens: float = 1) -> None:
+        """Spend ``tokens``, even ones not there, down to minus a full bucket (a debt the refill pays first)."""
         if self.rate is not None:
-            self._now()
-            self._tokens -= 1
+            self._tokens = max(-self.burst, self._now() - tokens)

@@ -257,10 +257,12 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
         return d
 
     crowd = [f"127.0.1.{n}" for n in range(1, 51)]
-    for address in crowd:
-        budgets.spend(address, "renders", 30)  # each has drawn half its budget lately
+    for address in crowd:  # each drew 16 images lately, half of what tells a heavy client
+        for _ in range(16):
+            defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
+    assert budgets._under_way == 0
     tries = [defer.ensureDeferred(budgets.render(address, 1, hanging)) for address in crowd]
-    assert len(pending) == 6  # half spent: each must leave 2 of the 8 slots free besides its own
+    assert len(pending) == 6  # half its recent share spent: each must leave 2 of the 8 slots free besides its own
     refused = [d for d in tries if d.called]
     assert len(refused) == 44 and all(d.result.value.cost == "global renders" for d in refused)
     for d in refused:
@@ -276,8 +278,9 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
 def test_a_heavy_client_is_refused_at_the_door_while_the_renders_of_all_run_low() -> None:
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
-    budgets.spend("heavy", "renders", 60)
-    clock.advance(1)  # a unit of its own is back: only the renders of all can hold it back
+    for _ in range(32):  # asked for 32 images at once: the first 16 drawn, the rest refused, all counted
+        defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image"))).addErrback(lambda _: None)
+    clock.advance(1)  # the renders of all are full again
     assert not budgets.over("heavy")
     for _ in range(8):
         defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))
