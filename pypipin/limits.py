@@ -119,7 +119,7 @@ class Budgets:
         self._all_renders = Gate(clock, renders_per_second * 60 if renders_per_second else None,
                                  burst=max(LARGEST_RENDER, renders_per_second or 0))
         self._slots = slots
-        self._under_way = 0  # draws of all clients paid for and not finished
+        self._under_way = 0  # draws of all clients running (past their client's own turn)
 
     def client(self, request: IRequest) -> str:
         """Who ``request`` counts against (see ``client_of``; ``trusted``: the trusted proxies)."""
@@ -178,13 +178,19 @@ class Budgets:
         slots = self._drawing.get(client)
         if slots is None:
             slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)
-        self._under_way += 1
         try:
-            return await slots.run(lambda: defer.ensureDeferred(draw()))
+            return await slots.run(lambda: defer.ensureDeferred(self._draw(draw)))
         finally:
-            self._under_way -= 1
             if slots.tokens == slots.limit:
                 self._drawing.pop(client, None)
+
+    async def _draw(self, draw: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``draw()``, counted in node's slots in use while it runs."""
+        self._under_way += 1
+        try:
+            return await draw()
+        finally:
+            self._under_way -= 1
 
     def _lately(self, client: str) -> Gate:
         """What ``client`` drew, or asked to, lately (see ``LATELY``)."""

@@ -72,10 +72,10 @@ class Gate:
         return 0.0 if need <= 0 else need / self.rate
 
     def spent(self) -> float:
-        """The fraction of the bucket spent and not refilled yet (0: full, 1: empty)."""
+        """The fraction of the bucket spent and not refilled yet (0: full, 1: empty or in debt)."""
         if self.rate is None:
             return 0.0
-        return max(0.0, 1 - self._now() / self.burst)
+        return min(1.0, max(0.0, 1 - self._now() / self.burst))
 
     def admit(self, tokens: float = 1, keep: float = 0.0) -> bool:
         """Spend ``tokens`` if that many are free now with ``keep`` left behind; False (nothing spent) when not."""
