@@ -3,8 +3,8 @@
 Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
 its own), warms one cached badge, then floods from 127.0.0.2 (or from 250 addresses,
 127.0.1.1 to 127.0.1.250) while a victim on 127.0.0.3 keeps asking for that cached badge
-(latency) and, where the scenario says so, for new real packages (right answer, time). Every flood is bounded in count and in time and stays on
-loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
+(latency) and, where the scenario says so, for new real packages (right answer, time).
+Every flood is bounded in count and in time and stays on loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
 the victim's p50/p99 against a quiet run, and the machine's load average (latencies mean
 little on a machine busy with other work).
 """

@@ -403,7 +403,8 @@ UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 
 @pytest.fixture(scope="module")
 def hostile() -> Stack:
-    made = Stack("--client-names", "1e6", "--client-renders", "1e6", "--global-renders", "1e6")  # the input is on trial here, not the budgets
+    # the input is on trial here, not the budgets
+    made = Stack("--client-names", "1e6", "--client-renders", "1e6", "--global-renders", "1e6")
     made.upstream.add("pkg0")
     return made
 
