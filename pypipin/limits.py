@@ -99,21 +99,23 @@ def peer_host(address: IAddress) -> str:
 
 
 class Budgets:
-    """Per-client token buckets, one for each of ``COSTS`` and one for each shared upstream gate.
+    """Per-client token buckets: one for each of ``COSTS``, one for what the client drew lately, and its
+    share of each shared upstream gate.
 
     ``rates[cost]`` is the refill a minute, and also the bucket's size: a client may spend a
     minute's worth at once. ``renders_per_second`` (None: no limit) bounds the images drawn for
     all clients together, and ``slots`` (node's renders at once) the draws under way, so that
-    node's queue stays short. At most ``max_clients`` clients are remembered (the least
-    recently seen are forgotten; the global limits still hold for the clients they hide).
+    node's queue stays short. At most ``max_buckets`` buckets are remembered (about 10,000
+    clients by default; the least recently used are forgotten, and the global limits still
+    hold for the clients they hide).
     """
 
     def __init__(self, clock: IReactorTime, rates: dict[str, float], trusted: tuple[Network, ...] = (),
-                 max_clients: int = 10000, renders_per_second: float | None = None, slots: int | None = None) -> None:
+                 max_buckets: int = 50_000, renders_per_second: float | None = None, slots: int | None = None) -> None:
         self._clock = clock
         self._rates = rates
         self._trusted = trusted
-        self._max_clients = max_clients
+        self._max_buckets = max_buckets
         self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
         self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
         self._all_renders = Gate(clock, renders_per_second * 60 if renders_per_second else None,
@@ -131,7 +133,7 @@ class Budgets:
         gate = self._clients.get(key)
         if gate is None:
             gate = self._clients[key] = Gate(self._clock, per_minute, burst=burst)
-            if len(self._clients) > self._max_clients:
+            if len(self._clients) > self._max_buckets:
                 self._clients.popitem(last=False)
         else:
             self._clients.move_to_end(key)
@@ -164,9 +166,9 @@ class Budgets:
         never has node to itself.
 
         An image ``scale`` times larger has ``scale``² the pixels, and costs that many units. The
-        renders of all clients (a rate, and node's slots) refuse a client sooner the more of its
-        own budget it has spent, so while a crowd of addresses drains them, a client that has drawn
-        little is still served at once. A refused draw keeps its charge: asking is what a flood does.
+        renders of all clients (a rate, and node's slots) refuse a client sooner the more it drew
+        lately, so while a crowd of addresses drains them, a client that has drawn little is still
+        served at once. A refused draw keeps its charge: asking is what a flood does.
         """
         units = scale * scale
         lately = self._lately(client)
@@ -197,7 +199,7 @@ class Budgets:
         return self._bucket(client, "renders lately", self._rates["renders"] * LATELY, LATELY_UNITS)
 
     def _no_slot(self, spent: float) -> bool:
-        """Whether too few of node's slots are free for a client that has spent ``spent`` of its renders budget."""
+        """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may draw lately."""
         return bool(self._slots) and self._slots - self._under_way < 1 + int(floor(spent, self._slots))
 
     def over(self, client: str) -> bool:

@@ -38,7 +38,7 @@ def test_client_of(peer: str, forwarded: bytes | None, client: str) -> None:
 
 def test_budgets_per_client_refill_and_forget() -> None:
     clock = Clock()
-    budgets = Budgets(clock, {"names": 30, "renders": 60}, max_clients=3)
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, max_buckets=3)
     for _ in range(30):
         budgets.spend("a", "names")
     with pytest.raises(OverBudget):
