@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
@@ -199,12 +200,9 @@ def tiff4_url(i: int) -> str:
     return f"/v/pkg0/badge.tiff?scale=4&label={uuid.uuid4().hex * 6}"
 
 
-def real_downloads_url(i: int) -> str:
-    return f"/d/pkg{10 + i % (PACKAGES - 10)}/badge.svg"
-
-
-def real_versions_url(i: int) -> str:
-    return f"/v/pkg{10 + i % (PACKAGES - 10)}/badge.svg"
+def real_url(kind: str, i: int) -> str:
+    """A ``kind`` badge of a real package, pkg10 on (the victim's are pkg1-5)."""
+    return f"/{kind}/pkg{10 + i % (PACKAGES - 10)}/badge.svg"
 
 
 def png_label_url(i: int) -> str:
@@ -212,7 +210,8 @@ def png_label_url(i: int) -> str:
 
 
 ATTACKS = {"cached": cached_url, "labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
-           "tiff4": tiff4_url, "real downloads": real_downloads_url, "real versions": real_versions_url,
+           "tiff4": tiff4_url, "real downloads": partial(real_url, "d"),
+           "real versions": partial(real_url, "v"),
            "png labels": png_label_url}
 
 
