@@ -1,7 +1,8 @@
-"""Key-value stores: a bounded in-process LRU, and Redis that falls back to it."""
+"""Key-value stores: a bounded in-process LRU (segmented), and Redis that falls back to it."""
 
 from collections import OrderedDict
-from typing import Any, Callable, Protocol
+from itertools import chain
+from typing import Any, Callable, Iterator, Protocol
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -16,49 +17,73 @@ KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored va
 OUTAGE_LOG_SECONDS = 60  # a changed cause during one outage is logged at most this often
 
 
-class LRU:
-    """A dict bounded by entry count and total bytes, with an expiry per entry.
+PROTECTED = 0.8  # of an LRU's entries, the most that may be protected (hit at least twice)
 
-    Keys are str or bytes; values are anything with a ``len()`` in bytes.
+
+class LRU:
+    """A dict bounded by entry count and total bytes, with an expiry per entry, that keeps what is hit often.
+
+    Keys are str or bytes; values are anything with a ``len()`` in bytes. A segmented LRU: a new
+    entry is on probation, and hit again it is protected (at most ``PROTECTED`` of ``max_entries``;
+    beyond that the least recently used protected entry goes back on probation). Room is made on
+    probation first, so a flood of entries hit once pushes out only other entries hit once.
     """
 
     def __init__(self, clock: IReactorTime, max_entries: int, max_bytes: int) -> None:
         self._clock = clock
-        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self._probation: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self._protected: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._probation) + len(self._protected)
+
+    def __iter__(self) -> Iterator[Any]:
+        """The keys, those on probation first."""
+        return chain(self._probation, self._protected)
 
     def get(self, key: Any) -> Any:
-        entry = self._entries.get(key)
+        segment = self._protected if key in self._protected else self._probation
+        entry = segment.get(key)
         if entry is None:
             return None
         if entry[0] <= self._clock.seconds():
-            self._drop(key)
+            self._drop(segment, key)
             return None
-        self._entries.move_to_end(key)
+        if segment is self._protected:
+            segment.move_to_end(key)
+        else:
+            del self._probation[key]
+            self._protected[key] = entry
+            while len(self._protected) > int(self.max_entries * PROTECTED):
+                oldest, demoted = self._protected.popitem(last=False)
+                self._probation[oldest] = demoted
         return entry[1]
 
     def set(self, key: Any, value: Any, ttl: float) -> None:
-        if key in self._entries:
-            self._drop(key)
+        segment = self._protected if key in self._protected else self._probation
+        if key in segment:
+            self._drop(segment, key)
         size = len(key) + len(value)
         if size > self.max_bytes:
             return
-        self._entries[key] = (self._clock.seconds() + ttl, value)
+        segment[key] = (self._clock.seconds() + ttl, value)  # a protected entry set anew stays protected
         self.bytes += size
-        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
-            self._drop(next(iter(self._entries)))
+        while len(self) > self.max_entries or self.bytes > self.max_bytes:
+            # probation's least recently used first, unless that is the entry just set and others are protected
+            oldest = self._probation if self._probation and (
+                next(iter(self._probation)) != key or not self._protected) else self._protected
+            self._drop(oldest, next(iter(oldest)))
 
     def pop(self, key: Any) -> None:
-        if key in self._entries:
-            self._drop(key)
+        for segment in (self._probation, self._protected):
+            if key in segment:
+                self._drop(segment, key)
 
-    def _drop(self, key: Any) -> None:
-        _, value = self._entries.pop(key)
+    def _drop(self, segment: OrderedDict[Any, tuple[float, Any]], key: Any) -> None:
+        _, value = segment.pop(key)
         self.bytes -= len(key) + len(value)
 
 

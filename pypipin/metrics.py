@@ -52,7 +52,8 @@ class Counters(Collector):
     instead) or waited (held by our rate limit).
     ``renders[outcome]``: ok, error, or abandoned (its requests went away before its turn).
     ``renderer_restarts``: procmon restarts of node.
-    ``over_budget[cost]``: requests refused for a client's names or renders budget.
+    ``over_budget[cost]``: requests refused for a client's names or renders budget, its share of an upstream
+    gate (``upstream``) or the renders of all clients running low (``global renders``).
     ``refused[cap]``: connections closed over the per-``address`` or ``total`` cap.
     ``last_ok[source]``: when (Unix time) that source last answered.
     """

@@ -113,8 +113,11 @@ _PARAMETERS = [
     ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
     ["index-file", None, "", "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).", _secret_file],
     ["pypi-rate", None, 20.0, "Most PyPI calls a second from this daemon (bursts of twice that).", _positive(float)],
-    ["client-names", None, 30.0, "Names PyPI does not know that one client may have looked up, a minute.", _positive(float)],
+    ["client-names", None, 60.0, "Names one client may have looked up upstream a minute (cached ones are free; "
+     "one PyPI does not know counts twice).", _positive(float)],
     ["client-renders", None, 60.0, "New images one client may have drawn a minute (cached ones are free).", _positive(float)],
+    ["global-renders", None, 50.0, "New images drawn a second for all clients together (a scale-4 image counts 16).",
+     _positive(float)],
     ["trusted-proxy", None, "127.0.0.1/32,::1/128", "Networks of proxies whose X-Forwarded-For names the client (comma-separated).", _networks],
     ["client-connections", None, 64, "Most open connections from one address (trusted proxies excepted).", _positive(int)],
     ["max-connections", None, 0, "Most open connections in all; 0: the open-files limit less 224.", _count],

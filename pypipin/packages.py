@@ -13,7 +13,7 @@ from pypipin.failures import FailureLog
 from pypipin.lifetimes import NOT_FOUND_TTL
 from pypipin.limits import Account, OverBudget
 from pypipin.metrics import Counters
-from pypipin.ratelimit import Gate
+from pypipin.ratelimit import Gate, floor
 from pypipin.singleflight import SingleFlight, across_processes
 from pypipin.state import RequestState
 from pypipin.upstream import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
@@ -100,10 +100,10 @@ class Packages:
                   account: Account | None = None) -> Data:
         """The data, fresh or stale; ``about`` learns the cache layer (``miss`` when not fresh in the store).
 
-        An upstream call started for it is first paid from ``account`` (a client's names
-        budget), and paid back unless upstream says the name does not exist: names that
-        exist cost a client nothing, made-up ones are what its budget bounds. Over budget
-        (OverBudget), the stale copy is served if there is one.
+        An upstream call started for it is paid from ``account`` (a client's names budget): one
+        unit for the call, whatever it brings, and one more when upstream says the name does
+        not exist. Joining a call already under way is free. Over budget (OverBudget), the
+        stale copy is served if there is one.
         """
         key = f"{KEY_PREFIX}{source}:{name}"
         entry = _decode(await self._store.get(key))
@@ -117,7 +117,7 @@ class Packages:
             about.reached("miss")
         stale = entry if entry is not None and not entry.get("missing") else None
         try:
-            return await self._paid(key, lambda: self._refresh(source, name, key, stale), account)
+            return await self._paid(key, lambda: self._refresh(source, name, key, stale, account), account)
         except Unavailable as error:
             if stale is None:
                 raise
@@ -132,40 +132,52 @@ class Packages:
             return await self._flights.run(key, refresh)
         account.spend()
         try:
-            data = await self._flights.run(key, refresh)
+            return await self._flights.run(key, refresh)
         except NotFound:
-            raise  # a name that does not exist: the charge stays
-        except BaseException:
-            account.refund()
+            account.charge()  # a made-up name costs a unit more than a real one
             raise
-        account.refund()
-        return data
 
-    async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None) -> Data:
+    async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None,
+                       account: Account | None) -> Data:
         async def read() -> Data | None:
             return self._fresh(_decode(await self._store.get(key)), source)
 
         async def fetch() -> Data:
-            await self._admit(source, stale is not None)
+            await self._admit(source, stale is not None, account)
             return await self._fetch(source, name, key, stale)
 
         return await across_processes(self._store, self._clock, key, read, fetch, self._max_wait + 1)
 
-    async def _admit(self, source: str, have_stale: bool) -> None:
-        """Return when the gate lets a call through; raise when it will not soon enough."""
+    async def _admit(self, source: str, have_stale: bool, account: Account | None) -> None:
+        """Return when the gate lets a call through; raise when it will not soon enough.
+
+        The call is also drawn from ``account``'s client's part of the gate (a fraction of its rate
+        and burst), and the more of that part the client spent, the more it leaves in the gate for
+        others: one client cannot hold back the first call for another's new name.
+        """
         gate = self._gates[source]
         paused = gate.paused_for()
         # while upstream asks us to pause, a stale copy is served; a name with nothing cached
         # may still send the odd probe, so new packages answer as soon as upstream does
         if paused and (have_stale or not gate.probe()):
             raise RateLimited(paused)
+        share = account.share(source, gate) if account is not None else None
         deadline = self._clock.seconds() + self._max_wait
-        while wait := gate.wait():
+        while True:
+            keep = floor(share.spent(), gate.burst) if share is not None else 0.0
+            mine = share.wait() if share is not None else 0.0
+            wait = max(mine, gate.wait(keep))
+            if not wait:
+                break
             self._counters.upstream[source, "waited"] += 1
             if have_stale or self._clock.seconds() + wait > deadline:
+                if gate.wait() < wait:  # held back by this client's own use, not by all of it
+                    raise OverBudget("upstream")
                 raise Unavailable(f"{source}: held back by our own rate limit")
             await sleep(self._clock, wait)
         gate.take()
+        if share is not None:
+            share.take()
 
     def _log_failure(self, source: str, name: str, error: Exception) -> None:
         """One line per source and cause a minute, counting the packages that failed since the last."""

@@ -1,19 +1,36 @@
-"""When an upstream may be called: a token bucket, and pauses that 429 Retry-After asks for."""
+"""When an upstream may be called: a token bucket, and pauses that 429 Retry-After asks for.
+
+A bucket's arithmetic is two pure functions of its state (tokens, stamp) and the time: ``refilled``
+and ``floor``. Kept apart from the Gate, so a shared store's script can repeat them exactly.
+"""
 
 from twisted.internet.interfaces import IReactorTime
 
 PROBE_SECONDS = 2.0
+RESERVE = 0.5  # of a shared bucket, the part kept back, in proportion, from the clients that spent most
+
+
+def refilled(tokens: float, stamp: float, now: float, rate: float, burst: float) -> float:
+    """What a bucket holding ``tokens`` at ``stamp`` holds at ``now``, refilled at ``rate`` a second up to ``burst``."""
+    return min(burst, tokens + max(0.0, now - stamp) * rate)
+
+
+def floor(spent: float, burst: float, units: float = 1.0) -> float:
+    """What a client that has spent the fraction ``spent`` (0 to 1) of its own bucket must leave in a shared
+    bucket of ``burst``: the more it spent, the sooner the shared bucket refuses it, so the last ``RESERVE``
+    of a shared bucket that runs low goes to the clients that spent little (at most ``burst - units``)."""
+    return max(0.0, min(spent * burst * RESERVE, burst - units))
 
 
 class Gate:
     """Admits calls at ``per_minute`` on average (bursts of ``burst``); None means no limit."""
 
-    __slots__ = ("_clock", "_rate", "_burst", "_tokens", "_stamp", "paused_until", "_probed")
+    __slots__ = ("_clock", "rate", "burst", "_tokens", "_stamp", "paused_until", "_probed")
 
-    def __init__(self, clock: IReactorTime, per_minute: float | None = None, burst: int = 5) -> None:
+    def __init__(self, clock: IReactorTime, per_minute: float | None = None, burst: float = 5) -> None:
         self._clock = clock
-        self._rate = per_minute / 60.0 if per_minute else None
-        self._burst = float(burst)
+        self.rate = per_minute / 60.0 if per_minute else None  # tokens a second
+        self.burst = float(burst)
         self._tokens = float(burst)
         self._stamp = clock.seconds()
         self.paused_until = 0.0
@@ -39,31 +56,37 @@ class Gate:
         self._probed = now
         return True
 
-    def wait(self) -> float:
-        """Seconds until a token is free (0: one is free now)."""
-        if self._rate is None:
-            return 0.0
+    def _now(self) -> float:
+        """The tokens held now (the bucket brought up to now)."""
+        assert self.rate is not None
         now = self._clock.seconds()
-        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._tokens = refilled(self._tokens, self._stamp, now, self.rate, self.burst)
         self._stamp = now
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self._rate
+        return self._tokens
 
-    def admit(self, tokens: int = 1) -> bool:
-        """Spend ``tokens`` if that many are free now; False (and nothing spent) when not."""
-        if self._rate is None:
+    def wait(self, keep: float = 0.0) -> float:
+        """Seconds until a token is free with ``keep`` tokens left behind (0: one is free now)."""
+        if self.rate is None:
+            return 0.0
+        need = 1 + keep - self._now()
+        return 0.0 if need <= 0 else need / self.rate
+
+    def spent(self) -> float:
+        """The fraction of the bucket spent and not refilled yet (0: full, 1: empty or in debt)."""
+        if self.rate is None:
+            return 0.0
+        return min(1.0, max(0.0, 1 - self._now() / self.burst))
+
+    def admit(self, tokens: float = 1, keep: float = 0.0) -> bool:
+        """Spend ``tokens`` if that many are free now with ``keep`` left behind; False (nothing spent) when not."""
+        if self.rate is None:
             return True
-        self.wait()  # brings the bucket up to now
-        if self._tokens < tokens:
+        if self._now() - tokens < keep:
             return False
         self._tokens -= tokens
         return True
 
-    def refund(self) -> None:
-        """Give back a token spent on a call that turned out not to count."""
-        if self._rate is not None:
-            self._tokens = min(self._burst, self._tokens + 1)
-
-    def take(self) -> None:
-        """Spend a token; call only when ``wait()`` has just said 0."""
-        if self._rate is not None:
-            self._tokens -= 1
+    def take(self, tokens: float = 1) -> None:
+        """Spend ``tokens``, even ones not there, down to minus a full bucket (a debt the refill pays first)."""
+        if self.rate is not None:
+            self._tokens = max(-self.burst, self._now() - tokens)

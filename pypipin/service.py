@@ -112,7 +112,8 @@ def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, rende
     )
     images = Images(clock, renderer, store, drawn, counters)
     budgets = Budgets(clock, {"names": options["client-names"], "renders": options["client-renders"]},
-                      options["trusted-proxy"])
+                      options["trusted-proxy"], renders_per_second=options["global-renders"],
+                      slots=options["render-concurrency"])
     return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics,
                   budgets=budgets, indexes=indexes)
 

@@ -1,15 +1,15 @@
-"""Abuse: the floods of issue 10 from one loopback client, and what they cost another client.
+"""Abuse: the floods of issues 10 and 17 from loopback clients, and what they cost another client.
 
 Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
-its own), warms one cached badge, then floods from 127.0.0.2 while a victim on 127.0.0.3
-keeps asking for that cached badge (latency) and, where the scenario says so, for new real
-packages (right answer, time). Every flood is bounded in count and in time and stays on
-loopback. Issue 17's clip-chain logos come from 5 addresses (127.0.0.2, 4-7) while the victim
-also asks for new PNGs and, at the end, /health. One table: what the flood got, PyPI and
-pypistats calls, renders, Redis growth, the victim's p50/p99 against a quiet run, and the
-machine's load average (latencies mean little on a machine busy with other work). A scenario
-may put the real varnishd (conf/varnish.vcl) in front of the daemon: both clients then go
-through it.
+its own), warms one cached badge, then floods from 127.0.0.2 (or from 250 addresses,
+127.0.1.1 to 127.0.1.250) while a victim on 127.0.0.3 keeps asking for that cached badge
+(latency) and, where the scenario says so, for new real packages (right answer, time).
+Every flood is bounded in count and in time and stays on loopback. Issue 17's clip-chain
+logos come from 5 addresses (127.0.0.2, 4-7) while the victim also asks for new PNGs and, at
+the end, /health. One table: what the flood got, PyPI and pypistats calls, renders, Redis
+growth, the victim's p50/p99 against a quiet run, and the machine's load average (latencies
+mean little on a machine busy with other work). A scenario may put the real varnishd
+(conf/varnish.vcl) in front of the daemon: both clients then go through it.
 """
 
 import argparse
@@ -25,6 +25,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -32,6 +33,8 @@ from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish
 from util import clip_chain
 
 ATTACKER = "127.0.0.2"
+CROWD = [f"127.0.1.{n}" for n in range(1, 251)]  # many addresses, one a connection
+PACKAGES = 100  # pkg0..pkg99 at the fake upstream: pkg1-5 for the victim, pkg10 on for floods of real names
 VICTIM = "127.0.0.3"
 ATTACKERS = [ATTACKER] + [f"127.0.0.{n}" for n in range(4, 8)]  # issue 17's five addresses
 CLIP_CHAINS = [(depth, fan_out, scale) for depth in range(5, 9) for fan_out in range(4, 11)
@@ -100,15 +103,16 @@ class Client:
 
 
 async def flood(port: int, targets: Callable[[int], str], count: int, seconds: float, connections: int,
-                pace: float = 0.0) -> Counter:
+                pace: float = 0.0, crowd: bool = False) -> Counter:
     """``count`` requests (target i from ``targets(i)``) over ``connections`` connections, stopping after
-    ``seconds``; each connection waits ``pace`` s between its requests."""
+    ``seconds``; each connection waits ``pace`` s between its requests, and comes from an address of
+    ``CROWD`` when ``crowd``, else from ``ATTACKER``."""
     statuses: Counter = Counter()
     deadline = time.monotonic() + seconds
     numbers = iter(range(count))
 
-    async def worker() -> None:
-        client = Client(port, ATTACKER)
+    async def worker(source: str) -> None:
+        client = Client(port, source)
         for i in numbers:
             if time.monotonic() > deadline:
                 break
@@ -121,7 +125,8 @@ async def flood(port: int, targets: Callable[[int], str], count: int, seconds: f
             await asyncio.sleep(pace)
         client.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    sources = CROWD if crowd else [ATTACKER]
+    await asyncio.gather(*(worker(sources[n % len(sources)]) for n in range(connections)))
     return statuses
 
 
@@ -254,8 +259,19 @@ def tiff4_url(i: int) -> str:
     return f"/v/pkg0/badge.tiff?scale=4&label={uuid.uuid4().hex * 6}"
 
 
+def real_url(kind: str, i: int) -> str:
+    """A ``kind`` badge of a real package, pkg10 on (the victim's are pkg1-5)."""
+    return f"/{kind}/pkg{10 + i % (PACKAGES - 10)}/badge.svg"
+
+
+def png_label_url(i: int) -> str:
+    return f"/v/pkg0/badge.png?label={uuid.uuid4().hex}"
+
+
 ATTACKS = {"cached": cached_url, "labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
-           "tiff4": tiff4_url, "params": params_url, "poison": poison_url}
+           "tiff4": tiff4_url, "params": params_url, "poison": poison_url,
+           "real downloads": partial(real_url, "d"), "real versions": partial(real_url, "v"),
+           "png labels": png_label_url}
 
 
 @dataclass
@@ -300,23 +316,33 @@ async def watch(port: int, scenario: "Scenario", victim: Victim) -> None:
     client.close()
 
 
-async def first_requests(port: int, victim: Victim, kind: str, after: float) -> None:
-    """The victim's first requests for 5 real packages, each checked for the right answer."""
+def right_answer(kind: str, n: int, status: int, headers: dict[str, str], body: bytes) -> bool:
+    """Whether the victim's badge of pkg``n`` says what it should. A PNG cannot be read here: it is right
+    when it is a PNG kept as long as a fresh badge, not one of the error badges kept 10 s."""
+    if kind == "png":
+        max_age = re.search(r"max-age=(\d+)", headers.get("cache-control", ""))
+        return status == 200 and body.startswith(b"\x89PNG") and max_age is not None and int(max_age.group(1)) > 10
+    message = re.search(rb'"message": "([^"]*)"', body)
+    want = f"v1.{n}.0" if kind == "v" else f"{n}k/month"
+    return message is not None and message.group(1).decode() == want
+
+
+async def first_requests(port: int, victim: Victim, kind: str, after: float, count: int) -> None:
+    """The victim's first requests for ``count`` real packages (``v`` or ``d`` badges as JSON, or ``png``:
+    version PNGs), each checked for the right answer."""
     await asyncio.sleep(after)
     client = Client(port, VICTIM)
     right, slowest = 0, 0.0
-    for n in range(1, 6):
+    for n in range(1, count + 1):
         started = time.monotonic()
+        path = f"/v/pkg{n}/badge.png" if kind == "png" else f"/{kind}/pkg{n}/badge.json"
         try:
-            _, _, body = await asyncio.wait_for(client.get(f"/{kind}/pkg{n}/badge.json"), 10)
-            message = re.search(rb'"message": "([^"]*)"', body)
-            want = f"v1.{n}.0" if kind == "v" else f"{n}k/month"
-            right += message is not None and message.group(1).decode() == want
+            right += right_answer(kind, n, *await asyncio.wait_for(client.get(path), 10))
         except (asyncio.TimeoutError, Closed, OSError):
             client.close()
         slowest = max(slowest, time.monotonic() - started)
     client.close()
-    victim.checks.append(f"new {kind}: {right}/5 right, slowest {slowest:.2f} s")
+    victim.checks.append(f"new {kind}: {right}/{count} right, slowest {slowest:.2f} s")
 
 
 async def new_pngs(port: int, victim: Victim, after: float) -> None:
@@ -370,10 +396,13 @@ class Scenario:
     attack: str  # flood, clip chains, idle, post or none
     args: dict[str, Any]
     seconds: float  # how long the victim watches
-    new_packages: str | None = None  # "v" or "d": the victim's first requests for 5 real packages
+    new_packages: str | None = None  # "v", "d" or "png": the victim's first requests for real packages
+    new_count: int = 5  # how many (one, where a client's share of an upstream gate allows no more at once)
+    new_after: float = 0.5  # seconds into the flood of the victim's first requests
     new_pngs: bool = False  # the victim's 8 new PNGs, and /health after the attack
     fresh_connections: bool = False
     nofile: int | None = None  # the daemon's open-files limit
+    options: tuple[str, ...] = ()  # the daemon's own
     watched: str = CACHED  # the victim's badge (warmed before the attack when it is CACHED)
     interval: float = 0.02  # seconds between the victim's requests
     head_start: float = 0.3  # seconds the attack runs before the victim starts
@@ -403,6 +432,16 @@ SCENARIOS = [
     Scenario("1,100 idle sockets 15 s", "idle", {"sockets": 1100, "seconds": 15}, 15, fresh_connections=True,
              nofile=1024),
     Scenario("POST 1 GiB body", "post", {"seconds": 10}, 6),
+    # issue 17: real names cost a client nothing, and many addresses share no render budget
+    Scenario("real /d/ names x 80 from one address", "flood",
+             {"urls": "real downloads", "count": 80, "seconds": 10, "connections": 8}, 8, new_packages="d",
+             new_count=1, new_after=1.0),
+    Scenario("real /v/ names x 200, --pypi-rate 1", "flood",
+             {"urls": "real versions", "count": 200, "seconds": 10, "connections": 8}, 8, new_packages="v",
+             new_count=1, new_after=4.5, options=("--pypi-rate", "1")),
+    Scenario("250 addresses custom-label PNGs 15 s", "flood",
+             {"urls": "png labels", "count": 15000, "seconds": 15, "connections": 250, "crowd": True}, 12,
+             new_packages="png", new_after=3.0),
 ]
 
 
@@ -426,7 +465,7 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     victim = Victim()
     jobs = [watch(port, scenario, victim)]
     if scenario.new_packages:
-        jobs.append(first_requests(port, victim, scenario.new_packages, 0.5))
+        jobs.append(first_requests(port, victim, scenario.new_packages, scenario.new_after, scenario.new_count))
     if scenario.new_pngs:
         jobs.append(new_pngs(port, victim, 0.5))
     await asyncio.gather(*jobs)
@@ -466,8 +505,8 @@ def main() -> None:
             print(f"{scenario.name}: skipped, varnishd is not installed", flush=True)
             continue
         redis = RedisServer()
-        upstream = FakeUpstreamProcess(10, args.delay)
-        daemon = Daemon(upstream.url, redis.url, nofile=scenario.nofile)
+        upstream = FakeUpstreamProcess(PACKAGES, args.delay)
+        daemon = Daemon(upstream.url, redis.url, *scenario.options, nofile=scenario.nofile)
         varnish = None
         try:
             wait_for_port(daemon.port)

@@ -52,7 +52,7 @@ async def scenario(reactor, daemon_count: int, packages: int, count: int, delay:
     # a stats rate high enough that our own pypistats limit does not hide the counts here
     # budgets out of the way too: one client (this script) asks for every package and image
     daemons = [Daemon(upstream.url, redis.url, "--stats-rate", "100000", "--client-renders", "100000",
-                      "--pypi-rate", "100000") for _ in range(daemon_count)]
+                      "--global-renders", "100000", "--pypi-rate", "100000") for _ in range(daemon_count)]
     try:
         for daemon in daemons:
             wait_for_port(daemon.port)

@@ -160,6 +160,7 @@ def burst(upstream: FakeUpstreamProcess, count: int) -> None:
     for cap in (8, count):
         # budget and connection cap as large as the burst: the cap on renders in flight is measured here
         daemon, node_port = start(upstream, "--render-concurrency", str(cap), "--client-renders", str(count * 10),
+                                  "--global-renders", str(count * 10),
                                   "--client-connections", str(count + 16))
         try:
             (pid,) = daemon.children()

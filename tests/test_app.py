@@ -148,12 +148,17 @@ def test_bad_upstream_answers_are_error_badges(fault: str, shown: str) -> None:
     assert "max-age=10," in answer.header("cache-control")
 
 
+def client(n: int) -> dict[bytes, list[bytes]]:
+    """The headers of a request from client ``n`` (the in-memory peer is a trusted proxy)."""
+    return {b"X-Forwarded-For": [f"192.0.2.{n}".encode()]}
+
+
 def test_stats_calls_are_rate_limited_on_our_side() -> None:
     stack = Stack("--stats-rate", "1")
     names = [f"pkg{n}" for n in range(8)]
     for name in names:
         stack.upstream.add(name, month=5)
-    shown = [stack.get(f"/d/{name}/badge.svg", seconds=6).shown[1] for name in names]
+    shown = [stack.get(f"/d/{name}/badge.svg", seconds=6, headers=client(n)).shown[1] for n, name in enumerate(names)]
     assert shown == ["5/month"] * 5 + ["unavailable"] * 3  # a burst of 5, then one a minute
     assert stack.upstream.total("/api/") == 5
     stack.advance(60)
@@ -164,7 +169,7 @@ def test_stale_counts_are_served_while_our_own_rate_limit_holds_calls_back() -> 
     stack = Stack("--stats-rate", "1", "--stats-ttl", "1")
     for n in range(6):
         stack.upstream.add(f"pkg{n}", month=5)
-        stack.get(f"/d/pkg{n}/badge.svg")
+        stack.get(f"/d/pkg{n}/badge.svg", headers=client(n))
     stack.advance(2)
     assert stack.get("/d/pkg0/badge.svg").shown == ["downloads", "5/month"]  # no token: the stale count
     assert stack.upstream.total("/api/") == 5
@@ -383,24 +388,25 @@ def test_a_client_over_its_render_budget_gets_one_generic_image_at_once() -> Non
     assert stack.get("/v/demo/badge.svg?label=again").shown == ["again", "v1.2.3"]
 
 
-def test_made_up_names_spend_a_budget_real_ones_do_not() -> None:
-    stack = Stack("--client-names", "3")
-    for n in range(6):
+def test_names_looked_up_spend_a_budget_made_up_ones_twice() -> None:
+    stack = Stack("--client-names", "6")
+    for n in range(4):
         stack.upstream.add(f"real{n}")
-    assert [stack.get(f"/v/real{n}/badge.json").code for n in range(5)] == [200] * 5
-    shown = [stack.get(f"/v/nope{n}/badge.svg").shown for n in range(6)]
-    assert shown[:3] == [["pypi", "not found"]] * 3 and shown[3:] == [["pypipin", "rate limited"]] * 3
-    assert stack.upstream.total("/pypi/nope") == 3
+    assert [stack.get(f"/v/real{n}/badge.json").code for n in range(3)] == [200] * 3  # a unit each
+    assert stack.get("/v/real0/badge.svg").shown == ["pypi", "v1.2.3"]  # cached: free
+    shown = [stack.get(f"/v/nope{n}/badge.svg").shown for n in range(3)]  # two units each
+    assert shown == [["pypi", "not found"]] * 2 + [["pypipin", "rate limited"]]
+    assert stack.upstream.total("/pypi/nope") == 2
     assert stack.get("/v/nope0/badge.svg").shown == ["pypi", "not found"]  # the hot path costs nothing
-    refused = stack.get("/v/real5/badge.svg")  # a name not cached: an upstream call, refused
+    refused = stack.get("/v/real3/badge.svg")  # a name not cached: an upstream call, refused
     assert refused.shown == ["pypipin", "rate limited"]
     assert refused.header("cache-control") == "private, no-store"
     # over budget, what costs no upstream call is served: the store's data, in a new image too
     assert stack.get("/pypi/v/real0.svg").shown == ["pypi", "v1.2.3"]  # the image is in memory
     assert stack.get("/v/real1/badge.svg?style=plastic").shown == ["pypi", "v1.2.3"]  # a new render
-    assert stack.upstream.total("/pypi/real5") == 0
-    stack.advance(20)  # 3 a minute: one back
-    assert stack.get("/v/real5/badge.svg").shown == ["pypi", "v1.2.3"]
+    assert stack.upstream.total("/pypi/real3") == 0
+    stack.advance(20)  # 6 a minute: the unit owed, and one more, are back
+    assert stack.get("/v/real3/badge.svg").shown == ["pypi", "v1.2.3"]
 
 
 def test_parameters_no_badge_reads_do_not_grow_the_hot_path_or_push_others_out() -> None:
@@ -431,7 +437,8 @@ UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
 
 @pytest.fixture(scope="module")
 def hostile() -> Stack:
-    made = Stack("--client-names", "1e6", "--client-renders", "1e6")  # the input is on trial here, not the budgets
+    # the input is on trial here, not the budgets
+    made = Stack("--client-names", "1e6", "--client-renders", "1e6", "--global-renders", "1e6")
     made.upstream.add("pkg0")
     return made
 

@@ -64,7 +64,7 @@ def test_memory_then_store_then_renderer() -> None:
     assert first.counters.cache["images", "hit"] == 1
     assert result(second.image(SPEC)) == drawn(SPEC)  # another process: from the shared store
     assert second.renderer.calls == [] and second.counters.cache["store", "hit"] == 1
-    (key,) = [key for key in shared.lru._entries if not key.endswith(":lock")]
+    (key,) = [key for key in shared.lru if not key.endswith(":lock")]
     assert key.startswith(KEY_PREFIX + "img:") and unseal(shared.lru.get(key)) == drawn(SPEC)
 
 
@@ -82,7 +82,7 @@ def test_images_expire_after_their_ttl() -> None:
 def test_a_corrupt_stored_image_is_drawn_again() -> None:
     pipeline = Pipeline()
     result(pipeline.image(SPEC))
-    (key,) = pipeline.store.lru._entries
+    (key,) = pipeline.store.lru
     pipeline.store.lru.set(key, b"garbage that is long enough", 60)
     pipeline.memory.pop(key)
     assert result(pipeline.image(SPEC)) == drawn(SPEC)
