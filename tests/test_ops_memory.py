@@ -37,7 +37,7 @@ def test_upstream_failures_are_one_line_a_minute_per_source_and_cause_whatever_t
 
 
 def test_a_failure_line_per_cause_and_source() -> None:
-    stack = Stack("--client-names", "1000")
+    stack = Stack("--client-names", "1000", "--stats-rate", "1000")  # one client: its share must not bind
     with capturedLogs() as events:
         for fault in ("500", "garbage", "500"):
             stack.upstream.fault = fault
