@@ -3,8 +3,9 @@
 A request that the caches answer costs nothing here. What costs beyond them (a package
 name fetched from upstream, an image drawn by node) is drawn from that client's token
 bucket; a client over budget gets one generic ``rate limited`` badge at once, never a queue.
-The listener caps connections per address and in total, gives a request head a deadline,
-and answers any method but GET and HEAD from its headers alone.
+The listener caps connections per address and in total, gives a request and its response
+deadlines, answers any method but GET and HEAD, and any request with a body, from its head
+alone, and reads nothing more from a client that does not read its answers.
 """
 
 import resource
@@ -17,6 +18,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.internet.protocol import ServerFactory
 from twisted.web.http import HTTPChannel
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.server import Site
 
@@ -37,6 +39,11 @@ NOT_ALLOWED = (
     b"Only GET and HEAD are served"
 )
 
+BODY_REFUSED = (
+    b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"X-Content-Type-Options: nosniff\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
+    b"A GET or HEAD request has no body"
+)
 LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -172,22 +179,35 @@ class Account:
 
 
 class Channel(HTTPChannel):
-    """HTTP/1.1 with a deadline for each request head, and no body read for a method not served.
+    """HTTP/1.1 with deadlines for each request and response, no body read, and bounded pipelining.
 
-    The head deadline starts at the first byte of a request; the idle timeout
-    (``timeOut``, set by the Site) closes a connection that sends nothing.
+    The head deadline runs from the first byte of a request to its end (body bytes count; a
+    GET or HEAD with a body, and any other method, is answered from the head alone and the
+    connection closes). The response deadline runs while a response is owed: from a request's
+    end until its response is written and the transport's buffer has drained; past it the
+    connection is aborted. While the transport's buffer is full (the client reads nothing),
+    neither more bytes are read nor pipelined requests parsed. The idle timeout (``timeOut``,
+    set by the Site) closes a connection that sends nothing.
     """
 
     head_timeout = 10.0
+    response_timeout = 30.0
     _head_timer: Any = None
+    _response_timer: Any = None
+    _refused = False  # answered from the head alone: nothing more is parsed
+    _handling = False  # a request is complete and its response not finished
+    _full = False  # the transport's buffer is over its mark: the client is not reading
 
     def dataReceived(self, data: bytes) -> None:
-        if self._head_timer is None and not self.requests and data:
+        if self._head_timer is None and not self._handling and data:
             self._head_timer = self.callLater(self.head_timeout, self._head_late)
         super().dataReceived(data)
 
     def _head_late(self) -> None:
         self._head_timer = None
+        if self._refused:  # its answer is written already
+            self.transport.abortConnection()
+            return
         self.transport.write(LATE)
         self.loseConnection()
 
@@ -198,18 +218,79 @@ class Channel(HTTPChannel):
             self._head_timer = None
 
     def allHeadersReceived(self) -> None:
-        self._stop_head_timer()
-        if self._command not in METHODS:
-            # answered from the headers alone: the body is never read, the connection closes
-            self.transport.write(NOT_ALLOWED)
-            self.length = None  # so the parser neither reads a body nor handles the request
-            self.rawDataReceived = self.lineReceived = lambda *_: None  # and drops what came with the head
+        refusal = self._refusal(self.requests[-1].requestHeaders)
+        if refusal is not None:
+            self._refused = True
+            self.transport.write(refusal)
             self.loseConnection()
             return
         super().allHeadersReceived()
 
+    def _refusal(self, headers: Headers) -> bytes | None:
+        """The answer to a request that is not served, from its head alone; None for one that is."""
+        if self._command not in METHODS:  # Twisted's request line, parsed; no public name for it yet
+            return NOT_ALLOWED
+        lengths = headers.getRawHeaders(b"Content-Length", [])  # digits only: Twisted answered 400 otherwise
+        if headers.hasHeader(b"Transfer-Encoding") or any(int(length) for length in lengths):
+            return BODY_REFUSED
+        return None
+
+    def lineReceived(self, line: bytes) -> None:
+        if not self._refused:
+            super().lineReceived(line)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if not self._refused:
+            super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:
+        if self._refused:
+            return
+        self._stop_head_timer()
+        self._handling = True
+        self._watch_response()
+        super().allContentReceived()
+
+    def requestDone(self, request: IRequest) -> None:
+        self._handling = False
+        self._watch_response()
+        super().requestDone(request)  # may parse and answer the next pipelined requests at once
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: read and parse nothing more until it drains."""
+        self._full = True
+        self.paused = True  # LineReceiver's own flag: parse no further buffered request
+        self.transport.pauseProducing()  # HTTPChannel keeps reading while a request is handled
+        super().pauseProducing()
+        self._watch_response()
+
+    def resumeProducing(self) -> None:
+        self._full = False
+        self.paused = False
+        super().resumeProducing()  # reads again, unless a request is being handled
+        self._watch_response()
+        self.dataReceived(b"")  # the requests read before the pause
+        if self.requests and not self._handling and self._head_timer is None:
+            self._head_timer = self.callLater(self.head_timeout, self._head_late)
+
+    def _watch_response(self) -> None:
+        """The response deadline runs while a response is owed (handled, or not drained yet)."""
+        owed = self._handling or self._full
+        if owed and self._response_timer is None:
+            self._response_timer = self.callLater(self.response_timeout, self._response_late)
+        elif not owed and self._response_timer is not None:
+            if self._response_timer.active():
+                self._response_timer.cancel()
+            self._response_timer = None
+
+    def _response_late(self) -> None:
+        self._response_timer = None
+        self.transport.abortConnection()
+
     def connectionLost(self, reason: Any) -> None:
         self._stop_head_timer()
+        self._handling = self._full = False
+        self._watch_response()
         super().connectionLost(reason)
         self.closed()
 
@@ -228,7 +309,7 @@ def max_connections(configured: int) -> int:
 class Listener(ServerFactory):
     """``site`` behind caps on open connections: ``per_address`` from one peer address (an IPv6
     /64; trusted proxies excepted) and ``total``; its connections speak ``Channel``, idle at most
-    ``idle_timeout`` s.
+    ``idle_timeout`` s, a response owed at most ``response_timeout`` s.
 
     A connection over a cap is closed as soon as it is accepted, before a byte is read. The
     channels themselves tell the listener when they close (no wrapper on the hot path).
@@ -237,13 +318,15 @@ class Listener(ServerFactory):
     noisy = False  # the Site inside logs its own start and stop
 
     def __init__(self, site: Site, per_address: int, total: int, trusted: tuple[Network, ...],
-                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None) -> None:
+                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None,
+                 response_timeout: float = 30.0) -> None:
         site.protocol = Channel
         site.timeOut = idle_timeout
         self.site = site
         self.per_address = per_address
         self.total = total
         self.head_timeout = head_timeout
+        self.response_timeout = response_timeout
         self._trusted = trusted
         self._open: dict[str, int] = {}
         self.connections = 0
@@ -269,6 +352,7 @@ class Listener(ServerFactory):
         self._open[host] = count + 1
         self.connections += 1
         channel.head_timeout = self.head_timeout
+        channel.response_timeout = self.response_timeout
         channel.closed = lambda: self._closed(host)
         return channel
 

@@ -134,10 +134,16 @@ def _readable(path: bytes) -> bool:
 
 
 class _Static(File):
-    """The page's assets; a folder is not listed."""
+    """The page's assets; a folder is not listed, and a Range of several ranges gets the whole file."""
 
     def directoryListing(self) -> Resource:
         return notFound()
+
+    def makeProducer(self, request: IRequest, fileForReading: Any) -> Any:
+        ranges = request.getHeader(b"Range")
+        if ranges is not None and b"," in ranges:  # Twisted's multipart producer fails on some and then hangs
+            request.requestHeaders.removeHeader(b"Range")
+        return super().makeProducer(request, fileForReading)
 
 
 class Badges:
