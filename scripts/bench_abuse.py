@@ -1,7 +1,7 @@
 """Abuse: the floods of issue 10 from one loopback client, and what they cost another client.
 
 Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
-its own), warms one cached badge, then floods from 127.0.0.2 while a victim on 127.0.0.3
+its own), warms one cached badge, then floods from 127.0.0.2 (the Range flood also from .4-.6) while a victim on 127.0.0.3
 keeps asking for that cached badge (latency) and, where the scenario says so, for new real
 packages (right answer, time). Every flood is bounded in count and in time and stays on
 loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from benchkit import Daemon, FakeUpstreamProcess, RedisServer, rss_mib, wait_for_port
 
 ATTACKER = "127.0.0.2"
 VICTIM = "127.0.0.3"
@@ -159,14 +159,95 @@ async def big_post(port: int, seconds: float) -> Counter:
     return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
 
 
+async def get_bodies(port: int, connections: int, seconds: float) -> Counter:
+    """``connections`` chunked GETs at once, each sending body chunks until an answer comes (``seconds`` at most);
+    status 0: the connection was reset before the answer was read (closed while the client still sent)."""
+
+    async def one() -> tuple[int, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
+        writer.write(b"GET /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n")
+        answer = asyncio.ensure_future(read_response(reader, "GET"))
+        sent, chunk = 0, b"10000\r\n" + b"x" * 65536 + b"\r\n"
+        deadline = time.monotonic() + seconds
+        while not answer.done() and time.monotonic() < deadline:
+            try:
+                writer.write(chunk)
+                await asyncio.wait_for(writer.drain(), 0.5)
+                sent += len(chunk)
+            except asyncio.TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        try:
+            status = (await asyncio.wait_for(answer, max(0.1, deadline - time.monotonic())))[0]
+        except (asyncio.TimeoutError, Closed, ConnectionError):
+            status = 0
+        writer.close()
+        return status, sent
+
+    started = time.monotonic()
+    results = await asyncio.gather(*(one() for _ in range(connections)))
+    outcome = Counter(status for status, _ in results)
+    outcome[f"all answered or reset in {time.monotonic() - started:.1f} s"] = 1
+    outcome[f"body sent {sum(sent for _, sent in results) / 2**20:.0f} MiB"] = 1
+    return outcome
+
+
+RANGE_FLOOD = b"bytes=" + b",".join([b"0-"] * 100)
+FLOODERS = ["127.0.0.2", "127.0.0.4", "127.0.0.5", "127.0.0.6"]  # 127.0.0.3 is the victim
+
+
+async def range_flood(port: int, per_address: int, seconds: float) -> Counter:
+    """``per_address`` connections from each of ``FLOODERS``, each asking for /static/home.js with 100 ranges
+    ``0-``; how each ended: its status, or 0 for no whole answer within ``seconds``."""
+
+    async def one(source: str) -> int:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            return -1
+        writer.write(b"GET /static/home.js HTTP/1.1\r\nHost: badges\r\nRange: " + RANGE_FLOOD + b"\r\n\r\n")
+        try:
+            status = (await asyncio.wait_for(read_response(reader, "GET"), seconds))[0]
+        except (asyncio.TimeoutError, Closed, ConnectionError):
+            status = 0
+        writer.close()
+        return status
+
+    return Counter(await asyncio.gather(*(one(source) for source in FLOODERS for _ in range(per_address))))
+
+
+async def pipeline(port: int, connections: int, seconds: float) -> Counter:
+    """``connections`` connections pipelining GETs of the cached badge for ``seconds``, never reading an answer."""
+    requests = f"GET {CACHED} HTTP/1.1\r\nHost: badges\r\n\r\n".encode() * 200
+    sent = 0
+
+    async def one() -> None:
+        nonlocal sent
+        _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            writer.write(requests)
+            try:
+                await asyncio.wait_for(writer.drain(), 0.5)
+                sent += len(requests)
+            except asyncio.TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        writer.transport.abort()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return Counter({f"requests sent {sent / 2**20:.0f} MiB": 1})
+
+
 def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
     """In a process of its own, so the flood does not share an event loop with the victim."""
     if kind == "flood":
         attack = flood(port, ATTACKS[args.pop("urls")], **args)
-    elif kind == "idle":
-        attack = hold_idle(port, **args)
     else:
-        attack = big_post(port, **args)
+        attack = {"idle": hold_idle, "post": big_post, "getbody": get_bodies, "ranges": range_flood,
+                  "pipeline": pipeline}[kind](port, **args)
     out.put(asyncio.run(attack))
 
 
@@ -254,6 +335,20 @@ async def first_requests(port: int, victim: Victim, kind: str, after: float) -> 
     victim.checks.append(f"new {kind}: {right}/5 right, slowest {slowest:.2f} s")
 
 
+@dataclass
+class Peak:
+    """The highest RSS of a process, sampled every 0.2 s while ``follow`` runs."""
+
+    pid: int
+    mib: float = 0.0
+
+    async def follow(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.mib = max(self.mib, rss_mib(self.pid))
+            await asyncio.sleep(0.2)
+
+
 def metric(daemon: Daemon, name: str, labels: str) -> int:
     text = urllib.request.urlopen(daemon.url + "/metrics", timeout=30).read().decode()
     return int(sum(float(value) for value in re.findall(rf"^{name}\{{{labels}\}} (\S+)$", text, re.M)))
@@ -272,6 +367,7 @@ class Scenario:
     new_packages: str | None = None  # "v" or "d": the victim's first requests for 5 real packages
     fresh_connections: bool = False
     nofile: int | None = None  # the daemon's open-files limit
+    daemon: bool = False  # also report the daemon's peak RSS growth and the tracebacks in its log
 
 
 SCENARIOS = [
@@ -290,6 +386,11 @@ SCENARIOS = [
     Scenario("1,100 idle sockets 15 s", "idle", {"sockets": 1100, "seconds": 15}, 15, fresh_connections=True,
              nofile=1024),
     Scenario("POST 1 GiB body", "post", {"seconds": 10}, 6),
+    Scenario("4 chunked GET bodies", "getbody", {"connections": 4, "seconds": 10}, 6, daemon=True),
+    Scenario("Range 100 x 0- on /static/, 4 x 64 conns", "ranges", {"per_address": 64, "seconds": 10}, 10,
+             daemon=True),
+    Scenario("pipelined GETs never read 10 s x 32", "pipeline", {"connections": 32, "seconds": 10}, 10,
+             daemon=True),
 ]
 
 
@@ -309,7 +410,9 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
         attacker.start()
         await asyncio.sleep(1.0 if scenario.attack == "idle" else 0.3)
     victim = Victim()
-    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections)]
+    rss_before = rss_mib(daemon.process.pid)
+    peak = Peak(daemon.process.pid)
+    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections), peak.follow(scenario.seconds)]
     if scenario.new_packages:
         jobs.append(first_requests(daemon.port, victim, scenario.new_packages, 0.5))
     await asyncio.gather(*jobs)
@@ -318,6 +421,9 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
         got = await asyncio.get_running_loop().run_in_executor(None, out.get)
         attacker.join()
         attacked = ", ".join(f"{key}: {count}" for key, count in sorted(got.items(), key=str))
+    if scenario.daemon:
+        tracebacks = daemon.log_text().count("Traceback")
+        attacked += f"; daemon RSS +{peak.mib - rss_before:.0f} MiB, tracebacks in its log: {tracebacks}"
     calls = {path: n - before_calls.get(path, 0) for path, n in upstream.requests().items()}
     p50, p99, checks = victim.row()
     return [

@@ -7,8 +7,9 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from fakepypi import BIG  # noqa: E402
-from processes import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port  # noqa: E402
+from processes import Daemon, FakeUpstreamProcess, RedisServer, rss_mib, wait_for_port  # noqa: E402
 from pypipin.renderer import free_port  # noqa: E402
 from util import BADGE_NAMES  # noqa: E402
 
-__all__ = ["BADGE_NAMES", "BIG", "Daemon", "RedisServer", "FakeUpstreamProcess", "free_port", "wait_for_port"]
+__all__ = ["BADGE_NAMES", "BIG", "Daemon", "RedisServer", "FakeUpstreamProcess", "free_port", "rss_mib",
+           "wait_for_port"]
