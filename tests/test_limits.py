@@ -13,7 +13,7 @@ from twisted.internet.testing import StringTransport, StringTransportWithDisconn
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from pypipin.limits import Budgets, Listener, OverBudget, client_of, max_connections
+from pypipin.limits import SEND_BUFFER, Budgets, Listener, OverBudget, client_of, max_connections
 from pypipin.ratelimit import PROBE_SECONDS, Gate
 
 PROXIES = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"), ip_network("::1/128"))
@@ -341,3 +341,27 @@ def test_a_finished_response_ends_the_response_deadline() -> None:
         protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         clock.advance(14)
     assert transport.connected and transport.value().count(b"HTTP/1.1 200 OK") == 4
+
+
+def test_a_connection_keeps_few_unsent_answers_in_the_kernel() -> None:
+    import socket
+
+    from zope.interface import implementer
+    from twisted.internet.interfaces import ISystemHandle
+
+    @implementer(ISystemHandle)
+    class Socket(StringTransportWithDisconnection):
+        def __init__(self) -> None:
+            super().__init__()
+            self.handle = socket.socket()
+
+        def getHandle(self) -> socket.socket:
+            return self.handle
+
+    clock = Clock()
+    protocol = listener(clock).buildProtocol(IPv4Address("TCP", "203.0.113.7", 40000))
+    transport = Socket()
+    with transport.handle:
+        transport.protocol = protocol
+        protocol.makeConnection(transport)
+        assert transport.handle.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * SEND_BUFFER  # Linux doubles it
