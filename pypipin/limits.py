@@ -48,6 +48,7 @@ BODY_REFUSED = (
 # the kernel's buffer of unsent answers on a connection (Linux doubles it) instead of up to 4 MiB: a client
 # that reads nothing gets ~100 answers before the listener stops reading it, not ~3,000
 SEND_BUFFER = 65536
+IN_A_ROW = 16  # pipelined requests answered at once before other connections get the reactor
 LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -191,7 +192,8 @@ class Channel(HTTPChannel):
     end until its response is written and the transport's buffer has drained; past it the
     connection is aborted. While the transport's buffer is full (the client reads nothing),
     neither more bytes are read nor pipelined requests parsed; the kernel's send buffer is
-    ``SEND_BUFFER``. The idle timeout (``timeOut``,
+    ``SEND_BUFFER``. At most ``IN_A_ROW`` pipelined requests are answered before other
+    connections' turn. The idle timeout (``timeOut``,
     set by the Site) closes a connection that sends nothing.
     """
 
@@ -202,6 +204,8 @@ class Channel(HTTPChannel):
     _refused = False  # answered from the head alone: nothing more is parsed
     _handling = False  # a request is complete and its response not finished
     _full = False  # the transport's buffer is over its mark: the client is not reading
+    _answered = 0
+    _turn: Any = None  # the call that parses more pipelined requests after other connections' turn
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -266,6 +270,19 @@ class Channel(HTTPChannel):
         self._handling = False
         self._watch_response()
         super().requestDone(request)  # may parse and answer the next pipelined requests at once
+        self._answered += 1
+        if self._answered % IN_A_ROW == 0 and self.persistent and self._turn is None and not self._full:
+            self.paused = True  # parse the next pipelined request in the reactor's next turn
+            self.transport.pauseProducing()
+            self._turn = self.callLater(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        if not self._full:  # else resumeProducing goes on once the client reads
+            self.paused = False
+            if not self._handling:
+                self.transport.resumeProducing()
+            self.dataReceived(b"")
 
     def pauseProducing(self) -> None:
         """The transport's buffer is full: read and parse nothing more until it drains."""
@@ -300,6 +317,8 @@ class Channel(HTTPChannel):
 
     def connectionLost(self, reason: Any) -> None:
         self._stop_head_timer()
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
         self._handling = self._full = False
         self._watch_response()
         super().connectionLost(reason)

@@ -13,7 +13,7 @@ from twisted.internet.testing import StringTransport, StringTransportWithDisconn
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from pypipin.limits import SEND_BUFFER, Budgets, Listener, OverBudget, client_of, max_connections
+from pypipin.limits import IN_A_ROW, SEND_BUFFER, Budgets, Listener, OverBudget, client_of, max_connections
 from pypipin.ratelimit import PROBE_SECONDS, Gate
 
 PROXIES = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"), ip_network("::1/128"))
@@ -281,6 +281,27 @@ class Full(StringTransportWithDisconnection):
         return answers
 
 
+def fill(clock: Clock, transport: Full) -> None:
+    """Let the reactor turn until the answers fill ``transport``."""
+    for _ in range(100):
+        if getattr(transport, "full", False):
+            return
+        clock.advance(0)
+    raise AssertionError("never full")
+
+
+def test_pipelined_requests_are_answered_a_few_at_a_time_between_other_connections() -> None:
+    clock = Clock()
+    Hello.seen = []
+    protocol, transport = connect(clock)
+    protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 40)
+    assert len(Hello.seen) == IN_A_ROW and transport.producerState == "paused"
+    assert 0 in [call.getTime() for call in clock.getDelayedCalls()]  # the rest in the reactor's next turns
+    clock.advance(0)
+    assert len(Hello.seen) == 40 and transport.value().count(b"HTTP/1.1 200 OK") == 40
+    assert transport.producerState == "producing" and transport.connected
+
+
 def test_pipelined_requests_are_not_read_or_answered_while_the_client_reads_nothing() -> None:
     clock = Clock()
     Hello.seen = []
@@ -290,13 +311,19 @@ def test_pipelined_requests_are_not_read_or_answered_while_the_client_reads_noth
     transport.protocol = protocol
     protocol.makeConnection(transport)
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+    fill(clock, transport)
     answered = len(Hello.seen)
     assert 0 < answered < 100 and transport.producerState == "paused"  # no more bytes read
+    clock.advance(1)
+    assert len(Hello.seen) == answered
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)  # what the kernel had before the pause
     assert len(Hello.seen) == answered
     drained = 0
-    while drained < 2000:
+    for _ in range(2000):
         drained += transport.drain()
+        clock.advance(0)
+        if drained == 2000:
+            break
     assert drained == len(Hello.seen) == 2000 and transport.producerState == "producing" and transport.connected
 
 
@@ -309,6 +336,7 @@ def test_a_response_the_client_never_reads_drops_the_connection_at_the_response_
     transport.protocol = protocol
     protocol.makeConnection(transport)
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
+    fill(clock, transport)
     clock.advance(29)
     assert transport.connected
     clock.advance(1)
