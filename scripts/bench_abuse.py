@@ -139,9 +139,17 @@ async def big_post(port: int, seconds: float) -> Counter:
     writer.write(b"POST /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n")
     started = time.monotonic()
     answer = asyncio.ensure_future(read_response(reader, "POST"))
+    status, sent = await stream_body(writer, answer, b"x" * 65536, started + seconds)
+    took = time.monotonic() - started
+    return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
+
+
+async def stream_body(writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]", chunk: bytes,
+                      deadline: float) -> tuple[int, int]:
+    """``chunk`` after ``chunk`` until ``answer`` comes, ``deadline`` passes or 1 GiB is sent; the answer's
+    status (0: none) and the bytes sent."""
     sent = 0
-    chunk = b"x" * 65536
-    while not answer.done() and time.monotonic() - started < seconds and sent < 1 << 30:
+    while not answer.done() and time.monotonic() < deadline and sent < 1 << 30:
         try:
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), 0.5)
@@ -151,12 +159,11 @@ async def big_post(port: int, seconds: float) -> Counter:
         except ConnectionError:
             break
     try:
-        status = (await asyncio.wait_for(answer, max(0.1, seconds - (time.monotonic() - started))))[0]
+        status = (await asyncio.wait_for(answer, max(0.1, deadline - time.monotonic())))[0]
     except (asyncio.TimeoutError, Closed, ConnectionError):
         status = 0
-    took = time.monotonic() - started
     writer.close()
-    return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
+    return status, sent
 
 
 async def get_bodies(port: int, connections: int, seconds: float) -> Counter:
@@ -167,23 +174,7 @@ async def get_bodies(port: int, connections: int, seconds: float) -> Counter:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
         writer.write(b"GET /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n")
         answer = asyncio.ensure_future(read_response(reader, "GET"))
-        sent, chunk = 0, b"10000\r\n" + b"x" * 65536 + b"\r\n"
-        deadline = time.monotonic() + seconds
-        while not answer.done() and time.monotonic() < deadline:
-            try:
-                writer.write(chunk)
-                await asyncio.wait_for(writer.drain(), 0.5)
-                sent += len(chunk)
-            except asyncio.TimeoutError:
-                continue
-            except ConnectionError:
-                break
-        try:
-            status = (await asyncio.wait_for(answer, max(0.1, deadline - time.monotonic())))[0]
-        except (asyncio.TimeoutError, Closed, ConnectionError):
-            status = 0
-        writer.close()
-        return status, sent
+        return await stream_body(writer, answer, b"10000\r\n" + b"x" * 65536 + b"\r\n", time.monotonic() + seconds)
 
     started = time.monotonic()
     results = await asyncio.gather(*(one() for _ in range(connections)))
@@ -220,24 +211,13 @@ async def range_flood(port: int, per_address: int, seconds: float) -> Counter:
 async def pipeline(port: int, connections: int, seconds: float) -> Counter:
     """``connections`` connections pipelining GETs of the cached badge for ``seconds``, never reading an answer."""
     requests = f"GET {CACHED} HTTP/1.1\r\nHost: badges\r\n\r\n".encode() * 200
-    sent = 0
 
-    async def one() -> None:
-        nonlocal sent
+    async def one() -> int:
         _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            writer.write(requests)
-            try:
-                await asyncio.wait_for(writer.drain(), 0.5)
-                sent += len(requests)
-            except asyncio.TimeoutError:
-                continue
-            except ConnectionError:
-                break
-        writer.transport.abort()
+        never = asyncio.get_running_loop().create_future()  # no answer is ever read
+        return (await stream_body(writer, never, requests, time.monotonic() + seconds))[1]
 
-    await asyncio.gather(*(one() for _ in range(connections)))
+    sent = sum(await asyncio.gather(*(one() for _ in range(connections))))
     return Counter({f"requests sent {sent / 2**20:.0f} MiB": 1})
 
 

@@ -281,6 +281,15 @@ class Full(StringTransportWithDisconnection):
         return answers
 
 
+def connect_full(factory: Listener) -> tuple[Any, Full]:
+    address = IPv4Address("TCP", "203.0.113.7", 40000)
+    protocol = factory.buildProtocol(address)
+    transport = Full(peerAddress=address)
+    transport.protocol = protocol
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
 def fill(clock: Clock, transport: Full) -> None:
     """Let the reactor turn until the answers fill ``transport``."""
     for _ in range(100):
@@ -305,11 +314,7 @@ def test_pipelined_requests_are_answered_a_few_at_a_time_between_other_connectio
 def test_pipelined_requests_are_not_read_or_answered_while_the_client_reads_nothing() -> None:
     clock = Clock()
     Hello.seen = []
-    factory = listener(clock)
-    protocol = factory.buildProtocol(IPv4Address("TCP", "203.0.113.7", 40000))
-    transport = Full(peerAddress=IPv4Address("TCP", "203.0.113.7", 40000))
-    transport.protocol = protocol
-    protocol.makeConnection(transport)
+    protocol, transport = connect_full(listener(clock))
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
     fill(clock, transport)
     answered = len(Hello.seen)
@@ -329,12 +334,8 @@ def test_pipelined_requests_are_not_read_or_answered_while_the_client_reads_noth
 
 def test_a_response_the_client_never_reads_drops_the_connection_at_the_response_deadline() -> None:
     clock = Clock()
-    factory = Listener(Site(Hello(), reactor=clock), 2, 3, PROXIES, head_timeout=10, idle_timeout=100,
-                       response_timeout=30)
-    protocol = factory.buildProtocol(IPv4Address("TCP", "203.0.113.7", 40000))
-    transport = Full(peerAddress=IPv4Address("TCP", "203.0.113.7", 40000))
-    transport.protocol = protocol
-    protocol.makeConnection(transport)
+    protocol, transport = connect_full(Listener(Site(Hello(), reactor=clock), 2, 3, PROXIES, head_timeout=10,
+                                                idle_timeout=100, response_timeout=30))
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
     fill(clock, transport)
     clock.advance(29)
