@@ -45,11 +45,11 @@ BODY_REFUSED = (
     b"X-Content-Type-Options: nosniff\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
     b"A GET or HEAD request has no body"
 )
+LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 # the kernel's buffer of unsent answers on a connection (Linux doubles it) instead of up to 4 MiB: a client
 # that reads nothing gets ~100 answers before the listener stops reading it, not ~3,000
 SEND_BUFFER = 65536
 IN_A_ROW = 16  # pipelined requests answered at once before other connections get the reactor
-LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class OverBudget(Unavailable):
@@ -193,8 +193,13 @@ class Channel(HTTPChannel):
     connection is aborted. While the transport's buffer is full (the client reads nothing),
     neither more bytes are read nor pipelined requests parsed; the kernel's send buffer is
     ``SEND_BUFFER``. At most ``IN_A_ROW`` pipelined requests are answered before other
-    connections' turn. The idle timeout (``timeOut``,
-    set by the Site) closes a connection that sends nothing.
+    connections' turn. The idle timeout (``timeOut``, set by the Site) closes a connection that
+    sends nothing.
+
+    Two Twisted names without a public twin are used here, and only here: ``_command``, the
+    method HTTPChannel parsed from the request line (a Request learns it only once its body is
+    read), and LineReceiver's ``paused`` flag (from its private ``_PauseableMixin``), the one way
+    to stop it parsing bytes it has read already.
     """
 
     head_timeout = 10.0
@@ -243,7 +248,7 @@ class Channel(HTTPChannel):
 
     def _refusal(self, headers: Headers) -> bytes | None:
         """The answer to a request that is not served, from its head alone; None for one that is."""
-        if self._command not in METHODS:  # Twisted's request line, parsed; no public name for it yet
+        if self._command not in METHODS:
             return NOT_ALLOWED
         lengths = headers.getRawHeaders(b"Content-Length", [])  # digits only: Twisted answered 400 otherwise
         if headers.hasHeader(b"Transfer-Encoding") or any(int(length) for length in lengths):
@@ -272,7 +277,7 @@ class Channel(HTTPChannel):
         super().requestDone(request)  # may parse and answer the next pipelined requests at once
         self._answered += 1
         if self._answered % IN_A_ROW == 0 and self.persistent and self._turn is None and not self._full:
-            self.paused = True  # parse the next pipelined request in the reactor's next turn
+            self.paused = True  # the next pipelined request is parsed in the reactor's next turn
             self.transport.pauseProducing()
             self._turn = self.callLater(0, self._next_turn)
 
@@ -298,8 +303,6 @@ class Channel(HTTPChannel):
         super().resumeProducing()  # reads again, unless a request is being handled
         self._watch_response()
         self.dataReceived(b"")  # the requests read before the pause
-        if self.requests and not self._handling and self._head_timer is None:
-            self._head_timer = self.callLater(self.head_timeout, self._head_late)
 
     def _watch_response(self) -> None:
         """The response deadline runs while a response is owed (handled, or not drained yet)."""
