@@ -134,16 +134,20 @@ def _readable(path: bytes) -> bool:
 
 
 class _Static(File):
-    """The page's assets; a folder is not listed, and a Range of several ranges gets the whole file."""
+    """The page's assets, whole: a folder is not listed, and Range is ignored."""
 
     def directoryListing(self) -> Resource:
         return notFound()
 
-    def makeProducer(self, request: IRequest, fileForReading: Any) -> Any:
-        ranges = request.getHeader(b"Range")
-        if ranges is not None and b"," in ranges:  # Twisted's multipart producer fails on some and then hangs
-            request.requestHeaders.removeHeader(b"Range")
-        return super().makeProducer(request, fileForReading)
+    def render_GET(self, request: IRequest) -> Any:
+        # Twisted's range producers fail on some ranges (100 x "0-", "-99999999") and leave the response hanging
+        request.requestHeaders.removeHeader(b"Range")
+        body = super().render_GET(request)
+        if not request.startedWriting:
+            request.setHeader(b"Accept-Ranges", b"none")
+        return body
+
+    render_HEAD = render_GET
 
 
 class Badges:

@@ -193,7 +193,7 @@ def test_a_get_with_a_body_is_413_at_once_and_nothing_is_spooled(target: Daemon,
     assert rest in (b"", answer[len(answer):])  # closed, nothing more said
 
 
-def test_many_ranges_on_static_files_are_the_whole_file_and_hang_nobody(target: Daemon) -> None:
+def test_ranges_on_static_files_get_the_whole_file_and_hang_nobody(target: Daemon) -> None:
     flood = b"bytes=" + b",".join([b"0-"] * 100)
     request = b"GET /static/home.js HTTP/1.1\r\nHost: badges\r\nRange: " + flood + b"\r\n\r\n"
     held = []
@@ -216,10 +216,9 @@ def test_many_ranges_on_static_files_are_the_whole_file_and_hang_nobody(target: 
             while not answer.endswith(whole) and (chunk := connection.recv(65536)):
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(whole)
-        status, headers, body = send(target.port, b"/static/home.js", b"Range: bytes=0-9,20-29\r\n")
-        assert status == 200 and body == whole
-        status, _, body = send(target.port, b"/static/home.js", b"Range: bytes=0-9\r\n")
-        assert status == 206 and body == whole[:10]
+        for ranges in (b"bytes=0-9,20-29", b"bytes=0-9", b"bytes=-99999999", b"bytes=99999-", b"bytes=-0"):
+            status, headers, body = send(target.port, b"/static/home.js", b"Range: " + ranges + b"\r\n")
+            assert status == 200 and body == whole and headers["accept-ranges"] == "none", ranges
     finally:
         for connection in held:
             connection.close()
@@ -233,7 +232,7 @@ def test_pipelined_requests_never_read_keep_memory_bounded(target: Daemon) -> No
     pipelined = b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n" * 200
     connections = [socket.create_connection(("127.0.0.1", target.port), timeout=5,
                                             source_address=(f"127.0.0.{2 + n % 4}", 0)) for n in range(32)]
-    peak, deadline = before, time.monotonic() + 6
+    peak, deadline = before, time.monotonic() + 10
     try:
         for connection in connections:
             connection.setblocking(False)
