@@ -140,7 +140,7 @@ class _Static(File):
         return notFound()
 
     def render_GET(self, request: IRequest) -> Any:
-        # Twisted's range producers fail on some ranges (100 x "0-", "-99999999") and leave the response hanging
+        # Twisted's range producers fail on some (100 x "0-", "-99999999"), leaving the response hanging
         request.requestHeaders.removeHeader(b"Range")
         body = super().render_GET(request)
         if not request.startedWriting:

@@ -1,8 +1,8 @@
 """Abuse: the floods of issue 10 from one loopback client, and what they cost another client.
 
 Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
-its own), warms one cached badge, then floods from 127.0.0.2 (the Range flood also from .4-.6) while a victim on 127.0.0.3
-keeps asking for that cached badge (latency) and, where the scenario says so, for new real
+its own), warms one cached badge, then floods from 127.0.0.2 (the Range flood also from .4-.6) while a
+victim on 127.0.0.3 keeps asking for that cached badge (latency) and, where the scenario says so, for new real
 packages (right answer, time). Every flood is bounded in count and in time and stays on
 loopback. One table: what the flood got, PyPI and pypistats calls, renders, Redis growth,
 the victim's p50/p99 against a quiet run, and the machine's load average (latencies mean
@@ -167,14 +167,15 @@ async def stream_body(writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]
 
 
 async def get_bodies(port: int, connections: int, seconds: float) -> Counter:
-    """``connections`` chunked GETs at once, each sending body chunks until an answer comes (``seconds`` at most);
-    status 0: the connection was reset before the answer was read (closed while the client still sent)."""
+    """``connections`` chunked GETs at once, each sending body chunks until an answer comes (``seconds`` at
+    most); status 0: the connection was reset before the answer was read (closed while the client sent)."""
 
     async def one() -> tuple[int, int]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
         writer.write(b"GET /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n")
         answer = asyncio.ensure_future(read_response(reader, "GET"))
-        return await stream_body(writer, answer, b"10000\r\n" + b"x" * 65536 + b"\r\n", time.monotonic() + seconds)
+        chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+        return await stream_body(writer, answer, chunk, time.monotonic() + seconds)
 
     started = time.monotonic()
     results = await asyncio.gather(*(one() for _ in range(connections)))
@@ -209,7 +210,7 @@ async def range_flood(port: int, per_address: int, seconds: float) -> Counter:
 
 
 async def pipeline(port: int, connections: int, seconds: float) -> Counter:
-    """``connections`` connections pipelining GETs of the cached badge for ``seconds``, never reading an answer."""
+    """``connections`` connections pipelining GETs of the cached badge for ``seconds``, reading no answer."""
     requests = f"GET {CACHED} HTTP/1.1\r\nHost: badges\r\n\r\n".encode() * 200
 
     async def one() -> int:
@@ -392,7 +393,8 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     victim = Victim()
     rss_before = rss_mib(daemon.process.pid)
     peak = Peak(daemon.process.pid)
-    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections), peak.follow(scenario.seconds)]
+    jobs = [watch(daemon.port, scenario.seconds, victim, scenario.fresh_connections),
+            peak.follow(scenario.seconds)]
     if scenario.new_packages:
         jobs.append(first_requests(daemon.port, victim, scenario.new_packages, 0.5))
     await asyncio.gather(*jobs)

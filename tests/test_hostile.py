@@ -174,7 +174,7 @@ def test_a_get_with_a_body_is_413_at_once_and_nothing_is_spooled(target: Daemon,
     files = spooled(target.process.pid)
     with socket.create_connection(("127.0.0.1", target.port), timeout=5) as connection:
         started = time.monotonic()
-        connection.sendall(head + b"1000\r\n" + b"x" * 1000)  # a few bytes: a declared body is spooled from the head
+        connection.sendall(head + b"1000\r\n" + b"x" * 1000)  # a few bytes: Twisted spools from the head on
         answer = connection.recv(65536)
         took = time.monotonic() - started
         assert spooled(target.process.pid) == files
@@ -210,7 +210,7 @@ def test_ranges_on_static_files_get_the_whole_file_and_hang_nobody(target: Daemo
             assert other.recv(65536).startswith(b"HTTP/1.1 200 ")
         assert time.monotonic() - started < 3
         whole = (Path(__file__).parent.parent / "pypipin" / "static" / "home.js").read_bytes()
-        for connection in held[:8]:  # each flooding connection gets the whole file, not a stuck multipart answer
+        for connection in held[:8]:  # each flooding connection gets the whole file, not a stuck multipart one
             connection.settimeout(3)
             answer = b""
             while not answer.endswith(whole) and (chunk := connection.recv(65536)):
