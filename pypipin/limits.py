@@ -5,20 +5,23 @@ name fetched from upstream, an image drawn by node) is drawn from that client's 
 bucket; a client over budget gets one generic ``rate limited`` badge at once, never a queue.
 What all clients share (upstream calls, node's time) is drawn through a part of it for each
 client, so a shared bucket that runs low refuses the clients that spent most first.
-The listener caps connections per address and in total, gives a request head a deadline,
-and answers any method but GET and HEAD from its headers alone.
+The listener caps connections per address and in total, gives a request and its response
+deadlines, answers any method but GET and HEAD, and any request with a body, from its head
+alone, and reads nothing more from a client that does not read its answers.
 """
 
 import resource
+import socket
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any, Awaitable, Callable, Iterable
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime, ISystemHandle
 from twisted.internet.protocol import ServerFactory
 from twisted.web.http import HTTPChannel
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.server import Site
 
@@ -43,7 +46,16 @@ NOT_ALLOWED = (
     b"Only GET and HEAD are served"
 )
 
+BODY_REFUSED = (
+    b"HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"X-Content-Type-Options: nosniff\r\nContent-Length: 33\r\nConnection: close\r\n\r\n"
+    b"A GET or HEAD request has no body"
+)
 LATE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+# the kernel's buffer of unsent answers on a connection (Linux doubles it) instead of up to 4 MiB: a client
+# that reads nothing gets ~100 answers before the listener stops reading it, not ~3,000
+SEND_BUFFER = 65536
+IN_A_ROW = 16  # pipelined requests answered at once before other connections get the reactor
 
 
 class OverBudget(Unavailable):
@@ -226,22 +238,50 @@ class Account:
 
 
 class Channel(HTTPChannel):
-    """HTTP/1.1 with a deadline for each request head, and no body read for a method not served.
+    """HTTP/1.1 with deadlines for each request and response, no body read, and bounded pipelining.
 
-    The head deadline starts at the first byte of a request; the idle timeout
-    (``timeOut``, set by the Site) closes a connection that sends nothing.
+    The head deadline runs from the first byte of a request to its end (body bytes count; a
+    GET or HEAD with a body, and any other method, is answered from the head alone and the
+    connection closes). The response deadline runs while a response is owed: from a request's
+    end until its response is written and the transport's buffer has drained; past it the
+    connection is aborted. While the transport's buffer is full (the client reads nothing),
+    neither more bytes are read nor pipelined requests parsed; the kernel's send buffer is
+    ``SEND_BUFFER``. At most ``IN_A_ROW`` pipelined requests are answered before other
+    connections' turn. The idle timeout (``timeOut``, set by the Site) closes a connection that
+    sends nothing.
+
+    Two Twisted names without a public twin are used here, and only here: ``_command``, the
+    method HTTPChannel parsed from the request line (a Request learns it only once its body is
+    read), and LineReceiver's ``paused`` flag (from its private ``_PauseableMixin``), the one way
+    to stop it parsing bytes it has read already.
     """
 
     head_timeout = 10.0
+    response_timeout = 30.0
     _head_timer: Any = None
+    _response_timer: Any = None
+    _refused = False  # answered from the head alone: nothing more is parsed
+    _handling = False  # a request is complete and its response not finished
+    _full = False  # the transport's buffer is over its mark: the client is not reading
+    _answered = 0
+    _turn: Any = None  # the call that parses more pipelined requests after other connections' turn
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        handle = ISystemHandle(self.transport, None)
+        if handle is not None and isinstance(handle.getHandle(), socket.socket):
+            handle.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
     def dataReceived(self, data: bytes) -> None:
-        if self._head_timer is None and not self.requests and data:
+        if self._head_timer is None and not self._handling and data:
             self._head_timer = self.callLater(self.head_timeout, self._head_late)
         super().dataReceived(data)
 
     def _head_late(self) -> None:
         self._head_timer = None
+        if self._refused:  # its answer is written already
+            self.transport.abortConnection()
+            return
         self.transport.write(LATE)
         self.loseConnection()
 
@@ -252,18 +292,92 @@ class Channel(HTTPChannel):
             self._head_timer = None
 
     def allHeadersReceived(self) -> None:
-        self._stop_head_timer()
-        if self._command not in METHODS:
-            # answered from the headers alone: the body is never read, the connection closes
-            self.transport.write(NOT_ALLOWED)
-            self.length = None  # so the parser neither reads a body nor handles the request
-            self.rawDataReceived = self.lineReceived = lambda *_: None  # and drops what came with the head
+        refusal = self._refusal(self.requests[-1].requestHeaders)
+        if refusal is not None:
+            self._refused = True
+            self.transport.write(refusal)
             self.loseConnection()
             return
         super().allHeadersReceived()
 
+    def _refusal(self, headers: Headers) -> bytes | None:
+        """The answer to a request that is not served, from its head alone; None for one that is."""
+        if self._command not in METHODS:
+            return NOT_ALLOWED
+        lengths = headers.getRawHeaders(b"Content-Length", [])  # digits only: Twisted answered 400 otherwise
+        if headers.hasHeader(b"Transfer-Encoding") or any(int(length) for length in lengths):
+            return BODY_REFUSED
+        return None
+
+    def lineReceived(self, line: bytes) -> None:
+        if not self._refused:
+            super().lineReceived(line)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if not self._refused:
+            super().rawDataReceived(data)
+
+    def allContentReceived(self) -> None:
+        if self._refused:
+            return
+        self._stop_head_timer()
+        self._handling = True
+        self._watch_response()
+        super().allContentReceived()
+
+    def requestDone(self, request: IRequest) -> None:
+        self._handling = False
+        self._watch_response()
+        super().requestDone(request)  # may parse and answer the next pipelined requests at once
+        self._answered += 1
+        if self._answered % IN_A_ROW == 0 and self.persistent and self._turn is None and not self._full:
+            self.paused = True  # the next pipelined request is parsed in the reactor's next turn
+            self.transport.pauseProducing()
+            self._turn = self.callLater(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._turn = None
+        if not self._full:  # else resumeProducing goes on once the client reads
+            self.paused = False
+            if not self._handling:
+                self.transport.resumeProducing()
+            self.dataReceived(b"")
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: read and parse nothing more until it drains."""
+        self._full = True
+        self.paused = True  # LineReceiver's own flag: parse no further buffered request
+        self.transport.pauseProducing()  # HTTPChannel keeps reading while a request is handled
+        super().pauseProducing()
+        self._watch_response()
+
+    def resumeProducing(self) -> None:
+        self._full = False
+        self.paused = False
+        super().resumeProducing()  # reads again, unless a request is being handled
+        self._watch_response()
+        self.dataReceived(b"")  # the requests read before the pause
+
+    def _watch_response(self) -> None:
+        """The response deadline runs while a response is owed (handled, or not drained yet)."""
+        owed = self._handling or self._full
+        if owed and self._response_timer is None:
+            self._response_timer = self.callLater(self.response_timeout, self._response_late)
+        elif not owed and self._response_timer is not None:
+            if self._response_timer.active():
+                self._response_timer.cancel()
+            self._response_timer = None
+
+    def _response_late(self) -> None:
+        self._response_timer = None
+        self.transport.abortConnection()
+
     def connectionLost(self, reason: Any) -> None:
         self._stop_head_timer()
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
+        self._handling = self._full = False
+        self._watch_response()
         super().connectionLost(reason)
         self.closed()
 
@@ -282,7 +396,7 @@ def max_connections(configured: int) -> int:
 class Listener(ServerFactory):
     """``site`` behind caps on open connections: ``per_address`` from one peer address (an IPv6
     /64; trusted proxies excepted) and ``total``; its connections speak ``Channel``, idle at most
-    ``idle_timeout`` s.
+    ``idle_timeout`` s, a response owed at most ``response_timeout`` s.
 
     A connection over a cap is closed as soon as it is accepted, before a byte is read. The
     channels themselves tell the listener when they close (no wrapper on the hot path).
@@ -291,13 +405,15 @@ class Listener(ServerFactory):
     noisy = False  # the Site inside logs its own start and stop
 
     def __init__(self, site: Site, per_address: int, total: int, trusted: tuple[Network, ...],
-                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None) -> None:
+                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None,
+                 response_timeout: float = 30.0) -> None:
         site.protocol = Channel
         site.timeOut = idle_timeout
         self.site = site
         self.per_address = per_address
         self.total = total
         self.head_timeout = head_timeout
+        self.response_timeout = response_timeout
         self._trusted = trusted
         self._open: dict[str, int] = {}
         self.connections = 0
@@ -323,6 +439,7 @@ class Listener(ServerFactory):
         self._open[host] = count + 1
         self.connections += 1
         channel.head_timeout = self.head_timeout
+        channel.response_timeout = self.response_timeout
         channel.closed = lambda: self._closed(host)
         return channel
 

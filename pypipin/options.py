@@ -123,6 +123,9 @@ _PARAMETERS = [
     ["max-connections", None, 0, "Most open connections in all; 0: the open-files limit less 224.", _count],
     ["head-timeout", None, 10.0, "Seconds a client has to send a whole request head.", _positive(float)],
     ["idle-timeout", None, 15.0, "Seconds an idle connection is kept open.", _positive(float)],
+    ["response-timeout", None, 30.0,
+     "Seconds a response may take, from its request's end until it is all in the kernel's send buffer.",
+     _positive(float)],
     ["render-concurrency", None, 8, "Most renders under way in node at once; more wait up to 1 s for a slot.", _positive(int)],
 ]
 

@@ -160,6 +160,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     listener = Listener(
         badge_site, options["client-connections"], max_connections(options["max-connections"]),
         options["trusted-proxy"], options["head-timeout"], options["idle-timeout"], counters.refused,
+        options["response-timeout"],
     )
     strports.service(options["port"], listener, reactor=reactor).setServiceParent(web)
     if options["metrics-port"]:

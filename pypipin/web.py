@@ -150,10 +150,20 @@ def _readable(path: bytes) -> bool:
 
 
 class _Static(File):
-    """The page's assets; a folder is not listed."""
+    """The page's assets, whole: a folder is not listed, and Range is ignored."""
 
     def directoryListing(self) -> Resource:
         return notFound()
+
+    def render_GET(self, request: IRequest) -> Any:
+        # Twisted's range producers fail on some (100 x "0-", "-99999999"), leaving the response hanging
+        request.requestHeaders.removeHeader(b"Range")
+        body = super().render_GET(request)
+        if not request.startedWriting:
+            request.setHeader(b"Accept-Ranges", b"none")
+        return body
+
+    render_HEAD = render_GET
 
 
 class Badges:

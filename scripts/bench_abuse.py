@@ -2,14 +2,14 @@
 
 Each scenario starts a fresh daemon (its own redis-server, the fake upstream in a process of
 its own), warms one cached badge, then floods from 127.0.0.2 (or from 250 addresses,
-127.0.1.1 to 127.0.1.250) while a victim on 127.0.0.3 keeps asking for that cached badge
-(latency) and, where the scenario says so, for new real packages (right answer, time).
-Every flood is bounded in count and in time and stays on loopback. Issue 17's clip-chain
-logos come from 5 addresses (127.0.0.2, 4-7) while the victim also asks for new PNGs and, at
-the end, /health. One table: what the flood got, PyPI and pypistats calls, renders, Redis
-growth, the victim's p50/p99 against a quiet run, and the machine's load average (latencies
-mean little on a machine busy with other work). A scenario may put the real varnishd
-(conf/varnish.vcl) in front of the daemon: both clients then go through it.
+127.0.1.1 to 127.0.1.250; the Range flood also from .4-.6) while a victim on 127.0.0.3 keeps
+asking for that cached badge (latency) and, where the scenario says so, for new real packages
+(right answer, time). Every flood is bounded in count and in time and stays on loopback.
+Issue 17's clip-chain logos come from 5 addresses (127.0.0.2, 4-7) while the victim also asks
+for new PNGs and, at the end, /health. One table: what the flood got, PyPI and pypistats
+calls, renders, Redis growth, the victim's p50/p99 against a quiet run, and the machine's load
+average (latencies mean little on a machine busy with other work). A scenario may put the real
+varnishd (conf/varnish.vcl) in front of the daemon: both clients then go through it.
 """
 
 import argparse
@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import quote
 
-from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, wait_for_port
+from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib, wait_for_port
 from util import clip_chain
 
 ATTACKER = "127.0.0.2"
@@ -158,9 +158,17 @@ async def big_post(port: int, seconds: float) -> Counter:
     writer.write(b"POST /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n")
     started = time.monotonic()
     answer = asyncio.ensure_future(read_response(reader, "POST"))
+    status, sent = await stream_body(writer, answer, b"x" * 65536, started + seconds)
+    took = time.monotonic() - started
+    return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
+
+
+async def stream_body(writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]", chunk: bytes,
+                      deadline: float) -> tuple[int, int]:
+    """``chunk`` after ``chunk`` until ``answer`` comes, ``deadline`` passes or 1 GiB is sent; the answer's
+    status (0: none) and the bytes sent."""
     sent = 0
-    chunk = b"x" * 65536
-    while not answer.done() and time.monotonic() - started < seconds and sent < 1 << 30:
+    while not answer.done() and time.monotonic() < deadline and sent < 1 << 30:
         try:
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), 0.5)
@@ -170,12 +178,67 @@ async def big_post(port: int, seconds: float) -> Counter:
         except ConnectionError:
             break
     try:
-        status = (await asyncio.wait_for(answer, max(0.1, seconds - (time.monotonic() - started))))[0]
+        status = (await asyncio.wait_for(answer, max(0.1, deadline - time.monotonic())))[0]
     except (asyncio.TimeoutError, Closed, ConnectionError):
         status = 0
-    took = time.monotonic() - started
     writer.close()
-    return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
+    return status, sent
+
+
+async def get_bodies(port: int, connections: int, seconds: float) -> Counter:
+    """``connections`` chunked GETs at once, each sending body chunks until an answer comes (``seconds`` at
+    most); status 0: the connection was reset before the answer was read (closed while the client sent)."""
+
+    async def one() -> tuple[int, int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
+        writer.write(b"GET /v/pkg0/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n")
+        answer = asyncio.ensure_future(read_response(reader, "GET"))
+        chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+        return await stream_body(writer, answer, chunk, time.monotonic() + seconds)
+
+    started = time.monotonic()
+    results = await asyncio.gather(*(one() for _ in range(connections)))
+    outcome = Counter(status for status, _ in results)
+    outcome[f"all answered or reset in {time.monotonic() - started:.1f} s"] = 1
+    outcome[f"body sent {sum(sent for _, sent in results) / 2**20:.0f} MiB"] = 1
+    return outcome
+
+
+RANGE_FLOOD = b"bytes=" + b",".join([b"0-"] * 100)
+FLOODERS = ["127.0.0.2", "127.0.0.4", "127.0.0.5", "127.0.0.6"]  # 127.0.0.3 is the victim
+
+
+async def range_flood(port: int, per_address: int, seconds: float) -> Counter:
+    """``per_address`` connections from each of ``FLOODERS``, each asking for /static/home.js with 100 ranges
+    ``0-``; how each ended: its status, or 0 for no whole answer within ``seconds``."""
+
+    async def one(source: str) -> int:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        except OSError:
+            return -1
+        writer.write(b"GET /static/home.js HTTP/1.1\r\nHost: badges\r\nRange: " + RANGE_FLOOD + b"\r\n\r\n")
+        try:
+            status = (await asyncio.wait_for(read_response(reader, "GET"), seconds))[0]
+        except (asyncio.TimeoutError, Closed, ConnectionError):
+            status = 0
+        writer.close()
+        return status
+
+    return Counter(await asyncio.gather(*(one(source) for source in FLOODERS for _ in range(per_address))))
+
+
+async def pipeline(port: int, connections: int, seconds: float) -> Counter:
+    """``connections`` connections pipelining GETs of the cached badge for ``seconds``, reading no answer."""
+    requests = f"GET {CACHED} HTTP/1.1\r\nHost: badges\r\n\r\n".encode() * 200
+
+    async def one() -> int:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0))
+        never = asyncio.get_running_loop().create_future()  # no answer is ever read
+        return (await stream_body(writer, never, requests, time.monotonic() + seconds))[1]
+
+    sent = sum(await asyncio.gather(*(one() for _ in range(connections))))
+    return Counter({f"requests sent {sent / 2**20:.0f} MiB": 1})
 
 
 def clip_chain_url(depth: int, fan_out: int, scale: int) -> str:
@@ -217,12 +280,9 @@ def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
     """In a process of its own, so the flood does not share an event loop with the victim."""
     if kind == "flood":
         attack = flood(port, ATTACKS[args.pop("urls")], **args)
-    elif kind == "clip chains":
-        attack = clip_chains(port, **args)
-    elif kind == "idle":
-        attack = hold_idle(port, **args)
     else:
-        attack = big_post(port, **args)
+        attack = {"clip chains": clip_chains, "idle": hold_idle, "post": big_post, "getbody": get_bodies,
+                  "ranges": range_flood, "pipeline": pipeline}[kind](port, **args)
     out.put(asyncio.run(attack))
 
 
@@ -380,6 +440,20 @@ async def health_after(port: int, victim: Victim) -> None:
     victim.checks.append(f"/health after: {status}")
 
 
+@dataclass
+class Peak:
+    """The highest RSS of a process, sampled every 0.2 s while ``follow`` runs."""
+
+    pid: int
+    mib: float = 0.0
+
+    async def follow(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.mib = max(self.mib, rss_mib(self.pid))
+            await asyncio.sleep(0.2)
+
+
 def metric(daemon: Daemon, name: str, labels: str) -> int:
     text = urllib.request.urlopen(daemon.url + "/metrics", timeout=30).read().decode()
     pattern = rf"^{name}\{{{labels}\}} (\S+)$" if labels else rf"^{name} (\S+)$"
@@ -407,6 +481,7 @@ class Scenario:
     interval: float = 0.02  # seconds between the victim's requests
     head_start: float = 0.3  # seconds the attack runs before the victim starts
     varnish: bool = False  # both clients through conf/varnish.vcl
+    daemon: bool = False  # also report the daemon's peak RSS growth and the tracebacks in its log
 
 
 SCENARIOS = [
@@ -442,6 +517,11 @@ SCENARIOS = [
     Scenario("250 addresses custom-label PNGs 15 s", "flood",
              {"urls": "png labels", "count": 15000, "seconds": 15, "connections": 250, "crowd": True}, 12,
              new_packages="png", new_after=3.0),
+    Scenario("4 chunked GET bodies", "getbody", {"connections": 4, "seconds": 10}, 6, daemon=True),
+    Scenario("Range 100 x 0- on /static/, 4 x 64 conns", "ranges", {"per_address": 64, "seconds": 10}, 10,
+             daemon=True),
+    Scenario("pipelined GETs never read 10 s x 32", "pipeline", {"connections": 32, "seconds": 10}, 10,
+             daemon=True),
 ]
 
 
@@ -463,7 +543,9 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
         attacker.start()
         await asyncio.sleep(1.0 if scenario.attack == "idle" else scenario.head_start)
     victim = Victim()
-    jobs = [watch(port, scenario, victim)]
+    rss_before = rss_mib(daemon.process.pid)
+    peak = Peak(daemon.process.pid)
+    jobs = [watch(port, scenario, victim), peak.follow(scenario.seconds)]
     if scenario.new_packages:
         jobs.append(first_requests(port, victim, scenario.new_packages, scenario.new_after, scenario.new_count))
     if scenario.new_pngs:
@@ -477,6 +559,9 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
             await health_after(port, victim)
             victim.checks.append(f"node restarts: {metric(daemon, 'pypipin_renderer_restarts_total', '')}")
         attacked = ", ".join(f"{key}: {count}" for key, count in sorted(got.items(), key=str))
+    if scenario.daemon:
+        tracebacks = daemon.log_text().count("Traceback")
+        attacked += f"; daemon RSS +{peak.mib - rss_before:.0f} MiB, tracebacks in its log: {tracebacks}"
     calls = {path: n - before_calls.get(path, 0) for path, n in upstream.requests().items()}
     p50, p99, checks = victim.row()
     return [

@@ -45,6 +45,14 @@ def wait_for_health(url: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url}/health never answered 200")
 
 
+def rss_mib(pid: int) -> float:
+    """A process's resident memory, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 class RedisServer:
     """A throwaway redis-server on a free loopback port, never the machine's own.
 

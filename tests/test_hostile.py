@@ -5,8 +5,10 @@ PyPI runs in a process of its own (so these tests need no reactor).
 """
 
 import json
+import os
 import re
 import socket
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
@@ -16,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processes import Daemon, FakeUpstreamProcess, wait_for_port
+from processes import Daemon, FakeUpstreamProcess, rss_mib, wait_for_port
 from pypipin.badges import ORIGINAL_NAMES
 from util import NORMAL_UPSTREAM_PATH, hostile_segment, hostile_value, query_key
 
@@ -149,3 +151,101 @@ def test_header_limits_are_4xx(target: Daemon) -> None:
     many = b"".join(b"X-H%d: v\r\n" % n for n in range(600))
     status, _, _ = send(target.port, b"/v/pkg1/badge.svg", many)
     assert status in (0, 400)  # Twisted answers 400 and closes past 500 headers
+
+
+def spooled(pid: int) -> dict[str, int]:
+    """The deleted files a process holds open (where Twisted spools a request body), and their sizes."""
+    files = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+            if link.endswith("(deleted)"):
+                files[link] = fd.stat().st_size
+        except OSError:
+            continue
+    return files
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n",
+])
+def test_a_get_with_a_body_is_413_at_once_and_nothing_is_spooled(target: Daemon, head: bytes) -> None:
+    files = spooled(target.process.pid)
+    with socket.create_connection(("127.0.0.1", target.port), timeout=5) as connection:
+        started = time.monotonic()
+        connection.sendall(head + b"1000\r\n" + b"x" * 1000)  # a few bytes: Twisted spools from the head on
+        answer = connection.recv(65536)
+        took = time.monotonic() - started
+        assert spooled(target.process.pid) == files
+        for _ in range(3):  # a byte now and then is not read either: the connection is closed
+            try:
+                connection.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.3)
+        connection.settimeout(2)
+        try:
+            rest = connection.recv(65536)
+        except ConnectionResetError:
+            rest = b""
+    assert answer.startswith(b"HTTP/1.1 413 ") and took < 1, (answer[:100], took)
+    assert rest == b""  # closed, nothing more said
+
+
+def test_ranges_on_static_files_get_the_whole_file_and_hang_nobody(target: Daemon) -> None:
+    flood = b"bytes=" + b",".join([b"0-"] * 100)
+    request = b"GET /static/home.js HTTP/1.1\r\nHost: badges\r\nRange: " + flood + b"\r\n\r\n"
+    held = []
+    try:
+        for n in range(4 * 64):  # 4 addresses, 64 connections each (the per-address cap)
+            connection = socket.create_connection(("127.0.0.1", target.port), timeout=5,
+                                                  source_address=(f"127.0.0.{2 + n % 4}", 0))
+            connection.sendall(request)
+            held.append(connection)
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", target.port), timeout=3,
+                                      source_address=("127.0.0.9", 0)) as other:
+            other.sendall(b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n")
+            assert other.recv(65536).startswith(b"HTTP/1.1 200 ")
+        assert time.monotonic() - started < 3
+        whole = (Path(__file__).parent.parent / "pypipin" / "static" / "home.js").read_bytes()
+        for connection in held[:8]:  # each flooding connection gets the whole file, not a stuck multipart one
+            connection.settimeout(3)
+            answer = b""
+            while not answer.endswith(whole) and (chunk := connection.recv(65536)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(whole)
+        for ranges in (b"bytes=0-9,20-29", b"bytes=0-9", b"bytes=-99999999", b"bytes=99999-", b"bytes=-0"):
+            status, headers, body = send(target.port, b"/static/home.js", b"Range: " + ranges + b"\r\n")
+            assert status == 200 and body == whole and headers["accept-ranges"] == "none", ranges
+    finally:
+        for connection in held:
+            connection.close()
+    log = target.log_text()
+    assert "Traceback" not in log and "read length" not in log
+
+
+def test_pipelined_requests_never_read_keep_memory_bounded(target: Daemon) -> None:
+    send(target.port, b"/v/pkg1/badge.svg")
+    before = rss_mib(target.process.pid)
+    pipelined = b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n" * 200
+    connections = [socket.create_connection(("127.0.0.1", target.port), timeout=5,
+                                            source_address=(f"127.0.0.{2 + n % 4}", 0)) for n in range(32)]
+    peak, deadline = before, time.monotonic() + 10
+    try:
+        for connection in connections:
+            connection.setblocking(False)
+        while time.monotonic() < deadline:
+            for connection in connections:
+                try:
+                    connection.send(pipelined)
+                except (BlockingIOError, OSError):
+                    pass
+            peak = max(peak, rss_mib(target.process.pid))
+            time.sleep(0.01)
+        status, _, _ = send(target.port, b"/v/pkg1/badge.svg")
+    finally:
+        for connection in connections:
+            connection.close()
+    assert status == 200 and peak - before < 64, (before, peak)

@@ -2,18 +2,10 @@
 
 import http.client
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from processes import Daemon, FakeUpstreamProcess, wait_for_port
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+from processes import Daemon, FakeUpstreamProcess, rss_mib, wait_for_port
 
 
 def drive(port: int, names: range, tag: str, connections: int = 8) -> None:
