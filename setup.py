@@ -1,7 +1,7 @@
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).resolve().parent
 VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "pypipin" / "__init__.py").read_text(), re.M).group(1)
@@ -14,9 +14,10 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.11",
-    packages=["pypipin", "twisted.plugins"],
+    packages=[*find_packages(include=["pypipin", "pypipin.*"]), "twisted.plugins"],
     package_data={
-        "pypipin": ["shields/package.json", "shields/package-lock.json", "shields/*.js", "static/*"],
+        "pypipin.renderer": ["shields/package.json", "shields/package-lock.json", "shields/*.js"],
+        "pypipin.web": ["static/*"],
         "twisted.plugins": ["pypipin_plugin.py"],
     },
     entry_points={"console_scripts": ["pypipin = pypipin.command:main"]},

@@ -10,11 +10,13 @@ from twisted.internet import defer, task
 from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 
-from pypipin.cache import LRU, MemoryStore, RedisStore
-from pypipin.http import client
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.store.redis import RedisStore
+from pypipin.upstream.http import client
 from pypipin.options import Options
-from pypipin.redis_connection import address
-from pypipin.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
+from pypipin.store.connection import address
+from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
 from pypipin.waiting import poll_until
 
 REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection

@@ -15,7 +15,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 
 from pypipin import __version__
-from pypipin.limits import Network, client_address
+from pypipin.web.clients import Network, client_address
 
 # upper bounds of the duration histograms' buckets, in seconds
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 from twisted.python import usage
 
-from pypipin import __version__, indexes
+from pypipin import __version__
+from pypipin.upstream import indexes
 
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:

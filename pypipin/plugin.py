@@ -3,7 +3,7 @@
 from twisted.application.service import IService
 
 from pypipin.options import Options
-from pypipin.service import make_service
+from pypipin.wiring import make_service
 
 
 def makeService(options: Options) -> IService:

@@ -19,7 +19,7 @@ import urllib.request
 import treq
 from twisted.internet import defer, task
 
-from pypipin.request import STYLES
+from pypipin.badges.parsing import STYLES
 from benchkit import BADGE_NAMES, BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 

@@ -76,9 +76,9 @@ def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
     from twisted.web.resource import Resource
     from twisted.web.test.requesthelper import DummyChannel
 
-    from pypipin.logs import site
+    from pypipin.web.access_log import site
     from pypipin.metrics import Counters
-    from pypipin.state import state
+    from pypipin.web.state import state
 
     badges, batches = site(Resource(), access_log, log_format, Counters(), reactor)
     badges._logDateTime = "[29/Nov/2026:20:30:00 +0000]"

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
 from processes import wait_for_health
-from pypipin import logos
+from pypipin.badges import logos
 from test_logos import BIG, CLIPPED, FLOOD, PYTHON, TURBULENCE
 from util import SVG_NS, clip_chain
 

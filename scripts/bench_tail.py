@@ -22,7 +22,7 @@ import urllib.request
 
 from benchkit import BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 from fakepypi import big_document, many_releases
-from pypipin import summary
+from pypipin.upstream import summary
 
 CACHED = "/d/pkg1/badge.svg"  # download counts stay fresh an hour: always answered from memory
 LOADS = {"quiet": (), "refetching": tuple(BIG), "hostile": ("huge",)}

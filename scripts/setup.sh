@@ -11,7 +11,7 @@ python="${PYTHON:-python3}"
   echo "pypipin needs Python 3.11 or newer; set PYTHON to one" >&2; exit 1; }
 command -v node >/dev/null || {
   node_versions="$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["engines"]["node"])' \
-    "$top/pypipin/shields/package.json")"
+    "$top/pypipin/renderer/shields/package.json")"
   echo "pypipin needs Node.js $node_versions (node) on PATH" >&2; exit 1; }
 command -v npm >/dev/null || { echo "pypipin needs npm on PATH" >&2; exit 1; }
 
@@ -40,11 +40,11 @@ if [ "$(cat "$venv/.source" 2>/dev/null)" != "$source_now" ]; then
 fi
 
 # the renderer's npm packages, in the per-user directory the daemon uses (nothing to do when present)
-renderer_now="$(digest pypipin/shields/package-lock.json) ${XDG_CACHE_HOME:-$HOME/.cache}"
+renderer_now="$(digest pypipin/renderer/shields/package-lock.json) ${XDG_CACHE_HOME:-$HOME/.cache}"
 renderer_was="" renderer_dir=""
 { read -r renderer_was; read -r renderer_dir; } 2>/dev/null < "$venv/.renderer" || true
 if [ "$renderer_was" != "$renderer_now" ] || [ ! -d "$renderer_dir/node_modules" ]; then
   "$venv/bin/pypipin" renderer install >/dev/null
-  { echo "$renderer_now"; "$venv/bin/python" -I -c 'from pypipin.provision import default_dir; print(default_dir())'
+  { echo "$renderer_now"; "$venv/bin/python" -I -c 'from pypipin.renderer.provision import default_dir; print(default_dir())'
   } > "$venv/.renderer"
 fi

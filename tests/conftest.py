@@ -7,7 +7,6 @@ import os
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.web.server import Site
 
 from fakepypi import FakeUpstream
 from processes import VARNISHD, Daemon, RedisServer, Varnish

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from twisted.internet.threads import deferToThread
 
-from pypipin.renderer import free_port
+from pypipin.renderer.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"

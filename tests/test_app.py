@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fakepypi import release_file
-from pypipin.badges import ORIGINAL_NAMES
-from pypipin.request import HEX_COLOR, MAX_TEXT, NAMED_COLORS, STYLES
-from pypipin.state import state
+from pypipin.badges.kinds import ORIGINAL_NAMES
+from pypipin.badges.parsing import HEX_COLOR, MAX_TEXT, NAMED_COLORS, STYLES
+from pypipin.web.state import state
 from util import (
     BADGE_NAMES, CLASSIFIERS, NORMAL_UPSTREAM_PATH, Answer, Stack, hostile_segment, hostile_value, query_key,
 )

@@ -7,7 +7,8 @@ import pytest
 
 import documents
 from fakepypi import pypi_document, release_file, stats_document
-from pypipin import badges, summary
+from pypipin.badges import kinds, rules
+from pypipin.upstream import summary
 
 
 def summarise(**document: Any) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def stats(day: int, week: int, month: int) -> dict[str, int]:
 
 
 def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -> tuple[str, str]:
-    return tuple(badges.KINDS[kind].rule(summarise(**document), options or {}))
+    return tuple(kinds.KINDS[kind].rule(summarise(**document), options or {}))
 
 
 # BADGES.md's vectors: shields.io's metric(), JavaScript rounding on the binary float
@@ -37,7 +38,7 @@ def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -
     ],
 )
 def test_metric(count: int, text: str) -> None:
-    assert badges.metric(count) == text
+    assert rules.metric(count) == text
 
 
 @pytest.mark.parametrize(
@@ -45,19 +46,19 @@ def test_metric(count: int, text: str) -> None:
 )
 def test_downloads_colour_by_count(month: int, color: str) -> None:
     counts = stats(1, 2, month)
-    assert badges.downloads(counts, {}) == (f"{badges.metric(month)}/month", color)
+    assert rules.downloads(counts, {}) == (f"{rules.metric(month)}/month", color)
 
 
 def test_downloads_period_and_bad_period() -> None:
     counts = stats(5, 1500, 2_300_000)
-    assert badges.downloads(counts, {"period": "day"}) == ("5/day", "yellow")
-    assert badges.downloads(counts, {"period": "week"}) == ("1.5k/week", "brightgreen")
-    assert badges.downloads(counts, {"period": "year"}) == ("2.3M/month", "brightgreen")
+    assert rules.downloads(counts, {"period": "day"}) == ("5/day", "yellow")
+    assert rules.downloads(counts, {"period": "week"}) == ("1.5k/week", "brightgreen")
+    assert rules.downloads(counts, {"period": "year"}) == ("2.3M/month", "brightgreen")
 
 
 def test_negative_counts_never_shown() -> None:
     counts = stats(-1, -1, -1)
-    assert badges.downloads(counts, {}) == ("0/month", "red")
+    assert rules.downloads(counts, {}) == ("0/month", "red")
 
 
 @pytest.mark.parametrize("bad", [{"data": {"last_day": "7", "last_week": 1, "last_month": 1}}, {"data": []}, [], None,
@@ -200,14 +201,14 @@ FRAMEWORK_CLASSIFIERS = [
 def test_framework_versions(framework: str, label: str, message: tuple[str, str]) -> None:
     options = {"framework": framework}
     assert verdict("framework_versions", options, classifiers=FRAMEWORK_CLASSIFIERS) == message
-    assert badges.KINDS["framework_versions"].label_for(options) == label
+    assert kinds.KINDS["framework_versions"].label_for(options) == label
 
 
 def test_the_eight_frameworks_of_shields() -> None:
-    assert sorted(badges.FRAMEWORKS) == ["aws-cdk", "django", "django-cms", "jupyterlab", "odoo", "plone", "wagtail",
+    assert sorted(rules.FRAMEWORKS) == ["aws-cdk", "django", "django-cms", "jupyterlab", "odoo", "plone", "wagtail",
                                          "zope"]
-    assert badges.ORIGINAL_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
-    assert badges.SHIELDS_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
+    assert kinds.ORIGINAL_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
+    assert kinds.SHIELDS_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
 
 
 def test_summary_keeps_only_what_badges_need() -> None:
@@ -244,7 +245,7 @@ NEW_BADGES = ("vulnerabilities", "free_threading", "platforms")
 )
 def test_new_badges_on_documents_shaped_like_real_packages(document: Any, expected: list[tuple[str, str]]) -> None:
     reduced = reduce(document())
-    assert [tuple(badges.KINDS[kind].rule(reduced, {})) for kind in NEW_BADGES] == expected
+    assert [tuple(kinds.KINDS[kind].rule(reduced, {})) for kind in NEW_BADGES] == expected
 
 
 def test_summary_keeps_tag_sets_and_a_count_not_lists() -> None:
@@ -258,13 +259,13 @@ def test_summary_keeps_tag_sets_and_a_count_not_lists() -> None:
 def test_withdrawn_vulnerabilities_do_not_count() -> None:
     document = documents.pycrypto()
     document["vulnerabilities"].append(documents.vulnerability("PYSEC-2000-1", "CVE-2000-1", withdrawn="2024-01-01T00:00:00Z"))
-    assert badges.vulnerabilities(reduce(document), {}) == ("2 known", "red")
+    assert rules.vulnerabilities(reduce(document), {}) == ("2 known", "red")
     document["vulnerabilities"] = document["vulnerabilities"][2:]
-    assert badges.vulnerabilities(reduce(document), {}) == ("none known", "brightgreen")
+    assert rules.vulnerabilities(reduce(document), {}) == ("none known", "brightgreen")
     for garbage in (None, "none", {"id": 1}, [7, "x"]):
         document["vulnerabilities"] = garbage
         reduced = reduce(document)
-        assert badges.vulnerabilities(reduced, {}) == ("unknown", "lightgrey")  # not a list of entries
+        assert rules.vulnerabilities(reduced, {}) == ("unknown", "lightgrey")  # not a list of entries
 
 
 @pytest.mark.parametrize(
@@ -294,7 +295,7 @@ def test_free_threading_classifier_wins_over_wheels(stages: list[str], expected:
 )
 def test_platform_families(filenames: list[str], expected: str) -> None:
     document = documents.with_files(pypi_document("x", "1"), filenames)
-    assert badges.platforms(reduce(document), {}) == (expected, "blue")
+    assert rules.platforms(reduce(document), {}) == (expected, "blue")
 
 
 def test_hostile_wheel_names_are_bounded() -> None:
@@ -312,7 +313,7 @@ def test_hostile_wheel_names_are_bounded() -> None:
 
 
 def test_every_kind_has_a_url_name_in_both_forms() -> None:
-    original = {kind for kind, _ in badges.ORIGINAL_NAMES.values()}
-    shields = {kind for kind, _ in badges.SHIELDS_NAMES.values()}
-    assert original == set(badges.KINDS)
-    assert shields == set(badges.KINDS) - {"egg"}
+    original = {kind for kind, _ in kinds.ORIGINAL_NAMES.values()}
+    shields = {kind for kind, _ in kinds.SHIELDS_NAMES.values()}
+    assert original == set(kinds.KINDS)
+    assert shields == set(kinds.KINDS) - {"egg"}

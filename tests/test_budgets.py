@@ -7,12 +7,13 @@ from typing import Any, Mapping
 import pytest
 from twisted.internet import defer, task
 
-from pypipin.cache import LRU, MemoryStore
-from pypipin.limits import Budgets, OverBudget
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.limits.budgets import Budgets, OverBudget
 from pypipin.metrics import Counters
-from pypipin.packages import Data, Packages
-from pypipin.ratelimit import PROBE_SECONDS, Gate
-from pypipin.upstream import Fetched, NotFound, RateLimited, Unavailable
+from pypipin.data.packages import Data, Packages
+from pypipin.limits.bucket import PROBE_SECONDS, Gate
+from pypipin.upstream.client import Fetched, NotFound, RateLimited, Unavailable
 
 
 class Upstream:

@@ -9,8 +9,8 @@ from twisted.internet import defer
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.cache import KEY_PREFIX
-from pypipin.request import STYLES
+from pypipin.store.memory import KEY_PREFIX
+from pypipin.badges.parsing import STYLES
 from util import get, svg_text
 
 pytestmark = pytest.mark.processes

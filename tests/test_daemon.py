@@ -9,7 +9,7 @@ from twisted.internet import defer
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.cache import KEY_PREFIX
+from pypipin.store.memory import KEY_PREFIX
 from util import BADGE_NAMES, CLASSIFIERS, Stack, get, sleep, svg_text
 
 pytestmark = pytest.mark.processes
@@ -65,7 +65,7 @@ async def test_renderer_restarted_after_kill(upstream: FakeUpstream, start_daemo
 
 @pytest_twisted.ensureDeferred
 async def test_without_redis_badges_are_still_served(upstream: FakeUpstream, start_daemon) -> None:
-    from pypipin.renderer import free_port
+    from pypipin.renderer.process import free_port
 
     upstream.add("demo")
     daemon = await start_daemon(f"redis://127.0.0.1:{free_port()}/0").ready()

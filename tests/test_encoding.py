@@ -5,10 +5,10 @@ import gzip
 import pytest
 from twisted.web.test.requesthelper import DummyRequest
 
-from pypipin import web
-from pypipin.encoding import accepts_gzip, etag_matches
-from pypipin.lifetimes import cache_control
-from pypipin.request import parse, query
+from pypipin.web import response
+from pypipin.web.encoding import accepts_gzip, etag_matches
+from pypipin.badges.lifetimes import cache_control
+from pypipin.badges.parsing import parse, query
 
 
 @pytest.mark.parametrize("header, takes", [
@@ -36,10 +36,10 @@ def request(method: bytes = b"GET", **headers: bytes) -> DummyRequest:
     return found
 
 
-def badge_response(path: bytes) -> web.Response:
+def badge_response(path: bytes) -> response.Response:
     wanted = parse(path, query(b""))
     assert wanted is not None
-    return web.respond(b"<svg>" + b"badge " * 200 + b"</svg>", wanted, cache_control(3600))
+    return response.respond(b"<svg>" + b"badge " * 200 + b"</svg>", wanted, cache_control(3600))
 
 
 def test_gzip_is_made_once_never_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,7 +49,7 @@ def test_gzip_is_made_once_never_per_request(monkeypatch: pytest.MonkeyPatch) ->
     def refuse(_: bytes) -> bytes:
         raise AssertionError("compressed while answering")
 
-    monkeypatch.setattr(web, "compress", refuse)
+    monkeypatch.setattr(response, "compress", refuse)
     asked = request(accept_encoding=b"gzip, br")
     assert answer.write(asked) == answer.gzipped
     assert asked.responseHeaders.getRawHeaders(b"content-encoding") == [b"gzip"]
@@ -79,7 +79,7 @@ def test_head_is_headers_only_with_the_length_of_the_body() -> None:
 def test_rasters_are_never_gzipped() -> None:
     wanted = parse(b"/v/demo/badge.png", query(b""))
     assert wanted is not None
-    answer = web.respond(b"\x89PNG" + bytes(500), wanted, cache_control(3600))
+    answer = response.respond(b"\x89PNG" + bytes(500), wanted, cache_control(3600))
     asked = request(accept_encoding=b"gzip")
     assert answer.gzipped is None and answer.write(asked) == answer.body
     assert not asked.responseHeaders.hasHeader(b"content-encoding") and not asked.responseHeaders.hasHeader(b"vary")

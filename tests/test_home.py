@@ -23,9 +23,11 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import ROOT
-from pypipin import home
-from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES
-from pypipin.request import FORMATS, NAMED_COLORS, STYLES, parse
+from pypipin.web import home
+from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES
+from pypipin.badges.rules import PERIODS
+from pypipin.badges.rules import FRAMEWORKS
+from pypipin.badges.parsing import FORMATS, NAMED_COLORS, STYLES, parse
 from util import CLASSIFIERS, get
 
 CHROMIUM = "/usr/bin/chromium"

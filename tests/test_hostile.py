@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processes import Daemon, FakeUpstreamProcess, rss_mib, wait_for_port
-from pypipin.badges import ORIGINAL_NAMES
+from pypipin.badges.kinds import ORIGINAL_NAMES
 from util import NORMAL_UPSTREAM_PATH, hostile_segment, hostile_value, query_key
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -209,7 +209,7 @@ def test_ranges_on_static_files_get_the_whole_file_and_hang_nobody(target: Daemo
             other.sendall(b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n")
             assert other.recv(65536).startswith(b"HTTP/1.1 200 ")
         assert time.monotonic() - started < 3
-        whole = (Path(__file__).parent.parent / "pypipin" / "static" / "home.js").read_bytes()
+        whole = (Path(__file__).parent.parent / "pypipin" / "web" / "static" / "home.js").read_bytes()
         for connection in held[:8]:  # each flooding connection gets the whole file, not a stuck multipart one
             connection.settimeout(3)
             answer = b""

@@ -6,13 +6,14 @@ from typing import Any
 import pytest
 from twisted.internet import defer, task
 
-from pypipin.cache import KEY_PREFIX, LRU, MemoryStore
-from pypipin.images import Images, seal, unseal
-from pypipin.lifetimes import IMAGE_TTL
-from pypipin.limits import RENDERS_AT_ONCE, Budgets
+from pypipin.store.lru import LRU
+from pypipin.store.memory import KEY_PREFIX, MemoryStore
+from pypipin.data.images import Images, seal, unseal
+from pypipin.badges.lifetimes import IMAGE_TTL
+from pypipin.limits.budgets import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
-from pypipin.renderer import RendererDown
-from pypipin.request import parse
+from pypipin.renderer.drawing import RendererDown
+from pypipin.badges.parsing import parse
 from util import FakeRenderer, Stack, drawn
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}

@@ -16,11 +16,11 @@ from twisted.web.server import Site
 
 import documents
 from fakepypi import FakeUpstream, PrivateIndex
-from pypipin import indexes
-from pypipin.cache import KEY_PREFIX
+from pypipin.upstream import indexes
+from pypipin.store.memory import KEY_PREFIX
 from pypipin.options import Options
-from pypipin.request import parse
-from pypipin.upstream import Unavailable, Upstream, connect
+from pypipin.badges.parsing import parse
+from pypipin.upstream.client import Unavailable, Upstream, connect
 from util import Stack, get, svg_text
 
 SECRET = "s3cret-Pa55word"

@@ -2,9 +2,10 @@
 
 import pytest
 
-from pypipin import lifetimes
-from pypipin.badges import KINDS
-from pypipin.lifetimes import Lifetime, Outcome
+from pypipin.badges import lifetimes
+from pypipin.badges.kinds import KINDS
+from pypipin.badges.kinds import Outcome
+from pypipin.badges.lifetimes import Lifetime
 
 WHEEL, VERSION, DOWNLOADS = KINDS["wheel"], KINDS["version"], KINDS["downloads"]
 

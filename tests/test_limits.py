@@ -14,8 +14,10 @@ from twisted.internet.testing import StringTransport, StringTransportWithDisconn
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from pypipin.limits import IN_A_ROW, SEND_BUFFER, Budgets, Listener, OverBudget, client_of, max_connections
-from pypipin.ratelimit import PROBE_SECONDS, Gate
+from pypipin.limits.budgets import Budgets, OverBudget
+from pypipin.web.clients import client_of
+from pypipin.web.listener import IN_A_ROW, SEND_BUFFER, Listener, max_connections
+from pypipin.limits.bucket import PROBE_SECONDS, Gate
 
 PROXIES = (ip_network("127.0.0.1/32"), ip_network("10.0.0.0/8"), ip_network("::1/128"))
 

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from pypipin import drawcost, logos
-from pypipin.request import parse
+from pypipin.badges import drawcost, logos
+from pypipin.badges.parsing import parse
 from util import FLOOD, SVG_NS, TURBULENCE, clip_chain
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'

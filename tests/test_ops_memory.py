@@ -6,7 +6,7 @@ import re
 
 from twisted.logger import capturedLogs, formatEvent
 
-from pypipin.encoding import compress
+from pypipin.web.encoding import compress
 from util import Stack
 
 

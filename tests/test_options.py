@@ -9,7 +9,7 @@ from twisted.python import usage
 
 from processes import ROOT, TWISTD
 from pypipin.options import Options
-from pypipin.redis_connection import address
+from pypipin.store.connection import address
 
 
 def parsed(*args: str) -> Options:

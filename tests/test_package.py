@@ -24,8 +24,8 @@ from twisted.internet.threads import deferToThread
 import pypipin
 from fakepypi import FakeUpstream
 from processes import ROOT, TWISTD, RedisServer, wait_for_port
-from pypipin.provision import default_dir
-from pypipin.renderer import free_port
+from pypipin.renderer.provision import default_dir
+from pypipin.renderer.process import free_port
 from pypipin.waiting import sleep
 from util import get
 
@@ -182,9 +182,9 @@ def test_wheel_carries_what_the_daemon_needs(dists: dict[str, Path]) -> None:
     with zipfile.ZipFile(dists[".whl"]) as wheel:
         names = set(wheel.namelist())
         entry_points = wheel.read(next(name for name in names if name.endswith("entry_points.txt"))).decode()
-    modules = {f"pypipin/{path.name}" for path in (ROOT / "pypipin").glob("*.py")}
-    shields = {f"pypipin/shields/{name}" for name in ("package.json", "package-lock.json", "server.js")}
-    static = {f"pypipin/static/{path.name}" for path in (ROOT / "pypipin" / "static").iterdir()}
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "pypipin").rglob("*.py")}
+    shields = {f"pypipin/renderer/shields/{name}" for name in ("package.json", "package-lock.json", "server.js")}
+    static = {f"pypipin/web/static/{path.name}" for path in (ROOT / "pypipin" / "web" / "static").iterdir()}
     assert modules | shields | static | {"twisted/plugins/pypipin_plugin.py"} <= names
     assert not [name for name in names if "node_modules" in name or name.startswith(("tests/", "conf/"))]
     assert "pypipin = pypipin.command:main" in entry_points

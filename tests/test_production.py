@@ -5,7 +5,6 @@ import os
 import pwd
 import re
 import resource
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import HAPROXY, ROOT, HAProxy, RedisServer, wait_for_port
-from pypipin.renderer import free_port
+from pypipin.renderer.process import free_port
 from util import METRICS_TARGETS, get, get_from, raw_get_from, sleep, svg_text
 
 pytestmark = pytest.mark.processes

@@ -21,7 +21,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from fakepypi import FakeUpstream
 from processes import ROOT, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
-from pypipin.renderer import free_port
+from pypipin.renderer.process import free_port
 from util import svg_text
 
 pytestmark = pytest.mark.processes

@@ -5,9 +5,9 @@ import re
 import pytest
 
 from processes import ROOT
-from pypipin.badges import ORIGINAL_NAMES, SHIELDS_NAMES
+from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.options import Options
-from pypipin.request import FORMATS, STYLES
+from pypipin.badges.parsing import FORMATS, STYLES
 
 README = (ROOT / "README.md").read_text()
 

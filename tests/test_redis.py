@@ -14,7 +14,7 @@ from twisted.internet import reactor
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.renderer import free_port
+from pypipin.renderer.process import free_port
 from util import get, sleep, svg_text
 
 pytestmark = pytest.mark.processes

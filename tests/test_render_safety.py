@@ -21,8 +21,9 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from fakepypi import FakeUpstream
 from pypipin.metrics import Counters
-from pypipin.provision import default_dir
-from pypipin.renderer import MEMORY_CEILING, QUEUE_WAIT, Monitor, Renderer, RendererBusy, RenderFailed, free_port
+from pypipin.renderer.provision import default_dir
+from pypipin.renderer.drawing import QUEUE_WAIT, Renderer, RendererBusy, RenderFailed
+from pypipin.renderer.process import MEMORY_CEILING, Monitor, free_port
 from pypipin.waiting import poll_until, sleep
 from util import FLOOD, TURBULENCE, clip_chain, get, get_from
 

@@ -14,9 +14,7 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import ROOT
-from pypipin.provision import (
-    SHIELDS_DIR, NotReady, check_dir, check_node, check_node_version, default_dir, install, manifest, node_versions,
-)
+from pypipin.renderer.provision import SHIELDS_DIR, NotReady, check_dir, check_node, check_node_version, default_dir, install, manifest, node_versions
 from pypipin.waiting import poll_until, sleep
 from util import get
 

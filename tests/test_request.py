@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pypipin.badges import KINDS
-from pypipin.indexes import Index, configured
-from pypipin.request import PARAMETERS, key, parse, query
+from pypipin.badges.kinds import KINDS
+from pypipin.upstream.indexes import Index, configured
+from pypipin.badges.parsing import PARAMETERS, key, parse, query
 
 # a logo that passes logos.check (its base64 ends in "=")
 LOGO = "data:image/svg+xml;base64," + base64.b64encode(

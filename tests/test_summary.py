@@ -9,7 +9,8 @@ from hypothesis import given, strategies as st
 from packaging.version import InvalidVersion, Version
 
 from fakepypi import BIG, big_document, many_releases, pypi_document, release_file
-from pypipin import summary
+from pypipin.badges import kinds
+from pypipin.upstream import summary
 
 
 def summarise(document: dict[str, Any]) -> dict[str, Any]:
@@ -71,12 +72,10 @@ def test_fields_are_bounded() -> None:
 
 
 def test_a_long_license_is_cut_but_still_never_shown() -> None:
-    from pypipin import badges
-
     found = summarise(pypi_document("demo", license="A very long license text, " * 1000))
     assert len(found["license"]) == summary.LICENSE_CHARS
-    assert badges.KINDS["license"].rule(found, {}).message == "unknown"
-    assert badges.KINDS["license"].rule(summarise(pypi_document("demo", license="  MIT  ")), {}).message == "MIT"
+    assert kinds.KINDS["license"].rule(found, {}).message == "unknown"
+    assert kinds.KINDS["license"].rule(summarise(pypi_document("demo", license="  MIT  ")), {}).message == "MIT"
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ processes, Redis timeouts."""
 import pytest
 from twisted.internet import defer, task
 
-from pypipin.cache import LRU, MemoryStore, _within
-from pypipin.ratelimit import Gate
-from pypipin.singleflight import SingleFlight, across_processes
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.store.redis import _within
+from pypipin.limits.bucket import Gate
+from pypipin.data.singleflight import SingleFlight, across_processes
 
 
 def test_lru_bounded_by_entries_bytes_and_time() -> None:
@@ -146,8 +148,10 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
     from twisted.internet.testing import MemoryReactorClock
     from twisted.logger import capturedLogs, formatEvent
 
-    from pypipin.cache import LRU, MemoryStore, RedisStore
-    from pypipin.redis_connection import address
+    from pypipin.store.lru import LRU
+    from pypipin.store.memory import MemoryStore
+    from pypipin.store.redis import RedisStore
+    from pypipin.store.connection import address
 
     clock = MemoryReactorClock()  # records the connection attempt; nothing answers it
     store = RedisStore(clock, address("redis://127.0.0.1:6379/0"), "", MemoryStore(LRU(clock, 10, 1000)))
@@ -183,8 +187,8 @@ def test_combined_line_is_twisteds_combined_format(uri: bytes, agent: bytes | No
     from twisted.web.http import combinedLogFormatter
     from twisted.web.test.requesthelper import DummyRequest
 
-    from pypipin.logs import combined_line
-    from pypipin.state import RequestState
+    from pypipin.web.access_log import combined_line
+    from pypipin.web.state import RequestState
 
     request = DummyRequest([b""])
     request.uri, request.method, request.clientproto, request.code, request.sentLength = (

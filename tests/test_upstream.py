@@ -13,12 +13,13 @@ from treq.testing import StubTreq
 from twisted.internet import defer, reactor, task
 
 from fakepypi import FakeUpstream, big_document
-from pypipin.cache import LRU, MemoryStore
-from pypipin.indexes import configured
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.upstream.indexes import configured
 from pypipin.metrics import Counters
-from pypipin.packages import Packages
-from pypipin.ratelimit import Gate
-from pypipin.upstream import NotFound, RateLimited, TooLarge, Unavailable, Upstream, connect, retry_after
+from pypipin.data.packages import Packages
+from pypipin.limits.bucket import Gate
+from pypipin.upstream.client import NotFound, RateLimited, TooLarge, Unavailable, Upstream, connect, retry_after
 
 
 def client(fake: FakeUpstream, max_mb: int = 20) -> Upstream:

@@ -24,12 +24,12 @@ from twisted.web.client import Agent
 from twisted.python.failure import Failure
 
 from fakepypi import FakeUpstream
-from pypipin.badges import KINDS
-from pypipin.cache import MemoryStore, Store
+from pypipin.badges.kinds import KINDS
+from pypipin.store.memory import MemoryStore, Store
 from pypipin.metrics import Counters, MetricsPage, registry
 from pypipin.options import Options
-from pypipin.renderer import RendererDown, RenderFailed
-from pypipin.service import app, lru
+from pypipin.renderer.drawing import RendererDown, RenderFailed
+from pypipin.wiring import app, lru
 
 # one pypip.in URL name of every badge
 BADGE_NAMES = [next(iter(kind.original)) for kind in KINDS.values()]
@@ -130,7 +130,7 @@ class Stack:
         self.hot = lru(self.clock, self.options)  # the hot path's responses
         self.app = app(self.options, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
                        self.counters, metrics, hot=self.hot, drawn=lru(self.clock, self.options))
-        self.resource = self.app.resource()
+        self.resource = self.app.resource(self.clock)
         self._client = StubTreq(self.resource)
 
     def request(self, path: str, method: str = "GET", headers: dict[bytes, list[bytes]] | None = None

@@ -8,15 +8,15 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import KEY_PREFIX, Store, store_layer
-from pypipin.failures import FailureLog
-from pypipin.lifetimes import NOT_FOUND_TTL
-from pypipin.limits import Account, OverBudget
+from pypipin.store.memory import KEY_PREFIX, Store, store_layer
+from pypipin.data.failures import FailureLog
+from pypipin.badges.lifetimes import NOT_FOUND_TTL
+from pypipin.limits.budgets import Account, OverBudget
 from pypipin.metrics import Counters
-from pypipin.ratelimit import Gate, floor
-from pypipin.singleflight import SingleFlight, across_processes
-from pypipin.state import RequestState
-from pypipin.upstream import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
+from pypipin.limits.bucket import Gate, floor
+from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.web.state import RequestState
+from pypipin.upstream.client import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
 log = Logger()

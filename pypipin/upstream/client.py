@@ -8,9 +8,10 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.client import HTTPConnectionPool
 
-from pypipin import __version__, summary
-from pypipin.http import client
-from pypipin.indexes import DEFAULT, Index
+from pypipin import __version__
+from pypipin.upstream import summary
+from pypipin.upstream.http import client
+from pypipin.upstream.indexes import DEFAULT, Index
 
 USER_AGENT = f"pypipin/{__version__} (self-hosted PyPI badge service; Twisted treq)".encode()
 # a validator the upstream gave (response header) -> the request header that sends it back

@@ -9,10 +9,11 @@ from urllib.parse import quote, unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
 
-from pypipin import logos
-from pypipin.badges import FRAMEWORKS, KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
-from pypipin.indexes import DEFAULT, Index, chosen
-from pypipin.lifetimes import MAX_CACHE_SECONDS
+from pypipin.badges import logos
+from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges.rules import FRAMEWORKS
+from pypipin.upstream.indexes import DEFAULT, Index, chosen
+from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 
 FORMATS = {
     "svg": "image/svg+xml;charset=utf-8",

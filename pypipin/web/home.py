@@ -12,10 +12,12 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from pypipin.badges import DEFAULT_PERIOD, FRAMEWORKS, KINDS, ORIGINAL_NAMES, PERIODS, SHIELDS_NAMES, Kind
-from pypipin.indexes import DEFAULT
-from pypipin.lifetimes import MAX_CACHE_SECONDS
-from pypipin.request import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
+from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges.rules import DEFAULT_PERIOD, PERIODS
+from pypipin.badges.rules import FRAMEWORKS
+from pypipin.upstream.indexes import DEFAULT
+from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
+from pypipin.badges.parsing import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 

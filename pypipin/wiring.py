@@ -14,19 +14,24 @@ from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-from pypipin.cache import LRU, MemoryStore, RedisStore, Store
-from pypipin.images import Drawer, Images
-from pypipin.limits import Budgets, Listener, max_connections
-from pypipin.logs import site
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore, Store
+from pypipin.store.redis import RedisStore
+from pypipin.data.images import Drawer, Images
+from pypipin.limits.budgets import Budgets
+from pypipin.web.listener import Listener, max_connections
+from pypipin.web.access_log import site
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
-from pypipin.packages import Packages
-from pypipin.provision import default_dir
-from pypipin.ratelimit import Gate
-from pypipin.redis_connection import address
-from pypipin.renderer import Monitor, Renderer, free_port
-from pypipin.upstream import Upstream, connect
+from pypipin.data.packages import Packages
+from pypipin.renderer.provision import default_dir
+from pypipin.limits.bucket import Gate
+from pypipin.store.connection import address
+from pypipin.renderer.drawing import Renderer
+from pypipin.renderer.process import Monitor, free_port
+from pypipin.upstream.client import Upstream, connect
 from pypipin.waiting import poll_until
-from pypipin.web import Badges
+from pypipin.web.routes import Routes
+from pypipin.answers import Answers
 
 log = Logger()
 
@@ -90,7 +95,7 @@ def lru(clock: IReactorTime, options: Any) -> LRU:
 
 
 def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer, counters: Counters,
-        metrics: Resource, hot: LRU, drawn: LRU) -> Badges:
+        metrics: Resource, hot: LRU, drawn: LRU) -> Routes:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in ``store``;
     ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of responses and images."""
     indexes = options["indexes"]  # each index is a source of its own: cache keys, flights, gates
@@ -112,10 +117,10 @@ def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, rende
     )
     images = Images(clock, renderer, store, drawn, counters)
     budgets = Budgets(clock, {"names": options["client-names"], "renders": options["client-renders"]},
-                      options["trusted-proxy"], renders_per_second=options["global-renders"],
-                      slots=options["render-concurrency"])
-    return Badges(clock, packages, images, renderer, store, hot=hot, counters=counters, metrics=metrics,
-                  budgets=budgets, indexes=indexes)
+                      renders_per_second=options["global-renders"], slots=options["render-concurrency"])
+    answers = Answers(clock, packages, images, budgets, counters)
+    return Routes(answers, renderer, store, hot=hot, counters=counters, metrics=metrics,
+                  trusted=options["trusted-proxy"], indexes=indexes)
 
 
 def make_service(options: Any, reactor: Any = None) -> service.MultiService:
@@ -154,7 +159,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
     })
     metrics = MetricsPage(registry(counters, readings), options["metrics-allow"], options["trusted-proxy"])
     front = app(options, reactor, store, http, renderer, counters,
-                notFound() if options["metrics-port"] else metrics, hot, drawn).resource()
+                notFound() if options["metrics-port"] else metrics, hot, drawn).resource(reactor)
     web = service.MultiService()
     badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
     listener = Listener(

@@ -11,7 +11,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from pypipin.metrics import Counters
-from pypipin.state import RequestState, state
+from pypipin.web.state import RequestState, state
 
 log = Logger()
 

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
-from pypipin.drawcost import LAYER_PROPERTIES, Cycle, cost
+from pypipin.badges.drawcost import LAYER_PROPERTIES, Cycle, cost
 
 MAX_BYTES = 6144  # of decoded SVG: what 8,192 characters of base64 hold
 MAX_ELEMENTS = 256

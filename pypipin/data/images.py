@@ -8,14 +8,15 @@ from typing import Any, Awaitable, Callable, Protocol
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.cache import KEY_PREFIX, LRU, Store, store_layer
-from pypipin.lifetimes import IMAGE_TTL
-from pypipin.limits import OverBudget
+from pypipin.store.lru import LRU
+from pypipin.store.memory import KEY_PREFIX, Store, store_layer
+from pypipin.badges.lifetimes import IMAGE_TTL
+from pypipin.limits.budgets import OverBudget
 from pypipin.metrics import Counters
-from pypipin.renderer import RenderFailed
-from pypipin.request import BadgeRequest
-from pypipin.singleflight import SingleFlight, across_processes
-from pypipin.state import RequestState
+from pypipin.renderer.drawing import RenderFailed
+from pypipin.badges.parsing import BadgeRequest
+from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.web.state import RequestState
 
 log = Logger()
 

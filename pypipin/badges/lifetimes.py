@@ -6,7 +6,7 @@ lifetimes of one badge response; ``cache_control()`` spells a lifetime as a head
 
 from dataclasses import dataclass
 
-from pypipin.badges import Kind, Outcome
+from pypipin.badges.kinds import Kind, Outcome
 
 NOT_FOUND_TTL = 60  # seconds a package upstream does not know is remembered as missing
 IMAGE_TTL = 86400  # seconds a drawn image is kept, in memory and in the shared store

@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
-from pypipin.cache import Store
+from pypipin.store.memory import Store
 from pypipin.waiting import sleep
 
 T = TypeVar("T")

@@ -1,0 +1,150 @@
+"""The registry of badge kinds: each Kind carries every fact of its badge (rule, data, lifetime, URL names, options, words)."""
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+from pypipin.badges.rules import (
+    FRAMEWORKS,
+    PERIODS,
+    Summary,
+    Verdict,
+    downloads,
+    egg,
+    format_,
+    framework_versions,
+    free_threading,
+    implementation,
+    license_,
+    platforms,
+    py_versions,
+    status,
+    types,
+    version,
+    vulnerabilities,
+    wheel,
+)
+
+
+class Outcome(enum.Enum):
+    """How a badge's data came out."""
+
+    FRESH = "fresh"
+    STALE = "stale"
+    INVALID_NAME = "invalid name"
+    NOT_FOUND = "not found"
+    UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate limited"
+    UNKNOWN_INDEX = "unknown index"
+    NOT_APPLICABLE = "n/a"  # downloads of a package on an index other than pypi.org
+
+
+# what every badge says when it has no data to show
+ERRORS = {
+    Outcome.INVALID_NAME: Verdict("invalid name", "red"),
+    Outcome.NOT_FOUND: Verdict("not found", "red"),
+    Outcome.UNAVAILABLE: Verdict("unavailable", "lightgrey"),
+    Outcome.RATE_LIMITED: Verdict("rate limited", "lightgrey"),
+    Outcome.UNKNOWN_INDEX: Verdict("unknown index", "red"),
+    Outcome.NOT_APPLICABLE: Verdict("n/a", "lightgrey"),
+}
+
+
+# URL name -> the rule options it fixes
+Names = Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True, eq=False)
+class Kind:
+    """One badge and all its facts: rule, data, HTTP cache lifetime, URL names, query options, words."""
+
+    name: str
+    label: str  # a format string over the request's options
+    rule: Callable[[Summary, Mapping[str, str]], Verdict]
+    title: str  # for people; may name the {framework}
+    description: str  # one line, for people
+    original: Names  # names of the pypip.in form, /<name>/<package>/badge.<ext>
+    shields: Names = field(default_factory=dict)  # names of the shields.io form, /pypi/<name>/<package>[.<ext>]
+    # options the rule takes from the query string, each with its reader (None: a bad value, ignored)
+    query: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
+    source: str = "pypi"
+    max_age: int = 3600
+
+    def label_for(self, options: Mapping[str, str]) -> str:
+        """The label for these options: a framework by its name (``django cms versions``)."""
+        if "framework" in options:
+            options = {**options, "framework": FRAMEWORKS[options["framework"]].name.lower()}
+        return self.label.format(**options)
+
+
+
+
+def _period(value: str) -> str | None:
+    return value if value in PERIODS else None
+
+
+def _flag(value: str) -> str:
+    """A flag is on whatever its value (``?include_prereleases`` or ``?include_prereleases=1``)."""
+    return ""
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("downloads", "downloads", downloads, "Downloads",
+             "Downloads in the last day, week or month, counted by pypistats.",
+             original={"d": {}, "download": {}},
+             shields={"dd": {"period": "day"}, "dw": {"period": "week"}, "dm": {"period": "month"}},
+             query={"period": _period}, source="stats", max_age=600),
+        Kind("version", "pypi", version, "Version",
+             "The latest release on PyPI; orange for a pre-release or a 0.x version.",
+             original={"v": {}, "version": {}}, shields={"v": {}},
+             query={"include_prereleases": _flag}, max_age=600),
+        Kind("py_versions", "python", py_versions, "Python versions",
+             "The Python versions in the classifiers, else requires_python.",
+             original={"py_versions": {}}, shields={"pyversions": {}}),
+        Kind("implementation", "implementation", implementation, "Implementation",
+             "The Python implementations in the classifiers: cpython, pypy, …",
+             original={"implementation": {}}, shields={"implementation": {}}),
+        Kind("status", "status", status, "Development status",
+             "Planning, alpha, beta, stable, mature, … from the Development Status classifier.",
+             original={"status": {}}, shields={"status": {}}),
+        Kind("wheel", "wheel", wheel, "Wheel", "Whether the latest release ships a wheel.",
+             original={"wheel": {}}, shields={"wheel": {}}),
+        Kind("egg", "egg", egg, "Egg", "Whether the latest release still ships an egg (red when it does).",
+             original={"egg": {}}),
+        Kind("format", "format", format_, "Format", "The best file of the latest release: wheel, egg or source.",
+             original={"format": {}}, shields={"format": {}}),
+        Kind("license", "license", license_, "License",
+             "The license expression, else the license field, else the License classifiers.",
+             original={"license": {}}, shields={"l": {}}),
+        Kind("types", "types", types, "Typing", "Typed, stubs or untyped, from the Typing classifiers.",
+             original={"types": {}}, shields={"types": {}}),
+        # shields' frameworkversions takes the framework as one more path segment
+        Kind("framework_versions", "{framework} versions", framework_versions, "{framework} versions",
+             "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
+             original={"djversions": {"framework": "django"}},
+             shields={"djversions": {"framework": "django"}, "frameworkversions": {}}),
+        Kind("vulnerabilities", "vulnerabilities", vulnerabilities, "Known vulnerabilities",
+             "Known vulnerabilities of the latest release, as PyPI lists them.",
+             original={"vulnerabilities": {}}, shields={"vulnerabilities": {}}),
+        Kind("free_threading", "free-threading", free_threading, "Free-threading",
+             "Free-threaded Python support: the Free Threading classifier, else cp313t-style wheels.",
+             original={"free_threading": {}}, shields={"freethreading": {}}),
+        Kind("platforms", "platforms", platforms, "Platforms",
+             "The platforms the latest release has wheels for: linux, macos, windows, …; any, or source only.",
+             original={"platforms": {}}, shields={"platforms": {}}),
+    )
+}
+
+
+def _names(form: str) -> dict[str, tuple[str, Mapping[str, str]]]:
+    return {name: (kind.name, fixed) for kind in KINDS.values() for name, fixed in getattr(kind, form).items()}
+
+
+# every URL name of each form: kind and fixed options
+ORIGINAL_NAMES = _names("original")
+
+
+SHIELDS_NAMES = _names("shields")
+
+

@@ -1,0 +1,1 @@
+"""Cached, single-flighted data: package summaries and download counts, and drawn images."""

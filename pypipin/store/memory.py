@@ -1,0 +1,72 @@
+"""Key-value stores: a bounded in-process LRU (segmented), and Redis that falls back to it."""
+
+from typing import Protocol
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from pypipin.store.lru import LRU
+
+
+log = Logger()
+
+KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
+
+
+
+
+
+
+class Store(Protocol):
+    """What the service needs of a shared cache."""
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]: ...
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]: ...
+
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        """Set ``key`` only if it is absent; True if this call set it (a lock)."""
+
+    def delete(self, key: str) -> defer.Deferred[None]: ...
+
+    @property
+    def state(self) -> str:
+        """``redis``, ``in-process fallback`` (Redis unreachable) or ``in-process`` (no Redis)."""
+
+    reason: str | None
+    """Why Redis is not in use (``in-process fallback``), else None."""
+
+
+def store_layer(store: Store) -> str:
+    """The cache layer a value found in ``store`` comes from: ``redis`` or ``memory``."""
+    return "redis" if store.state == "redis" else "memory"
+
+
+class MemoryStore:
+    """A ``Store`` kept in this process only."""
+
+    state = "in-process"
+    reason = None
+
+    def __init__(self, lru: LRU) -> None:
+        self.lru = lru
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]:
+        return defer.succeed(self.lru.get(key))
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
+        self.lru.set(key, value, ttl)
+        return defer.succeed(None)
+
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        if self.lru.get(key) is not None:
+            return defer.succeed(False)
+        self.lru.set(key, value, ttl)
+        return defer.succeed(True)
+
+    def delete(self, key: str) -> defer.Deferred[None]:
+        self.lru.pop(key)
+        return defer.succeed(None)
+
+
+
+

@@ -1,0 +1,117 @@
+"""Redis as the shared store, falling back to the in-process one while Redis is unreachable."""
+
+from typing import Any, Callable
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from pypipin.store.connection import Address, connect
+from pypipin.waiting import poll_until
+from twisted.logger import Logger
+
+from pypipin.store.memory import MemoryStore
+
+log = Logger()
+
+
+OUTAGE_LOG_SECONDS = 60  # a changed cause during one outage is logged at most this often
+
+
+def _within(clock: IReactorTime, command: defer.Deferred[Any], timeout: float) -> defer.Deferred[Any]:
+    """``command``'s result, or a TimeoutError after ``timeout`` seconds.
+
+    The command itself is never cancelled: txredisapi matches replies to commands by
+    their order, and a cancelled command would hand its reply to the next one.
+    """
+    out: defer.Deferred[Any] = defer.Deferred()
+    timer = clock.callLater(timeout, lambda: out.called or out.errback(defer.TimeoutError()))
+
+    def finish(result: Any) -> None:
+        if timer.active():
+            timer.cancel()
+        if not out.called:
+            out.callback(result)
+
+    command.addBoth(finish)
+    return out
+
+
+class RedisStore:
+    """A ``Store`` in Redis; while Redis is unreachable, a ``MemoryStore`` stands in.
+
+    No call waits on a dead Redis: without a live connection the fallback answers
+    at once, and every command is given ``timeout`` seconds. A value of the wrong
+    type under one of our keys is a miss. Outages are logged when they start (with
+    the cause), when the cause changes (at most once a minute) and when they end.
+    """
+
+    def __init__(self, clock: IReactorTime, where: Address, ca_file: str, fallback: MemoryStore,
+                 timeout: float = 1.0) -> None:
+        self._clock = clock
+        self._fallback = fallback
+        self._timeout = timeout
+        self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the first answer
+        self._down_since = 0.0
+        self._logged_at = -OUTAGE_LOG_SECONDS
+        self.reason: str | None = None
+        self._redis = connect(clock, where, ca_file, timeout, self)
+
+    @property
+    def state(self) -> str:
+        return "redis" if self._up else "in-process fallback"
+
+    def up(self) -> None:
+        """A connection is usable (told by the connection, as its ``Watcher``)."""
+        if self._up is False:
+            log.info("Redis is back after {seconds:.1f} s: using the shared cache again",
+                     seconds=self._clock.seconds() - self._down_since)
+        elif self._up is None:
+            log.info("Redis connected: using the shared cache")
+        self._up, self.reason = True, None
+
+    def down(self, reason: str) -> None:
+        """No connection is usable, because of ``reason`` (told by the connection)."""
+        now = self._clock.seconds()
+        if self._up is not False:
+            self._down_since = now
+        elif reason == self.reason or now < self._logged_at + OUTAGE_LOG_SECONDS:
+            return  # /health keeps showing the cause that was logged
+        log.error("Redis unusable ({reason}): serving from the in-process cache, retrying with back-off",
+                  reason=reason)
+        self._up, self.reason, self._logged_at = False, reason, now
+
+    def _call(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+        if self._up is None:
+            started = defer.ensureDeferred(poll_until(self._clock, lambda: self._up is not None, self._timeout))
+            return started.addCallback(lambda _: self._command(fallback, name, *args, **kwargs))
+        return self._command(fallback, name, *args, **kwargs)
+
+    def _command(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+        if not self._up:
+            return fallback()
+        # a timeout drops the connection (txredisapi's replyTimeout): the outage is noted there
+        d = _within(self._clock, getattr(self._redis, name)(*args, **kwargs), self._timeout * 2)
+        return d.addErrback(lambda _: fallback())
+
+    def get(self, key: str) -> defer.Deferred[bytes | None]:
+        return self._call(lambda: self._fallback.get(key), "get", key)
+
+    def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
+        # kept in the fallback too, so a Redis outage does not lose what this process served
+        self._fallback.set(key, value, ttl)
+        return self._call(lambda: defer.succeed(None), "set", key, value, expire=max(int(ttl), 1)).addCallback(
+            lambda _: None
+        )
+
+    def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
+        return self._call(
+            lambda: self._fallback.add(key, value, ttl), "set", key, value, pexpire=max(int(ttl * 1000), 1),
+            only_if_not_exists=True,
+        ).addCallback(bool)
+
+    def delete(self, key: str) -> defer.Deferred[None]:
+        self._fallback.delete(key)
+        return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
+
+    def disconnect(self) -> defer.Deferred[Any]:
+        return self._redis.disconnect()
+
+

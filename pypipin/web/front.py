@@ -1,0 +1,94 @@
+"""The hot path: a URL served before, answered from memory before any routing."""
+
+from typing import Any, Callable
+from urllib.parse import unquote_to_bytes
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.iweb import IRequest
+from twisted.web.resource import Resource
+from pypipin.store.lru import LRU
+from pypipin.web.encoding import body_for
+from pypipin.metrics import Counters
+from pypipin.web.state import state
+
+
+MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
+
+
+# the hot path's memory of URLs spelt otherwise than their key (entries, bytes, seconds): a flood of
+# such URLs pushes out only this memory, and their spelling is parsed again
+SPELLINGS = (10_000, 4 * 1024 * 1024, 3600.0)
+
+
+class Front(Resource):
+    """Answers a URL served before straight from memory, before any routing.
+
+    The hot path is keyed by a badge URL's canonical form (``hot_key``): a URL already in that
+    form (most are) is found at the first look-up, any other through the key its query was
+    parsed into when it was last seen (``SPELLINGS``).
+    ``in_flight`` counts the requests passed on to the app and not finished yet.
+    """
+
+    isLeaf = True
+
+    def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters,
+                 hot_key: Callable[[bytes], bytes | None]) -> None:
+        super().__init__()
+        self._clock = clock
+        self._hot = hot
+        self._inner = inner
+        self._hot_key = hot_key
+        self._spellings = LRU(clock, *SPELLINGS[:2])  # URL -> its hot key, for URLs not in their key's form
+        self._cache = counters.cache
+        self.in_flight = 0
+
+    def render(self, request: IRequest) -> Any:
+        about = state(request)
+        about.started = self._clock.seconds()
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        if len(request.uri) > MAX_URI:
+            request.setResponseCode(414)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return body_for(request, b"URI too long\n")
+        if request.method in (b"GET", b"HEAD"):
+            hit = self._hot.get(request.uri)
+            if hit is None and b"?" in request.uri:  # maybe another spelling of a badge's URL
+                canonical = self._canonical(request.uri)
+                hit = None if canonical is None or canonical == request.uri else self._hot.get(canonical)
+            if hit is not None:
+                self._cache["hot", "hit"] += 1
+                about.badge, about.format, about.cache = hit.kind, hit.format, "hot"
+                return hit.write(request)
+        self._cache["hot", "miss"] += 1
+        if not _readable(request.path):
+            request.setResponseCode(400)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"The path is not UTF-8 text, or holds a NUL byte\n"
+        self.in_flight += 1
+        request.notifyFinish().addBoth(self._finished)
+        return self._inner.render(request)
+
+    def _finished(self, _: object) -> None:
+        self.in_flight -= 1
+
+    def _canonical(self, uri: bytes) -> bytes | None:
+        """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered."""
+        known = self._spellings.get(uri)
+        if known is None:
+            known = self._hot_key(uri)
+            if known is not None and known != uri:
+                self._spellings.set(uri, known, SPELLINGS[2])
+        return known
+
+
+def _readable(path: bytes) -> bool:
+    """True when the decoded path is UTF-8 text without NUL bytes (what routing and files can take)."""
+    raw = unquote_to_bytes(path)
+    if b"\x00" in raw:
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+

@@ -1,0 +1,154 @@
+"""The routes of the HTTP face: badges, the home page and its assets, /health and /metrics."""
+
+import json
+from typing import Any, Mapping
+
+from klein import Klein
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.iweb import IRequest
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
+from twisted.web.static import File
+
+from pypipin.web import home
+from pypipin.store.lru import LRU
+from pypipin.store.memory import Store
+from pypipin.web.encoding import body_for, choose, compress
+from pypipin.data.images import Drawer
+from pypipin.upstream.indexes import DEFAULT, Index
+from pypipin.badges.lifetimes import HOME_MAX_AGE, REFUSED, STATIC_MAX_AGE
+from pypipin.metrics import Counters
+from pypipin.renderer.drawing import RendererDown, RenderFailed
+from pypipin.badges.parsing import key, parse, query
+from pypipin.web.state import state
+from pypipin.answers import Answers
+from pypipin.web.clients import Network, client
+from pypipin.web.front import Front
+from pypipin.web.response import Response, respond
+
+OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
+
+
+
+
+
+
+
+
+
+
+class _Static(File):
+    """The page's assets, whole: a folder is not listed, and Range is ignored."""
+
+    def directoryListing(self) -> Resource:
+        return notFound()
+
+    def render_GET(self, request: IRequest) -> Any:
+        # Twisted's range producers fail on some (100 x "0-", "-99999999"), leaving the response hanging
+        request.requestHeaders.removeHeader(b"Range")
+        body = super().render_GET(request)
+        if not request.startedWriting:
+            request.setHeader(b"Accept-Ranges", b"none")
+        return body
+
+    render_HEAD = render_GET
+
+
+class Routes:
+    """The Klein app: badge URLs, the home page, its assets, /health and /metrics."""
+
+    app = Klein()
+
+    def __init__(
+        self,
+        answers: Answers,
+        renderer: Drawer,
+        store: Store,
+        hot: LRU,
+        counters: Counters,
+        metrics: Resource,
+        trusted: tuple[Network, ...] = (),
+        indexes: Mapping[str, Index] | None = None,
+    ) -> None:
+        self._answers = answers
+        self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
+        self._counters = counters
+        self._metrics = metrics
+        self._trusted = trusted
+        self._indexes = indexes or {}
+        self._home = home.page(list(self._indexes) or [DEFAULT])
+        self._home_gzipped = compress(self._home)
+        self._renderer = renderer  # for /health
+        self._store = store  # for /health
+        self._hot = hot
+
+    def resource(self, clock: IReactorTime) -> Front:
+        """The whole face: the hot path in front of the routes."""
+        return Front(clock, self._hot, self.app.resource(), self._counters, self.hot_key)
+
+    def hot_key(self, uri: bytes) -> bytes | None:
+        """The hot-path key of a badge URL (``parsing.key``), None for a URL that is no badge."""
+        path, _, raw = uri.partition(b"?")
+        wanted = parse(path, query(raw), self._indexes)
+        return None if wanted is None else key(path, wanted)
+
+    @app.route("/health")
+    async def health(self, request: IRequest) -> bytes:
+        """200 with each dependency's state (``degraded`` without Redis); 503 when no badge can be drawn."""
+        problem = self._renderer.problem()
+        renderer = problem is None and await self._renderer.healthy()
+        request.setResponseCode(200 if renderer else 503)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Cache-Control", b"no-store")
+        return json.dumps(
+            {
+                "renderer": "up" if renderer else "down",
+                "renderer_problem": problem,
+                "cache": self._store.state,
+                "cache_error": self._store.reason,
+                "degraded": self._store.reason is not None,
+                "last_upstream_success": self._counters.last_ok,
+                "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
+            }
+        ).encode()
+
+    @app.route("/metrics")
+    def metrics(self, request: IRequest) -> Resource:
+        return self._metrics
+
+    @app.route("/")
+    def home(self, request: IRequest) -> bytes:
+        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"public, max-age=%d" % HOME_MAX_AGE)
+        return body_for(request, choose(request, self._home, self._home_gzipped)[0])
+
+    @app.route("/static/", branch=True)
+    def static(self, request: IRequest) -> Resource:
+        request.setHeader(b"Cache-Control", b"public, max-age=%d" % STATIC_MAX_AGE)
+        return _Static(home.STATIC_DIR)
+
+    @app.route("/<path:_>")
+    async def badge(self, request: IRequest, _: str) -> bytes:
+        wanted = parse(request.path, query(request.uri.partition(b"?")[2]), self._indexes)
+        if wanted is None:
+            request.setResponseCode(404)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
+        about = state(request)
+        about.badge, about.format = wanted.kind.name, wanted.format
+        try:
+            answer = await self._answers.answer(wanted, client(request, self._trusted), about)
+        except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
+            request.setResponseCode(503)
+            request.setHeader(b"Retry-After", b"1")
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
+        if answer.refused:  # one generic image per kind and format: its response is made once
+            response = self._refusals.get((wanted.kind.name, wanted.format))
+            if response is None:
+                response = self._refusals[wanted.kind.name, wanted.format] = respond(answer.body, wanted, REFUSED)
+            return response.write(request)
+        response = respond(answer.body, wanted, answer.caching)
+        if answer.keep_for > 0:
+            self._hot.set(key(request.path, wanted), response, answer.keep_for)
+        return response.write(request)
