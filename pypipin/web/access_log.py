@@ -6,6 +6,7 @@ from typing import Any, BinaryIO, Callable
 import msgspec
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.web.http import datetimeToLogString
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -160,14 +161,24 @@ class _MeteredSite(Site):
         self._counters = counters
         self._clock = clock
         self._batches = batches
+        self._second = -1
+        self._timestamp = ""
 
     def log(self, request: Any) -> None:
         about = state(request)
+        now = self._clock.seconds()
         if about.started is not None:
-            about.duration = self._clock.seconds() - about.started
+            about.duration = now - about.started
             self._counters.request(about.badge, about.format, request.code, about.duration)
         if self._batches is not None:
-            self._batches.add(self._format(self._logDateTime, request, about))
+            self._batches.add(self._format(self._stamp(now), request, about))
+
+    def _stamp(self, now: float) -> str:
+        """``now`` as the log's ``[02/Dec/2026:07:30:00 +0000]``, formatted once a second."""
+        second = int(now)
+        if second != self._second:
+            self._second, self._timestamp = second, datetimeToLogString(second)
+        return self._timestamp
 
 
 def site(resource: Resource, access_log: str, log_format: str, counters: Counters,

@@ -10,6 +10,7 @@ from twisted.web.http import HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.server import Site
+from pypipin._twisted import pause_parsing, request_method
 from pypipin.web.clients import Network, grouped, is_trusted, peer_host
 
 
@@ -59,10 +60,9 @@ class Channel(HTTPChannel):
     connections' turn. The idle timeout (``timeOut``, set by the Site) closes a connection that
     sends nothing.
 
-    Two Twisted names without a public twin are used here, and only here: ``_command``, the
-    method HTTPChannel parsed from the request line (a Request learns it only once its body is
-    read), and LineReceiver's ``paused`` flag (from its private ``_PauseableMixin``), the one way
-    to stop it parsing bytes it has read already.
+    Two Twisted names without a public twin are used, through ``pypipin._twisted``: the method
+    HTTPChannel parsed from the request line (a Request learns it only once its body is read),
+    and LineReceiver's ``paused`` flag, the one way to stop it parsing bytes it has read already.
     """
 
     head_timeout = 10.0
@@ -111,7 +111,7 @@ class Channel(HTTPChannel):
 
     def _refusal(self, headers: Headers) -> bytes | None:
         """The answer to a request that is not served, from its head alone; None for one that is."""
-        if self._command not in METHODS:
+        if request_method(self) not in METHODS:
             return NOT_ALLOWED
         lengths = headers.getRawHeaders(b"Content-Length", [])  # digits only: Twisted answered 400 otherwise
         if headers.hasHeader(b"Transfer-Encoding") or any(int(length) for length in lengths):
@@ -140,14 +140,14 @@ class Channel(HTTPChannel):
         super().requestDone(request)  # may parse and answer the next pipelined requests at once
         self._answered += 1
         if self._answered % IN_A_ROW == 0 and self.persistent and self._turn is None and not self._full:
-            self.paused = True  # the next pipelined request is parsed in the reactor's next turn
+            pause_parsing(self, True)  # the next pipelined request is parsed in the reactor's next turn
             self.transport.pauseProducing()
             self._turn = self.callLater(0, self._next_turn)
 
     def _next_turn(self) -> None:
         self._turn = None
         if not self._full:  # else resumeProducing goes on once the client reads
-            self.paused = False
+            pause_parsing(self, False)
             if not self._handling:
                 self.transport.resumeProducing()
             self.dataReceived(b"")
@@ -155,14 +155,14 @@ class Channel(HTTPChannel):
     def pauseProducing(self) -> None:
         """The transport's buffer is full: read and parse nothing more until it drains."""
         self._full = True
-        self.paused = True  # LineReceiver's own flag: parse no further buffered request
+        pause_parsing(self, True)  # parse no further buffered request
         self.transport.pauseProducing()  # HTTPChannel keeps reading while a request is handled
         super().pauseProducing()
         self._watch_response()
 
     def resumeProducing(self) -> None:
         self._full = False
-        self.paused = False
+        pause_parsing(self, False)
         super().resumeProducing()  # reads again, unless a request is being handled
         self._watch_response()
         self.dataReceived(b"")  # the requests read before the pause
