@@ -3,12 +3,20 @@
 import platform
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from ipaddress import ip_address
-from typing import Callable, Iterator
+from typing import TypeVar
 
 import twisted
-from prometheus_client import (CONTENT_TYPE_LATEST, GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR,
-                               CollectorRegistry, Info, generate_latest)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Info,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from twisted.web.iweb import IRequest
@@ -34,7 +42,7 @@ class Histogram:
 
     def buckets(self) -> list[tuple[str, int]]:
         cumulative, found = 0, []
-        for bound, count in zip([*map(str, BUCKETS), "+Inf"], self.counts):
+        for bound, count in zip([*map(str, BUCKETS), "+Inf"], self.counts, strict=True):
             cumulative += count
             found.append((bound, cumulative))
         return found
@@ -108,7 +116,10 @@ class Counters(Collector):
         yield last
 
 
-def _counter(name: str, documentation: str, labels: list[str], counts: dict) -> CounterMetricFamily:
+_Labels = TypeVar("_Labels", bound=tuple[str, ...])
+
+
+def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]) -> CounterMetricFamily:
     family = CounterMetricFamily(name, documentation, labels=labels)
     for key, count in sorted(counts.items()):
         family.add_metric(list(key), count)
@@ -139,7 +150,7 @@ class Readings(Collector):
 
 
 def registry(*collectors: Collector) -> CollectorRegistry:
-    """A registry of this service's own, holding ``collectors``, the process and Python collectors and build info."""
+    """A registry of this service's own: ``collectors``, the process and Python collectors, build info."""
     found = CollectorRegistry(auto_describe=True)
     for collector in (*collectors, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         found.register(collector)
@@ -159,7 +170,7 @@ class MetricsPage(Resource):
 
     def __init__(self, collected: CollectorRegistry, allowed: tuple[Network, ...],
                  trusted: tuple[Network, ...] = ()) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._registry = collected
         self._allowed = allowed
         self._trusted = trusted

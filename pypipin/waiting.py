@@ -1,6 +1,6 @@
 """Waiting on the reactor's clock."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime

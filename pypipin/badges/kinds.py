@@ -1,8 +1,12 @@
-"""The registry of badge kinds: each Kind carries every fact of its badge (rule, data, lifetime, URL names, options, words)."""
+"""The registry of badge kinds: each Kind carries every fact of its badge.
+
+(Its rule, data, lifetime, URL names, options and words.)
+"""
 
 import enum
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+
 from pypipin.badges.rules import (
     FRAMEWORKS,
     PERIODS,

@@ -74,7 +74,7 @@ def _check(svg: bytes) -> None:
     if root.tag != f"{{{SVG_NS}}}svg":
         raise Refused("not an <svg> document")
     elements = _walk(root)
-    ids = {element.get("id"): element for element in elements if element.get("id")}
+    ids = {name: element for element in elements if (name := element.get("id"))}
     if len(ids) != sum(1 for element in elements if element.get("id")):
         raise Refused("two elements with one id")
     uses = [element for element in elements if element.tag == f"{{{SVG_NS}}}use"]

@@ -6,8 +6,9 @@ a ``Kind`` carries every fact of its badge.
 """
 
 import re
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -72,7 +73,8 @@ def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
     period = options.get("period", DEFAULT_PERIOD)
     period = period if period in PERIODS else DEFAULT_PERIOD
     count = counts[period]
-    for limit, color in ((1, "red"), (10, "yellow"), (100, "yellowgreen"), (1000, "green")):
+    # B007 sees `color` unused: the loop keeps the colour of the band it breaks at
+    for limit, color in ((1, "red"), (10, "yellow"), (100, "yellowgreen"), (1000, "green")):  # noqa: B007
         if count < limit:
             break
     else:

@@ -11,7 +11,10 @@ RESERVE = 0.5  # of a shared bucket, the part kept back, in proportion, from the
 
 
 def refilled(tokens: float, stamp: float, now: float, rate: float, burst: float) -> float:
-    """What a bucket holding ``tokens`` at ``stamp`` holds at ``now``, refilled at ``rate`` a second up to ``burst``."""
+    """What a bucket holding ``tokens`` at ``stamp`` holds at ``now``.
+
+    It refills at ``rate`` a second, up to ``burst``.
+    """
     return min(burst, tokens + max(0.0, now - stamp) * rate)
 
 
@@ -25,7 +28,7 @@ def floor(spent: float, burst: float, units: float = 1.0) -> float:
 class Gate:
     """Admits calls at ``per_minute`` on average (bursts of ``burst``); None means no limit."""
 
-    __slots__ = ("_clock", "rate", "burst", "_tokens", "_stamp", "paused_until", "_probed")
+    __slots__ = ("_clock", "_probed", "_stamp", "_tokens", "burst", "paused_until", "rate")
 
     def __init__(self, clock: IReactorTime, per_minute: float | None = None, burst: float = 5) -> None:
         self._clock = clock
@@ -78,7 +81,7 @@ class Gate:
         return min(1.0, max(0.0, 1 - self._now() / self.burst))
 
     def admit(self, tokens: float = 1, keep: float = 0.0) -> bool:
-        """Spend ``tokens`` if that many are free now with ``keep`` left behind; False (nothing spent) when not."""
+        """Spend ``tokens`` if that many are free now with ``keep`` left behind; else False, nothing spent."""
         if self.rate is None:
             return True
         if self._now() - tokens < keep:
@@ -87,6 +90,6 @@ class Gate:
         return True
 
     def take(self, tokens: float = 1) -> None:
-        """Spend ``tokens``, even ones not there, down to minus a full bucket (a debt the refill pays first)."""
+        """Spend ``tokens``, even ones not there, down to minus a full bucket (a debt refills pay first)."""
         if self.rate is not None:
             self._tokens = max(-self.burst, self._now() - tokens)

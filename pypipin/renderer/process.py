@@ -5,13 +5,16 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
 from twisted.internet import defer, error
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
+
 from pypipin.metrics import Counters
 from pypipin.renderer.provision import SERVER_JS, NotReady, check_dir, check_node, install
 from pypipin.waiting import poll_until, sleep
-from twisted.logger import Logger
 
 log = Logger()
 
@@ -75,7 +78,7 @@ class Monitor(ProcessMonitor):
     after a delay doubling up to ``maxRestartDelay``; one that ran a while, at once.
     """
 
-    minRestartDelay = 0.2
+    minRestartDelay = 0.2  # type: ignore[assignment]  # seconds: Twisted annotates it int, uses it as float
     maxRestartDelay = 30
     killTime = 3
 
@@ -115,7 +118,7 @@ class Monitor(ProcessMonitor):
                     log.error("Renderer cannot start: {problem} (checking again with back-off up to {most:.0f} s)",
                               problem=self.problem, most=RETRY_MAX)
                     said = self.problem
-                await sleep(self._reactor, delay)
+                await sleep(cast(IReactorTime, self._reactor), delay)  # the reactor is a clock too
                 delay = min(delay * 2, RETRY_MAX)
         self.problem = None
         log.info("Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory)
@@ -142,7 +145,7 @@ class Monitor(ProcessMonitor):
             self._started = True
         super().startProcess(name)
 
-    def stopService(self) -> defer.Deferred[None]:  # type: ignore[override]
+    def stopService(self) -> defer.Deferred[bool]:  # type: ignore[override]  # Service says None; procmon waits
         if self._preparing is not None:
             self._preparing.cancel()  # stops a back-off wait or an npm run
             self._preparing.addErrback(lambda failure: failure.trap(defer.CancelledError))
@@ -151,6 +154,6 @@ class Monitor(ProcessMonitor):
         def ended() -> bool:
             return not self.protocols
 
-        return defer.ensureDeferred(poll_until(self._reactor, ended, self.killTime + 1))
+        return defer.ensureDeferred(poll_until(cast(IReactorTime, self._reactor), ended, self.killTime + 1))
 
 

@@ -34,7 +34,8 @@ class NotReady(Exception):
 
 
 def manifest() -> dict[str, Any]:
-    return json.loads((SHIELDS_DIR / "package.json").read_text())
+    found: dict[str, Any] = json.loads((SHIELDS_DIR / "package.json").read_text())
+    return found
 
 
 def node_versions() -> SpecifierSet:
@@ -93,7 +94,11 @@ class _Run(protocol.ProcessProtocol):
 
     def __init__(self) -> None:
         self.output = ""
-        self.ended: defer.Deferred[int] = defer.Deferred(lambda _: self.transport.signalProcess(signal.SIGTERM))
+        self.ended: defer.Deferred[int] = defer.Deferred(self._kill)
+
+    def _kill(self, _: object) -> None:
+        if self.transport is not None:  # spawnProcess sets it before anyone can cancel
+            self.transport.signalProcess(signal.SIGTERM)
 
     def childDataReceived(self, fd: int, data: bytes) -> None:
         self.output = (self.output + data.decode("utf-8", "replace"))[-OUTPUT_KEPT:]

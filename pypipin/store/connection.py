@@ -62,7 +62,7 @@ def _explain(failure: Failure) -> str:
     return failure.getErrorMessage()
 
 
-class _Protocol(txredisapi.RedisProtocol):
+class _Protocol(txredisapi.RedisProtocol):  # type: ignore[misc]  # txredisapi has no hints: Any
     def connectionLost(self, why: Failure) -> None:
         self.factory.lost = why  # the cause behind a failed AUTH or SELECT ("Lost connection")
         was_usable = self.connected
@@ -71,7 +71,7 @@ class _Protocol(txredisapi.RedisProtocol):
             self.factory.watcher.down(_explain(why))
 
 
-class _Factory(txredisapi.RedisFactory):
+class _Factory(txredisapi.RedisFactory):  # type: ignore[misc]  # txredisapi has no hints: Any
     """txredisapi's pool factory, telling a ``Watcher``; a refused AUTH or handshake is retried too.
 
     txredisapi stops reconnecting for good after a failed AUTH or SELECT; an ACL fixed
@@ -131,7 +131,7 @@ def trust(ca_file: str) -> Any:
     with open(ca_file, encoding="ascii") as file:
         blocks = file.read().split("-----END CERTIFICATE-----")[:-1]
     return ssl.trustRootFromCertificates(
-        [ssl.Certificate.loadPEM(block + "-----END CERTIFICATE-----\n") for block in blocks]
+        [ssl.Certificate.loadPEM((block + "-----END CERTIFICATE-----\n").encode("ascii")) for block in blocks]
     )
 
 

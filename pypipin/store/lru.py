@@ -1,10 +1,11 @@
 """A bounded in-process cache: a segmented LRU with an expiry per entry."""
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from itertools import chain
-from typing import Any, Iterator
-from twisted.internet.interfaces import IReactorTime
+from typing import Any
 
+from twisted.internet.interfaces import IReactorTime
 
 PROTECTED = 0.8  # of an LRU's entries, the most that may be protected (hit at least twice)
 
@@ -61,7 +62,7 @@ class LRU:
         segment[key] = (self._clock.seconds() + ttl, value)  # a protected entry set anew stays protected
         self.bytes += size
         while len(self) > self.max_entries or self.bytes > self.max_bytes:
-            # probation's least recently used first, unless that is the entry just set and others are protected
+            # probation's least recently used first, unless it is the entry just set and some are protected
             oldest = self._probation if self._probation and (
                 next(iter(self._probation)) != key or not self._protected) else self._protected
             self._drop(oldest, next(iter(oldest)))

@@ -4,8 +4,8 @@ from typing import Protocol
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from pypipin.store.lru import LRU
 
+from pypipin.store.lru import LRU
 
 log = Logger()
 

@@ -1,13 +1,15 @@
 """Redis as the shared store, falling back to the in-process one while Redis is unreachable."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
-from pypipin.store.connection import Address, connect
-from pypipin.waiting import poll_until
 from twisted.logger import Logger
 
+from pypipin.store.connection import Address, connect
 from pypipin.store.memory import MemoryStore
+from pypipin.waiting import poll_until
 
 log = Logger()
 
@@ -22,7 +24,12 @@ def _within(clock: IReactorTime, command: defer.Deferred[Any], timeout: float) -
     their order, and a cancelled command would hand its reply to the next one.
     """
     out: defer.Deferred[Any] = defer.Deferred()
-    timer = clock.callLater(timeout, lambda: out.called or out.errback(defer.TimeoutError()))
+
+    def late() -> None:
+        if not out.called:
+            out.errback(defer.TimeoutError())
+
+    timer = clock.callLater(timeout, late)
 
     def finish(result: Any) -> None:
         if timer.active():
@@ -50,7 +57,7 @@ class RedisStore:
         self._timeout = timeout
         self._up: bool | None = None  # None while starting: calls wait up to ``timeout`` for the first answer
         self._down_since = 0.0
-        self._logged_at = -OUTAGE_LOG_SECONDS
+        self._logged_at: float = -OUTAGE_LOG_SECONDS
         self.reason: str | None = None
         self._redis = connect(clock, where, ca_file, timeout, self)
 
@@ -112,6 +119,7 @@ class RedisStore:
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
     def disconnect(self) -> defer.Deferred[Any]:
-        return self._redis.disconnect()
+        done: defer.Deferred[Any] = self._redis.disconnect()
+        return done
 
 

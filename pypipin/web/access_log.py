@@ -1,13 +1,13 @@
 """Access logs: one line per request, combined log format or JSON lines, written in batches."""
 
 import sys
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO, TextIO, cast
 
 import msgspec
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.http import datetimeToLogString
-from twisted.web.iweb import IRequest
+from twisted.web.http import Request, datetimeToLogString
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -51,8 +51,8 @@ def _field(value: bytes | None) -> str:
     return found
 
 
-def combined_line(timestamp: str, request: IRequest, about: RequestState) -> bytes:
-    """The request in the combined log format (as Twisted's ``combinedLogFormatter``, in a third of its time)."""
+def combined_line(timestamp: str, request: Request, about: RequestState) -> bytes:
+    """The request in the combined log format (Twisted's ``combinedLogFormatter``, in a third of its time)."""
     return (f'"{getattr(request.getClientAddress(), "host", "-")}" - - {timestamp} "{_field(request.method)} '
             f'{_field(request.uri)} {_field(request.clientproto)}" {request.code} {request.sentLength or "-"} '
             f'"{_field(request.getHeader(b"referer"))}" "{_field(request.getHeader(b"user-agent"))}"').encode()
@@ -76,7 +76,7 @@ class _JSONLine(msgspec.Struct):
     cache: str
 
 
-def json_line(timestamp: str, request: IRequest, about: RequestState) -> bytes:
+def json_line(timestamp: str, request: Request, about: RequestState) -> bytes:
     """The request as one JSON object: the combined format's fields, and what the service learnt."""
     return _encode(_JSONLine(
         getattr(request.getClientAddress(), "host", None),
@@ -114,7 +114,7 @@ class Batches:
 
     def _open(self) -> BinaryIO:
         if self._path is None:
-            return sys.__stdout__.buffer  # the process's own stdout, not twistd's redirected sys.stdout
+            return cast(TextIO, sys.__stdout__).buffer  # the process's own stdout, not twistd's sys.stdout
         return open(self._path, "ab")
 
     def add(self, line: bytes) -> None:
@@ -155,8 +155,8 @@ class _MeteredSite(Site):
     """Counts every finished request in the metrics, then adds its access log line (if any) to the batch."""
 
     def __init__(self, resource: Resource, counters: Counters, clock: IReactorTime, batches: Batches | None,
-                 format: Callable[[str, IRequest, RequestState], bytes]) -> None:
-        super().__init__(resource)
+                 format: Callable[[str, Request, RequestState], bytes]) -> None:
+        super().__init__(resource)  # type: ignore[no-untyped-call]  # Site.__init__ has no hints
         self._format = format
         self._counters = counters
         self._clock = clock

@@ -1,10 +1,10 @@
 """Who a request counts against: its peer, or the client a trusted proxy names."""
 
+from collections.abc import Iterable
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
-from typing import Iterable
+
 from twisted.internet.interfaces import IAddress
 from twisted.web.iweb import IRequest
-
 
 Network = IPv4Network | IPv6Network
 

@@ -1,15 +1,17 @@
 """The hot path: a URL served before, answered from memory before any routing."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes
+
 from twisted.internet.interfaces import IReactorTime
-from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from pypipin.metrics import Counters
 from pypipin.store.lru import LRU
 from pypipin.web.encoding import body_for
-from pypipin.metrics import Counters
 from pypipin.web.state import state
-
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
 
@@ -32,7 +34,7 @@ class Front(Resource):
 
     def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters,
                  hot_key: Callable[[bytes], bytes | None]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._clock = clock
         self._hot = hot
         self._inner = inner
@@ -41,7 +43,7 @@ class Front(Resource):
         self._cache = counters.cache
         self.in_flight = 0
 
-    def render(self, request: IRequest) -> Any:
+    def render(self, request: Request) -> Any:
         about = state(request)
         about.started = self._clock.seconds()
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
@@ -72,7 +74,7 @@ class Front(Resource):
 
     def _canonical(self, uri: bytes) -> bytes | None:
         """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered."""
-        known = self._spellings.get(uri)
+        known: bytes | None = self._spellings.get(uri)
         if known is None:
             known = self._hot_key(uri)
             if known is not None and known != uri:

@@ -3,16 +3,18 @@
 import resource
 import socket
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol, cast
+
 from twisted.internet.interfaces import IAddress, ISystemHandle
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.server import Site
+
 from pypipin._twisted import pause_parsing, request_method
 from pypipin.web.clients import Network, grouped, is_trusted, peer_host
-
 
 METHODS = (b"GET", b"HEAD")
 
@@ -47,6 +49,15 @@ SEND_BUFFER = 65536
 IN_A_ROW = 16  # pipelined requests answered at once before other connections get the reactor
 
 
+class _Connection(Protocol):
+    """What a channel asks of its TCP transport beyond ``ITransport``."""
+
+    def write(self, data: bytes) -> None: ...
+    def abortConnection(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+
+
 class Channel(HTTPChannel):
     """HTTP/1.1 with deadlines for each request and response, no body read, and bounded pipelining.
 
@@ -78,8 +89,14 @@ class Channel(HTTPChannel):
     def connectionMade(self) -> None:
         super().connectionMade()
         handle = ISystemHandle(self.transport, None)
-        if handle is not None and isinstance(handle.getHandle(), socket.socket):
-            handle.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        sock = None if handle is None else handle.getHandle()
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+
+    @property
+    def _connection(self) -> _Connection:
+        """The TCP transport (set from connectionMade on)."""
+        return cast(_Connection, self.transport)
 
     def dataReceived(self, data: bytes) -> None:
         if self._head_timer is None and not self._handling and data:
@@ -89,9 +106,9 @@ class Channel(HTTPChannel):
     def _head_late(self) -> None:
         self._head_timer = None
         if self._refused:  # its answer is written already
-            self.transport.abortConnection()
+            self._connection.abortConnection()
             return
-        self.transport.write(LATE)
+        self._connection.write(LATE)
         self.loseConnection()
 
     def _stop_head_timer(self) -> None:
@@ -104,7 +121,7 @@ class Channel(HTTPChannel):
         refusal = self._refusal(self.requests[-1].requestHeaders)
         if refusal is not None:
             self._refused = True
-            self.transport.write(refusal)
+            self._connection.write(refusal)
             self.loseConnection()
             return
         super().allHeadersReceived()
@@ -141,7 +158,7 @@ class Channel(HTTPChannel):
         self._answered += 1
         if self._answered % IN_A_ROW == 0 and self.persistent and self._turn is None and not self._full:
             pause_parsing(self, True)  # the next pipelined request is parsed in the reactor's next turn
-            self.transport.pauseProducing()
+            self._connection.pauseProducing()
             self._turn = self.callLater(0, self._next_turn)
 
     def _next_turn(self) -> None:
@@ -149,14 +166,14 @@ class Channel(HTTPChannel):
         if not self._full:  # else resumeProducing goes on once the client reads
             pause_parsing(self, False)
             if not self._handling:
-                self.transport.resumeProducing()
+                self._connection.resumeProducing()
             self.dataReceived(b"")
 
     def pauseProducing(self) -> None:
         """The transport's buffer is full: read and parse nothing more until it drains."""
         self._full = True
         pause_parsing(self, True)  # parse no further buffered request
-        self.transport.pauseProducing()  # HTTPChannel keeps reading while a request is handled
+        self._connection.pauseProducing()  # HTTPChannel keeps reading while a request is handled
         super().pauseProducing()
         self._watch_response()
 
@@ -179,9 +196,9 @@ class Channel(HTTPChannel):
 
     def _response_late(self) -> None:
         self._response_timer = None
-        self.transport.abortConnection()
+        self._connection.abortConnection()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._stop_head_timer()
         if self._turn is not None and self._turn.active():
             self._turn.cancel()
@@ -214,9 +231,9 @@ class Listener(ServerFactory):
     noisy = False  # the Site inside logs its own start and stop
 
     def __init__(self, site: Site, per_address: int, total: int, trusted: tuple[Network, ...],
-                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter | None = None,
+                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter[str] | None = None,
                  response_timeout: float = 30.0) -> None:
-        site.protocol = Channel
+        site.protocol = Channel  # type: ignore[method-assign,assignment]  # Site documents this; typed for H2
         site.timeOut = idle_timeout
         self.site = site
         self.per_address = per_address
@@ -234,7 +251,7 @@ class Listener(ServerFactory):
     def doStop(self) -> None:
         self.site.doStop()
 
-    def buildProtocol(self, addr: IAddress) -> Any:
+    def buildProtocol(self, addr: IAddress) -> Any:  # type: ignore[override]  # a port passes the peer's address
         peer = peer_host(addr)
         host = grouped(peer)
         count = self._open.get(host, 0)

@@ -2,10 +2,11 @@
 
 import hashlib
 from dataclasses import dataclass
-from twisted.web.iweb import IRequest
-from pypipin.web.encoding import COMPRESSED_FORMATS, body_for, choose, compress, etag_matches
-from pypipin.badges.parsing import FORMATS, BadgeRequest
 
+from twisted.web.iweb import IRequest
+
+from pypipin.badges.parsing import FORMATS, BadgeRequest
+from pypipin.web.encoding import COMPRESSED_FORMATS, body_for, choose, compress, etag_matches
 
 SVG_POLICY = b"default-src 'none'; style-src 'unsafe-inline'"
 
