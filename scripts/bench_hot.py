@@ -81,7 +81,6 @@ def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
     from pypipin.web.state import state
 
     badges, batches = site(Resource(), access_log, log_format, Counters(), reactor)
-    badges._logDateTime = "[29/Nov/2026:20:30:00 +0000]"
     channel = DummyChannel()
     channel.site = badges
     request = badges.requestFactory(channel)

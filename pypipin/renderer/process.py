@@ -5,10 +5,9 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from twisted.internet import defer, error
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
@@ -85,6 +84,7 @@ class Monitor(ProcessMonitor):
     def __init__(self, reactor: Any, node: str, port: int, counters: Counters, directory: Path,
                  provision: bool, renders: int = RENDERS) -> None:
         super().__init__(reactor=reactor)
+        self._runner = reactor  # node's checks, npm and the back-off (procmon keeps its own, private)
         self._renders = renders
         self._counters = counters
         self._started = False
@@ -103,14 +103,14 @@ class Monitor(ProcessMonitor):
         delay, said = 1.0, None
         while True:
             try:
-                node, _ = await check_node(self._reactor, self._node)
+                node, _ = await check_node(self._runner, self._node)
                 try:
                     check_dir(self._directory)
                 except NotReady:
                     if not self._provision:
                         raise
                     self.problem = f"installing the renderer's npm packages into {self._directory} (first start)"
-                    await install(self._reactor, self._directory, node)
+                    await install(self._runner, self._directory, node)
                 break
             except NotReady as failure:
                 self.problem = str(failure)
@@ -118,7 +118,7 @@ class Monitor(ProcessMonitor):
                     log.error("Renderer cannot start: {problem} (checking again with back-off up to {most:.0f} s)",
                               problem=self.problem, most=RETRY_MAX)
                     said = self.problem
-                await sleep(cast(IReactorTime, self._reactor), delay)  # the reactor is a clock too
+                await sleep(self._runner, delay)
                 delay = min(delay * 2, RETRY_MAX)
         self.problem = None
         log.info("Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory)
@@ -154,6 +154,6 @@ class Monitor(ProcessMonitor):
         def ended() -> bool:
             return not self.protocols
 
-        return defer.ensureDeferred(poll_until(cast(IReactorTime, self._reactor), ended, self.killTime + 1))
+        return defer.ensureDeferred(poll_until(self._runner, ended, self.killTime + 1))
 
 
