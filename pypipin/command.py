@@ -10,13 +10,12 @@ from twisted.internet import defer, task
 from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
 from twisted.python import usage
 
+from pypipin import wiring
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
-from pypipin.store.redis import RedisStore
-from pypipin.upstream.http import client
-from pypipin.options import Options
-from pypipin.store.connection import address
+from pypipin.options import DEFAULT_NODE, Options
 from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
+from pypipin.settings import Settings
 from pypipin.waiting import poll_until
 
 REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection
@@ -30,25 +29,24 @@ async def renderer_install(reactor: Any, directory: Path | None, node: str) -> N
     print(f"renderer ready in {directory or default_dir()} ({use})")
 
 
-async def _node(reactor: Any, options: Options) -> str:
-    path, version = await check_node(reactor, options["node"])
+async def _node(reactor: Any, settings: Settings) -> str:
+    path, version = await check_node(reactor, settings.renderer.node)
     return f"Node.js {version} at {path} (needs {node_versions()})"
 
 
-async def _renderer(reactor: Any, options: Options) -> str:
-    directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
-    check_dir(directory)
-    return f"npm packages present in {directory}"
+async def _renderer(reactor: Any, settings: Settings) -> str:
+    check_dir(settings.renderer.directory)
+    return f"npm packages present in {settings.renderer.directory}"
 
 
-async def _redis(reactor: Any, options: Options) -> str:
-    if options["redis"] == "none":
-        return "none (in-process cache only)"
+async def _redis(reactor: Any, settings: Settings) -> str:
     try:
-        where = address(options["redis"], options["redis-password-file"])
+        where = wiring.redis_address(settings)
     except OSError as failure:
         raise NotReady(f"cannot read --redis-password-file: {failure}") from None
-    store = RedisStore(reactor, where, options["redis-ca"], MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
+    if where is None:
+        return "none (in-process cache only)"
+    store = wiring.redis_store(settings, reactor, where, MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
     try:
         if not await poll_until(reactor, lambda: store.state == "redis", REDIS_WAIT):
             raise NotReady(f"{where!r}: {store.reason or f'no connection within {REDIS_WAIT:.0f} s'}")
@@ -58,7 +56,7 @@ async def _redis(reactor: Any, options: Options) -> str:
 
 
 async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[bytes, bytes] | None = None) -> str:
-    http, pool = client(reactor, 1, timeout)
+    http, pool = wiring.probe_client(reactor, timeout)
     try:
         response = await http.head(url, timeout=timeout, headers=headers)
     except Exception as failure:
@@ -70,27 +68,28 @@ async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[by
     return f"{url} answers (HTTP {response.code})"
 
 
-async def _pypi(reactor: Any, options: Options) -> str:
+async def _pypi(reactor: Any, settings: Settings) -> str:
     """Every index, by its URL without credentials (they go as a header)."""
-    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", options["upstream-timeout"], index.headers)
-                      for index in options["indexes"].values()])
+    timeout = settings.upstream.timeout
+    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", timeout, index.headers)
+                      for index in settings.upstream.indexes.values()])
 
 
-async def _stats(reactor: Any, options: Options) -> str:
-    return await _reachable(reactor, options["stats-url"] + "/packages/pip/recent", options["upstream-timeout"])
+async def _stats(reactor: Any, settings: Settings) -> str:
+    return await _reachable(reactor, settings.upstream.stats_url + "/packages/pip/recent", settings.upstream.timeout)
 
 
-CHECKS: list[tuple[str, Callable[[Any, Options], Awaitable[str]]]] = [
+CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
     ("node", _node), ("renderer", _renderer), ("redis", _redis), ("pypi", _pypi), ("pypistats", _stats),
 ]
 
 
-async def check(reactor: Any, options: Options) -> None:
+async def check(reactor: Any, settings: Settings) -> None:
     """One line per dependency; exits 1 when any is missing or unreachable."""
     failed = 0
     for name, probe in CHECKS:
         try:
-            print(f"{name}: ok: {await probe(reactor, options)}")
+            print(f"{name}: ok: {await probe(reactor, settings)}")
         except NotReady as problem:
             print(f"{name}: FAILED: {problem}")
             failed += 1
@@ -108,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     setup = actions.add_parser("install", help="install them now (npm ci), e.g. in an image build")
     setup.add_argument("--dir", type=Path, default=None,
                        help=f"where (default: the per-user directory the daemon uses, now {default_dir()})")
-    setup.add_argument("--node", default=Options()["node"], help="the node executable (default: %(default)s)")
+    setup.add_argument("--node", default=DEFAULT_NODE, help="the node executable (default: %(default)s)")
     commands.add_parser("check", add_help=False,
                         help="check node, the renderer, Redis and the upstreams with the daemon's options "
                              "(pypipin check [twistd pypipin options])")
@@ -140,4 +139,5 @@ def main(argv: list[str] | None = None) -> None:
         print(f"config: FAILED: {error}")
         sys.exit(2)
     print("config: ok")
-    task.react(lambda reactor: defer.ensureDeferred(check(reactor, options)))
+    settings = Settings.from_options(options)
+    task.react(lambda reactor: defer.ensureDeferred(check(reactor, settings)))

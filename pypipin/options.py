@@ -6,6 +6,8 @@ import sys
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any, Callable
 
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 
 from pypipin import __version__
@@ -36,6 +38,29 @@ def _port_number(value: str) -> int:
     if not value.isdigit() or not 0 <= int(value) <= 65535:
         raise ValueError(f"{value!r} is not a TCP port number (0 to 65535)")
     return int(value)
+
+
+def _endpoint(value: str) -> str:
+    """A strports description (a bare port number N is ``tcp:N``), checked now: a bad one fails here, not at start."""
+    if value.isdigit():
+        return f"tcp:{_port_number(value)}"
+    try:
+        # parsed against a reactor that does nothing, so only the description is checked; each endpoint
+        # parser says "bad description" with what its code raises (OSError: a certificate file is missing)
+        serverFromString(MemoryReactor(), value)
+    except (ValueError, TypeError, KeyError, IndexError, OSError) as error:
+        raise ValueError(f"{value!r} is not a port number or strports description ({error})") from None
+    return value
+
+
+_endpoint.coerceDoc = "A port number (tcp:N) or a strports description."  # type: ignore[attr-defined]
+
+
+def _optional_endpoint(value: str) -> str:
+    return value and _endpoint(value)
+
+
+_optional_endpoint.coerceDoc = _endpoint.coerceDoc  # type: ignore[attr-defined]
 
 
 def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -88,8 +113,10 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return coerce
 
 
-_PARAMETERS = [
-    ["port", "p", "tcp:8888", "Where to listen, as a strports description."],
+DEFAULT_NODE = shutil.which("node") or "node"
+
+_PARAMETERS: list[list[Any]] = [
+    ["port", "p", "tcp:8888", "Where to listen: a port number or a strports description.", _endpoint],
     ["redis", None, "redis://127.0.0.1:6379/0", "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), or 'none' for the in-process cache only.", _redis],
     ["redis-password-file", None, "", "File holding the Redis password (instead of one in the URL); mode 0600.", _secret_file],
     ["redis-ca", None, "", "CA certificates (PEM) that sign a rediss:// server's certificate; default: the system's.", _readable_file],
@@ -103,7 +130,7 @@ _PARAMETERS = [
     ["upstream-concurrency", None, 32, "Most upstream requests under way at once.", _positive(int)],
     ["upstream-max-mb", None, 20, "Largest upstream body accepted, in MiB, counted after gzip decoding.", _positive(int)],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
-    ["node", None, shutil.which("node") or "node", "Path of the node executable."],
+    ["node", None, DEFAULT_NODE, "Path of the node executable."],
     ["renderer-dir", None, "", "Directory holding the renderer's npm packages, made by `pypipin renderer install --dir`; "
      "the daemon never installs into it. Empty: a per-user cache directory, installed on the first start."],
     ["access-log", None, "-", "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'."],
@@ -111,7 +138,8 @@ _PARAMETERS = [
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
     ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
-    ["metrics-port", None, "", "Serve /metrics on this strports description instead of --port."],
+    ["metrics-port", None, "", "Serve /metrics on this port number or strports description instead of --port.",
+     _optional_endpoint],
     ["index-file", None, "", "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).", _secret_file],
     ["pypi-rate", None, 20.0, "Most PyPI calls a second from this daemon (bursts of twice that).", _positive(float)],
     ["client-names", None, 60.0, "Names one client may have looked up upstream a minute (cached ones are free; "

@@ -3,11 +3,13 @@
 from twisted.application.service import IService
 
 from pypipin.options import Options
+from pypipin.settings import Settings
 from pypipin.wiring import make_service
 
 
 def makeService(options: Options) -> IService:
-    return make_service(options)
+    """The daemon, from twistd's parsed ``options`` turned into ``Settings`` once."""
+    return make_service(Settings.from_options(options))
 
 
 __all__ = ["Options", "makeService"]
