@@ -1,14 +1,18 @@
 """The ``pypipin`` command: its version, provisioning the renderer ahead of time, checking a setup."""
+# mypy: untyped-calls-exclude=twisted
+# (twisted's usage, service, endpoint and pool modules are not annotated: calls into them are unchecked)
 
 import argparse
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, cast
 
 from twisted.internet import defer, task
-from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
+from twisted.logger import (FilteringLogObserver, ILogFilterPredicate, ILogObserver, PredicateResult,
+                            globalLogBeginner, textFileLogObserver)
 from twisted.python import usage
+from twisted.web.http_headers import Headers
 
 from pypipin import wiring
 from pypipin.store.lru import LRU
@@ -25,7 +29,8 @@ async def renderer_install(reactor: Any, directory: Path | None, node: str) -> N
     """Installs the renderer's npm packages into ``directory`` (nothing when they are there)."""
     path, _ = await check_node(reactor, node)
     await install(reactor, directory or default_dir(), path)
-    use = f"twistd -n pypipin --renderer-dir {directory}" if directory else "twistd -n pypipin finds it by itself"
+    use = (f"twistd -n pypipin --renderer-dir {directory}" if directory
+           else "twistd -n pypipin finds it by itself")
     print(f"renderer ready in {directory or default_dir()} ({use})")
 
 
@@ -55,10 +60,13 @@ async def _redis(reactor: Any, settings: Settings) -> str:
     return f"connected to {where!r}"
 
 
-async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[bytes, bytes] | None = None) -> str:
+async def _reachable(reactor: Any, url: str, timeout: float,
+                     headers: Mapping[bytes, bytes] | None = None) -> str:
     http, pool = wiring.probe_client(reactor, timeout)
     try:
-        response = await http.head(url, timeout=timeout, headers=headers)
+        response = await http.head(url, timeout=timeout,
+                                   headers=Headers({name: [value] for name, value in
+                                                    (headers or {}).items()}))
     except Exception as failure:
         raise NotReady(f"{url}: {failure.__class__.__name__}: {failure}") from None
     finally:
@@ -76,7 +84,8 @@ async def _pypi(reactor: Any, settings: Settings) -> str:
 
 
 async def _stats(reactor: Any, settings: Settings) -> str:
-    return await _reachable(reactor, settings.upstream.stats_url + "/packages/pip/recent", settings.upstream.timeout)
+    upstream = settings.upstream
+    return await _reachable(reactor, upstream.stats_url + "/packages/pip/recent", upstream.timeout)
 
 
 CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
@@ -98,7 +107,8 @@ async def check(reactor: Any, settings: Settings) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pypipin", description="PyPI badges as a self-hosted Twisted service. "
+    parser = argparse.ArgumentParser(prog="pypipin",
+                                     description="PyPI badges as a self-hosted Twisted service. "
                                      "Run the daemon with: twistd -n pypipin [options]")
     parser.add_argument("--version", action="version", version=f"pypipin {metadata.version('pypipin')}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -120,10 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     if arguments.command == "renderer":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        ours = FilteringLogObserver(textFileLogObserver(sys.stderr), [
-            lambda event: PredicateResult.yes if event.get("log_namespace", "").startswith("pypipin")
-            else PredicateResult.no])
-        globalLogBeginner.beginLoggingTo([ours], redirectStandardIO=False)
+        # casts: the observers provide these zope interfaces, which mypy cannot see
+        ours = FilteringLogObserver(cast(ILogObserver, textFileLogObserver(sys.stderr)), [cast(
+            ILogFilterPredicate, lambda event: PredicateResult.yes
+            if event.get("log_namespace", "").startswith("pypipin") else PredicateResult.no)])
+        globalLogBeginner.beginLoggingTo([cast(ILogObserver, ours)], redirectStandardIO=False)
 
         async def provision(reactor: Any) -> None:
             try:

@@ -1,13 +1,16 @@
-"""Wiring: every part built, in one place, from the ``Settings``: the daemon's service tree and what the commands use."""
+"""Wiring: every part built, in one place, from the ``Settings``: the daemon's service tree and what the
+commands use."""
+# mypy: untyped-calls-exclude=twisted
+# (twisted's usage, service, endpoint and pool modules are not annotated: calls into them are unchecked)
 
 import signal
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from treq.client import HTTPClient
 from twisted.application import service, strports
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
@@ -50,7 +53,7 @@ class Pypipin(service.MultiService):
 
     def __init__(self, reactor: Any, web: service.Service, in_flight: Callable[[], int], closers: list[Any],
                  monitor: Monitor, reopen: Callable[[], None]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         self._reactor = reactor
         self._reopen = reopen
         self._web = web
@@ -61,7 +64,7 @@ class Pypipin(service.MultiService):
             child.setServiceParent(self)
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         stop = lambda *_: self._reactor.callFromThread(self._reactor.stop)  # noqa: E731
         self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
         self._reactor.callWhenRunning(self._on_reopen_signals)
@@ -96,7 +99,8 @@ def lru(clock: IReactorTime, settings: Settings) -> LRU:
 
 
 def redis_address(settings: Settings) -> Address | None:
-    """Where the shared Redis is (None for ``--redis none``); OSError when the password file cannot be read."""
+    """Where the shared Redis is (None for ``--redis none``); OSError when its password file cannot be
+    read."""
     if settings.cache.redis_url is None:
         return None
     return address(settings.cache.redis_url, settings.cache.redis_password_file)
@@ -115,8 +119,9 @@ def probe_client(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnecti
 
 def app(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer,
         counters: Counters, metrics: Resource, hot: LRU, drawn: LRU) -> Routes:
-    """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in ``store``;
-    ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of responses and images."""
+    """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
+    ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
+    responses and images."""
     sources = settings.upstream
     indexes = sources.indexes  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
@@ -170,7 +175,8 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     hot, drawn = lru(reactor, settings), lru(reactor, settings)
     readings = Readings({
         "pypipin_redis_up": ("1 while the shared Redis is in use", [], lambda: float(store.state == "redis")),
-        "pypipin_renderer_up": ("1 while the Node renderer process runs", [], lambda: float(bool(monitor.protocols))),
+        "pypipin_renderer_up": ("1 while the Node renderer process runs", [],
+                                lambda: float(bool(monitor.protocols))),
         "pypipin_requests_in_flight": ("Requests passed to the app and not finished yet", [],
                                        lambda: front.in_flight),
         "pypipin_cache_entries": ("Entries in each in-process cache", ["cache"],
@@ -182,15 +188,18 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     front = app(settings, reactor, store, http, renderer, counters,
                 notFound() if settings.metrics.port else metrics, hot, drawn).resource(reactor)
     web = service.MultiService()
-    badge_site, access_log = site(front, settings.access_log.where, settings.access_log.format, counters, reactor)
+    logged = settings.access_log
+    badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(
         badge_site, per_address=listening.client_connections, total=listening.max_connections,
         trusted=listening.trusted_proxies, head_timeout=listening.head_timeout,
-        idle_timeout=listening.idle_timeout, refused=counters.refused, response_timeout=listening.response_timeout,
+        idle_timeout=listening.idle_timeout, refused=counters.refused,
+        response_timeout=listening.response_timeout,
     )
-    strports.service(listening.port, listener, reactor=reactor).setServiceParent(web)
+    strports.service(listening.port, cast(IProtocolFactory, listener), reactor=reactor).setServiceParent(web)
     if settings.metrics.port:
-        strports.service(settings.metrics.port, Site(metrics), reactor=reactor).setServiceParent(web)
+        strports.service(settings.metrics.port, cast(IProtocolFactory, Site(metrics)),
+                         reactor=reactor).setServiceParent(web)
     if access_log is not None:
         closers.append(access_log.close)
     return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor,
