@@ -56,8 +56,8 @@ def _endpoint(value: str) -> str:
     return value
 
 
-
 def _optional_endpoint(value: str) -> str:
+    """``_endpoint``, or empty for none."""
     return value and _endpoint(value)
 
 
