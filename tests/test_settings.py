@@ -21,11 +21,14 @@ from pypipin import wiring
 from pypipin.options import _PARAMETERS, Options, environment_name
 from pypipin.renderer.process import free_port
 from pypipin.renderer.provision import default_dir
-from pypipin.settings import MIB, Settings
+from pypipin.settings import Settings
 from pypipin.store.memory import MemoryStore
 from pypipin.store.redis import RedisStore
 from pypipin.upstream.indexes import Index
 from pypipin.web.listener import RESERVED_FDS, Listener
+
+
+MIB = 1024 * 1024  # written out, not imported: the unit is what is tested
 
 
 def settings(*args: str) -> Settings:
