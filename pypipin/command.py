@@ -1,25 +1,32 @@
 """The ``pypipin`` command: its version, provisioning the renderer ahead of time, checking a setup."""
 # mypy: untyped-calls-exclude=twisted
-# (twisted's usage, service, endpoint and pool modules are not annotated: calls into them are unchecked)
+# (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping, cast
+from typing import Any, cast
 
 from twisted.internet import defer, task
-from twisted.logger import (FilteringLogObserver, ILogFilterPredicate, ILogObserver, PredicateResult,
-                            globalLogBeginner, textFileLogObserver)
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogFilterPredicate,
+    ILogObserver,
+    PredicateResult,
+    globalLogBeginner,
+    textFileLogObserver,
+)
 from twisted.python import usage
 from twisted.web.http_headers import Headers
 
 from pypipin import wiring
-from pypipin.store.lru import LRU
-from pypipin.store.memory import MemoryStore
 from pypipin.options import DEFAULT_NODE, Options
 from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
 from pypipin.settings import Settings
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
 from pypipin.waiting import poll_until
 
 REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection

@@ -1,12 +1,13 @@
 """The twistd options of pypipin; each has a PYPIPIN_<NAME> environment twin."""
 # mypy: untyped-calls-exclude=twisted
-# (twisted's usage, service, endpoint and pool modules are not annotated: calls into them are unchecked)
+# (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Any, Callable
+from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
@@ -59,7 +60,6 @@ def _endpoint(value: str) -> str:
 def _optional_endpoint(value: str) -> str:
     """``_endpoint``, or empty for none."""
     return value and _endpoint(value)
-
 
 
 def _networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

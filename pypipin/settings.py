@@ -4,10 +4,11 @@ Past ``Settings.from_options`` nothing reads an option by its name: the wiring a
 commands take a ``Settings`` (or one of its groups).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, Mapping, cast
+from typing import Any, Literal, cast
 
 from pypipin.options import Options
 from pypipin.renderer.provision import default_dir

@@ -1,41 +1,42 @@
 """Wiring: every part built, in one place, from the ``Settings``: the daemon's service tree and what the
 commands use."""
 # mypy: untyped-calls-exclude=twisted
-# (twisted's usage, service, endpoint and pool modules are not annotated: calls into them are unchecked)
+# (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import signal
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from treq.client import HTTPClient
 from twisted.application import service, strports
 from twisted.internet import defer
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
+from twisted.web.client import HTTPConnectionPool
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
-from twisted.web.client import HTTPConnectionPool
 from twisted.web.server import Site
 
+from pypipin.answers import Answers
+from pypipin.data.images import Drawer, Images
+from pypipin.data.packages import Packages
+from pypipin.limits.bucket import Gate
+from pypipin.limits.budgets import Budgets
+from pypipin.metrics import Counters, MetricsPage, Readings, registry
+from pypipin.renderer.drawing import Renderer
+from pypipin.renderer.process import Monitor, free_port
+from pypipin.settings import Settings
+from pypipin.store.connection import Address, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
-from pypipin.data.images import Drawer, Images
-from pypipin.limits.budgets import Budgets
-from pypipin.web.listener import Listener
-from pypipin.web.access_log import site
-from pypipin.metrics import Counters, MetricsPage, Readings, registry
-from pypipin.data.packages import Packages
-from pypipin.settings import Settings
-from pypipin.upstream.http import client
-from pypipin.limits.bucket import Gate
-from pypipin.store.connection import Address, address
-from pypipin.renderer.drawing import Renderer
-from pypipin.renderer.process import Monitor, free_port
 from pypipin.upstream.client import Upstream, connect
+from pypipin.upstream.http import client
 from pypipin.waiting import poll_until
+from pypipin.web.access_log import site
+from pypipin.web.listener import Listener
 from pypipin.web.routes import Routes
-from pypipin.answers import Answers
 
 log = Logger()
 

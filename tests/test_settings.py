@@ -6,8 +6,9 @@ import os
 import resource
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from twisted.application.internet import StreamServerEndpointService
@@ -18,7 +19,7 @@ from twisted.web.server import Site
 
 from processes import TWISTD, wait_for_port
 from pypipin import wiring
-from pypipin.options import _PARAMETERS, Options, environment_name
+from pypipin.options import Options, environment_name
 from pypipin.renderer.process import free_port
 from pypipin.renderer.provision import default_dir
 from pypipin.settings import Settings
@@ -26,7 +27,6 @@ from pypipin.store.memory import MemoryStore
 from pypipin.store.redis import RedisStore
 from pypipin.upstream.indexes import Index
 from pypipin.web.listener import RESERVED_FDS, Listener
-
 
 MIB = 1024 * 1024  # written out, not imported: the unit is what is tested
 
@@ -95,7 +95,7 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 
 def test_every_option_has_a_place_in_the_settings() -> None:
-    assert sorted(GIVEN) == sorted(name for name, *_ in _PARAMETERS)
+    assert sorted(GIVEN) == sorted(name for name, *_ in Options.optParameters)
 
 
 @pytest.mark.parametrize("option", sorted(GIVEN))
