@@ -45,7 +45,7 @@ class MemoryStore:
     """A ``Store`` kept in this process only."""
 
     state = "in-process"
-    reason = None
+    reason: str | None = None
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru
