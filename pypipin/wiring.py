@@ -144,7 +144,7 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         closers.append(redis.disconnect)
     http, pool = connect(reactor, options["upstream-timeout"])
     renderer = Renderer(reactor, renderer_port, renders=options["render-concurrency"], kill=monitor.kill,
-                        problem=lambda: monitor.problem)
+                        problem=lambda: monitor.startup_problem)
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     hot, drawn = lru(reactor, options), lru(reactor, options)
     readings = Readings({

@@ -7,6 +7,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from pypipin.data import keys
 from pypipin.store.memory import Store
 from pypipin.waiting import sleep
 
@@ -60,11 +61,11 @@ async def across_processes(
 ) -> T:
     """``compute()`` by one of all the processes sharing ``store``; the others ``read()`` its result.
 
-    A lock (``key`` + ``:lock``, set only if absent, expiring after ``lock_ttl``) picks
+    A lock (``keys.lock(key)``, set only if absent, expiring after ``lock_ttl``) picks
     the process that computes. The others poll ``read()`` until it finds the result;
     if the lock goes away without one (the holder failed or died), they compute too.
     """
-    lock = key + ":lock"
+    lock = keys.lock(key)
     if await store.add(lock, b"1", lock_ttl):
         try:
             found = await read()  # landed between our miss and our lock

@@ -15,7 +15,6 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
 from pypipin.limits.bucket import Gate, floor
-from pypipin.upstream.client import Unavailable
 
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
@@ -27,8 +26,11 @@ LATELY_UNITS = 2 * LARGEST_RENDER
 
 
 
-class OverBudget(Unavailable):
-    """The client has spent its budget for ``cost``; it may try again in a few seconds."""
+class OverBudget(Exception):
+    """The client has spent its budget for ``cost``; it may try again in a few seconds.
+
+    Not an upstream failure: what refuses is this client's own use, and the badge says so.
+    """
 
     def __init__(self, cost: str) -> None:
         super().__init__(f"over the {cost} budget")

@@ -9,6 +9,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import RequestTransmissionFailed
 
+from pypipin.badges.lifetimes import POISON_TTL
 from pypipin.store.lru import LRU
 from pypipin.upstream.http import client
 from pypipin.waiting import sleep
@@ -20,7 +21,6 @@ log = Logger()
 RENDER_DEADLINE = 4.0  # seconds one render may take in node (a normal one takes 5-50 ms)
 QUEUE_WAIT = 1.0  # seconds a render may wait for one of the RENDERS slots
 RETRY = 0.1
-POISON_TTL = 30 * 86400
 POISONS_KEPT = 10_000
 
 

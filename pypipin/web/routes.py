@@ -26,7 +26,6 @@ from pypipin.web.clients import Network, client
 from pypipin.web.front import Front
 from pypipin.web.response import Response, respond
 
-OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 
 
 
@@ -137,7 +136,7 @@ class Routes:
         about = state(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
-            answer = await self._answers.answer(wanted, client(request, self._trusted), about)
+            answer = await self._answers.answer(wanted, client(request, self._trusted), about.reached)
         except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
