@@ -82,7 +82,7 @@ def normalise(name: str) -> str | None:
         return None
 
 
-def _split_extension(last: str) -> tuple[str, str] | None:
+def _split_extension(last: str) -> tuple[str, str]:
     """``twisted.png`` -> (``twisted``, ``png``); no known extension means svg."""
     stem, dot, ext = last.rpartition(".")
     if dot and ext.lower() in FORMATS:
@@ -90,7 +90,7 @@ def _split_extension(last: str) -> tuple[str, str] | None:
     return last, "svg"
 
 
-def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
+def _route(parts: Sequence[str]) -> tuple[str, Mapping[str, str], str, str] | None:
     """Kind name, fixed options, package and format of a path, or None if it is no badge."""
     if len(parts) == 3 and parts[0] in ORIGINAL_NAMES and parts[2].startswith("badge."):
         ext = parts[2][len("badge."):]
@@ -176,9 +176,10 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
     ``indexes``: the configured indexes by name, for ``?index=`` and ``?pypiBaseUrl=``.
     """
     decoded = [_decode_segment(segment) for segment in path.split(b"/")[1:]]
-    if None in decoded:
+    parts = [part for part in decoded if part is not None]
+    if len(parts) < len(decoded):
         return None
-    route = _route(decoded)  # type: ignore[arg-type]
+    route = _route(parts)
     if route is None:
         return None
     kind_name, fixed, name, ext = route
@@ -188,7 +189,9 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         value = read(params[option]) if option in params and option not in options else None
         if value is not None:
             options[option] = value
-    style = params.get("style") if params.get("style") in STYLES else "flat"
+    style = params.get("style", "flat")
+    if style not in STYLES:
+        style = "flat"
     cache_seconds = _int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0)
     lowest = SCALES[0]
     scale = _int(params.get("scale"), lowest, SCALES[-1], lowest) if FORMATS[ext].scalable else lowest

@@ -104,10 +104,11 @@ class Images:
                     pay: Payer = None, shared: bool = True) -> bytes:
         """The image ``spec`` describes; ``shared``: also kept in (and read from) the shared store."""
         key = keys.image(spec)
-        found = self._memory.get(key)
-        self._counters.cache["images", "hit" if found is not None else "miss"] += 1
-        layer = "memory"
-        if found is None:
+        kept: bytes | None = self._memory.get(key)
+        self._counters.cache["images", "hit" if kept is not None else "miss"] += 1
+        if kept is not None:
+            found, layer = kept, "memory"
+        else:
             self._wanting[key] += 1
             try:
                 if shared:

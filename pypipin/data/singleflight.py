@@ -1,7 +1,7 @@
 """Share one call among everyone who asks for the same key while it runs: in this process,
 and across the processes that share one store."""
 
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -26,9 +26,9 @@ class SingleFlight:
         """True while a call for ``key`` is under way."""
         return key in self._waiting
 
-    def run(self, key: str, start: Callable[[], Awaitable[Any]]) -> defer.Deferred[Any]:
+    def run(self, key: str, start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]) -> defer.Deferred[T]:
         """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
-        waiter: defer.Deferred[Any] = defer.Deferred()
+        waiter: defer.Deferred[T] = defer.Deferred()
         if key in self._waiting:
             self._waiting[key].append(waiter)
             return waiter
@@ -43,6 +43,7 @@ class SingleFlight:
                 else:
                     each.callback(result)
 
+        started: defer.Deferred[T]
         try:
             started = defer.ensureDeferred(start())
         except Exception:

@@ -134,7 +134,9 @@ class Budgets:
 
     def _no_slot(self, spent: float) -> bool:
         """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may draw lately."""
-        return bool(self._slots) and self._slots - self._under_way < 1 + int(floor(spent, self._slots))
+        if not self._slots:  # no limit
+            return False
+        return self._slots - self._under_way < 1 + int(floor(spent, self._slots))
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,8 @@ class Upstream:
                      credentials: Mapping[bytes, bytes]) -> tuple[bytes | None, dict[str, str]]:
         """The body of a 200 (None for a 304) and its validators."""
         # Twisted drops Authorization on a redirect to another host: credentials reach only theirs
-        headers = {b"User-Agent": USER_AGENT, b"Accept": b"application/json", **credentials}
+        headers: dict[bytes | str, bytes | str] = {b"User-Agent": USER_AGENT, b"Accept": b"application/json"}
+        headers.update(credentials.items())
         headers.update((VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items())
         response = await self._http.get(url, headers=headers)
         body = await self._body(url, response)

@@ -86,7 +86,10 @@ BOUNDS = {
 OPTIONAL = ("vulnerabilities", "releases")
 
 
-def _splitter(struct: type) -> msgspec.json.Decoder:
+Decoded = type[Document] | type[Info]  # the Structs decoded field by field
+
+
+def _splitter(struct: Decoded) -> msgspec.json.Decoder[Any]:
     fields = [(name, msgspec.Raw, msgspec.Raw(b"null")) for name in struct.__struct_fields__]
     return msgspec.json.Decoder(msgspec.defstruct(f"{struct.__name__}Parts", fields))
 
@@ -94,15 +97,16 @@ def _splitter(struct: type) -> msgspec.json.Decoder:
 # what msgspec raises for a body that is not the document: misshapen, or nested past Python's
 # recursion limit (msgspec counts its depth against it, even in the parts it skips)
 _UNDECODED = (msgspec.DecodeError, RecursionError)
-_SPLIT = {struct: _splitter(struct) for struct in (Document, Info)}
-_DECODERS = {(struct, field.name): msgspec.json.Decoder(field.type)
-             for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
+_SPLIT: dict[Decoded, msgspec.json.Decoder[Any]] = {struct: _splitter(struct) for struct in (Document, Info)}
+_DECODERS: dict[tuple[Decoded, str], msgspec.json.Decoder[Any]] = {
+    (struct, field.name): msgspec.json.Decoder(field.type)
+    for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
 
 
-def _fields(raw: bytes, struct: type) -> dict[str, Any]:
+def _fields(raw: bytes, struct: Decoded) -> dict[str, Any]:
     """The fields of ``struct`` in ``raw``, each decoded only within its bounds."""
     parts = _SPLIT[struct].decode(raw)
-    values = {}
+    values: dict[str, Any] = {}
     for name in struct.__struct_fields__:
         part = bytes(getattr(parts, name))
         try:

@@ -7,7 +7,8 @@ from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.pages import notFound
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
 from twisted.web.static import File
 
 from pypipin.web import home
@@ -39,13 +40,13 @@ from pypipin.web.response import Response, respond
 class _Static(File):
     """The page's assets, whole: a folder is not listed, and Range is ignored."""
 
-    def directoryListing(self) -> Resource:
+    def directoryListing(self) -> IResource:
         return notFound()
 
-    def render_GET(self, request: IRequest) -> Any:
+    def render_GET(self, request: Request) -> Any:
         # Twisted's range producers fail on some (100 x "0-", "-99999999"), leaving the response hanging
         request.requestHeaders.removeHeader(b"Range")
-        body = super().render_GET(request)
+        body = super().render_GET(request)  # type: ignore[no-untyped-call]  # Twisted's File has no hints
         if not request.startedWriting:
             request.setHeader(b"Accept-Ranges", b"none")
         return body
