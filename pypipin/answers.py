@@ -105,7 +105,7 @@ class Answers:
         return Outcome.STALE if data.stale else Outcome.FRESH, data
 
     async def _known(self, package: str, account: Account) -> None:
-        """Raise NotFound if PyPI does not know ``package``: pypistats' small budget is spent on real names only.
+        """Raise NotFound if PyPI does not know ``package``: pypistats' small budget goes to real names only.
 
         The check is paid from ``account`` too: over budget, OverBudget.
         """

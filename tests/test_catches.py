@@ -20,8 +20,8 @@ from pypipin.upstream.indexes import configured
 from util import Stack
 
 DEEP = b"[" * 5000 + b"]" * 5000  # past Python's recursion limit, which msgspec counts its depth against
-LOGO = "data:image/svg+xml;base64," + base64.b64encode(
-    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>').decode()
+SQUARE = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="9" height="9"/></svg>'
+LOGO = "data:image/svg+xml;base64," + base64.b64encode(SQUARE).decode()
 
 
 def test_the_errors_are_their_own_types() -> None:
@@ -57,14 +57,16 @@ def fetched(outcome: defer.Deferred[Any], http: StubTreq) -> Any:
 def stubbed(clock: task.Clock) -> tuple[FakeUpstream, StubTreq, Upstream]:
     fake = FakeUpstream(clock)
     http = StubTreq(fake)
-    return fake, http, Upstream(clock, http, configured("http://pypi.test/pypi", []), "http://pypi.test/api", 2.0)
+    indexes = configured("http://pypi.test/pypi", [])
+    return fake, http, Upstream(clock, http, indexes, "http://pypi.test/api", 2.0)
 
 
-def test_a_garbled_document_is_unavailable_and_a_decoding_bug_is_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_garbled_document_is_unavailable_a_decoding_bug_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     fake, http, upstream = stubbed(task.Clock())
     fake.packages["deep"] = b'{"info": ' + DEEP + b"}"
     failure = fetched(upstream.pypi("deep"), http)
-    assert failure.check(Unavailable) and "/pypi/deep/json: maximum recursion depth" in failure.getErrorMessage()
+    assert failure.check(Unavailable)
+    assert "/pypi/deep/json: maximum recursion depth" in failure.getErrorMessage()
 
     def broken(body: bytes) -> dict[str, Any]:
         raise TypeError("a bug in decoding")

@@ -1,4 +1,4 @@
-"""pypipin.badges.formats: the one table of formats, and the parts that read it (URLs, responses, home page)."""
+"""pypipin.badges.formats: the one table of formats, and the parts that read it (URLs, responses, home)."""
 
 import json
 
@@ -15,7 +15,7 @@ def test_the_table() -> None:
     assert {ext: each.content_type for ext, each in FORMATS.items()} == {
         "svg": "image/svg+xml;charset=utf-8", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
         "gif": "image/gif", "webp": "image/webp", "tiff": "image/tiff", "json": "application/json"}
-    assert {ext for ext, each in FORMATS.items() if each.name != ext} == {"jpg"} and FORMATS["jpg"].name == "jpeg"
+    assert {ext: each.name for ext, each in FORMATS.items() if each.name != ext} == {"jpg": "jpeg"}
     assert all(FORMATS[each.name].name == each.name for each in FORMATS.values())  # a synonym names a format
     assert {ext for ext, each in FORMATS.items() if each.gzipped} == {"svg", "json"}
     assert RASTERS == ("png", "jpg", "jpeg", "gif", "webp", "tiff")
@@ -46,6 +46,7 @@ def test_the_home_page_lists_the_table() -> None:
     assert registry["formats"] == list(IMAGES) and registry["rasters"] == list(RASTERS)
     page = home.page().decode()
     for ext, each in FORMATS.items():
-        assert f"<code>{ext}</code></th><td data-label='Content type'><code>{each.content_type}</code>" in page
+        row = f"<code>{ext}</code></th><td data-label='Content type'><code>{each.content_type}</code>"
+        assert row in page
     blob = page.split('<script type="application/json" id=registry>')[1].split("</script>")[0]
     assert json.loads(blob)["rasters"] == list(RASTERS)

@@ -14,8 +14,8 @@ import pypipin
 
 PACKAGE = pathlib.Path(pypipin.__file__).parent
 # what does I/O: the reactor's network and processes, HTTP clients and servers, Redis
-IO = ("twisted.internet", "twisted.web", "twisted.application", "twisted.runner", "treq", "txredisapi", "klein",
-      "socket", "ssl", "subprocess", "asyncio", "http.client", "urllib.request")
+IO = ("twisted.internet", "twisted.web", "twisted.application", "twisted.runner", "treq", "txredisapi",
+      "klein", "socket", "ssl", "subprocess", "asyncio", "http.client", "urllib.request")
 # the layers under the HTTP face (``pypipin.metrics`` serves /metrics, so it is the face's too)
 BELOW_WEB = ("pypipin.answers", "pypipin.data", "pypipin.upstream", "pypipin.badges", "pypipin.store",
              "pypipin.limits", "pypipin.renderer", "pypipin.waiting")
@@ -59,7 +59,7 @@ def within(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def reached(start: str) -> dict[str, str]:
-    """Every module of the package ``start`` imports, however indirectly, each with a module that imports it."""
+    """Every module of the package ``start`` imports, however indirectly, each with one that imports it."""
     seen = {start: ""}
     todo = [start]
     while todo:
@@ -73,7 +73,7 @@ def reached(start: str) -> dict[str, str]:
 
 def test_the_walk_sees_the_imports() -> None:
     """A walk that found nothing would pass every rule below."""
-    assert {"pypipin.badges", "pypipin.data", "pypipin.web", "pypipin.answers", "pypipin.wiring"} <= set(GRAPH)
+    assert {"pypipin.badges", "pypipin.data", "pypipin.web", "pypipin.answers", "pypipin.wiring"} < set(GRAPH)
     assert "pypipin.data.packages" in GRAPH["pypipin.answers"]
     assert "twisted.internet.defer" in GRAPH["pypipin.data.packages"]
     assert "pypipin.badges.parsing" in reached("pypipin.web.routes")

@@ -1,4 +1,4 @@
-"""Every badge format in one table: as a URL's extension names it, what it is drawn as, served as, and sent as."""
+"""Every badge format in one table, by a URL's extension: what it is drawn, served and sent as."""
 
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ class Format:
     name: str  # what it is drawn, cached and served as: the extension, or the one spelling of its synonyms
     content_type: str
     scalable: bool = False  # ``?scale=`` draws it larger (the rasters); SVG and JSON have one size
-    gzipped: bool = False  # text, sent gzipped to the clients that take it (the rasters are compressed already)
+    gzipped: bool = False  # text, sent gzipped to clients that take it (the rasters are compressed already)
 
 
 FORMATS = {

@@ -132,7 +132,7 @@ def _int(value: str | None, low: int, high: int, default: int) -> int:
 
 
 def _badge_text(value: str | None) -> str | None:
-    """Text for the badge, trimmed: up to ``MAX_LABEL`` printable characters (no control characters in SVG)."""
+    """Text for the badge, trimmed: up to ``MAX_LABEL`` printable characters (no control characters)."""
     if value is None or not value.strip() or len(value) > MAX_LABEL or _UNPRINTABLE.search(value):
         return None
     return value.strip()

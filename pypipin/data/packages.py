@@ -134,7 +134,8 @@ class Packages:
         self._counters.upstream[source, "stale"] += 1
         return Data(entry["v"], self._clock.seconds(), stale=True)
 
-    async def _paid(self, key: str, refresh: Callable[[], Coroutine[Any, Any, Data]], account: Account | None) -> Data:
+    async def _paid(self, key: str, refresh: Callable[[], Coroutine[Any, Any, Data]],
+                    account: Account | None) -> Data:
         """The one refresh of ``key`` under way, or a new one paid from ``account``."""
         if account is None or key in self._flights:
             return await self._flights.run(key, refresh)

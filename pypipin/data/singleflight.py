@@ -26,7 +26,8 @@ class SingleFlight:
         """True while a call for ``key`` is under way."""
         return key in self._waiting
 
-    def run(self, key: str, start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]) -> defer.Deferred[T]:
+    def run(self, key: str,
+            start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]) -> defer.Deferred[T]:
         """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
         waiter: defer.Deferred[T] = defer.Deferred()
         if key in self._waiting:

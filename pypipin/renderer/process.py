@@ -106,7 +106,8 @@ class Monitor(ProcessMonitor):
                 except NotReady:
                     if not self._provision:
                         raise
-                    self.startup_problem = f"installing the renderer's npm packages into {self._directory} (first start)"
+                    self.startup_problem = (
+                        f"installing the renderer's npm packages into {self._directory} (first start)")
                     await install(self._reactor, self._directory, node)
                 break
             except NotReady as failure:

@@ -99,11 +99,12 @@ class Upstream:
         self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str] | None,
         credentials: Mapping[bytes, bytes] | None = None,
     ) -> defer.Deferred[Fetched]:
-        d = self._slots.run(lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {})))
+        d = self._slots.run(
+            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {})))
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
         d.addErrback(self._failed, url)
-        # decoded past _failed: a document we cannot use is Garbled, and any other error is a bug, shown as one
+        # decoded past _failed: a document we cannot use is Garbled, any other error a bug, shown as one
         return d.addCallback(self._summarised, url, reduce)
 
     async def _fetch(self, url: str, validators: Mapping[str, str],

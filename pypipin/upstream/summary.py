@@ -192,7 +192,8 @@ def from_pypi(body: bytes) -> dict[str, Any]:
     document = decode_pypi(body)
     info = document.info
     files = document.urls or []
-    classifiers = [c for c in info.classifiers or () if len(c) <= MAX_FIELD and c.startswith(CLASSIFIER_PREFIXES)]
+    classifiers = [c for c in info.classifiers or ()
+                   if len(c) <= MAX_FIELD and c.startswith(CLASSIFIER_PREFIXES)]
     abi_tags, platform_tags = _tags(files)
     vulnerabilities = document.vulnerabilities
     return {
