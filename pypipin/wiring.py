@@ -171,7 +171,7 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         closers.append(redis.disconnect)
     http, pool = connect(reactor, settings.upstream.timeout)
     renderer = Renderer(reactor, renderer_port, renders=drawing.concurrency, kill=monitor.kill,
-                        problem=lambda: monitor.problem)
+                        problem=lambda: monitor.startup_problem)
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     hot, drawn = lru(reactor, settings), lru(reactor, settings)
     readings = Readings({

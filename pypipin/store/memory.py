@@ -9,7 +9,6 @@ from pypipin.store.lru import LRU
 
 log = Logger()
 
-KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 
 
 
