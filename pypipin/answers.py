@@ -4,8 +4,10 @@ The HTTP face hands it a parsed request and the client it counts against; it han
 image and how it may be cached. Nothing here knows of HTTP requests or Klein.
 """
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Callable
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -19,7 +21,6 @@ from pypipin.limits.budgets import Account, Budgets, OverBudget
 from pypipin.metrics import Counters
 from pypipin.upstream.client import NotFound, RateLimited, Unavailable
 from pypipin.upstream.indexes import DEFAULT
-from pypipin.web.state import RequestState
 
 OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 
@@ -46,8 +47,8 @@ class Answers:
         self._counters = counters
 
     async def answer(self, wanted: BadgeRequest, client: str,
-                     about: RequestState | None = None) -> Answer:
-        """The answer to a badge request.
+                     reached: Callable[[str], None] | None = None) -> Answer:
+        """The answer to a badge request; ``reached`` is told each cache layer it needed.
 
         What it costs beyond the caches is charged to ``client``, and only that is refused:
         a badge the caches can answer is served over budget too. The refusal is one generic
@@ -58,26 +59,29 @@ class Answers:
         options = dict(wanted.options)
         label = wanted.label or wanted.kind.label_for(options)
         try:
-            outcome, data = await self._data(wanted, client, about)
+            outcome, data = await self._data(wanted, client, reached)
             if data is None:
                 (message, color), fresh_for = ERRORS[outcome], 0.0
             else:
                 message, color = wanted.kind.rule(data.value, options)
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
             lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
-            body = await self._images.draw(wanted, label, message, color, data is None, about,
+            body = await self._images.draw(wanted, label, message, color, data is None, reached,
                                            partial(self._budgets.render, client, wanted.scale))
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
             plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
             message, color = ERRORS[Outcome.RATE_LIMITED]
-            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, about)
+            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, reached)
             return Answer(body, REFUSED, 0.0, refused=True)
         return Answer(body, cache_control(lifetime.max_age), lifetime.keep_for)
 
     async def _data(self, wanted: BadgeRequest, client: str,
-                    about: RequestState | None) -> tuple[Outcome, Data | None]:
-        """The package data a badge reads, with how it came out; None for an error."""
+                    reached: Callable[[str], None] | None) -> tuple[Outcome, Data | None]:
+        """The package data a badge reads, with how it came out; None for an error.
+
+        A client over budget is no outcome: OverBudget goes up to ``answer``'s policy.
+        """
         if wanted.index is None:
             return Outcome.UNKNOWN_INDEX, None
         if wanted.package is None:
@@ -91,9 +95,7 @@ class Answers:
         try:
             if source == "stats":
                 await self._known(wanted.package, account)
-            data = await self._packages.get(source, wanted.package, about, account)
-        except OverBudget:
-            raise
+            data = await self._packages.get(source, wanted.package, reached, account)
         except NotFound:
             return Outcome.NOT_FOUND, None
         except RateLimited:
@@ -103,9 +105,9 @@ class Answers:
         return Outcome.STALE if data.stale else Outcome.FRESH, data
 
     async def _known(self, package: str, account: Account) -> None:
-        """Raise NotFound if PyPI does not know ``package``: pypistats' small budget is spent on real names only."""
-        try:
+        """Raise NotFound if PyPI does not know ``package``: pypistats' small budget goes to real names only.
+
+        The check is paid from ``account`` too: over budget, OverBudget.
+        """
+        with suppress(Unavailable):  # PyPI is down or slow: ask pypistats anyway
             await self._packages.get(DEFAULT, package, account=account)
-        except Unavailable as error:  # PyPI is down or slow: ask pypistats anyway
-            if isinstance(error, OverBudget):
-                raise

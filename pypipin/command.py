@@ -1,22 +1,32 @@
 """The ``pypipin`` command: its version, provisioning the renderer ahead of time, checking a setup."""
+# mypy: untyped-calls-exclude=twisted
+# (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, cast
 
 from twisted.internet import defer, task
-from twisted.logger import FilteringLogObserver, PredicateResult, globalLogBeginner, textFileLogObserver
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogFilterPredicate,
+    ILogObserver,
+    PredicateResult,
+    globalLogBeginner,
+    textFileLogObserver,
+)
 from twisted.python import usage
+from twisted.web.http_headers import Headers
 
+from pypipin import wiring
+from pypipin.options import DEFAULT_NODE, Options
+from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
+from pypipin.settings import Settings
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
-from pypipin.store.redis import RedisStore
-from pypipin.upstream.http import client
-from pypipin.options import Options
-from pypipin.store.connection import address
-from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
 from pypipin.waiting import poll_until
 
 REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection
@@ -26,29 +36,29 @@ async def renderer_install(reactor: Any, directory: Path | None, node: str) -> N
     """Installs the renderer's npm packages into ``directory`` (nothing when they are there)."""
     path, _ = await check_node(reactor, node)
     await install(reactor, directory or default_dir(), path)
-    use = f"twistd -n pypipin --renderer-dir {directory}" if directory else "twistd -n pypipin finds it by itself"
+    use = (f"twistd -n pypipin --renderer-dir {directory}" if directory
+           else "twistd -n pypipin finds it by itself")
     print(f"renderer ready in {directory or default_dir()} ({use})")
 
 
-async def _node(reactor: Any, options: Options) -> str:
-    path, version = await check_node(reactor, options["node"])
+async def _node(reactor: Any, settings: Settings) -> str:
+    path, version = await check_node(reactor, settings.renderer.node)
     return f"Node.js {version} at {path} (needs {node_versions()})"
 
 
-async def _renderer(reactor: Any, options: Options) -> str:
-    directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
-    check_dir(directory)
-    return f"npm packages present in {directory}"
+async def _renderer(reactor: Any, settings: Settings) -> str:
+    check_dir(settings.renderer.directory)
+    return f"npm packages present in {settings.renderer.directory}"
 
 
-async def _redis(reactor: Any, options: Options) -> str:
-    if options["redis"] == "none":
-        return "none (in-process cache only)"
+async def _redis(reactor: Any, settings: Settings) -> str:
     try:
-        where = address(options["redis"], options["redis-password-file"])
+        where = wiring.redis_address(settings)
     except OSError as failure:
         raise NotReady(f"cannot read --redis-password-file: {failure}") from None
-    store = RedisStore(reactor, where, options["redis-ca"], MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
+    if where is None:
+        return "none (in-process cache only)"
+    store = wiring.redis_store(settings, reactor, where, MemoryStore(LRU(reactor, 1, 1)), timeout=REDIS_WAIT)
     try:
         if not await poll_until(reactor, lambda: store.state == "redis", REDIS_WAIT):
             raise NotReady(f"{where!r}: {store.reason or f'no connection within {REDIS_WAIT:.0f} s'}")
@@ -57,10 +67,13 @@ async def _redis(reactor: Any, options: Options) -> str:
     return f"connected to {where!r}"
 
 
-async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[bytes, bytes] | None = None) -> str:
-    http, pool = client(reactor, 1, timeout)
+async def _reachable(reactor: Any, url: str, timeout: float,
+                     headers: Mapping[bytes, bytes] | None = None) -> str:
+    http, pool = wiring.probe_client(reactor, timeout)
     try:
-        response = await http.head(url, timeout=timeout, headers=headers)
+        response = await http.head(url, timeout=timeout,
+                                   headers=Headers({name: [value] for name, value in
+                                                    (headers or {}).items()}))
     except Exception as failure:
         raise NotReady(f"{url}: {failure.__class__.__name__}: {failure}") from None
     finally:
@@ -70,27 +83,29 @@ async def _reachable(reactor: Any, url: str, timeout: float, headers: Mapping[by
     return f"{url} answers (HTTP {response.code})"
 
 
-async def _pypi(reactor: Any, options: Options) -> str:
+async def _pypi(reactor: Any, settings: Settings) -> str:
     """Every index, by its URL without credentials (they go as a header)."""
-    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", options["upstream-timeout"], index.headers)
-                      for index in options["indexes"].values()])
+    timeout = settings.upstream.timeout
+    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", timeout, index.headers)
+                      for index in settings.upstream.indexes.values()])
 
 
-async def _stats(reactor: Any, options: Options) -> str:
-    return await _reachable(reactor, options["stats-url"] + "/packages/pip/recent", options["upstream-timeout"])
+async def _stats(reactor: Any, settings: Settings) -> str:
+    upstream = settings.upstream
+    return await _reachable(reactor, upstream.stats_url + "/packages/pip/recent", upstream.timeout)
 
 
-CHECKS: list[tuple[str, Callable[[Any, Options], Awaitable[str]]]] = [
+CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
     ("node", _node), ("renderer", _renderer), ("redis", _redis), ("pypi", _pypi), ("pypistats", _stats),
 ]
 
 
-async def check(reactor: Any, options: Options) -> None:
+async def check(reactor: Any, settings: Settings) -> None:
     """One line per dependency; exits 1 when any is missing or unreachable."""
     failed = 0
     for name, probe in CHECKS:
         try:
-            print(f"{name}: ok: {await probe(reactor, options)}")
+            print(f"{name}: ok: {await probe(reactor, settings)}")
         except NotReady as problem:
             print(f"{name}: FAILED: {problem}")
             failed += 1
@@ -99,7 +114,8 @@ async def check(reactor: Any, options: Options) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pypipin", description="PyPI badges as a self-hosted Twisted service. "
+    parser = argparse.ArgumentParser(prog="pypipin",
+                                     description="PyPI badges as a self-hosted Twisted service. "
                                      "Run the daemon with: twistd -n pypipin [options]")
     parser.add_argument("--version", action="version", version=f"pypipin {metadata.version('pypipin')}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     setup = actions.add_parser("install", help="install them now (npm ci), e.g. in an image build")
     setup.add_argument("--dir", type=Path, default=None,
                        help=f"where (default: the per-user directory the daemon uses, now {default_dir()})")
-    setup.add_argument("--node", default=Options()["node"], help="the node executable (default: %(default)s)")
+    setup.add_argument("--node", default=DEFAULT_NODE, help="the node executable (default: %(default)s)")
     commands.add_parser("check", add_help=False,
                         help="check node, the renderer, Redis and the upstreams with the daemon's options "
                              "(pypipin check [twistd pypipin options])")
@@ -121,10 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     if arguments.command == "renderer":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        ours = FilteringLogObserver(textFileLogObserver(sys.stderr), [
-            lambda event: PredicateResult.yes if event.get("log_namespace", "").startswith("pypipin")
-            else PredicateResult.no])
-        globalLogBeginner.beginLoggingTo([ours], redirectStandardIO=False)
+        # casts: the observers provide these zope interfaces, which mypy cannot see
+        ours = FilteringLogObserver(cast(ILogObserver, textFileLogObserver(sys.stderr)), [cast(
+            ILogFilterPredicate, lambda event: PredicateResult.yes
+            if event.get("log_namespace", "").startswith("pypipin") else PredicateResult.no)])
+        globalLogBeginner.beginLoggingTo([cast(ILogObserver, ours)], redirectStandardIO=False)
 
         async def provision(reactor: Any) -> None:
             try:
@@ -140,4 +157,5 @@ def main(argv: list[str] | None = None) -> None:
         print(f"config: FAILED: {error}")
         sys.exit(2)
     print("config: ok")
-    task.react(lambda reactor: defer.ensureDeferred(check(reactor, options)))
+    settings = Settings.from_options(options)
+    task.react(lambda reactor: defer.ensureDeferred(check(reactor, settings)))

@@ -1,37 +1,42 @@
-"""Wiring: the options turned into one twistd service tree."""
+"""Wiring: every part built, in one place, from the ``Settings``: the daemon's service tree and what the
+commands use."""
+# mypy: untyped-calls-exclude=twisted
+# (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import signal
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
 from treq.client import HTTPClient
 from twisted.application import service, strports
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
+from twisted.web.client import HTTPConnectionPool
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from pypipin.answers import Answers
+from pypipin.data.images import Drawer, Images
+from pypipin.data.packages import Packages
+from pypipin.limits.bucket import Gate
+from pypipin.limits.budgets import Budgets
+from pypipin.metrics import Counters, MetricsPage, Readings, registry
+from pypipin.renderer.drawing import Renderer
+from pypipin.renderer.process import Monitor, free_port
+from pypipin.settings import Settings
+from pypipin.store.connection import Address, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
-from pypipin.data.images import Drawer, Images
-from pypipin.limits.budgets import Budgets
-from pypipin.web.listener import Listener, max_connections
-from pypipin.web.access_log import site
-from pypipin.metrics import Counters, MetricsPage, Readings, registry
-from pypipin.data.packages import Packages
-from pypipin.renderer.provision import default_dir
-from pypipin.limits.bucket import Gate
-from pypipin.store.connection import address
-from pypipin.renderer.drawing import Renderer
-from pypipin.renderer.process import Monitor, free_port
 from pypipin.upstream.client import Upstream, connect
+from pypipin.upstream.http import client
 from pypipin.waiting import poll_until
+from pypipin.web.access_log import site
+from pypipin.web.listener import Listener
 from pypipin.web.routes import Routes
-from pypipin.answers import Answers
 
 log = Logger()
 
@@ -49,7 +54,7 @@ class Pypipin(service.MultiService):
 
     def __init__(self, reactor: Any, web: service.Service, in_flight: Callable[[], int], closers: list[Any],
                  monitor: Monitor, reopen: Callable[[], None]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         self._reactor = reactor
         self._reopen = reopen
         self._web = web
@@ -60,7 +65,7 @@ class Pypipin(service.MultiService):
             child.setServiceParent(self)
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         stop = lambda *_: self._reactor.callFromThread(self._reactor.stop)  # noqa: E731
         self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, stop)
         self._reactor.callWhenRunning(self._on_reopen_signals)
@@ -89,67 +94,90 @@ class Pypipin(service.MultiService):
         await self._monitor.stopService()
 
 
-def lru(clock: IReactorTime, options: Any) -> LRU:
-    """An in-process cache of the size the options allow."""
-    return LRU(clock, options["cache-entries"], options["cache-mb"] * 1024 * 1024)
+def lru(clock: IReactorTime, settings: Settings) -> LRU:
+    """An in-process cache of the size the settings allow."""
+    return LRU(clock, settings.cache.entries, settings.cache.bytes)
 
 
-def app(options: Any, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer, counters: Counters,
-        metrics: Resource, hot: LRU, drawn: LRU) -> Routes:
-    """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in ``store``;
-    ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of responses and images."""
-    indexes = options["indexes"]  # each index is a source of its own: cache keys, flights, gates
+def redis_address(settings: Settings) -> Address | None:
+    """Where the shared Redis is (None for ``--redis none``); OSError when its password file cannot be
+    read."""
+    if settings.cache.redis_url is None:
+        return None
+    return address(settings.cache.redis_url, settings.cache.redis_password_file)
+
+
+def redis_store(settings: Settings, clock: IReactorTime, where: Address, fallback: MemoryStore,
+                timeout: float = 1.0) -> RedisStore:
+    """The shared Redis at ``where``, ``fallback`` standing in while it is unreachable."""
+    return RedisStore(clock, where, settings.cache.redis_ca, fallback, timeout=timeout)
+
+
+def probe_client(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnectionPool]:
+    """An HTTP client of one connection per host, for ``pypipin check``'s probes."""
+    return client(reactor, 1, timeout)
+
+
+def app(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer,
+        counters: Counters, metrics: Resource, hot: LRU, drawn: LRU) -> Routes:
+    """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
+    ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
+    responses and images."""
+    sources = settings.upstream
+    indexes = sources.indexes  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
-        clock, http, indexes, options["stats-url"], options["upstream-timeout"],
-        options["upstream-max-mb"] * 1024 * 1024, options["upstream-concurrency"],
+        reactor=clock, http=http, indexes=indexes, stats_url=sources.stats_url, timeout=sources.timeout,
+        max_bytes=sources.max_bytes, concurrency=sources.concurrency,
     )
     packages = Packages(
-        clock,
-        store,
-        {"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
-        {"stats": options["stats-ttl"], **{name: options["pypi-ttl"] for name in indexes}},
-        options["stale-ttl"],
-        {"stats": Gate(clock, options["stats-rate"]),
-         **{name: Gate(clock, options["pypi-rate"] * 60, burst=max(1, int(options["pypi-rate"] * 2)))
-            for name in indexes}},
-        counters,
-        max_wait=options["upstream-timeout"],
+        clock=clock,
+        store=store,
+        fetchers={"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
+        ttls={"stats": sources.stats_ttl, **{name: sources.pypi_ttl for name in indexes}},
+        stale_ttl=sources.stale_ttl,
+        gates={"stats": Gate(clock, sources.stats_per_minute),
+               **{name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}},
+        counters=counters,
+        max_wait=sources.timeout,
     )
-    images = Images(clock, renderer, store, drawn, counters)
-    budgets = Budgets(clock, {"names": options["client-names"], "renders": options["client-renders"]},
-                      renders_per_second=options["global-renders"], slots=options["render-concurrency"])
+    images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
+    budgets = Budgets(clock, {"names": settings.budgets.names_per_minute,
+                              "renders": settings.budgets.renders_per_minute},
+                      renders_per_second=settings.budgets.renders_per_second,
+                      slots=settings.renderer.concurrency)
     answers = Answers(clock, packages, images, budgets, counters)
     return Routes(answers, renderer, store, hot=hot, counters=counters, metrics=metrics,
-                  trusted=options["trusted-proxy"], indexes=indexes)
+                  trusted=settings.listener.trusted_proxies, indexes=indexes)
 
 
-def make_service(options: Any, reactor: Any = None) -> service.MultiService:
+def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
     """The whole daemon: the renderer under procmon, the caches, the upstream client and the web site."""
     if reactor is None:
         from twisted.internet import reactor
-    renderer_port = options["renderer-port"] or free_port()
+    drawing, listening = settings.renderer, settings.listener
+    renderer_port = drawing.port or free_port()
     counters = Counters()
-    directory = Path(options["renderer-dir"]) if options["renderer-dir"] else default_dir()
-    monitor = Monitor(reactor, options["node"], renderer_port, counters, directory, not options["renderer-dir"],
-                      options["render-concurrency"])
-    fallback = MemoryStore(lru(reactor, options))
+    monitor = Monitor(reactor, node=drawing.node, port=renderer_port, counters=counters,
+                      directory=drawing.directory, provision=drawing.provision, renders=drawing.concurrency)
+    fallback = MemoryStore(lru(reactor, settings))
     store: Store = fallback
     closers: list[Any] = []
-    if options["redis"] == "none":
+    where = redis_address(settings)
+    if where is None:
         log.warn("No Redis (--redis none): caching in this process only")
     else:
-        where = address(options["redis"], options["redis-password-file"])
-        redis = RedisStore(reactor, where, options["redis-ca"], fallback)
+        redis = redis_store(settings, reactor, where, fallback)
         store = redis
         closers.append(redis.disconnect)
-    http, pool = connect(reactor, options["upstream-timeout"])
-    renderer = Renderer(reactor, renderer_port, renders=options["render-concurrency"], kill=monitor.kill,
-                        problem=lambda: monitor.problem)
+    http, pool = connect(reactor, settings.upstream.timeout)
+    renderer = Renderer(reactor, renderer_port, renders=drawing.concurrency, kill=monitor.kill,
+                        problem=lambda: monitor.startup_problem)
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
-    hot, drawn = lru(reactor, options), lru(reactor, options)
+    hot, drawn = lru(reactor, settings), lru(reactor, settings)
     readings = Readings({
         "pypipin_redis_up": ("1 while the shared Redis is in use", [], lambda: float(store.state == "redis")),
-        "pypipin_renderer_up": ("1 while the Node renderer process runs", [], lambda: float(bool(monitor.protocols))),
+        "pypipin_renderer_up": ("1 while the Node renderer process runs", [],
+                                lambda: float(bool(monitor.protocols))),
         "pypipin_requests_in_flight": ("Requests passed to the app and not finished yet", [],
                                        lambda: front.in_flight),
         "pypipin_cache_entries": ("Entries in each in-process cache", ["cache"],
@@ -157,19 +185,22 @@ def make_service(options: Any, reactor: Any = None) -> service.MultiService:
         "pypipin_cache_bytes": ("Bytes held by each in-process cache", ["cache"],
                                 lambda: {("hot",): hot.bytes, ("images",): drawn.bytes}),
     })
-    metrics = MetricsPage(registry(counters, readings), options["metrics-allow"], options["trusted-proxy"])
-    front = app(options, reactor, store, http, renderer, counters,
-                notFound() if options["metrics-port"] else metrics, hot, drawn).resource(reactor)
+    metrics = MetricsPage(registry(counters, readings), settings.metrics.allow, listening.trusted_proxies)
+    front = app(settings, reactor, store, http, renderer, counters,
+                notFound() if settings.metrics.port else metrics, hot, drawn).resource(reactor)
     web = service.MultiService()
-    badge_site, access_log = site(front, options["access-log"], options["log-format"], counters, reactor)
+    logged = settings.access_log
+    badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(
-        badge_site, options["client-connections"], max_connections(options["max-connections"]),
-        options["trusted-proxy"], options["head-timeout"], options["idle-timeout"], counters.refused,
-        options["response-timeout"],
+        badge_site, per_address=listening.client_connections, total=listening.max_connections,
+        trusted=listening.trusted_proxies, head_timeout=listening.head_timeout,
+        idle_timeout=listening.idle_timeout, refused=counters.refused,
+        response_timeout=listening.response_timeout,
     )
-    strports.service(options["port"], listener, reactor=reactor).setServiceParent(web)
-    if options["metrics-port"]:
-        strports.service(options["metrics-port"], Site(metrics), reactor=reactor).setServiceParent(web)
+    strports.service(listening.port, cast(IProtocolFactory, listener), reactor=reactor).setServiceParent(web)
+    if settings.metrics.port:
+        strports.service(settings.metrics.port, cast(IProtocolFactory, Site(metrics)),
+                         reactor=reactor).setServiceParent(web)
     if access_log is not None:
         closers.append(access_log.close)
     return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor,

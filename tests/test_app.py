@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fakepypi import release_file
 from pypipin.badges.kinds import ORIGINAL_NAMES
-from pypipin.badges.parsing import HEX_COLOR, MAX_TEXT, NAMED_COLORS, STYLES
+from pypipin.badges.parsing import HEX_COLOR, MAX_LABEL, NAMED_COLORS, STYLES
 from pypipin.web.state import state
 from util import (
     BADGE_NAMES, CLASSIFIERS, NORMAL_UPSTREAM_PATH, Answer, Stack, hostile_segment, hostile_value, query_key,
@@ -449,7 +449,7 @@ def check_clean(stack: Stack, answer: Answer) -> None:
     assert b"Traceback" not in answer.body
     if answer.code == 200 and answer.header("content-type") != "application/json":
         spec = json.loads(answer.body)  # what the renderer was asked to draw
-        assert not UNPRINTABLE.search(spec["label"] + spec["message"]) and len(spec["label"]) <= MAX_TEXT
+        assert not UNPRINTABLE.search(spec["label"] + spec["message"]) and len(spec["label"]) <= MAX_LABEL
         assert spec["style"] in STYLES and 1 <= spec["scale"] <= 4
         assert spec["logo"] is None or spec["logo"].startswith("data:image/svg+xml;base64,")
         for color in (spec["color"], spec["labelColor"]):

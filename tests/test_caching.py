@@ -9,7 +9,7 @@ from twisted.internet import defer
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.store.memory import KEY_PREFIX
+from pypipin.data.keys import KEY_PREFIX
 from pypipin.badges.parsing import STYLES
 from util import get, svg_text
 

@@ -9,7 +9,7 @@ from twisted.internet import defer
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.store.memory import KEY_PREFIX
+from pypipin.data.keys import KEY_PREFIX
 from util import BADGE_NAMES, CLASSIFIERS, Stack, get, sleep, svg_text
 
 pytestmark = pytest.mark.processes

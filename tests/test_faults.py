@@ -12,7 +12,7 @@ from twisted.internet.threads import deferToThread
 
 from fakepypi import FakeUpstream
 from processes import RedisServer
-from pypipin.store.memory import KEY_PREFIX
+from pypipin.data.keys import KEY_PREFIX
 from pypipin.waiting import poll_until
 from util import get, sleep, svg_text
 

@@ -27,7 +27,8 @@ from pypipin.web import home
 from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.badges.rules import PERIODS
 from pypipin.badges.rules import FRAMEWORKS
-from pypipin.badges.parsing import FORMATS, NAMED_COLORS, STYLES, parse
+from pypipin.badges.formats import FORMATS
+from pypipin.badges.parsing import NAMED_COLORS, STYLES, parse
 from util import CLASSIFIERS, get
 
 CHROMIUM = "/usr/bin/chromium"

@@ -36,7 +36,8 @@ def target() -> Iterator[Daemon]:
     upstream = FakeUpstreamProcess(5)
     # budgets out of the way: these requests test parsing and escaping, not budgets (test_public.py does)
     daemon = Daemon(upstream.url, "none", "--upstream-timeout", "1", "--client-renders", "1000000",
-                    "--global-renders", "1000000", "--client-names", "1000000")
+                    "--global-renders", "1000000", "--client-names", "1000000", "--stats-rate", "1000000",
+                    "--pypi-rate", "1000000")
     wait_for_port(daemon.port)
     daemon.upstream = upstream
     yield daemon

@@ -7,7 +7,8 @@ import pytest
 from twisted.internet import defer, task
 
 from pypipin.store.lru import LRU
-from pypipin.store.memory import KEY_PREFIX, MemoryStore
+from pypipin.data.keys import KEY_PREFIX
+from pypipin.store.memory import MemoryStore
 from pypipin.data.images import Images, seal, unseal
 from pypipin.badges.lifetimes import IMAGE_TTL
 from pypipin.limits.budgets import RENDERS_AT_ONCE, Budgets

@@ -17,7 +17,7 @@ from twisted.web.server import Site
 import documents
 from fakepypi import FakeUpstream, PrivateIndex
 from pypipin.upstream import indexes
-from pypipin.store.memory import KEY_PREFIX
+from pypipin.data.keys import KEY_PREFIX
 from pypipin.options import Options
 from pypipin.badges.parsing import parse
 from pypipin.upstream.client import Unavailable, Upstream, connect

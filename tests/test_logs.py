@@ -43,14 +43,14 @@ async def test_json_lines_tell_duration_host_client_badge_and_cache_layer(
     daemon = await start_daemon(redis.url, "--access-log", str(log), "--log-format", "json").drawing()
     headers = {b"User-Agent": [b"readme-bot"], b"X-Forwarded-For": [b"203.0.113.9, 10.0.0.1"],
                b"Host": [b"badges.example.org"]}
-    for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/v/demo/badge.svg?unknown=1", "/wheel/demo/badge.png",
+    for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/pypi/v/demo.svg", "/wheel/demo/badge.png",
                 "/nope"):
         await get(daemon.url + url, headers=headers)
     entries = [json.loads(line) for line in await lines_of(log, 5)]
     assert [(e["uri"], e["status"], e["badge"], e["format"], e["cache"]) for e in entries] == [
         ("/v/demo/badge.svg", 200, "version", "svg", "miss"),  # fetched and drawn
         ("/v/demo/badge.svg", 200, "version", "svg", "hot"),  # the same URL again, from memory
-        ("/v/demo/badge.svg?unknown=1", 200, "version", "svg", "redis"),  # the data from Redis, image from memory
+        ("/pypi/v/demo.svg", 200, "version", "svg", "redis"),  # the data from Redis, image from memory
         ("/wheel/demo/badge.png", 200, "wheel", "png", "miss"),  # a new image drawn
         ("/nope", 404, "-", "-", "-"),
     ]

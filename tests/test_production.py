@@ -71,8 +71,12 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
     assert state["degraded"] is False and state["cache_error"] is None
     assert set(state["last_upstream_success"]) == {"pypi"}
     broken = await start_daemon("none", "--node", "/bin/false").ready()
-    response, body = await get(broken.url + "/health")
-    state = json.loads(body)
+    for _ in range(150):  # the renderer's check of node runs once the daemon listens
+        response, body = await get(broken.url + "/health")
+        state = json.loads(body)
+        if state["renderer_problem"] is not None:
+            break
+        await sleep(0.2)
     assert "/bin/false --version failed" in state.pop("renderer_problem")
     assert response.code == 503 and state == {"renderer": "down", "cache": "in-process",
                                                           "cache_error": None, "degraded": False,

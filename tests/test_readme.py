@@ -7,7 +7,8 @@ import pytest
 from processes import ROOT
 from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.options import Options
-from pypipin.badges.parsing import FORMATS, STYLES
+from pypipin.badges.formats import FORMATS
+from pypipin.badges.parsing import STYLES
 
 README = (ROOT / "README.md").read_text()
 

@@ -29,6 +29,7 @@ from pypipin.store.memory import MemoryStore, Store
 from pypipin.metrics import Counters, MetricsPage, registry
 from pypipin.options import Options
 from pypipin.renderer.drawing import RendererDown, RenderFailed
+from pypipin.settings import Settings
 from pypipin.wiring import app, lru
 
 # one pypip.in URL name of every badge
@@ -121,15 +122,16 @@ class Stack:
         self.options.parseOptions(
             ["--pypi-url", "http://pypi.test/pypi", "--stats-url", "http://pypi.test/api", "--redis", "none", *args]
         )
+        self.settings = Settings.from_options(self.options)
         self.counters = Counters()
-        self.store = store or MemoryStore(lru(self.clock, self.options))
+        self.store = store or MemoryStore(lru(self.clock, self.settings))
         self.renderer = FakeRenderer()
         self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory; treq asks for gzip as in production
-        metrics = MetricsPage(registry(self.counters), self.options["metrics-allow"],
-                              self.options["trusted-proxy"])
-        self.hot = lru(self.clock, self.options)  # the hot path's responses
-        self.app = app(self.options, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
-                       self.counters, metrics, hot=self.hot, drawn=lru(self.clock, self.options))
+        metrics = MetricsPage(registry(self.counters), self.settings.metrics.allow,
+                              self.settings.listener.trusted_proxies)
+        self.hot = lru(self.clock, self.settings)  # the hot path's responses
+        self.app = app(self.settings, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
+                       self.counters, metrics, hot=self.hot, drawn=lru(self.clock, self.settings))
         self.resource = self.app.resource(self.clock)
         self._client = StubTreq(self.resource)
 

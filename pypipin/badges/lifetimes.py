@@ -1,4 +1,5 @@
-"""Every cache lifetime, decided in one place: how long caches and clients may keep what we make.
+"""Every cache lifetime, decided in one place: how long caches and clients may keep what we make,
+and how long pypipin itself remembers what it learnt.
 
 ``badge()`` is a pure function from (badge kind, outcome, freshness, request) to the
 lifetimes of one badge response; ``cache_control()`` spells a lifetime as a header.
@@ -15,6 +16,7 @@ STALE_MAX_AGE = 60  # HTTP lifetime of a badge drawn from stale data: retried so
 STALE_KEEP = 10.0  # seconds the hot path serves a badge drawn from stale data
 HOME_MAX_AGE = 300
 STATIC_MAX_AGE = 86400  # the page's assets carry a content hash (?v=...)
+POISON_TTL = 30 * 86400  # seconds the renderer's client remembers a spec node died under
 # a client's refusal for budget: its answer alone, never kept by Varnish, a CDN or a browser
 REFUSED = b"private, no-store"
 _STALE_WHILE_REVALIDATE = 86400

@@ -46,7 +46,7 @@ _LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(px|%)?\s*")
 _NOT_NUMBERS = frozenset(["id", "class", "href", _XLINK_HREF, "font-family"])
 
 
-class Refused(ValueError):
+class Refused(Exception):
     """The logo is not drawn; the message says why."""
 
 

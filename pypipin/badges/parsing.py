@@ -10,21 +10,12 @@ from urllib.parse import quote, unquote_plus, unquote_to_bytes
 from packaging.utils import InvalidName, canonicalize_name
 
 from pypipin.badges import logos
+from pypipin.badges.formats import FORMATS
 from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
 from pypipin.badges.rules import FRAMEWORKS
 from pypipin.upstream.indexes import DEFAULT, Index, chosen
 from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 
-FORMATS = {
-    "svg": "image/svg+xml;charset=utf-8",
-    "png": "image/png",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "tiff": "image/tiff",
-    "json": "application/json",
-}
 STYLES = ("flat", "flat-square", "plastic", "for-the-badge", "social")
 NAMED_COLORS = frozenset(
     "brightgreen green yellow yellowgreen orange red blue grey gray lightgrey lightgray "
@@ -33,10 +24,8 @@ NAMED_COLORS = frozenset(
 # badge-maker's colour synonyms, each spelt one way so that equal images share one cache entry
 COLOR_SYNONYMS = {"gray": "grey", "lightgray": "lightgrey", "critical": "red", "important": "orange",
                   "success": "brightgreen", "informational": "blue", "inactive": "lightgrey"}
-FORMAT_SYNONYMS = {"jpg": "jpeg"}
-VECTOR_FORMATS = ("svg", "json")  # drawn at one size: ``scale`` means nothing to them
 MAX_NAME = 200
-MAX_TEXT = 200
+MAX_LABEL = 200  # characters of ``?label=``
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
 SCALES = range(1, 5)  # raster sizes: that many times larger
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -76,7 +65,7 @@ def _canonical(read: Mapping[str, str | None]) -> str:
                     for name, value in sorted(read.items()) if value is not None)
 
 
-def _decode(segment: bytes) -> str | None:
+def _decode_segment(segment: bytes) -> str | None:
     try:
         return unquote_to_bytes(segment).decode("utf-8")
     except UnicodeDecodeError:
@@ -93,7 +82,7 @@ def normalise(name: str) -> str | None:
         return None
 
 
-def _split_extension(last: str) -> tuple[str, str] | None:
+def _split_extension(last: str) -> tuple[str, str]:
     """``twisted.png`` -> (``twisted``, ``png``); no known extension means svg."""
     stem, dot, ext = last.rpartition(".")
     if dot and ext.lower() in FORMATS:
@@ -101,7 +90,7 @@ def _split_extension(last: str) -> tuple[str, str] | None:
     return last, "svg"
 
 
-def _route(parts: Sequence[str]) -> tuple[str, dict[str, str], str, str] | None:
+def _route(parts: Sequence[str]) -> tuple[str, Mapping[str, str], str, str] | None:
     """Kind name, fixed options, package and format of a path, or None if it is no badge."""
     if len(parts) == 3 and parts[0] in ORIGINAL_NAMES and parts[2].startswith("badge."):
         ext = parts[2][len("badge."):]
@@ -142,20 +131,20 @@ def _int(value: str | None, low: int, high: int, default: int) -> int:
     return number if low <= number <= high else default
 
 
-def _text(value: str | None) -> str | None:
-    """Text for the badge, trimmed: up to ``MAX_TEXT`` printable characters (no control characters in SVG)."""
-    if value is None or not value.strip() or len(value) > MAX_TEXT or _UNPRINTABLE.search(value):
+def _badge_text(value: str | None) -> str | None:
+    """Text for the badge, trimmed: up to ``MAX_LABEL`` printable characters (no control characters)."""
+    if value is None or not value.strip() or len(value) > MAX_LABEL or _UNPRINTABLE.search(value):
         return None
     return value.strip()
 
 
 def _logo(value: str | None) -> str | None:
     """A logo that passes ``logos.check``; any other is dropped, so the badge is drawn without it."""
-    if value is None or len(value) > MAX_LOGO or not value.startswith(_LOGO_PREFIX):
+    if value is None or len(value) > MAX_LOGO or not value.startswith(_LOGO_PREFIX) or not value.isascii():
         return None
     try:
         logos.check(base64.b64decode(value[len(_LOGO_PREFIX):], validate=True))
-    except (binascii.Error, ValueError):  # logos.Refused is a ValueError
+    except (binascii.Error, logos.Refused):  # not base64 (of ASCII text, only binascii.Error), or not drawn
         return None
     return value
 
@@ -186,10 +175,11 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
 
     ``indexes``: the configured indexes by name, for ``?index=`` and ``?pypiBaseUrl=``.
     """
-    decoded = [_decode(segment) for segment in path.split(b"/")[1:]]
-    if None in decoded:
+    decoded = [_decode_segment(segment) for segment in path.split(b"/")[1:]]
+    parts = [part for part in decoded if part is not None]
+    if len(parts) < len(decoded):
         return None
-    route = _route(decoded)  # type: ignore[arg-type]
+    route = _route(parts)
     if route is None:
         return None
     kind_name, fixed, name, ext = route
@@ -199,12 +189,14 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         value = read(params[option]) if option in params and option not in options else None
         if value is not None:
             options[option] = value
-    style = params.get("style") if params.get("style") in STYLES else "flat"
+    style = params.get("style", "flat")
+    if style not in STYLES:
+        style = "flat"
     cache_seconds = _int(params.get("cacheSeconds"), 0, MAX_CACHE_SECONDS, 0)
     lowest = SCALES[0]
-    scale = lowest if ext in VECTOR_FORMATS else _int(params.get("scale"), lowest, SCALES[-1], lowest)
+    scale = _int(params.get("scale"), lowest, SCALES[-1], lowest) if FORMATS[ext].scalable else lowest
     index = chosen(indexes or {}, params.get("index"), params.get("pypiBaseUrl"))
-    label = _text(params.get("label")) or _text(params.get("text"))
+    label = _badge_text(params.get("label")) or _badge_text(params.get("text"))
     color = _color(params.get("color") or params.get("colorB"))
     label_color = _color(params.get("labelColor") or params.get("colorA"))
     logo = _logo(params.get("logo"))
@@ -220,7 +212,7 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
         kind=kind,
         name=name,
         package=normalise(name),
-        format=FORMAT_SYNONYMS.get(ext, ext),
+        format=FORMATS[ext].name,
         options=tuple(sorted(options.items())),
         style=style,
         cache_seconds=cache_seconds,

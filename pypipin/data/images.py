@@ -9,14 +9,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from pypipin.store.lru import LRU
-from pypipin.store.memory import KEY_PREFIX, Store, store_layer
+from pypipin.data import keys
+from pypipin.store.memory import Store, store_layer
 from pypipin.badges.lifetimes import IMAGE_TTL
-from pypipin.limits.budgets import OverBudget
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RenderFailed
 from pypipin.badges.parsing import BadgeRequest
 from pypipin.data.singleflight import SingleFlight, across_processes
-from pypipin.web.state import RequestState
 
 log = Logger()
 
@@ -70,13 +69,13 @@ class Images:
         self._wanting: Counter[str] = Counter()  # requests waiting for each image being made
 
     async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
-                   about: RequestState | None = None, pay: Payer = None) -> bytes:
+                   reached: Callable[[str], None] | None = None, pay: Payer = None) -> bytes:
         """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error".
 
-        ``about`` learns which cache layer the image came from. A new render is made through
-        ``pay`` (the client's budget), which may refuse it (OverBudget) or make it wait its turn. An image with the request's own label,
-        colours or logo is kept in this process only, never in the shared store: anyone can
-        ask for endless such images, and Redis must stay bounded.
+        ``reached`` is told which cache layer the image came from. A new render is made through
+        ``pay`` (the client's budget), which may refuse it (OverBudget) or make it wait its turn.
+        An image with the request's own label, colours or logo is kept in this process only, never
+        in the shared store: anyone can ask for endless such images, and Redis must stay bounded.
         """
         if wanted.format == "json":
             return json.dumps(
@@ -94,21 +93,22 @@ class Images:
         }
         shared = not (wanted.label or wanted.color or wanted.label_color or wanted.logo)
         try:
-            return await self.image(spec, about, pay, shared)
+            return await self.image(spec, reached, pay, shared)
         except RenderFailed as failure:
             log.error("Renderer refused a {fmt} badge labelled {label!r}: {failure}", fmt=wanted.format,
                       label=label[:80], failure=failure)
             return await self.image({"label": label, "message": "render error", "color": "lightgrey",
-                                     "style": "flat", "format": wanted.format, "scale": 1}, about)
+                                     "style": "flat", "format": wanted.format, "scale": 1}, reached)
 
-    async def image(self, spec: dict[str, Any], about: RequestState | None = None,
+    async def image(self, spec: dict[str, Any], reached: Callable[[str], None] | None = None,
                     pay: Payer = None, shared: bool = True) -> bytes:
         """The image ``spec`` describes; ``shared``: also kept in (and read from) the shared store."""
-        key = KEY_PREFIX + "img:" + hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        found = self._memory.get(key)
-        self._counters.cache["images", "hit" if found is not None else "miss"] += 1
-        layer = "memory"
-        if found is None:
+        key = keys.image(spec)
+        kept: bytes | None = self._memory.get(key)
+        self._counters.cache["images", "hit" if kept is not None else "miss"] += 1
+        if kept is not None:
+            found, layer = kept, "memory"
+        else:
             self._wanting[key] += 1
             try:
                 if shared:
@@ -120,8 +120,8 @@ class Images:
                 if not self._wanting[key]:
                     del self._wanting[key]
             self._memory.set(key, found, IMAGE_TTL)
-        if about is not None:
-            about.reached(layer)
+        if reached is not None:
+            reached(layer)
         return found
 
     async def _shared(self, key: str, spec: dict[str, Any], pay: Payer) -> tuple[bytes, str]:
@@ -143,18 +143,16 @@ class Images:
             started = self._clock.seconds()
             try:
                 return await self._renderer.render(spec)
+            except Exception:
+                self._counters.renders["error"] += 1
+                raise
             finally:
                 self._counters.render_seconds.observe(self._clock.seconds() - started)
 
-        try:
+        try:  # paying may refuse the draw (OverBudget): no render, no render error
             image = await (pay(draw) if pay is not None else draw())
-        except OverBudget:
-            raise
         except Abandoned:
             self._counters.renders["abandoned"] += 1
-            raise
-        except Exception:
-            self._counters.renders["error"] += 1
             raise
         self._counters.renders["ok"] += 1
         if store:

@@ -2,20 +2,20 @@
 
 import json
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Callable, Coroutine, Mapping
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.store.memory import KEY_PREFIX, Store, store_layer
+from pypipin.data import keys
+from pypipin.store.memory import Store, store_layer
 from pypipin.data.failures import FailureLog
 from pypipin.badges.lifetimes import NOT_FOUND_TTL
 from pypipin.limits.budgets import Account, OverBudget
 from pypipin.metrics import Counters
 from pypipin.limits.bucket import Gate, floor
 from pypipin.data.singleflight import SingleFlight, across_processes
-from pypipin.web.state import RequestState
 from pypipin.upstream.client import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
@@ -29,7 +29,7 @@ class Data:
     stale: bool = False
 
 
-def _decode(raw: bytes | None) -> dict[str, Any] | None:
+def _decode_entry(raw: bytes | None) -> dict[str, Any] | None:
     """A cache entry, or None for a miss; a corrupt or foreign value is a miss too."""
     if raw is None:
         return None
@@ -96,37 +96,46 @@ class Packages:
             return Data(entry["v"], entry["t"] + self._ttls[source])
         return None
 
-    async def get(self, source: str, name: str, about: RequestState | None = None,
+    async def get(self, source: str, name: str, reached: Callable[[str], None] | None = None,
                   account: Account | None = None) -> Data:
-        """The data, fresh or stale; ``about`` learns the cache layer (``miss`` when not fresh in the store).
+        """The data, fresh or stale; ``reached`` is told the cache layers it needed (``miss`` when not fresh
+        in the store).
 
         An upstream call started for it is paid from ``account`` (a client's names budget): one
         unit for the call, whatever it brings, and one more when upstream says the name does
         not exist. Joining a call already under way is free. Over budget (OverBudget), the
         stale copy is served if there is one.
         """
-        key = f"{KEY_PREFIX}{source}:{name}"
-        entry = _decode(await self._store.get(key))
-        if about is not None:
-            about.reached(store_layer(self._store))
+        key = keys.package(source, name)
+        entry = _decode_entry(await self._store.get(key))
+        if reached is not None:
+            reached(store_layer(self._store))
         fresh = self._fresh(entry, source)
         self._counters.cache["store", "hit" if fresh else "miss"] += 1
         if fresh is not None:
             return fresh
-        if about is not None:
-            about.reached("miss")
+        if reached is not None:
+            reached("miss")
         stale = entry if entry is not None and not entry.get("missing") else None
         try:
             return await self._paid(key, lambda: self._refresh(source, name, key, stale, account), account)
+        except OverBudget:  # one client's budget is no upstream event: not logged
+            if stale is None:
+                raise
+            return self._stale(source, stale)
         except Unavailable as error:
             if stale is None:
                 raise
-            self._counters.upstream[source, "stale"] += 1
-            if not isinstance(error, OverBudget):  # one client's budget is no upstream event
-                log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
-            return Data(stale["v"], self._clock.seconds(), stale=True)
+            log.warn("Serving stale {source} data for {name}: {error}", source=source, name=name, error=error)
+            return self._stale(source, stale)
 
-    async def _paid(self, key: str, refresh: Callable[[], Awaitable[Data]], account: Account | None) -> Data:
+    def _stale(self, source: str, entry: dict[str, Any]) -> Data:
+        """The data of a cache ``entry`` no longer fresh, served as it is."""
+        self._counters.upstream[source, "stale"] += 1
+        return Data(entry["v"], self._clock.seconds(), stale=True)
+
+    async def _paid(self, key: str, refresh: Callable[[], Coroutine[Any, Any, Data]],
+                    account: Account | None) -> Data:
         """The one refresh of ``key`` under way, or a new one paid from ``account``."""
         if account is None or key in self._flights:
             return await self._flights.run(key, refresh)
@@ -140,7 +149,7 @@ class Packages:
     async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None,
                        account: Account | None) -> Data:
         async def read() -> Data | None:
-            return self._fresh(_decode(await self._store.get(key)), source)
+            return self._fresh(_decode_entry(await self._store.get(key)), source)
 
         async def fetch() -> Data:
             await self._admit(source, stale is not None, account)

@@ -1,12 +1,13 @@
 """Share one call among everyone who asks for the same key while it runs: in this process,
 and across the processes that share one store."""
 
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from pypipin.data import keys
 from pypipin.store.memory import Store
 from pypipin.waiting import sleep
 
@@ -25,9 +26,10 @@ class SingleFlight:
         """True while a call for ``key`` is under way."""
         return key in self._waiting
 
-    def run(self, key: str, start: Callable[[], Awaitable[Any]]) -> defer.Deferred[Any]:
+    def run(self, key: str,
+            start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]) -> defer.Deferred[T]:
         """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
-        waiter: defer.Deferred[Any] = defer.Deferred()
+        waiter: defer.Deferred[T] = defer.Deferred()
         if key in self._waiting:
             self._waiting[key].append(waiter)
             return waiter
@@ -42,6 +44,7 @@ class SingleFlight:
                 else:
                     each.callback(result)
 
+        started: defer.Deferred[T]
         try:
             started = defer.ensureDeferred(start())
         except Exception:
@@ -60,11 +63,11 @@ async def across_processes(
 ) -> T:
     """``compute()`` by one of all the processes sharing ``store``; the others ``read()`` its result.
 
-    A lock (``key`` + ``:lock``, set only if absent, expiring after ``lock_ttl``) picks
+    A lock (``keys.lock(key)``, set only if absent, expiring after ``lock_ttl``) picks
     the process that computes. The others poll ``read()`` until it finds the result;
     if the lock goes away without one (the holder failed or died), they compute too.
     """
-    lock = key + ":lock"
+    lock = keys.lock(key)
     if await store.add(lock, b"1", lock_ttl):
         try:
             found = await read()  # landed between our miss and our lock

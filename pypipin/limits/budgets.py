@@ -15,7 +15,6 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
 from pypipin.limits.bucket import Gate, floor
-from pypipin.upstream.client import Unavailable
 
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
@@ -27,8 +26,11 @@ LATELY_UNITS = 2 * LARGEST_RENDER
 
 
 
-class OverBudget(Unavailable):
-    """The client has spent its budget for ``cost``; it may try again in a few seconds."""
+class OverBudget(Exception):
+    """The client has spent its budget for ``cost``; it may try again in a few seconds.
+
+    Not an upstream failure: what refuses is this client's own use, and the badge says so.
+    """
 
     def __init__(self, cost: str) -> None:
         super().__init__(f"over the {cost} budget")
@@ -132,7 +134,9 @@ class Budgets:
 
     def _no_slot(self, spent: float) -> bool:
         """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may draw lately."""
-        return bool(self._slots) and self._slots - self._under_way < 1 + int(floor(spent, self._slots))
+        if not self._slots:  # no limit
+            return False
+        return self._slots - self._under_way < 1 + int(floor(spent, self._slots))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import RequestTransmissionFailed
 
+from pypipin.badges.lifetimes import POISON_TTL
 from pypipin.store.lru import LRU
 from pypipin.upstream.http import client
 from pypipin.waiting import sleep
@@ -20,7 +21,6 @@ log = Logger()
 RENDER_DEADLINE = 4.0  # seconds one render may take in node (a normal one takes 5-50 ms)
 QUEUE_WAIT = 1.0  # seconds a render may wait for one of the RENDERS slots
 RETRY = 0.1
-POISON_TTL = 30 * 86400
 POISONS_KEPT = 10_000
 
 
@@ -111,7 +111,8 @@ class Renderer:
 
     async def _attempt(self, key: bytes, body: bytes, give_up: float) -> bytes:
         """One try: a slot (and, for a suspect spec, the suspects' lock), then one render."""
-        locks = [self._suspects, self._slots] if self._struck.get(key) is not None else [self._slots]
+        locks: list[defer.DeferredLock | defer.DeferredSemaphore] = (
+            [self._suspects, self._slots] if self._struck.get(key) is not None else [self._slots])
         held: list[defer.DeferredLock | defer.DeferredSemaphore] = []
         queue_until = min(give_up, self._reactor.seconds() + self._queue_wait)
         try:
@@ -153,7 +154,8 @@ class Renderer:
         return content
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
-        response = await self._http.post(self.url + "/render", data=body, headers={b"Content-Type": b"application/json"})
+        headers: dict[bytes | str, bytes | str] = {b"Content-Type": b"application/json"}
+        response = await self._http.post(self.url + "/render", data=body, headers=headers)
         return response.code, await response.content()
 
     def _died(self, key: bytes, overran: bool) -> None:
@@ -174,4 +176,5 @@ class Renderer:
             await response.content()
         except Exception:
             return False
-        return response.code == 200
+        code: int = response.code
+        return code == 200

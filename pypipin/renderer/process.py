@@ -72,7 +72,7 @@ def free_port() -> int:
 class Monitor(ProcessMonitor):
     """procmon for the renderer: node is started once it and the npm packages are fit.
 
-    Until then ``problem`` says why not (cause and fix), logged once per cause, checked again
+    Until then ``startup_problem`` says why not (cause and fix), logged once per cause, checked again
     after 1, 2, 4 ... up to ``RETRY_MAX`` seconds. A node that dies at start is restarted
     after a delay doubling up to ``maxRestartDelay``; one that ran a while, at once.
     """
@@ -93,7 +93,7 @@ class Monitor(ProcessMonitor):
         self._directory = directory
         self._provision = provision
         self._preparing: defer.Deferred[None] | None = None
-        self.problem: str | None = None  # while it starts, renders wait for it as for a restart
+        self.startup_problem: str | None = None  # while it starts, renders wait for it as for a restart
 
     def startService(self) -> None:
         super().startService()
@@ -109,18 +109,19 @@ class Monitor(ProcessMonitor):
                 except NotReady:
                     if not self._provision:
                         raise
-                    self.problem = f"installing the renderer's npm packages into {self._directory} (first start)"
+                    self.startup_problem = (
+                        f"installing the renderer's npm packages into {self._directory} (first start)")
                     await install(self._runner, self._directory, node)
                 break
             except NotReady as failure:
-                self.problem = str(failure)
-                if self.problem != said:
+                self.startup_problem = str(failure)
+                if self.startup_problem != said:
                     log.error("Renderer cannot start: {problem} (checking again with back-off up to {most:.0f} s)",
-                              problem=self.problem, most=RETRY_MAX)
-                    said = self.problem
+                              problem=self.startup_problem, most=RETRY_MAX)
+                    said = self.startup_problem
                 await sleep(self._runner, delay)
                 delay = min(delay * 2, RETRY_MAX)
-        self.problem = None
+        self.startup_problem = None
         log.info("Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory)
         env = {**node_environment(os.environ), **NODE_ENV,
                "UV_THREADPOOL_SIZE": str(min(max(4, self._renders), MAX_THREADS))}

@@ -9,7 +9,6 @@ from pypipin.store.lru import LRU
 
 log = Logger()
 
-KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 
 
 
@@ -45,7 +44,7 @@ class MemoryStore:
     """A ``Store`` kept in this process only."""
 
     state = "in-process"
-    reason = None
+    reason: str | None = None
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pypipin.data.keys import NOT_INDEX_NAMES
+
 DEFAULT = "pypi"  # the name of --pypi-url's index, the one downloads badges exist for
-RESERVED = frozenset({DEFAULT, "stats", "img"})  # names the cache's keys use already
+RESERVED = frozenset({DEFAULT}) | NOT_INDEX_NAMES  # names the cache's keys use already
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 

@@ -11,7 +11,7 @@ import msgspec
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-MAX_TEXT = 200  # longest version, classifier, requires_python or license expression kept
+MAX_FIELD = 200  # longest version, classifier, requires_python or license expression kept
 MAX_CLASSIFIERS = 200
 LICENSE_CHARS = 64  # a license field is shown only when shorter than 40 characters: a longer one is cut
 MAX_TAGS = 64  # most ABI tags and most platform tags kept
@@ -22,12 +22,16 @@ CLASSIFIER_PREFIXES = ("Development Status ::", "Framework ::", "License ::", "P
                        "Typing ::")
 
 
-class Garbled(ValueError):
-    """An upstream document that is not shaped as the API promises."""
+class Garbled(Exception):
+    """An upstream document that is not shaped as the API promises.
+
+    Every way a hostile document can fail to decode ends here, so a decoding error of any
+    other type is a bug, never a document.
+    """
 
 
 class Info(msgspec.Struct, gc=False):
-    version: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FIELD)]
     classifiers: list[str] | None = None
     requires_python: str | None = None
     license: str | None = None
@@ -82,20 +86,27 @@ BOUNDS = {
 OPTIONAL = ("vulnerabilities", "releases")
 
 
-def _splitter(struct: type) -> msgspec.json.Decoder:
+Decoded = type[Document] | type[Info]  # the Structs decoded field by field
+
+
+def _splitter(struct: Decoded) -> msgspec.json.Decoder[Any]:
     fields = [(name, msgspec.Raw, msgspec.Raw(b"null")) for name in struct.__struct_fields__]
     return msgspec.json.Decoder(msgspec.defstruct(f"{struct.__name__}Parts", fields))
 
 
-_SPLIT = {struct: _splitter(struct) for struct in (Document, Info)}
-_DECODERS = {(struct, field.name): msgspec.json.Decoder(field.type)
-             for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
+# what msgspec raises for a body that is not the document: misshapen, or nested past Python's
+# recursion limit (msgspec counts its depth against it, even in the parts it skips)
+_UNDECODED = (msgspec.DecodeError, RecursionError)
+_SPLIT: dict[Decoded, msgspec.json.Decoder[Any]] = {struct: _splitter(struct) for struct in (Document, Info)}
+_DECODERS: dict[tuple[Decoded, str], msgspec.json.Decoder[Any]] = {
+    (struct, field.name): msgspec.json.Decoder(field.type)
+    for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
 
 
-def _fields(raw: bytes, struct: type) -> dict[str, Any]:
+def _fields(raw: bytes, struct: Decoded) -> dict[str, Any]:
     """The fields of ``struct`` in ``raw``, each decoded only within its bounds."""
     parts = _SPLIT[struct].decode(raw)
-    values = {}
+    values: dict[str, Any] = {}
     for name in struct.__struct_fields__:
         part = bytes(getattr(parts, name))
         try:
@@ -113,7 +124,7 @@ def decode_pypi(body: bytes) -> Document:
     """The fields pypipin reads of a PyPI JSON API document; ``Garbled`` if it is not one."""
     try:
         return Document(**_fields(body, Document))
-    except msgspec.DecodeError as error:
+    except _UNDECODED as error:
         raise Garbled(str(error)) from error
 
 
@@ -139,7 +150,7 @@ def _newest_release(releases: dict[str, list[File]] | None) -> str:
     (``1.2.3`` as numbers), and only those that can still win are parsed as versions.
     """
     named = [(_release(name), name) for name, files in (releases or {}).items()
-             if len(name) <= MAX_TEXT and any(not f.yanked for f in files)]
+             if len(name) <= MAX_FIELD and any(not f.yanked for f in files)]
     # the highest of the names that are nothing but a release segment (each a valid version)
     top = max((release[0] for release, _ in named if release is not None and release[1]), default=None)
     best: tuple[Version, str] | None = None
@@ -155,7 +166,7 @@ def _newest_release(releases: dict[str, list[File]] | None) -> str:
     return best[1] if best else ""
 
 
-def _text(value: str | None, limit: int = MAX_TEXT) -> str:
+def _bounded(value: str | None, limit: int = MAX_FIELD) -> str:
     """``value`` when it is at most ``limit`` characters, else nothing."""
     return value if value is not None and len(value) <= limit else ""
 
@@ -181,16 +192,17 @@ def from_pypi(body: bytes) -> dict[str, Any]:
     document = decode_pypi(body)
     info = document.info
     files = document.urls or []
-    classifiers = [c for c in info.classifiers or () if len(c) <= MAX_TEXT and c.startswith(CLASSIFIER_PREFIXES)]
+    classifiers = [c for c in info.classifiers or ()
+                   if len(c) <= MAX_FIELD and c.startswith(CLASSIFIER_PREFIXES)]
     abi_tags, platform_tags = _tags(files)
     vulnerabilities = document.vulnerabilities
     return {
         "version": info.version,
         "newest": _newest_release(document.releases) or info.version,
         "classifiers": classifiers[:MAX_CLASSIFIERS],
-        "requires_python": _text(info.requires_python),
+        "requires_python": _bounded(info.requires_python),
         "license": (info.license or "").strip()[:LICENSE_CHARS],
-        "license_expression": _text(info.license_expression),
+        "license_expression": _bounded(info.license_expression),
         "packagetypes": sorted({f.packagetype for f in files if len(f.packagetype) <= 32})[:16],
         "vulnerabilities": None if vulnerabilities is None else sum(v.withdrawn is None for v in vulnerabilities),
         "abi_tags": abi_tags,
@@ -205,6 +217,6 @@ def from_stats(body: bytes) -> dict[str, int]:
     """Download counts from a pypistats ``/packages/<name>/recent`` document."""
     try:
         data = _RECENT.decode(body).data
-    except msgspec.DecodeError as error:
+    except _UNDECODED as error:
         raise Garbled(str(error)) from error
     return {"day": max(data.last_day, 0), "week": max(data.last_week, 0), "month": max(data.last_month, 0)}

@@ -4,8 +4,6 @@ import gzip
 
 from twisted.web.iweb import IRequest
 
-COMPRESSED_FORMATS = frozenset({"svg", "json"})  # the text formats; rasters are compressed already
-
 
 def compress(body: bytes) -> bytes | None:
     """``body`` gzipped (the same bytes every time: no timestamp), or None when that is no smaller."""

@@ -17,12 +17,12 @@ from pypipin.badges.rules import DEFAULT_PERIOD, PERIODS
 from pypipin.badges.rules import FRAMEWORKS
 from pypipin.upstream.indexes import DEFAULT
 from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
-from pypipin.badges.parsing import FORMATS, HEX_COLOR, MAX_NAME, MAX_TEXT, NAMED_COLORS, SCALES, STYLES
+from pypipin.badges.formats import FORMATS, IMAGES, RASTERS
+from pypipin.badges.parsing import HEX_COLOR, MAX_LABEL, MAX_NAME, NAMED_COLORS, SCALES, STYLES
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 DEFAULT_FRAMEWORK = "django"
-RASTERS = tuple(fmt for fmt in FORMATS if FORMATS[fmt].startswith("image/") and fmt != "svg")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def parameters() -> list[Parameter]:
     colours = f"a name ({_codes(sorted(NAMED_COLORS))}) or hex with or without # ({_codes(['4c1', '#44cc11'])})"
     return [
         Parameter(("style",), _codes(STYLES), _code(STYLES[0]), "The badge's look."),
-        Parameter(("label", "text"), f"any text, up to {MAX_TEXT} characters", "the badge's label",
+        Parameter(("label", "text"), f"any text, up to {MAX_LABEL} characters", "the badge's label",
                   "Replaces the label, the left half."),
         Parameter(("color", "colorB"), colours, "the rule's colour", "Colours the message, the right half."),
         Parameter(("labelColor", "colorA"), colours, _code("grey"), "Colours the label."),
@@ -81,7 +81,7 @@ def registry(indexes: Sequence[str] = (DEFAULT,)) -> dict[str, Any]:
         ],
         "original": {name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in ORIGINAL_NAMES.items()},
         "shields": {name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in SHIELDS_NAMES.items()},
-        "formats": [fmt for fmt in FORMATS if fmt != "json"],
+        "formats": list(IMAGES),
         "rasters": list(RASTERS),
         "styles": list(STYLES),
         "colors": sorted(NAMED_COLORS),
@@ -193,7 +193,7 @@ def _form(indexes: Sequence[str]) -> str:
     </div>
     <div class=field>
       <label for=label>Label text</label>
-      <input id=label name=label type=text maxlength={MAX_TEXT} autocomplete=off aria-describedby=label-help>
+      <input id=label name=label type=text maxlength={MAX_LABEL} autocomplete=off aria-describedby=label-help>
       <p id=label-help class=hint>Replaces the left half of every badge.</p>
     </div>
     <div class=field>
@@ -235,9 +235,9 @@ def _reference() -> str:
         for parameter in parameters()
     )
     formats = "".join(
-        f"<tr><th scope=row>{_code(fmt)}</th><td data-label='Content type'>{_code(mime)}</td>"
+        f"<tr><th scope=row>{_code(fmt)}</th><td data-label='Content type'>{_code(each.content_type)}</td>"
         f"<td data-label=Notes>{_format_note(fmt)}</td></tr>"
-        for fmt, mime in FORMATS.items()
+        for fmt, each in FORMATS.items()
     )
     return f"""
 <section id=reference class=reference aria-labelledby=reference-title>

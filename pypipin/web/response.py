@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 from twisted.web.iweb import IRequest
 
-from pypipin.badges.parsing import FORMATS, BadgeRequest
-from pypipin.web.encoding import COMPRESSED_FORMATS, body_for, choose, compress, etag_matches
+from pypipin.badges.formats import FORMATS
+from pypipin.badges.parsing import BadgeRequest
+from pypipin.web.encoding import body_for, choose, compress, etag_matches
 
 SVG_POLICY = b"default-src 'none'; style-src 'unsafe-inline'"
 
@@ -45,8 +46,9 @@ class Response:
 def respond(body: bytes, wanted: BadgeRequest, caching: bytes) -> Response:
     """``caching``: the response's ``Cache-Control``."""
     digest = hashlib.sha256(body).hexdigest()[:32].encode()
-    gzipped = compress(body) if wanted.format in COMPRESSED_FORMATS else None
-    return Response(body, gzipped, FORMATS[wanted.format].encode(), caching, b'"%s"' % digest,
+    served = FORMATS[wanted.format]
+    gzipped = compress(body) if served.gzipped else None
+    return Response(body, gzipped, served.content_type.encode(), caching, b'"%s"' % digest,
                     b'"%s-gz"' % digest, wanted.kind.name, wanted.format)
 
 

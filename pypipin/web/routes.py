@@ -7,7 +7,8 @@ from klein import Klein
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.iweb import IRequest
 from twisted.web.pages import notFound
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
 from twisted.web.static import File
 
 from pypipin.web import home
@@ -26,7 +27,6 @@ from pypipin.web.clients import Network, client
 from pypipin.web.front import Front
 from pypipin.web.response import Response, respond
 
-OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 
 
 
@@ -40,13 +40,13 @@ OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget
 class _Static(File):
     """The page's assets, whole: a folder is not listed, and Range is ignored."""
 
-    def directoryListing(self) -> Resource:
+    def directoryListing(self) -> IResource:
         return notFound()
 
-    def render_GET(self, request: IRequest) -> Any:
+    def render_GET(self, request: Request) -> Any:
         # Twisted's range producers fail on some (100 x "0-", "-99999999"), leaving the response hanging
         request.requestHeaders.removeHeader(b"Range")
-        body = super().render_GET(request)
+        body = super().render_GET(request)  # type: ignore[no-untyped-call]  # Twisted's File has no hints
         if not request.startedWriting:
             request.setHeader(b"Accept-Ranges", b"none")
         return body
@@ -137,7 +137,7 @@ class Routes:
         about = state(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
-            answer = await self._answers.answer(wanted, client(request, self._trusted), about)
+            answer = await self._answers.answer(wanted, client(request, self._trusted), about.reached)
         except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
