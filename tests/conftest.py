@@ -8,8 +8,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from fakepypi import FakeUpstream
-from processes import VARNISHD, Daemon, RedisServer, Varnish
+from tests.support.fakepypi import FakeUpstream
+from tests.support.processes import VARNISHD, Daemon, RedisServer, Varnish
+from tests.support.fakepypi import PrivateIndex, SECRET, serve
+from tests.support.stack import Stack
 
 
 
@@ -80,3 +82,18 @@ def varnish() -> Iterator[Any]:
     yield start
     for each in started:
         each.stop()
+
+
+@pytest.fixture
+def private() -> Iterator[PrivateIndex]:
+    fake = PrivateIndex("ci-bot", SECRET)
+    port = serve(fake)
+    yield fake
+    pytest_twisted.blockon(port.stopListening())
+
+
+@pytest.fixture
+def stack() -> Stack:
+    made = Stack("--upstream-timeout", "2")
+    made.upstream.add("demo")
+    return made

@@ -14,7 +14,7 @@ from pypipin.limits.budgets import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown
 from pypipin.badges.parsing import parse
-from util import FakeRenderer, Stack, drawn
+from tests.support.stack import FakeRenderer, Stack, drawn
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}
 

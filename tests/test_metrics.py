@@ -1,71 +1,55 @@
-"""/metrics as Prometheus scrapes it from a real daemon, and the shipped Grafana dashboard."""
-
-import json
-import re
+"""/metrics' ACL in memory: every request target the app routes to it, from clients seen directly
+and through trusted proxies, sent as raw bytes (a client library would normalise the target)."""
 
 import pytest
-import pytest_twisted
-from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import StringTransport
+from twisted.web.server import Site
 
-from fakepypi import FakeUpstream
-from processes import ROOT, RedisServer
-from pypipin import __version__
-from util import get
-
-pytestmark = pytest.mark.processes
-
-DASHBOARD = ROOT / "conf" / "grafana-dashboard.json"
+from tests.support.hostile import METRICS_TARGETS
+from tests.support.stack import Stack
 
 
-async def scraped(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> dict[str, list]:
-    """Sample name -> [(labels, value)] of a daemon that has served, fetched from both sources and drawn."""
-    upstream.add("demo")
-    daemon = await start_daemon(redis.url).drawing()
-    for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/d/demo/badge.png", "/wheel/demo/badge.svg"):
-        assert (await get(daemon.url + url))[0].code == 200
-    _, body = await get(daemon.url + "/metrics")
-    samples: dict[str, list] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
-    return samples
+def answer(stack: Stack, target: bytes, peer: str = "127.0.0.1", forwarded: bytes = b"") -> bytes:
+    """What the app sends for a raw GET of ``target`` from ``peer``, with that X-Forwarded-For if given."""
+    address = (IPv6Address if ":" in peer else IPv4Address)("TCP", peer, 40000)
+    transport = StringTransport(peerAddress=address)
+    channel = Site(stack.resource).buildProtocol(None)
+    channel.makeConnection(transport)
+    header = b"X-Forwarded-For: " + forwarded + b"\r\n" if forwarded else b""
+    channel.dataReceived(b"GET " + target + b" HTTP/1.1\r\nHost: badges.test\r\nConnection: close\r\n"
+                         + header + b"\r\n")
+    stack.advance(0.1)
+    return transport.value()
 
 
-@pytest_twisted.ensureDeferred
-async def test_what_an_on_call_person_needs(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
-    samples = await scraped(upstream, redis, start_daemon)
-    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-                 "process_start_time_seconds", "python_info", "python_gc_collections_total"):
-        assert name in samples, name
-    ((labels, value),) = samples["pypipin_build_info"]
-    assert labels["version"] == __version__ and value == 1
-    assert samples["pypipin_redis_up"] == [({}, 1.0)] and samples["pypipin_renderer_up"] == [({}, 1.0)]
-    assert samples["pypipin_requests_in_flight"] == [({}, 1.0)]  # this scrape itself
-    renders = dict((labels["le"], value) for labels, value in samples["pypipin_render_duration_seconds_bucket"])
-    assert renders["+Inf"] == 3  # the version, downloads and wheel images
-    upstream_calls = {(labels["source"], labels["le"]): value
-                      for labels, value in samples["pypipin_upstream_duration_seconds_bucket"]}
-    assert upstream_calls["pypi", "+Inf"] == 1 and upstream_calls["stats", "+Inf"] == 1
-    entries = {labels["cache"]: value for labels, value in samples["pypipin_cache_entries"]}
-    sizes = {labels["cache"]: value for labels, value in samples["pypipin_cache_bytes"]}
-    assert entries == {"hot": 3, "images": 3}
-    assert sizes["images"] > 3 * 500 and sizes["hot"] > sizes["images"]  # a hot entry holds headers too
+@pytest.fixture(scope="module")
+def stack() -> Stack:
+    return Stack()
 
 
-def test_dashboard_is_grafana_json_with_a_query_per_panel() -> None:
-    dashboard = json.loads(DASHBOARD.read_text())
-    assert dashboard["title"] == "pypipin" and len(dashboard["panels"]) >= 15
-    assert all(panel["targets"] and all(target["expr"] for target in panel["targets"])
-               for panel in dashboard["panels"])
+@pytest.mark.parametrize("target", METRICS_TARGETS)
+def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, target: bytes) -> None:
+    for peer, forwarded in [("127.0.0.1", b"203.0.113.9"), ("127.0.0.1", b"127.0.0.1, 203.0.113.9"),
+                            ("203.0.113.9", b""), ("203.0.113.9", b"127.0.0.1"), ("::1", b"2001:db8::7"),
+                            ("2001:db8::7", b""), ("::ffff:203.0.113.9", b""),
+                            ("127.0.0.1", b"not-an-address")]:
+        sent = answer(stack, target, peer, forwarded)
+        refused = sent.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404", b"HTTP/1.1 400"))
+        assert refused, (peer, forwarded, sent[:200])
+        assert b"pypipin_" not in sent and b"python_info" not in sent
 
 
-@pytest_twisted.ensureDeferred
-async def test_every_metric_the_dashboard_queries_exists(upstream: FakeUpstream, redis: RedisServer,
-                                                         start_daemon) -> None:
-    samples = await scraped(upstream, redis, start_daemon)
-    dashboard = json.loads(DASHBOARD.read_text())
-    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
-               for name in re.findall(r"\b(?:pypipin|process|python)_[a-z_]+\b", target["expr"])}
-    assert len(queried) >= 15
-    missing = sorted(queried - set(samples))
-    assert not missing, missing
+@pytest.mark.parametrize("target", [b"/metrics", b"//metrics", b"/%6detrics", b"/metrics?x"])
+def test_metrics_are_served_to_a_client_inside_the_acl_directly_or_through_a_trusted_proxy(
+        stack: Stack, target: bytes) -> None:
+    # a trusted proxy (127.0.0.1) may pass on a local client
+    for peer, forwarded in [("127.0.0.1", b""), ("127.0.0.1", b"127.0.0.1"), ("::1", b""),
+                            ("::ffff:127.0.0.1", b"")]:
+        sent = answer(stack, target, peer, forwarded)
+        assert sent.startswith(b"HTTP/1.1 200") and b"pypipin_requests_total" in sent, (peer, forwarded)
+
+
+def test_the_refusal_says_which_option_lets_a_client_in(stack: Stack) -> None:
+    sent = answer(stack, b"//metrics", "127.0.0.1", b"203.0.113.9")
+    assert sent.startswith(b"HTTP/1.1 403") and b"--metrics-allow" in sent and b"no-store" in sent.lower()

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from processes import ROOT
+from tests.support.processes import ROOT
 from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.options import Options
 from pypipin.badges.parsing import FORMATS, STYLES

@@ -1,0 +1,1 @@
+"""pypipin's tests: the in-memory layer (test_<module>.py), the processes layer (system/) and their support."""
