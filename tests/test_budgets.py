@@ -1,14 +1,169 @@
-"""Per-client budgets in memory: names and renders refill and are forgotten, the global render budget, heavy clients refused first."""
+"""Package data under budgets, on a fake clock: a client's charge is taken only for an upstream call,
+made-up names cost more and nothing is paid back, one client uses only its share of an upstream gate,
+an over-budget client gets the stale copy when there is one, and a 429 pauses only what it must.
+Budgets alone: names and renders refill and are forgotten, the global render budget, heavy clients refused
+first."""
 
 from collections import Counter
-
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.task import Clock
 
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
 from pypipin.limits.budgets import Budgets, OverBudget
+from pypipin.metrics import Counters
+from pypipin.data.packages import Data, Packages
+from pypipin.limits.bucket import PROBE_SECONDS, Gate
+from pypipin.upstream.client import Fetched, NotFound, RateLimited, Unavailable
+
+
+class Upstream:
+    """Answers from ``known``; ``limited`` makes every call a 429 with Retry-After 600, ``broken`` a 502."""
+
+    def __init__(self) -> None:
+        self.known = {"real": {"version": "1.0"}, "other": {"version": "2.0"}, "third": {"version": "3.0"}}
+        self.calls: list[str] = []
+        self.limited = False
+        self.broken = False
+
+    def fetch(self, name: str, validators: Mapping[str, str]) -> defer.Deferred[Fetched]:
+        self.calls.append(name)
+        if self.limited:
+            return defer.fail(RateLimited(600))
+        if self.broken:
+            return defer.fail(Unavailable("pypi: 502"))
+        if name not in self.known:
+            return defer.fail(NotFound(name))
+        return defer.succeed(Fetched(self.known[name], {}))
+
+
+def setup(gate: Gate | None = None) -> tuple[task.Clock, Upstream, Packages]:
+    clock = task.Clock() if gate is None else gate._clock
+    clock.advance(1000)
+    upstream = Upstream()
+    packages = Packages(clock, MemoryStore(LRU(clock, 1000, 1 << 20)), {"pypi": upstream.fetch}, {"pypi": 600},
+                        86400, {"pypi": gate or Gate(clock)}, Counters(), max_wait=5)
+    return clock, upstream, packages
+
+
+def result(coroutine: Any) -> Any:
+    """The outcome of a coroutine that needs no reactor turn (in-memory store, answers at once)."""
+    d = defer.ensureDeferred(coroutine)
+    outcome: list[Any] = []
+    d.addBoth(outcome.append)
+    assert outcome, "waited on the clock"
+    if isinstance(outcome[0], defer.Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
+def test_every_name_fetched_is_charged_and_a_made_up_one_twice() -> None:
+    clock, upstream, packages = setup()
+    budgets = Budgets(clock, {"names": 6})
+    attacker = budgets.account("attacker", "names")
+    with pytest.raises(NotFound):  # 2 units: the call, and one more for a name that does not exist
+        result(packages.get("pypi", "nope-1", account=attacker))
+    for name in ("real", "other", "third"):  # 1 unit each: names that exist are charged too
+        assert result(packages.get("pypi", name, account=attacker)).value == upstream.known[name]
+    for _ in range(5):  # cached: free, however often
+        result(packages.get("pypi", "real", account=attacker))
+        with pytest.raises(NotFound):
+            result(packages.get("pypi", "nope-1", account=attacker))
+    with pytest.raises(NotFound):  # the 6th unit pays the call; the one more is a debt
+        result(packages.get("pypi", "nope-2", account=attacker))
+    upstream.known["fourth"] = {"version": "4.0"}
+    with pytest.raises(OverBudget):
+        result(packages.get("pypi", "fourth", account=attacker))
+    assert upstream.calls == ["nope-1", "real", "other", "third", "nope-2"]
+    clock.advance(20)  # 6 a minute: the debt is paid, and one unit is back
+    assert result(packages.get("pypi", "fourth", account=attacker)).value == {"version": "4.0"}
+    with pytest.raises(NotFound):  # another client, another budget
+        result(packages.get("pypi", "nope-3", account=budgets.account("victim", "names")))
+
+
+def test_an_upstream_error_is_not_paid_back() -> None:
+    clock, upstream, packages = setup()
+    budgets = Budgets(clock, {"names": 2})
+    attacker = budgets.account("attacker", "names")
+    upstream.broken = True
+    for name in ("real", "other"):
+        with pytest.raises(Unavailable):
+            result(packages.get("pypi", name, account=attacker))
+    upstream.broken = False
+    with pytest.raises(OverBudget):
+        result(packages.get("pypi", "third", account=attacker))
+    assert upstream.calls == ["real", "other"]
+
+
+def test_one_client_uses_only_its_share_of_the_upstream_gate() -> None:
+    gate = Gate(task.Clock(), per_minute=240, burst=8)  # 4 calls a second, bursts of 8: a client's share is 1/s, 2
+    clock, upstream, packages = setup(gate)
+    names = [f"flood-{n}" for n in range(8)]
+    upstream.known.update({name: {"version": "1.0"} for name in names})
+    budgets = Budgets(clock, {"names": 1000})
+    attacker = budgets.account("attacker", "names")
+    flood = [defer.ensureDeferred(packages.get("pypi", name, account=attacker)) for name in names]
+    assert upstream.calls == names[:2]  # its share's burst; the rest wait for its share to refill
+    for second in range(1, 7):
+        victim = f"victim-{second}"
+        upstream.known[victim] = {"version": "1.0"}
+        assert result(packages.get("pypi", victim, account=budgets.account(victim, "names"))).value  # at once
+        clock.advance(1)
+        flooded = [call for call in upstream.calls if call.startswith("flood-")]
+        assert len(flooded) == min(2 + second, 7)  # its share refills one a second; the 8th is past the deadline
+    assert [call for call in upstream.calls if call.startswith("flood-")] == names[:7]
+    assert all(d.called for d in flood)
+    refused = flood[7].result
+    assert isinstance(refused.value, OverBudget) and refused.value.cost == "upstream"
+    flood[7].addErrback(lambda _: None)
+
+
+def test_over_budget_serves_the_stale_copy() -> None:
+    clock, upstream, packages = setup()
+    result(packages.get("pypi", "real"))
+    clock.advance(601)  # no longer fresh
+
+    budgets = Budgets(clock, {"names": 1})
+    spent = budgets.account("attacker", "names")
+    spent.spend()
+    data = result(packages.get("pypi", "real", account=spent))
+    assert isinstance(data, Data) and data.stale and data.value == {"version": "1.0"}
+    assert upstream.calls == ["real"]
+
+
+def test_a_429_pauses_refreshes_but_new_names_still_probe() -> None:
+    clock, upstream, packages = setup()
+    result(packages.get("pypi", "real"))
+    clock.advance(601)
+    upstream.limited = True
+    data = result(packages.get("pypi", "real"))  # the 429 itself: stale copy served
+    assert data.stale and upstream.calls == ["real", "real"]
+    clock.advance(PROBE_SECONDS)
+    for _ in range(3):  # paused for 600 s: cached packages are served stale with no call
+        assert result(packages.get("pypi", "real")).value == {"version": "1.0"}
+    assert upstream.calls == ["real", "real"]
+    upstream.limited = False
+    assert result(packages.get("pypi", "other")).value == {"version": "2.0"}  # a probe, and it worked
+    assert upstream.calls[-1] == "other"
+    assert result(packages.get("pypi", "third")).value == {"version": "3.0"}  # the pause is over
+    assert not result(packages.get("pypi", "real")).stale
+
+
+def test_probes_are_rare_while_upstream_keeps_saying_429() -> None:
+    clock, upstream, packages = setup()
+    upstream.limited = True
+    for name in ("a", "b", "c", "d"):
+        with pytest.raises(RateLimited):
+            result(packages.get("pypi", name))
+    assert upstream.calls == ["a"]  # the first is the 429; b, c, d wait for the next probe
+    clock.advance(PROBE_SECONDS)
+    for name in ("e", "f"):
+        with pytest.raises(RateLimited):
+            result(packages.get("pypi", name))
+    assert upstream.calls == ["a", "e"]
 
 
 def test_budgets_per_client_refill_and_forget() -> None:
