@@ -29,7 +29,8 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import quote
 
-from scripts.benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib, wait_for_port
+from scripts.benchkit import (VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib,
+                              wait_for_port)
 from tests.support.logos import clip_chain
 
 ATTACKER = "127.0.0.2"

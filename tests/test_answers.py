@@ -1,4 +1,5 @@
-"""One badge through the whole app in memory: upstream calls and renders it costs, stale on error, 429s, error badges and their lifetimes, budgets."""
+"""One badge through the whole app in memory: the upstream calls and renders it costs, stale on error, 429s,
+error badges and their lifetimes, overrides, the renderer refusing or down, budgets."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""The renderer client in memory (a stand-in node): the wait for a slot, specs a node death shared, specs never sent again."""
+"""The renderer client in memory (a stand-in node): the wait for a slot, specs a node death shared, specs
+never sent again."""
 
 import json
 from typing import Any, Iterator

@@ -1,5 +1,5 @@
-"""Operations in memory (tests/util.py's Stack, a fake clock): upstream failure lines, HEAD through the
-whole app, /health's degraded flag."""
+"""Upstream failure lines in memory (tests/support/stack.py's Stack, a fake clock): one a minute per source
+and cause, whatever the names."""
 
 import re
 

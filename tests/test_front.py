@@ -1,4 +1,5 @@
-"""The hot path (Front) in memory: HEAD through it, answers without the app until the data is due, bounded by what badges read."""
+"""The hot path (Front) in memory: HEAD through it, answers without the app until the data is due,
+parameters no badge reads do not grow it."""
 
 
 

@@ -1,5 +1,5 @@
-"""The home page: generated from the registry, the same bytes for every request, and a snippet
-generator that works in a real headless Chromium against a real daemon."""
+"""The home page in memory: generated from the registry, every kind, style, format, colour and period
+offered and documented, and what its script sends honoured by the server."""
 
 import json
 

@@ -1,5 +1,5 @@
-"""Several indexes: configuration, choosing one per request, and a password-protected index
-served beside the public one, whose password must never show anywhere the test can read."""
+"""Several indexes: configuration, choosing one per request, their own cache entries in memory, and
+credentials that go to their host only."""
 
 import base64
 from typing import Any

@@ -1,5 +1,5 @@
-"""Limits in memory: who the client is, per-client budgets, 429 probes, the listener's caps,
-head deadline and method check (Twisted's own HTTP parser on a string transport, a fake clock)."""
+"""The listener in memory: connection caps, request and response deadlines, what the head alone answers,
+pipelining (Twisted's own HTTP parser on a string transport, a fake clock)."""
 
 
 from typing import Any

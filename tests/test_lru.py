@@ -1,5 +1,5 @@
-"""The small mechanisms on a fake clock: LRU bounds, the rate gate, single-flight in a process and across
-processes, Redis timeouts."""
+"""The segmented LRU on a fake clock: bounded by entries, bytes and time; a scan of one-hit entries
+cannot push a frequently hit one out."""
 
 from twisted.internet import task
 

@@ -1,4 +1,4 @@
-"""Options: defaults, PYPIPIN_* environment twins, validation, and the twistd plugin."""
+"""Options: defaults, PYPIPIN_* environment twins, validation, secret files."""
 
 import re
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""The renderer's npm packages and node: checks, provisioning, and a renderer that cannot start."""
+"""The renderer's npm packages and node, in memory: the node versions, checks that name what is wrong
+and the fix, the per-user directory."""
 
 import re
 from pathlib import Path
@@ -8,7 +9,8 @@ import pytest_twisted
 from twisted.internet import reactor
 
 from tests.support.processes import ROOT
-from pypipin.renderer.provision import SHIELDS_DIR, NotReady, check_dir, check_node_version, default_dir, install, manifest, node_versions
+from pypipin.renderer.provision import (SHIELDS_DIR, NotReady, check_dir, check_node_version, default_dir, install,
+                                       manifest, node_versions)
 from tests.support.renders import fill
 
 ENGINES = manifest()["engines"]["node"]

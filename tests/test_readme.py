@@ -38,7 +38,7 @@ def test_the_two_commands_are_there() -> None:
 
 
 def layout_entries() -> set[str]:
-    """The paths README's layout section names: each entry's first word, under the folders it is indented in."""
+    """The paths README's layout section names: each entry's first word, under the folders it sits in."""
     section = README.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     entries: set[str] = set()
     folders: list[tuple[int, str]] = []

@@ -1,4 +1,4 @@
-"""RedisStore in memory: timeouts never cancel a command, outage lines once when it goes and once when back."""
+"""RedisStore in memory: timeouts never cancel a command; outage lines once when it goes, once when back."""
 
 from twisted.internet import defer, task
 

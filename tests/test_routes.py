@@ -1,5 +1,5 @@
-"""The whole app in memory (tests/util.py's Stack): caching, single-flight, stale on error, rate limits,
-error badges, headers and routes, on a fake clock with the fake PyPI and a fake renderer."""
+"""The routes in memory (tests/support/stack.py's Stack): 404, 400 and 414, caching headers, HEAD, formats,
+the JSON endpoint, shields.io twins, /health, the home page, per-request state, hostile paths and queries."""
 
 import json
 import re

@@ -1,4 +1,5 @@
-"""Hostile inputs: hypothesis strategies for paths and queries, the upstream paths allowed, /metrics as an attacker writes it."""
+"""Hostile inputs: hypothesis strategies for paths and queries, the upstream paths allowed, /metrics as an
+attacker writes it."""
 
 import re
 from urllib.parse import quote

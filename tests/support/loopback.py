@@ -1,4 +1,5 @@
-"""Requests to real daemons over loopback, from other loopback addresses to play other clients, and waiting on the reactor."""
+"""Requests to real daemons over loopback, from other loopback addresses to play other clients, and waiting
+on the reactor."""
 
 import http.client
 import xml.etree.ElementTree as ET

@@ -1,4 +1,4 @@
-"""Render specs, logos as data: URLs, timing a render, and a renderer directory filled as npm would fill it."""
+"""Render specs, logos as data: URLs, timing a render, a renderer directory filled as npm would fill it."""
 
 import base64
 from pathlib import Path

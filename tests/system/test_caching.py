@@ -1,6 +1,6 @@
 """Caching in real Redis: daemons sharing one Redis, and what Redis holds.
 
-The rest of caching (bursts, images, stale copies, lifetimes, headers) is tested in memory: test_app.py.
+The rest of caching (bursts, images, stale copies, lifetimes, headers) is tested in memory: test_answers.py.
 """
 
 import pytest

@@ -22,7 +22,7 @@ async def test_every_badge_says_in_a_real_daemon_what_it_says_in_memory(
 ) -> None:
     package = {"version": "24.11.0", "classifiers": CLASSIFIERS, "month": 2_345_678}
     upstream.add("twisted", **package)
-    memory = Stack()  # test_app.py checks each badge's words in memory
+    memory = Stack()  # test_answers.py checks each badge's words in memory
     memory.upstream.add("twisted", **package)
     daemon = await start_daemon(redis.url).ready()
     answers = await defer.gatherResults(

@@ -1,4 +1,5 @@
-"""The home page against a real daemon: static whatever the query, and its snippet generator in a real headless Chromium."""
+"""The home page against a real daemon: static whatever the query, and its snippet generator in a real
+headless Chromium."""
 
 import base64
 import os

@@ -1,4 +1,5 @@
-"""A private index beside PyPI served by a real daemon, whose password never shows; node started without the daemon's environment."""
+"""A private index beside PyPI served by a real daemon, whose password never shows; node started without the
+daemon's environment."""
 
 import base64
 import json

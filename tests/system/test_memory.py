@@ -27,7 +27,7 @@ def drive(port: int, names: range, tag: str, connections: int = 8) -> None:
 @pytest.mark.processes
 def test_100k_distinct_names_stay_within_the_cache_bounds() -> None:
     upstream = FakeUpstreamProcess(0)  # every name is unknown upstream: a 404 to cache for each
-    # budgets out of the way: every name must reach upstream here (test_public.py tests the budgets)
+    # budgets out of the way: every name must reach upstream here (system/test_floods.py tests the budgets)
     daemon = Daemon(upstream.url, "none", "--cache-entries", "2000", "--cache-mb", "4", "--access-log", "none",
                     "--client-names", "1000000", "--pypi-rate", "1000000")
     try:

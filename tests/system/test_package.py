@@ -1,4 +1,4 @@
-"""Packaging: the locks, the version, `pypipin` and its checks, the distributions, the systemd unit,
+"""Packaging: the version, `pypipin` and its checks, the distributions, the systemd unit,
 and the wheel alone in a fresh venv serving PNG badges."""
 
 import os

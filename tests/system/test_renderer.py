@@ -1,8 +1,9 @@
-"""Node's memory ceiling, the render deadline, specs never sent again, and the cap on renders in flight.
+"""The real Node renderer: its memory ceiling, the render deadline, specs never sent again, the cap on renders
+in flight; provisioning its npm packages, and a renderer that cannot start.
 
 The renderer client runs here against the real node under procmon (hostile specs sent straight
-to it, past the logo check, to prove the defence behind it), or against a stand-in node in this
-process whose connections the test holds, answers or drops (the bookkeeping, step by step).
+to it, past the logo check, to prove the defence behind it); the stand-in node of the bookkeeping is
+in test_drawing.py.
 """
 
 import json
