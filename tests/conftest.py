@@ -1,4 +1,5 @@
-"""Real parts for the tests: redis-server on a free port, the fake upstream, the daemon."""
+"""The fixtures every test file may use: redis-server on a free port, the fake upstream, daemons, varnishd,
+a password-protected index, and the whole app in memory."""
 
 from typing import Any, Iterator
 
@@ -8,9 +9,9 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from tests.support.fakepypi import FakeUpstream
+from tests.support.fakepypi import SECRET, FakeUpstream, PrivateIndex
+from tests.support.loopback import serve
 from tests.support.processes import VARNISHD, Daemon, RedisServer, Varnish
-from tests.support.fakepypi import PrivateIndex, SECRET, serve
 from tests.support.stack import Stack
 
 
@@ -86,6 +87,7 @@ def varnish() -> Iterator[Any]:
 
 @pytest.fixture
 def private() -> Iterator[PrivateIndex]:
+    """A password-protected index on a free loopback port."""
     fake = PrivateIndex("ci-bot", SECRET)
     port = serve(fake)
     yield fake
@@ -94,6 +96,7 @@ def private() -> Iterator[PrivateIndex]:
 
 @pytest.fixture
 def stack() -> Stack:
+    """The app in memory, its upstream knowing ``demo``."""
     made = Stack("--upstream-timeout", "2")
     made.upstream.add("demo")
     return made

@@ -1,10 +1,9 @@
 """The rate gate (a token bucket) on a fake clock: its rate, a pause, and probes during a pause."""
 
 from twisted.internet import task
-
-from pypipin.limits.bucket import Gate
-from pypipin.limits.bucket import PROBE_SECONDS
 from twisted.internet.task import Clock
+
+from pypipin.limits.bucket import PROBE_SECONDS, Gate
 
 
 def test_gate_token_bucket_and_pause() -> None:

@@ -18,6 +18,7 @@ from pypipin.metrics import Counters
 from pypipin.data.packages import Data, Packages
 from pypipin.limits.bucket import PROBE_SECONDS, Gate
 from pypipin.upstream.client import Fetched, NotFound, RateLimited, Unavailable
+from tests.support.deferreds import result
 
 
 class Upstream:
@@ -47,17 +48,6 @@ def setup(gate: Gate | None = None) -> tuple[task.Clock, Upstream, Packages]:
     packages = Packages(clock, MemoryStore(LRU(clock, 1000, 1 << 20)), {"pypi": upstream.fetch}, {"pypi": 600},
                         86400, {"pypi": gate or Gate(clock)}, Counters(), max_wait=5)
     return clock, upstream, packages
-
-
-def result(coroutine: Any) -> Any:
-    """The outcome of a coroutine that needs no reactor turn (in-memory store, answers at once)."""
-    d = defer.ensureDeferred(coroutine)
-    outcome: list[Any] = []
-    d.addBoth(outcome.append)
-    assert outcome, "waited on the clock"
-    if isinstance(outcome[0], defer.Failure):
-        outcome[0].raiseException()
-    return outcome[0]
 
 
 def test_every_name_fetched_is_charged_and_a_made_up_one_twice() -> None:

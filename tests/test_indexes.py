@@ -16,7 +16,8 @@ from pypipin.store.memory import KEY_PREFIX
 from pypipin.badges.parsing import parse
 from pypipin.upstream.client import Unavailable, Upstream, connect
 from tests.support.stack import Stack
-from tests.support.fakepypi import SECRET, serve
+from tests.support.fakepypi import SECRET
+from tests.support.loopback import serve
 from tests.support.stack import parsed
 
 

@@ -17,8 +17,6 @@ from twisted.internet import reactor as default_reactor
 from twisted.internet.task import deferLater
 from twisted.protocols import policies
 from twisted.web import http, resource, server
-from twisted.internet import reactor
-from twisted.web.server import Site
 
 
 def release_file(name: str, version: str, packagetype: str, yanked: bool = False,
@@ -116,7 +114,7 @@ BIG = {
     "numpy": (130, 36, lambda n: f"cp3{10 + n // 12}-cp3{10 + n // 12}-{PLATFORMS[n % len(PLATFORMS)]}"),
     "boto3": (2400, 1, lambda n: "py3-none-any"),
 }
-CLASSIFIERS = [
+BIG_CLASSIFIERS = [  # the classifiers of the big documents
     "Development Status :: 5 - Production/Stable", "Intended Audience :: Developers",
     "Intended Audience :: Science/Research", "License :: OSI Approved :: BSD License", "Operating System :: MacOS",
     "Operating System :: Microsoft :: Windows", "Operating System :: POSIX :: Linux", "Programming Language :: C",
@@ -137,7 +135,7 @@ def big_document(name: str) -> dict[str, Any]:
         + [release_file(name, version, "bdist_wheel", tags=tags(n)) for n in range(wheels)]
         for version in versions
     }
-    document = pypi_document(name, version=versions[-2], classifiers=CLASSIFIERS, releases=releases,
+    document = pypi_document(name, version=versions[-2], classifiers=BIG_CLASSIFIERS, releases=releases,
                              license_expression="BSD-3-Clause")
     document["info"]["description"] = f"# {name}\n\n" + "A long description of the package. " * 300
     document["urls"] = releases[versions[-2]]
@@ -349,7 +347,11 @@ class PrivateIndex(FakeUpstream):
         return super().render_GET(request)
 
 
-def serve(port: int, packages: int, delay: float = 0.0, hostile: bool = False) -> None:
+# the password of the private index of the tests
+SECRET = "s3cret-Pa55word"
+
+
+def serve_forever(port: int, packages: int, delay: float = 0.0, hostile: bool = False) -> None:
     """Serve ``pkg0`` .. ``pkg<N-1>`` and the ``BIG`` documents (and ``huge``, of 300,000 releases, if
     ``hostile``) on a loopback port until killed (for the benchmarks)."""
     fake = FakeUpstream()
@@ -370,14 +372,5 @@ def serve(port: int, packages: int, delay: float = 0.0, hostile: bool = False) -
 if __name__ == "__main__":
     import sys
 
-    serve(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0, "hostile" in sys.argv[4:])
+    serve_forever(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0, "hostile" in sys.argv[4:])
 
-
-SECRET = "s3cret-Pa55word"
-
-
-def serve(fake: FakeUpstream) -> Any:
-    """``fake`` on a free loopback port (its ``url``); the listening port, to stop."""
-    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
-    fake.url = f"http://127.0.0.1:{port.getHost().port}"
-    return port

@@ -1,5 +1,5 @@
-"""Requests to real daemons over loopback, from other loopback addresses to play other clients, and waiting
-on the reactor."""
+"""Loopback: requests to real daemons, from other loopback addresses to play other clients; a fake served on a
+free port; waiting on the reactor."""
 
 import http.client
 import xml.etree.ElementTree as ET
@@ -11,7 +11,9 @@ from treq.client import HTTPClient
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.web.client import Agent
+from twisted.web.server import Site
 
+from tests.support.fakepypi import FakeUpstream
 
 
 def svg_text(body: bytes) -> list[str]:
@@ -66,3 +68,12 @@ def raw_get_from(source: str, url: str, target: str) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         connection.close()
+
+
+def serve(fake: FakeUpstream) -> Any:
+    """``fake`` on a free loopback port (its ``url``); the listening port, to stop."""
+    from twisted.internet import reactor
+
+    port = reactor.listenTCP(0, Site(fake), interface="127.0.0.1")
+    fake.url = f"http://127.0.0.1:{port.getHost().port}"
+    return port

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
+PYPIPIN = str(Path(sys.executable).with_name("pypipin"))
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:

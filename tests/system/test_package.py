@@ -20,14 +20,13 @@ from twisted.internet.threads import deferToThread
 
 import pypipin
 from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import ROOT, TWISTD, RedisServer, wait_for_port
+from tests.support.processes import PYPIPIN, ROOT, TWISTD, RedisServer, wait_for_port
 from pypipin.renderer.provision import default_dir
 from pypipin.renderer.process import free_port
 from pypipin.waiting import sleep
 from tests.support.loopback import get
 
 
-PYPIPIN = str(Path(sys.executable).with_name("pypipin"))
 
 
 def run(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ in test_drawing.py.
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,20 +17,18 @@ from urllib.parse import quote
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
+from twisted.internet.threads import deferToThread
 
-from tests.support.fakepypi import FakeUpstream
 from pypipin.metrics import Counters
-from pypipin.renderer.provision import default_dir
 from pypipin.renderer.drawing import Renderer, RenderFailed
 from pypipin.renderer.process import MEMORY_CEILING, Monitor, free_port
+from pypipin.renderer.provision import NotReady, check_dir, check_node, default_dir, install, node_versions
 from pypipin.waiting import poll_until, sleep
+from tests.support.fakepypi import FakeUpstream
 from tests.support.logos import FLOOD, TURBULENCE, clip_chain
 from tests.support.loopback import get, get_from
-import subprocess
-import sys
-from pypipin.renderer.provision import NotReady, check_dir, check_node, install, node_versions
+from tests.support.processes import PYPIPIN
 from tests.support.renders import data_url, fill, spec, timed
-from twisted.internet.threads import deferToThread
 
 GIB = 1 << 30
 NODE = shutil.which("node") or "node"
@@ -227,7 +226,6 @@ async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(upstream
     assert daemon.children() == [pid] and "restart" not in daemon.log_text()
 
 
-PYPIPIN = str(Path(sys.executable).with_name("pypipin"))
 
 
 @pytest.mark.processes
