@@ -158,7 +158,7 @@ class Daemon:
 
 
 class FakeUpstreamProcess:
-    """tests/fakepypi.py in its own process, serving pkg0..pkg<N-1> and the big documents, each
+    """tests/support/fakepypi.py in its own process, serving pkg0..pkg<N-1> and the big documents, each
     answer delayed by ``delay`` s; ``hostile`` adds ``huge``, a document of 300,000 releases."""
 
     def __init__(self, packages: int, delay: float = 0.0, hostile: bool = False) -> None:

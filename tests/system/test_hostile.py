@@ -34,7 +34,7 @@ ARTEFACTS = ROOT / "tests" / "artefacts"
 @pytest.fixture(scope="module")
 def target() -> Iterator[Daemon]:
     upstream = FakeUpstreamProcess(5)
-    # budgets out of the way: these requests test parsing and escaping, not budgets (test_public.py does)
+    # budgets out of the way: these requests test parsing and escaping, not budgets (test_floods.py does)
     daemon = Daemon(upstream.url, "none", "--upstream-timeout", "1", "--client-renders", "1000000",
                     "--global-renders", "1000000", "--client-names", "1000000")
     wait_for_port(daemon.port)
