@@ -1,4 +1,5 @@
-"""/metrics as Prometheus scrapes it from a real daemon, and the shipped Grafana dashboard."""
+"""/metrics as Prometheus scrapes it from a real daemon (its text format, its ACL and its own port), and the
+shipped Grafana dashboard."""
 
 import json
 import re
@@ -10,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.fakepypi import FakeUpstream
 from tests.support.processes import ROOT, RedisServer
 from pypipin import __version__
-from tests.support.loopback import get
+from pypipin.renderer.process import free_port
+from tests.support.loopback import get, get_from
 
 pytestmark = pytest.mark.processes
 
@@ -69,3 +71,41 @@ async def test_every_metric_the_dashboard_queries_exists(upstream: FakeUpstream,
     assert len(queried) >= 15
     missing = sorted(queried - set(samples))
     assert not missing, missing
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_in_prometheus_text_format(upstream: FakeUpstream, start_daemon) -> None:
+    upstream.add("demo")
+    daemon = await start_daemon().ready()
+    for _ in range(3):
+        await get(f"{daemon.url}/wheel/demo/badge.svg")
+    await get(f"{daemon.url}/v/demo/badge.png")
+    await get(f"{daemon.url}/nope")
+    _, body = await get(daemon.url + "/metrics")
+    text = body.decode()
+    assert 'pypipin_requests_total{badge="wheel",format="svg",status="200"} 3.0' in text
+    assert 'pypipin_requests_total{badge="version",format="png",status="200"} 1.0' in text
+    assert 'pypipin_requests_total{badge="-",format="-",status="404"} 1.0' in text
+    assert 'pypipin_cache_lookups_total{layer="hot",result="hit"} 2.0' in text
+    assert 'pypipin_upstream_total{outcome="ok",source="pypi"} 1.0' in text
+    assert 'pypipin_renders_total{outcome="ok"} 2.0' in text
+    assert "pypipin_renderer_restarts_total 0.0" in text
+    count = re.search(r"^pypipin_request_duration_seconds_count (\S+)$", text, re.M)
+    assert count and float(count.group(1)) == 5
+    assert re.search(r'^pypipin_request_duration_seconds_bucket\{le="\+Inf"\} 5\.0$', text, re.M)
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_only_to_allowed_networks_or_on_their_own_port(start_daemon) -> None:
+    default = await start_daemon().ready()
+    assert (await get(default.url + "/metrics"))[0].code == 200
+    response, body = await get_from("127.0.0.2", default.url + "/metrics")  # loopback, but not 127.0.0.1
+    assert response.code == 403 and b"--metrics-allow" in body and b"pypipin_" not in body
+    port = free_port()
+    moved = await start_daemon("none", "--metrics-port", f"tcp:{port}:interface=127.0.0.1",
+                               "--metrics-allow", "127.0.0.2/32").ready()
+    response, body = await get(moved.url + "/metrics")
+    assert response.code == 404 and b"pypipin_" not in body
+    response, body = await get_from("127.0.0.2", f"http://127.0.0.1:{port}/metrics")
+    assert response.code == 200 and b"pypipin_requests_total" in body
+    assert (await get(f"http://127.0.0.1:{port}/metrics"))[0].code == 403

@@ -1,4 +1,4 @@
-"""Running it in production: metrics, health, logs, supervisord, and scale-out behind Varnish."""
+"""Running it in production: health, logs, supervisord, and scale-out behind Varnish on one Redis."""
 
 import json
 import os
@@ -15,50 +15,11 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import HAPROXY, ROOT, HAProxy, RedisServer, wait_for_port
+from tests.support.processes import ROOT, RedisServer, wait_for_port
 from pypipin.renderer.process import free_port
-from tests.support.hostile import METRICS_TARGETS
-from tests.support.loopback import get, get_from, raw_get_from, sleep, svg_text
+from tests.support.loopback import get, sleep, svg_text
 
 pytestmark = pytest.mark.processes
-
-
-@pytest_twisted.ensureDeferred
-async def test_metrics_in_prometheus_text_format(upstream: FakeUpstream, start_daemon) -> None:
-    upstream.add("demo")
-    daemon = await start_daemon().ready()
-    for _ in range(3):
-        await get(f"{daemon.url}/wheel/demo/badge.svg")
-    await get(f"{daemon.url}/v/demo/badge.png")
-    await get(f"{daemon.url}/nope")
-    _, body = await get(daemon.url + "/metrics")
-    text = body.decode()
-    assert 'pypipin_requests_total{badge="wheel",format="svg",status="200"} 3.0' in text
-    assert 'pypipin_requests_total{badge="version",format="png",status="200"} 1.0' in text
-    assert 'pypipin_requests_total{badge="-",format="-",status="404"} 1.0' in text
-    assert 'pypipin_cache_lookups_total{layer="hot",result="hit"} 2.0' in text
-    assert 'pypipin_upstream_total{outcome="ok",source="pypi"} 1.0' in text
-    assert 'pypipin_renders_total{outcome="ok"} 2.0' in text
-    assert "pypipin_renderer_restarts_total 0.0" in text
-    count = re.search(r"^pypipin_request_duration_seconds_count (\S+)$", text, re.M)
-    assert count and float(count.group(1)) == 5
-    assert re.search(r'^pypipin_request_duration_seconds_bucket\{le="\+Inf"\} 5\.0$', text, re.M)
-
-
-@pytest_twisted.ensureDeferred
-async def test_metrics_only_to_allowed_networks_or_on_their_own_port(start_daemon) -> None:
-    default = await start_daemon().ready()
-    assert (await get(default.url + "/metrics"))[0].code == 200
-    response, body = await get_from("127.0.0.2", default.url + "/metrics")  # loopback, but not 127.0.0.1
-    assert response.code == 403 and b"--metrics-allow" in body and b"pypipin_" not in body
-    port = free_port()
-    moved = await start_daemon("none", "--metrics-port", f"tcp:{port}:interface=127.0.0.1",
-                               "--metrics-allow", "127.0.0.2/32").ready()
-    response, body = await get(moved.url + "/metrics")
-    assert response.code == 404 and b"pypipin_" not in body
-    response, body = await get_from("127.0.0.2", f"http://127.0.0.1:{port}/metrics")
-    assert response.code == 200 and b"pypipin_requests_total" in body
-    assert (await get(f"http://127.0.0.1:{port}/metrics"))[0].code == 403
 
 
 @pytest_twisted.ensureDeferred
@@ -151,33 +112,3 @@ async def test_two_daemons_on_one_redis_behind_varnish(
                                                    body.decode(), re.M)) for _, body in served]
     assert all(count > 0 for count in per_daemon), per_daemon  # both daemons took a share
     print(f"requests through Varnish: {len(urls) * 3}; reaching the daemons: {per_daemon}; PyPI calls: 1")
-
-
-def test_haproxy_example_is_valid() -> None:
-    if not os.path.exists(HAPROXY):
-        pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
-    result = subprocess.run([HAPROXY, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest_twisted.ensureDeferred
-async def test_no_variant_of_metrics_passes_haproxy_to_a_client_outside_its_acl(upstream: FakeUpstream,
-                                                                                 start_daemon) -> None:
-    if not os.path.exists(HAPROXY):
-        pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
-    upstream.add("demo")
-    # the daemon lets all of loopback in, so haproxy's ACL alone keeps 127.0.0.2 out
-    daemon = await start_daemon("none", "--metrics-allow", "127.0.0.0/8").drawing()
-    front = await deferToThread(HAProxy, daemon.port)
-    try:
-        for target in [variant.decode() for variant in METRICS_TARGETS]:
-            code, body = await deferToThread(raw_get_from, "127.0.0.2", front.url, target)
-            assert b"pypipin_" not in body and code in (400, 403, 404), (target, code, body[:200])
-        for target in ("/metrics", "//metrics", "/%6detrics", "/%2fmetrics"):  # served to the ACL's client
-            code, body = await deferToThread(raw_get_from, "127.0.0.1", front.url, target)
-            assert code == 200 and b"pypipin_requests_total" in body, target
-        code, body = await deferToThread(raw_get_from, "127.0.0.2", front.url, "/v/demo/badge.svg")
-        assert code == 200 and svg_text(body) == ["pypi", "v1.2.3"]  # badges are for everyone
-    finally:
-        await deferToThread(front.stop)
