@@ -7,7 +7,7 @@ import pytest
 from pypipin.badges.formats import FORMATS, IMAGES, RASTERS
 from pypipin.badges.parsing import parse
 from pypipin.web import home
-from util import Stack
+from tests.support.stack import Stack
 
 
 def test_the_table() -> None:

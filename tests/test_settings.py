@@ -17,7 +17,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.web.server import Site
 
-from processes import TWISTD, wait_for_port
+from tests.support.processes import TWISTD, wait_for_port
 from pypipin import wiring
 from pypipin.options import Options, environment_name
 from pypipin.renderer.process import free_port
