@@ -1,11 +1,14 @@
 """The twistd plugin and scripts/run as a user meets them: options named in one line, the plugin listed."""
 
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT, TWISTD
+from pypipin.renderer.process import free_port
+from tests.support.processes import ROOT, TWISTD, wait_for_port
 
 
 @pytest.mark.processes
@@ -41,3 +44,25 @@ def test_twistd_refuses_to_start_with_an_index_file_others_can_read(tmp_path: Pa
     assert result.returncode != 0 and "Traceback" not in said and "Zq8-secret" not in said
     assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" \
         in said
+
+
+@pytest.mark.processes
+def test_twistd_listens_on_a_bare_port_and_says_what_is_wrong_with_a_bad_one_in_one_line() -> None:
+    port = free_port()
+    daemon = subprocess.Popen([TWISTD, "-n", "--pidfile=", "--logfile", os.devnull, "pypipin",
+                               "--redis", "none", "--access-log", "none", "--port", str(port)],
+                              cwd=tempfile.gettempdir())
+    try:
+        wait_for_port(port)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--port", "8899x"],
+                            capture_output=True, text=True, timeout=60)
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in said
+    # twistd prints its usage, then the one line of the error, as for any bad option
+    assert [line for line in said.splitlines() if "8899x" in line] == [said.splitlines()[-1]]
+    assert said.splitlines()[-1].endswith(
+        "--port (env PYPIPIN_PORT): '8899x' is not a port number or strports description "
+        "(Unknown endpoint type: '8899x')")
