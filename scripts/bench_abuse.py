@@ -29,8 +29,9 @@ from functools import partial
 from typing import Any, Callable
 from urllib.parse import quote
 
-from benchkit import VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib, wait_for_port
-from util import clip_chain
+from scripts.benchkit import (VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib,
+                              wait_for_port)
+from tests.support.logos import clip_chain
 
 ATTACKER = "127.0.0.2"
 CROWD = [f"127.0.1.{n}" for n in range(1, 251)]  # many addresses, one a connection

@@ -20,7 +20,7 @@ import treq
 from twisted.internet import defer, task
 
 from pypipin.badges.parsing import STYLES
-from benchkit import BADGE_NAMES, BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from scripts.benchkit import BADGE_NAMES, BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 
 def urls_for(daemons: list[Daemon], packages: int, count: int) -> list[str]:

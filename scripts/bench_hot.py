@@ -17,7 +17,7 @@ import time
 import timeit
 import urllib.request
 
-from benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
+from scripts.benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
 
 ACCESS_FILE = "/tmp/pypipin-bench-access.log"
 HEADERS = ("Content-Type", "Cache-Control", "ETag", "Access-Control-Allow-Origin")
@@ -128,8 +128,8 @@ def main() -> None:
         with open("/tmp/pypipin-bench-body", "wb") as out:
             out.write(body)
         bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(bare_port), "/tmp/pypipin-bench-body",
-                                 *headers])
+        bare = subprocess.Popen([sys.executable, "-m", "scripts.bench_hot", "--serve-bare", str(bare_port),
+                                 "/tmp/pypipin-bench-body", *headers])
         wait_for_port(bare_port)
         bare_url = f"http://127.0.0.1:{bare_port}"
         assert urllib.request.urlopen(bare_url + path).read() == body

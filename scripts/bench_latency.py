@@ -6,7 +6,7 @@ import statistics
 import time
 import urllib.request
 
-from benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from scripts.benchkit import Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 
 def timed(url: str) -> float:

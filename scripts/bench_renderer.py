@@ -22,11 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-from benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
-from processes import wait_for_health
+from scripts.benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
+from tests.support.processes import wait_for_health
 from pypipin.badges import logos
-from test_logos import BIG, CLIPPED, FLOOD, PYTHON, TURBULENCE
-from util import SVG_NS, clip_chain
+from tests.support.logos import BIG, CLIPPED, FLOOD, PYTHON, SVG_NS, TURBULENCE, clip_chain
 
 CLIP = f"<clipPath id='c'><rect {BIG}/></clipPath>"
 

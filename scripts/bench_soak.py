@@ -21,7 +21,7 @@ from twisted.internet import defer, task
 from twisted.internet.threads import deferToThread
 
 from pypipin.badges.parsing import STYLES
-from benchkit import BADGE_NAMES, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from scripts.benchkit import BADGE_NAMES, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 
 FAULTS = ["500", "429", "timeout", "garbage"]
 

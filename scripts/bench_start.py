@@ -6,17 +6,14 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from benchkit import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-TWISTD = str(Path(sys.executable).with_name("twistd"))
+from scripts.benchkit import free_port
+from tests.support.processes import ROOT, TWISTD
 
 
 def start(argv: list[str], env: dict[str, str], timeout: float) -> tuple[float, float]:

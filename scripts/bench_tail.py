@@ -20,8 +20,8 @@ import threading
 import time
 import urllib.request
 
-from benchkit import BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
-from fakepypi import big_document, many_releases
+from scripts.benchkit import BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
+from tests.support.fakepypi import big_document, many_releases
 from pypipin.upstream import summary
 
 CACHED = "/d/pkg1/badge.svg"  # download counts stay fresh an hour: always answered from memory

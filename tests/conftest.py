@@ -1,4 +1,5 @@
-"""Real parts for the tests: redis-server on a free port, the fake upstream, the daemon."""
+"""The fixtures every test file may use: redis-server on a free port, the fake upstream, daemons, varnishd,
+a password-protected index, and the whole app in memory."""
 
 from typing import Any, Iterator
 
@@ -8,8 +9,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from fakepypi import FakeUpstream
-from processes import VARNISHD, Daemon, RedisServer, Varnish
+from tests.support.fakepypi import SECRET, FakeUpstream, PrivateIndex
+from tests.support.loopback import serve
+from tests.support.processes import VARNISHD, Daemon, RedisServer, Varnish
+from tests.support.stack import Stack
 
 
 
@@ -80,3 +83,20 @@ def varnish() -> Iterator[Any]:
     yield start
     for each in started:
         each.stop()
+
+
+@pytest.fixture
+def private() -> Iterator[PrivateIndex]:
+    """A password-protected index on a free loopback port."""
+    fake = PrivateIndex("ci-bot", SECRET)
+    port = serve(fake)
+    yield fake
+    pytest_twisted.blockon(port.stopListening())
+
+
+@pytest.fixture
+def stack() -> Stack:
+    """The app in memory, its upstream knowing ``demo``."""
+    made = Stack("--upstream-timeout", "2")
+    made.upstream.add("demo")
+    return made

@@ -10,14 +10,14 @@ from treq.testing import StubTreq
 from twisted.internet import defer, task
 from twisted.logger import capturedLogs, formatEvent
 
-from fakepypi import FakeUpstream
+from tests.support.fakepypi import FakeUpstream
 from pypipin.badges import logos
 from pypipin.badges.parsing import parse
 from pypipin.limits.budgets import OverBudget
 from pypipin.upstream import summary
 from pypipin.upstream.client import Unavailable, Upstream
 from pypipin.upstream.indexes import configured
-from util import Stack
+from tests.support.stack import Stack
 
 DEEP = b"[" * 5000 + b"]" * 5000  # past Python's recursion limit, which msgspec counts its depth against
 SQUARE = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="9" height="9"/></svg>'

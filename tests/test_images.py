@@ -15,7 +15,8 @@ from pypipin.limits.budgets import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown
 from pypipin.badges.parsing import parse
-from util import FakeRenderer, Stack, drawn
+from tests.support.deferreds import outcome
+from tests.support.stack import FakeRenderer, Stack, drawn
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}
 
@@ -33,13 +34,6 @@ class Pipeline:
         return defer.ensureDeferred(self.images.image(spec))
 
 
-def result(d: defer.Deferred[Any]) -> Any:
-    assert d.called, "still waiting"
-    outcome = d.result
-    d.addErrback(lambda _: None)
-    return outcome
-
-
 def test_seal_sees_corrupt_and_foreign_values() -> None:
     assert unseal(seal(b"<svg/>")) == b"<svg/>"
     assert unseal(None) is None
@@ -54,17 +48,17 @@ def test_one_render_however_many_ask_at_once() -> None:
     waiting = [pipeline.image(dict(SPEC)) for _ in range(5)]
     assert not any(d.called for d in waiting)
     pipeline.renderer.hold.callback(None)
-    assert {result(d) for d in waiting} == {drawn(SPEC)}
+    assert {outcome(d) for d in waiting} == {drawn(SPEC)}
     assert len(pipeline.renderer.calls) == 1 and pipeline.counters.renders["ok"] == 1
 
 
 def test_memory_then_store_then_renderer() -> None:
     shared = MemoryStore(LRU(task.Clock(), 100, 1 << 20))
     first, second = Pipeline(shared), Pipeline(shared)
-    assert result(first.image(SPEC)) == drawn(SPEC)
-    assert result(first.image(SPEC)) == drawn(SPEC)  # from memory
+    assert outcome(first.image(SPEC)) == drawn(SPEC)
+    assert outcome(first.image(SPEC)) == drawn(SPEC)  # from memory
     assert first.counters.cache["images", "hit"] == 1
-    assert result(second.image(SPEC)) == drawn(SPEC)  # another process: from the shared store
+    assert outcome(second.image(SPEC)) == drawn(SPEC)  # another process: from the shared store
     assert second.renderer.calls == [] and second.counters.cache["store", "hit"] == 1
     (key,) = [key for key in shared.lru if not key.endswith(":lock")]
     assert key.startswith(KEY_PREFIX + "img:") and unseal(shared.lru.get(key)) == drawn(SPEC)
@@ -72,22 +66,22 @@ def test_memory_then_store_then_renderer() -> None:
 
 def test_images_expire_after_their_ttl() -> None:
     pipeline = Pipeline()
-    result(pipeline.image(SPEC))
+    outcome(pipeline.image(SPEC))
     pipeline.clock.advance(IMAGE_TTL - 1)
-    result(pipeline.image(SPEC))
+    outcome(pipeline.image(SPEC))
     assert len(pipeline.renderer.calls) == 1
     pipeline.clock.advance(2)  # gone from memory and from the store
-    result(pipeline.image(SPEC))
+    outcome(pipeline.image(SPEC))
     assert len(pipeline.renderer.calls) == 2
 
 
 def test_a_corrupt_stored_image_is_drawn_again() -> None:
     pipeline = Pipeline()
-    result(pipeline.image(SPEC))
+    outcome(pipeline.image(SPEC))
     (key,) = pipeline.store.lru
     pipeline.store.lru.set(key, b"garbage that is long enough", 60)
     pipeline.memory.pop(key)
-    assert result(pipeline.image(SPEC)) == drawn(SPEC)
+    assert outcome(pipeline.image(SPEC)) == drawn(SPEC)
     assert len(pipeline.renderer.calls) == 2
 
 
@@ -95,21 +89,21 @@ def test_failed_render_is_not_cached_and_counted() -> None:
     pipeline = Pipeline()
     pipeline.renderer.down = True
     with pytest.raises(RendererDown):
-        result(pipeline.image(SPEC)).raiseException()
+        outcome(pipeline.image(SPEC)).raiseException()
     assert pipeline.counters.renders["error"] == 1
     pipeline.renderer.down = False
-    assert result(pipeline.image(SPEC)) == drawn(SPEC)
+    assert outcome(pipeline.image(SPEC)) == drawn(SPEC)
 
 
 def test_draw_json_needs_no_renderer_and_refusals_become_render_error() -> None:
     pipeline = Pipeline()
     wanted = parse(b"/wheel/demo/badge.json", {})
-    body = result(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "yes", "brightgreen", False)))
+    body = outcome(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "yes", "brightgreen", False)))
     assert body == b'{"schemaVersion": 1, "label": "wheel", "message": "yes", "color": "brightgreen", "isError": false}'
     assert pipeline.renderer.calls == []
     pipeline.renderer.refuse = "bad"
     wanted = parse(b"/wheel/demo/badge.png", {"style": "plastic", "scale": "2"})
-    body = result(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "bad", "red", False)))
+    body = outcome(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "bad", "red", False)))
     assert [call["message"] for call in pipeline.renderer.calls] == ["bad", "render error"]
     assert body == drawn({"label": "wheel", "message": "render error", "color": "lightgrey", "style": "flat",
                           "format": "png", "scale": 1})
@@ -128,12 +122,12 @@ def test_a_draw_whose_requests_went_away_before_its_turn_is_never_rendered(left:
     assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"]
     for n in left:
         asked[n].cancel()
-        assert isinstance(result(asked[n]).value, defer.CancelledError)
+        assert isinstance(outcome(asked[n]).value, defer.CancelledError)
     pipeline.renderer.hold.callback(None)
     stayed = [n for n in range(len(specs)) if n not in left]
     queued = [f"new{n}" for n in stayed if n >= RENDERS_AT_ONCE]
     assert [call["label"] for call in pipeline.renderer.calls] == ["new0", "new1"] + queued
-    assert all(result(asked[n]) == drawn(specs[n]) for n in stayed)
+    assert all(outcome(asked[n]) == drawn(specs[n]) for n in stayed)
     assert pipeline.counters.renders["abandoned"] == sum(n >= RENDERS_AT_ONCE for n in left)
     assert pipeline.counters.renders["ok"] == len(stayed) + sum(n < RENDERS_AT_ONCE for n in left)
 
@@ -148,9 +142,9 @@ def test_a_draw_still_wanted_by_one_of_its_requests_is_rendered() -> None:
     twice = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label="queued"), pay=pay, shared=False))
              for _ in range(2)]
     twice[0].cancel()
-    assert isinstance(result(twice[0]).value, defer.CancelledError)
+    assert isinstance(outcome(twice[0]).value, defer.CancelledError)
     pipeline.renderer.hold.callback(None)
-    assert result(twice[1]) == drawn(dict(SPEC, label="queued")) and all(result(d) for d in first)
+    assert outcome(twice[1]) == drawn(dict(SPEC, label="queued")) and all(outcome(d) for d in first)
     assert [call["label"] for call in pipeline.renderer.calls][-1] == "queued"
     assert pipeline.counters.renders["abandoned"] == 0
 

@@ -5,7 +5,7 @@ import pytest
 
 from pypipin.data import keys
 from pypipin.upstream.indexes import named
-from util import Stack
+from tests.support.stack import Stack
 
 SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg",
         "scale": 1}

@@ -6,15 +6,11 @@ import pytest
 
 from pypipin.badges import drawcost, logos
 from pypipin.badges.parsing import parse
-from util import FLOOD, SVG_NS, TURBULENCE, clip_chain
+from tests.support.logos import FLOOD, SVG_NS, TURBULENCE, clip_chain
+from tests.support.logos import BIG, CLIPPED, PYTHON
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
 
-PYTHON = (  # simple-icons' Python logo, shortened
-    f'<svg role="img" viewBox="0 0 24 24" {SVG_NS}><title>Python</title>'
-    '<path d="M14.25.18l.9.2.73.26.59.3.45.32.34.34.25.34.16.33.1.3.04.26.02.2-.01.13V8.5l-.05.63-.13.55-.21'
-    '.46-.26.38-.3.31-.33.25-.35.19-.35.14-.33.1-.3.07-.26.04-.21.02H8.77l-.69.05-.59.14-.5.22-.41.27z"/></svg>'
-)
 INKSCAPE = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<!-- made by hand -->\n'
     f'<svg {SVG_NS} {XLINK} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd" '
@@ -28,16 +24,6 @@ INKSCAPE = (
     '<use xlink:href="#dot" x="16" y="16"/><use href="#dot" x="48" y="48" transform="rotate(45 32 32)"/>'
     '<text x="8" y="60" font-size="10" font-family="DejaVu Sans">py<tspan>pi</tspan></text></g></svg>'
 )
-
-
-CLIPPED = (  # an exported drawing: every path clipped to the page, the page clipped by a rounded frame
-    f'<svg {SVG_NS} viewBox="0 0 64 64"><clipPath id="frame"><circle cx="32" cy="32" r="31"/></clipPath>'
-    '<clipPath id="page" clip-path="url(#frame)"><rect width="64" height="64" rx="8"/></clipPath>'
-    + "".join(f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>'
-      for n in range(0, 64, 8))
-    + '</svg>'
-)
-BIG = "x='-9e4' y='-9e4' width='99999' height='99999'"  # as large as resvg lets a layer grow
 
 
 def nested(depth: int) -> str:

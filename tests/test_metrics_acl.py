@@ -6,7 +6,8 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import StringTransport
 from twisted.web.server import Site
 
-from util import METRICS_TARGETS, Stack
+from tests.support.hostile import METRICS_TARGETS
+from tests.support.stack import Stack
 
 
 def answer(stack: Stack, target: bytes, peer: str = "127.0.0.1", forwarded: bytes = b"") -> bytes:

@@ -1,21 +1,13 @@
-"""Options: defaults, PYPIPIN_* environment twins, validation, and the twistd plugin."""
+"""Options: defaults, PYPIPIN_* environment twins, validation, secret files."""
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from twisted.python import usage
 
-from processes import ROOT, TWISTD
-from pypipin.options import Options
 from pypipin.store.connection import address
-
-
-def parsed(*args: str) -> Options:
-    options = Options()
-    options.parseOptions(list(args))
-    return options
+from tests.support.stack import parsed
 
 
 def test_defaults() -> None:
@@ -56,32 +48,10 @@ def test_a_bad_value_names_the_option_and_its_environment_twin(args: list[str], 
         parsed()
 
 
-@pytest.mark.processes
-def test_twistd_says_which_option_is_wrong() -> None:
-    result = subprocess.run([TWISTD, "-n", "pypipin", "--cache-mb", "lots"], capture_output=True, text=True)
-    assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
-    assert "--cache-mb (env PYPIPIN_CACHE_MB): 'lots' is not a positive whole number" in result.stderr + result.stdout
-
-
 def test_metrics_networks_are_parsed_with_their_default_too() -> None:
     assert [str(n) for n in parsed()["metrics-allow"]] == ["127.0.0.1/32", "::1/128"]
     assert [str(n) for n in parsed("--metrics-allow", "10.0.0.0/8, 192.0.2.7")["metrics-allow"]] == [
         "10.0.0.0/8", "192.0.2.7/32"]
-
-
-@pytest.mark.processes
-def test_plugin_is_listed_and_documents_the_environment() -> None:
-    listing = subprocess.run([TWISTD, "--help"], capture_output=True, text=True, check=True).stdout
-    assert "pypipin" in listing
-    help_text = subprocess.run([TWISTD, "pypipin", "--help"], capture_output=True, text=True, check=True).stdout
-    assert "--stats-url" in help_text and "PYPIPIN_STATS_URL" in help_text
-
-
-@pytest.mark.processes
-def test_run_script_passes_options_through() -> None:
-    result = subprocess.run([str(ROOT / "scripts" / "run"), "--help"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "--upstream-timeout" in result.stdout and "PYPIPIN_REDIS" in result.stdout
 
 
 @pytest.mark.parametrize("option", ["--index-file", "--redis-password-file"])
@@ -99,19 +69,6 @@ def test_a_secret_file_open_to_group_or_others_is_refused(option: str, tmp_path:
     for mode in (0o600, 0o400):
         secret.chmod(mode)
         assert parsed(option, str(secret))[option[2:]] == str(secret)
-
-
-@pytest.mark.processes
-def test_twistd_refuses_to_start_with_an_index_file_others_can_read(tmp_path: Path) -> None:
-    listed = tmp_path / "indexes"
-    listed.write_text("corp https://bot:Zq8-secret@corp.example/pypi\n")
-    listed.chmod(0o644)
-    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--index-file",
-                             str(listed)], capture_output=True, text=True, timeout=60)
-    said = result.stderr + result.stdout
-    assert result.returncode != 0 and "Traceback" not in said and "Zq8-secret" not in said
-    assert f"'{listed}' holds secrets but its mode is 0644, open to group or others: run chmod 600 {listed}" \
-        in said
 
 
 def test_systemd_credentials_are_taken_whatever_their_mode(tmp_path: Path,

@@ -1,10 +1,10 @@
-"""README.md stays true: every option and every badge URL name is documented."""
+"""README.md stays true: every option, every badge URL name and every module of the package is documented."""
 
 import re
 
 import pytest
 
-from processes import ROOT
+from tests.support.processes import ROOT
 from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.options import Options
 from pypipin.badges.formats import FORMATS
@@ -35,3 +35,33 @@ def test_every_format_and_style_is_documented(value: str) -> None:
 
 def test_the_two_commands_are_there() -> None:
     assert "\n    ./scripts/run\n" in README and "\n    ./scripts/test\n" in README
+
+
+
+def layout_entries() -> set[str]:
+    """The paths README's layout section names: each entry's first word, under the folders it sits in."""
+    section = README.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    entries: set[str] = set()
+    folders: list[tuple[int, str]] = []
+    for line in section.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or not 4 <= indent < 30:  # prose, or a description's next line
+            continue
+        name = line.split()[0]
+        folders = [(depth, folder) for depth, folder in folders if depth < indent]
+        path = (folders[-1][1] if folders else "") + name
+        entries.add(path)
+        if name.endswith("/"):
+            folders.append((indent, path))
+    return entries
+
+
+def test_layout_lists_every_module() -> None:
+    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "pypipin").rglob("*.py")
+               if "node_modules" not in path.parts}
+    listed = {entry for entry in layout_entries() if entry.startswith("pypipin/")}
+    folders = {entry for entry in listed if entry.endswith("/")}
+    # a folder's line stands for its __init__.py
+    assert modules - listed - {folder + "__init__.py" for folder in folders} == set(), "missing from README"
+    assert {entry for entry in listed - folders if entry not in modules} == set(), "not in pypipin/"
+    assert {folder for folder in folders if not (ROOT / folder).is_dir()} == set(), "not in pypipin/"

@@ -2,10 +2,7 @@
 builds from it; --port and --metrics-port take a bare port number, and a bad one is one line."""
 
 import dataclasses
-import os
 import resource
-import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +14,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.web.server import Site
 
-from processes import TWISTD, wait_for_port
 from pypipin import wiring
 from pypipin.options import Options, environment_name
-from pypipin.renderer.process import free_port
 from pypipin.renderer.provision import default_dir
 from pypipin.settings import Settings
 from pypipin.store.memory import MemoryStore
@@ -180,28 +175,6 @@ def test_no_port_given_is_refused_but_no_metrics_port_means_none() -> None:
     with pytest.raises(usage.UsageError, match=r"--port \(env PYPIPIN_PORT\): '' is not a port number"):
         settings("--port", "")
     assert settings("--metrics-port", "").metrics.port is None
-
-
-@pytest.mark.processes
-def test_twistd_listens_on_a_bare_port_and_says_what_is_wrong_with_a_bad_one_in_one_line() -> None:
-    port = free_port()
-    daemon = subprocess.Popen([TWISTD, "-n", "--pidfile=", "--logfile", os.devnull, "pypipin",
-                               "--redis", "none", "--access-log", "none", "--port", str(port)],
-                              cwd=tempfile.gettempdir())
-    try:
-        wait_for_port(port)
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=30)
-    result = subprocess.run([TWISTD, "-n", "--pidfile=", "pypipin", "--redis", "none", "--port", "8899x"],
-                            capture_output=True, text=True, timeout=60)
-    said = result.stdout + result.stderr
-    assert result.returncode != 0 and "Traceback" not in said
-    # twistd prints its usage, then the one line of the error, as for any bad option
-    assert [line for line in said.splitlines() if "8899x" in line] == [said.splitlines()[-1]]
-    assert said.splitlines()[-1].endswith(
-        "--port (env PYPIPIN_PORT): '8899x' is not a port number or strports description "
-        "(Unknown endpoint type: '8899x')")
 
 
 def _web(daemon: MultiService) -> list[StreamServerEndpointService]:

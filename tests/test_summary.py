@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 from packaging.version import InvalidVersion, Version
 
-from fakepypi import BIG, big_document, many_releases, pypi_document, release_file
+from tests.support.fakepypi import BIG, big_document, many_releases, pypi_document, release_file
 from pypipin.badges import kinds
 from pypipin.upstream import summary
 
