@@ -15,7 +15,7 @@ from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.pages import notFound
-from twisted.web.resource import Resource
+from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pypipin.answers import Answers
@@ -119,7 +119,7 @@ def probe_client(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnecti
 
 
 def app(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer,
-        counters: Counters, metrics: Resource, hot: LRU, drawn: LRU) -> Routes:
+        counters: Counters, metrics: IResource, hot: LRU, drawn: LRU) -> Routes:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
     ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
     responses and images."""

@@ -66,7 +66,7 @@ class Routes:
         store: Store,
         hot: LRU,
         counters: Counters,
-        metrics: Resource,
+        metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
     ) -> None:
@@ -113,7 +113,7 @@ class Routes:
         ).encode()
 
     @app.route("/metrics")
-    def metrics(self, request: IRequest) -> Resource:
+    def metrics(self, request: IRequest) -> IResource:
         return self._metrics
 
     @app.route("/")
