@@ -4,7 +4,9 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).resolve().parent
-VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "pypipin" / "__init__.py").read_text(), re.M).group(1)
+VERSION = re.search(r'^__version__ = "([^"]+)"$', (HERE / "pypipin" / "__init__.py").read_text(), re.M).group(
+    1
+)
 
 setup(
     name="pypipin",
@@ -33,10 +35,18 @@ setup(
     ],
     extras_require={
         "test": [
-            "pytest>=8,<10", "pytest-twisted>=1.14,<2", "hypothesis>=6,<7", "pillow>=10,<14", "selenium>=4.20,<5",
-            "supervisor>=4.2,<5", "build>=1.2,<2",
+            "pytest>=8,<10",
+            "pytest-twisted>=1.14,<2",
+            "hypothesis>=6,<7",
+            "pillow>=10,<14",
+            "selenium>=4.20,<5",
+            "supervisor>=4.2,<5",
+            "build>=1.2,<2",
             # checked types and style (scripts/test runs them before pytest)
-            "mypy>=1.15,<2.5", "mypy-zope>=1.0.9,<2", "types-defusedxml>=0.7,<1", "ruff>=0.9,<1",
+            "mypy>=1.15,<2.5",
+            "mypy-zope>=1.0.9,<2",
+            "types-defusedxml>=0.7,<1",
+            "ruff>=0.9,<1",
         ],
     },
     zip_safe=False,

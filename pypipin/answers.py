@@ -4,10 +4,10 @@ The HTTP face hands it a parsed request and the client it counts against; it han
 image and how it may be cached. Nothing here knows of HTTP requests or Klein.
 """
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Callable
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -38,16 +38,18 @@ class Answer:
 class Answers:
     """Badges answered through the caches, what they cost charged to the client that asks."""
 
-    def __init__(self, clock: IReactorTime, packages: Packages, images: Images, budgets: Budgets,
-                 counters: Counters) -> None:
+    def __init__(
+        self, clock: IReactorTime, packages: Packages, images: Images, budgets: Budgets, counters: Counters
+    ) -> None:
         self._clock = clock
         self._packages = packages
         self._images = images
         self._budgets = budgets
         self._counters = counters
 
-    async def answer(self, wanted: BadgeRequest, client: str,
-                     reached: Callable[[str], None] | None = None) -> Answer:
+    async def answer(
+        self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None = None
+    ) -> Answer:
         """The answer to a badge request; ``reached`` is told each cache layer it needed.
 
         What it costs beyond the caches is charged to ``client``, and only that is refused:
@@ -66,18 +68,28 @@ class Answers:
                 message, color = wanted.kind.rule(data.value, options)
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
             lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
-            body = await self._images.draw(wanted, label, message, color, data is None, reached,
-                                           partial(self._budgets.render, client, wanted.scale))
+            body = await self._images.draw(
+                wanted,
+                label,
+                message,
+                color,
+                data is None,
+                reached,
+                partial(self._budgets.render, client, wanted.scale),
+            )
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
-            plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
+            plain = replace(
+                wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1
+            )
             message, color = ERRORS[Outcome.RATE_LIMITED]
             body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, reached)
             return Answer(body, REFUSED, 0.0, refused=True)
         return Answer(body, cache_control(lifetime.max_age), lifetime.keep_for)
 
-    async def _data(self, wanted: BadgeRequest, client: str,
-                    reached: Callable[[str], None] | None) -> tuple[Outcome, Data | None]:
+    async def _data(
+        self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None
+    ) -> tuple[Outcome, Data | None]:
         """The package data a badge reads, with how it came out; None for an error.
 
         A client over budget is no outcome: OverBudget goes up to ``answer``'s policy.

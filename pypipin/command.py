@@ -36,8 +36,11 @@ async def renderer_install(reactor: Any, directory: Path | None, node: str) -> N
     """Installs the renderer's npm packages into ``directory`` (nothing when they are there)."""
     path, _ = await check_node(reactor, node)
     await install(reactor, directory or default_dir(), path)
-    use = (f"twistd -n pypipin --renderer-dir {directory}" if directory
-           else "twistd -n pypipin finds it by itself")
+    use = (
+        f"twistd -n pypipin --renderer-dir {directory}"
+        if directory
+        else "twistd -n pypipin finds it by itself"
+    )
     print(f"renderer ready in {directory or default_dir()} ({use})")
 
 
@@ -67,13 +70,14 @@ async def _redis(reactor: Any, settings: Settings) -> str:
     return f"connected to {where!r}"
 
 
-async def _reachable(reactor: Any, url: str, timeout: float,
-                     headers: Mapping[bytes, bytes] | None = None) -> str:
+async def _reachable(
+    reactor: Any, url: str, timeout: float, headers: Mapping[bytes, bytes] | None = None
+) -> str:
     http, pool = wiring.probe_client(reactor, timeout)
     try:
-        response = await http.head(url, timeout=timeout,
-                                   headers=Headers({name: [value] for name, value in
-                                                    (headers or {}).items()}))
+        response = await http.head(
+            url, timeout=timeout, headers=Headers({name: [value] for name, value in (headers or {}).items()})
+        )
     except Exception as failure:
         raise NotReady(f"{url}: {failure.__class__.__name__}: {failure}") from None
     finally:
@@ -86,8 +90,12 @@ async def _reachable(reactor: Any, url: str, timeout: float,
 async def _pypi(reactor: Any, settings: Settings) -> str:
     """Every index, by its URL without credentials (they go as a header)."""
     timeout = settings.upstream.timeout
-    return "; ".join([await _reachable(reactor, f"{index.url}/pip/json", timeout, index.headers)
-                      for index in settings.upstream.indexes.values()])
+    return "; ".join(
+        [
+            await _reachable(reactor, f"{index.url}/pip/json", timeout, index.headers)
+            for index in settings.upstream.indexes.values()
+        ]
+    )
 
 
 async def _stats(reactor: Any, settings: Settings) -> str:
@@ -96,7 +104,11 @@ async def _stats(reactor: Any, settings: Settings) -> str:
 
 
 CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
-    ("node", _node), ("renderer", _renderer), ("redis", _redis), ("pypi", _pypi), ("pypistats", _stats),
+    ("node", _node),
+    ("renderer", _renderer),
+    ("redis", _redis),
+    ("pypi", _pypi),
+    ("pypistats", _stats),
 ]
 
 
@@ -114,20 +126,29 @@ async def check(reactor: Any, settings: Settings) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pypipin",
-                                     description="PyPI badges as a self-hosted Twisted service. "
-                                     "Run the daemon with: twistd -n pypipin [options]")
+    parser = argparse.ArgumentParser(
+        prog="pypipin",
+        description="PyPI badges as a self-hosted Twisted service. "
+        "Run the daemon with: twistd -n pypipin [options]",
+    )
     parser.add_argument("--version", action="version", version=f"pypipin {metadata.version('pypipin')}")
     commands = parser.add_subparsers(dest="command", required=True)
     renderer = commands.add_parser("renderer", help="the Node renderer's npm packages")
     actions = renderer.add_subparsers(dest="action", required=True)
     setup = actions.add_parser("install", help="install them now (npm ci), e.g. in an image build")
-    setup.add_argument("--dir", type=Path, default=None,
-                       help=f"where (default: the per-user directory the daemon uses, now {default_dir()})")
+    setup.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help=f"where (default: the per-user directory the daemon uses, now {default_dir()})",
+    )
     setup.add_argument("--node", default=DEFAULT_NODE, help="the node executable (default: %(default)s)")
-    commands.add_parser("check", add_help=False,
-                        help="check node, the renderer, Redis and the upstreams with the daemon's options "
-                             "(pypipin check [twistd pypipin options])")
+    commands.add_parser(
+        "check",
+        add_help=False,
+        help="check node, the renderer, Redis and the upstreams with the daemon's options "
+        "(pypipin check [twistd pypipin options])",
+    )
     return parser
 
 
@@ -138,9 +159,19 @@ def main(argv: list[str] | None = None) -> None:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         # casts: the observers provide these zope interfaces, which mypy cannot see
-        ours = FilteringLogObserver(cast(ILogObserver, textFileLogObserver(sys.stderr)), [cast(
-            ILogFilterPredicate, lambda event: PredicateResult.yes
-            if event.get("log_namespace", "").startswith("pypipin") else PredicateResult.no)])
+        ours = FilteringLogObserver(
+            cast(ILogObserver, textFileLogObserver(sys.stderr)),
+            [
+                cast(
+                    ILogFilterPredicate,
+                    lambda event: (
+                        PredicateResult.yes
+                        if event.get("log_namespace", "").startswith("pypipin")
+                        else PredicateResult.no
+                    ),
+                )
+            ],
+        )
         globalLogBeginner.beginLoggingTo([cast(ILogObserver, ours)], redirectStandardIO=False)
 
         async def provision(reactor: Any) -> None:

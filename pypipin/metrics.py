@@ -87,30 +87,62 @@ class Counters(Collector):
         self.upstream_seconds.setdefault(source, Histogram()).observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
-        yield _counter("pypipin_requests", "HTTP requests by badge, format and status",
-                       ["badge", "format", "status"], self.requests)
-        yield HistogramMetricFamily("pypipin_request_duration_seconds", "Time to answer a request",
-                                    buckets=self.latency.buckets(), sum_value=self.latency.sum)
-        yield HistogramMetricFamily("pypipin_render_duration_seconds", "Time the Node renderer took for one image",
-                                    buckets=self.render_seconds.buckets(), sum_value=self.render_seconds.sum)
-        upstream = HistogramMetricFamily("pypipin_upstream_duration_seconds", "Time of one upstream call, by source",
-                                         labels=["source"])
+        yield _counter(
+            "pypipin_requests",
+            "HTTP requests by badge, format and status",
+            ["badge", "format", "status"],
+            self.requests,
+        )
+        yield HistogramMetricFamily(
+            "pypipin_request_duration_seconds",
+            "Time to answer a request",
+            buckets=self.latency.buckets(),
+            sum_value=self.latency.sum,
+        )
+        yield HistogramMetricFamily(
+            "pypipin_render_duration_seconds",
+            "Time the Node renderer took for one image",
+            buckets=self.render_seconds.buckets(),
+            sum_value=self.render_seconds.sum,
+        )
+        upstream = HistogramMetricFamily(
+            "pypipin_upstream_duration_seconds", "Time of one upstream call, by source", labels=["source"]
+        )
         for source, histogram in sorted(self.upstream_seconds.items()):
             upstream.add_metric([source], histogram.buckets(), histogram.sum)
         yield upstream
-        yield _counter("pypipin_cache_lookups", "Cache lookups by layer and result", ["layer", "result"], self.cache)
-        yield _counter("pypipin_upstream", "Upstream calls and their outcomes", ["source", "outcome"], self.upstream)
-        yield _counter("pypipin_renders", "Images drawn by the Node renderer", ["outcome"],
-                       {(outcome,): count for outcome, count in self.renders.items()})
-        yield _counter("pypipin_over_budget", "Requests answered 'rate limited' because their client spent its budget",
-                       ["cost"], {(cost,): count for cost, count in self.over_budget.items()})
-        yield _counter("pypipin_connections_refused", "Connections closed at once, over a connection cap", ["cap"],
-                       {(cap,): count for cap, count in self.refused.items()})
+        yield _counter(
+            "pypipin_cache_lookups", "Cache lookups by layer and result", ["layer", "result"], self.cache
+        )
+        yield _counter(
+            "pypipin_upstream", "Upstream calls and their outcomes", ["source", "outcome"], self.upstream
+        )
+        yield _counter(
+            "pypipin_renders",
+            "Images drawn by the Node renderer",
+            ["outcome"],
+            {(outcome,): count for outcome, count in self.renders.items()},
+        )
+        yield _counter(
+            "pypipin_over_budget",
+            "Requests answered 'rate limited' because their client spent its budget",
+            ["cost"],
+            {(cost,): count for cost, count in self.over_budget.items()},
+        )
+        yield _counter(
+            "pypipin_connections_refused",
+            "Connections closed at once, over a connection cap",
+            ["cap"],
+            {(cap,): count for cap, count in self.refused.items()},
+        )
         restarts = CounterMetricFamily("pypipin_renderer_restarts", "Times procmon restarted the renderer")
         restarts.add_metric([], self.renderer_restarts)
         yield restarts
-        last = GaugeMetricFamily("pypipin_upstream_last_success_seconds", "Unix time of the last upstream success",
-                                 labels=["source"])
+        last = GaugeMetricFamily(
+            "pypipin_upstream_last_success_seconds",
+            "Unix time of the last upstream success",
+            labels=["source"],
+        )
         for source, when in sorted(self.last_ok.items()):
             last.add_metric([source], when)
         yield last
@@ -119,7 +151,9 @@ class Counters(Collector):
 _Labels = TypeVar("_Labels", bound=tuple[str, ...])
 
 
-def _counter(name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]) -> CounterMetricFamily:
+def _counter(
+    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
+) -> CounterMetricFamily:
     family = CounterMetricFamily(name, documentation, labels=labels)
     for key, count in sorted(counts.items()):
         family.add_metric(list(key), count)
@@ -132,7 +166,9 @@ class Readings(Collector):
     ``read`` returns the value, or for labelled gauges a dict of label values to values.
     """
 
-    def __init__(self, gauges: dict[str, tuple[str, list[str], Callable[[], float | dict[tuple[str, ...], float]]]]):
+    def __init__(
+        self, gauges: dict[str, tuple[str, list[str], Callable[[], float | dict[tuple[str, ...], float]]]]
+    ):
         self._gauges = gauges
 
     def describe(self) -> Iterator[Metric]:
@@ -144,7 +180,7 @@ class Readings(Collector):
         for name, (documentation, labels, read) in self._gauges.items():
             family = GaugeMetricFamily(name, documentation, labels=labels)
             value = read()
-            for key, number in (value.items() if isinstance(value, dict) else [((), value)]):
+            for key, number in value.items() if isinstance(value, dict) else [((), value)]:
                 family.add_metric(list(key), number)
             yield family
 
@@ -155,7 +191,8 @@ def registry(*collectors: Collector) -> CollectorRegistry:
     for collector in (*collectors, PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         found.register(collector)
     Info("pypipin_build", "The running pypipin", registry=found).info(
-        {"version": __version__, "python": platform.python_version(), "twisted": twisted.__version__})
+        {"version": __version__, "python": platform.python_version(), "twisted": twisted.__version__}
+    )
     return found
 
 
@@ -168,8 +205,9 @@ class MetricsPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, collected: CollectorRegistry, allowed: tuple[Network, ...],
-                 trusted: tuple[Network, ...] = ()) -> None:
+    def __init__(
+        self, collected: CollectorRegistry, allowed: tuple[Network, ...], trusted: tuple[Network, ...] = ()
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._registry = collected
         self._allowed = allowed

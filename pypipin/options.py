@@ -83,12 +83,14 @@ def _secret_file(value: str) -> str:
     systemd's credentials (``LoadCredential=``: its directory is the service's alone, whatever the mode)."""
     _readable_file(value)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not value or credentials and os.path.dirname(os.path.realpath(value)) == os.path.realpath(credentials):
+    if not value or (credentials and os.path.dirname(os.path.realpath(value)) == os.path.realpath(credentials)):
         return value
     mode = os.stat(value).st_mode & 0o777
     if mode & 0o077:
-        raise ValueError(f"{value!r} holds secrets but its mode is {mode:04o}, open to group or others: "
-                         f"run chmod 600 {value} (owned by the user the daemon runs as)")
+        raise ValueError(
+            f"{value!r} holds secrets but its mode is {mode:04o}, open to group or others: "
+            f"run chmod 600 {value} (owned by the user the daemon runs as)"
+        )
     return value
 
 
@@ -116,66 +118,153 @@ DEFAULT_NODE = shutil.which("node") or "node"
 
 _PARAMETERS: list[list[Any]] = [
     ["port", "p", "tcp:8888", "Where to listen: a port number or a strports description.", _endpoint],
-    ["redis", None, "redis://127.0.0.1:6379/0",
-     "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), "
-     "or 'none' for the in-process cache only.",
-     _redis],
-    ["redis-password-file", None, "",
-     "File holding the Redis password (instead of one in the URL); mode 0600.", _secret_file],
-    ["redis-ca", None, "",
-     "CA certificates (PEM) that sign a rediss:// server's certificate; default: the system's.",
-     _readable_file],
+    [
+        "redis",
+        None,
+        "redis://127.0.0.1:6379/0",
+        "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), "
+        "or 'none' for the in-process cache only.",
+        _redis,
+    ],
+    [
+        "redis-password-file",
+        None,
+        "",
+        "File holding the Redis password (instead of one in the URL); mode 0600.",
+        _secret_file,
+    ],
+    [
+        "redis-ca",
+        None,
+        "",
+        "CA certificates (PEM) that sign a rediss:// server's certificate; default: the system's.",
+        _readable_file,
+    ],
     ["pypi-url", None, "https://pypi.org/pypi", "PyPI JSON API base: documents at <url>/<name>/json."],
-    ["stats-url", None, "https://pypistats.org/api",
-     "pypistats API base: counts at <url>/packages/<name>/recent."],
+    [
+        "stats-url",
+        None,
+        "https://pypistats.org/api",
+        "pypistats API base: counts at <url>/packages/<name>/recent.",
+    ],
     ["pypi-ttl", None, 600, "Seconds a PyPI summary stays fresh.", _positive(int)],
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],
     ["stale-ttl", None, 7 * 86400, "Seconds a summary is kept to serve when upstream fails.", _positive(int)],
-    ["stats-rate", None, 20.0,
-     "Most pypistats calls a minute from this daemon (pypistats allows about 30).", _positive(float)],
-    ["upstream-timeout", None, 5.0,
-     "Seconds allowed for one upstream request, body included.", _positive(float)],
+    [
+        "stats-rate",
+        None,
+        20.0,
+        "Most pypistats calls a minute from this daemon (pypistats allows about 30).",
+        _positive(float),
+    ],
+    [
+        "upstream-timeout",
+        None,
+        5.0,
+        "Seconds allowed for one upstream request, body included.",
+        _positive(float),
+    ],
     ["upstream-concurrency", None, 32, "Most upstream requests under way at once.", _positive(int)],
-    ["upstream-max-mb", None, 20,
-     "Largest upstream body accepted, in MiB, counted after gzip decoding.", _positive(int)],
+    [
+        "upstream-max-mb",
+        None,
+        20,
+        "Largest upstream body accepted, in MiB, counted after gzip decoding.",
+        _positive(int),
+    ],
     ["renderer-port", None, 0, "Loopback port of the Node renderer; 0 picks a free one.", _port_number],
     ["node", None, DEFAULT_NODE, "Path of the node executable."],
-    ["renderer-dir", None, "",
-     "Directory holding the renderer's npm packages, made by `pypipin renderer install --dir`; "
-     "the daemon never installs into it. Empty: a per-user cache directory, installed on the first start."],
-    ["access-log", None, "-",
-     "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'."],
+    [
+        "renderer-dir",
+        None,
+        "",
+        "Directory holding the renderer's npm packages, made by `pypipin renderer install --dir`; "
+        "the daemon never installs into it. Empty: a per-user cache directory, installed on the first start.",
+    ],
+    [
+        "access-log",
+        None,
+        "-",
+        "Access log: '-' for standard output, a file path (reopened on SIGUSR1), or 'none'.",
+    ],
     ["log-format", None, "combined", "Access log lines: 'combined' or 'json'.", _choice("combined", "json")],
     ["cache-entries", None, 10000, "Most entries of each in-process cache.", _positive(int)],
     ["cache-mb", None, 64, "Most MiB of each in-process cache.", _positive(int)],
     ["metrics-allow", None, "127.0.0.1/32,::1/128", "Networks that may read /metrics.", _networks],
-    ["metrics-port", None, "",
-     "Serve /metrics on this port number or strports description instead of --port.",
-     _optional_endpoint],
-    ["index-file", None, "",
-     "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).", _secret_file],
-    ["pypi-rate", None, 20.0,
-     "Most PyPI calls a second from this daemon (bursts of twice that).", _positive(float)],
-    ["client-names", None, 60.0,
-     "Names one client may have looked up upstream a minute (cached ones are free; "
-     "one PyPI does not know counts twice).", _positive(float)],
-    ["client-renders", None, 60.0,
-     "New images one client may have drawn a minute (cached ones are free).", _positive(float)],
-    ["global-renders", None, 50.0,
-     "New images drawn a second for all clients together (a scale-4 image counts 16).",
-     _positive(float)],
-    ["trusted-proxy", None, "127.0.0.1/32,::1/128",
-     "Networks of proxies whose X-Forwarded-For names the client (comma-separated).", _networks],
-    ["client-connections", None, 64,
-     "Most open connections from one address (trusted proxies excepted).", _positive(int)],
+    [
+        "metrics-port",
+        None,
+        "",
+        "Serve /metrics on this port number or strports description instead of --port.",
+        _optional_endpoint,
+    ],
+    [
+        "index-file",
+        None,
+        "",
+        "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).",
+        _secret_file,
+    ],
+    [
+        "pypi-rate",
+        None,
+        20.0,
+        "Most PyPI calls a second from this daemon (bursts of twice that).",
+        _positive(float),
+    ],
+    [
+        "client-names",
+        None,
+        60.0,
+        "Names one client may have looked up upstream a minute (cached ones are free; "
+        "one PyPI does not know counts twice).",
+        _positive(float),
+    ],
+    [
+        "client-renders",
+        None,
+        60.0,
+        "New images one client may have drawn a minute (cached ones are free).",
+        _positive(float),
+    ],
+    [
+        "global-renders",
+        None,
+        50.0,
+        "New images drawn a second for all clients together (a scale-4 image counts 16).",
+        _positive(float),
+    ],
+    [
+        "trusted-proxy",
+        None,
+        "127.0.0.1/32,::1/128",
+        "Networks of proxies whose X-Forwarded-For names the client (comma-separated).",
+        _networks,
+    ],
+    [
+        "client-connections",
+        None,
+        64,
+        "Most open connections from one address (trusted proxies excepted).",
+        _positive(int),
+    ],
     ["max-connections", None, 0, "Most open connections in all; 0: the open-files limit less 224.", _count],
     ["head-timeout", None, 10.0, "Seconds a client has to send a whole request head.", _positive(float)],
     ["idle-timeout", None, 15.0, "Seconds an idle connection is kept open.", _positive(float)],
-    ["response-timeout", None, 30.0,
-     "Seconds a response may take, from its request's end until it is all in the kernel's send buffer.",
-     _positive(float)],
-    ["render-concurrency", None, 8,
-     "Most renders under way in node at once; more wait up to 1 s for a slot.", _positive(int)],
+    [
+        "response-timeout",
+        None,
+        30.0,
+        "Seconds a response may take, from its request's end until it is all in the kernel's send buffer.",
+        _positive(float),
+    ],
+    [
+        "render-concurrency",
+        None,
+        8,
+        "Most renders under way in node at once; more wait up to 1 s for a slot.",
+        _positive(int),
+    ],
 ]
 
 
@@ -207,8 +296,13 @@ class Options(usage.Options):
         sys.exit(0)
 
     optParameters = [
-        [name, short, default, f"{doc} [env {environment_name(name)}]",
-         *(_named(name, coerce) for coerce in rest)]
+        [
+            name,
+            short,
+            default,
+            f"{doc} [env {environment_name(name)}]",
+            *(_named(name, coerce) for coerce in rest),
+        ]
         for name, short, default, doc, *rest in _PARAMETERS
     ]
 

@@ -10,7 +10,9 @@ def sleep(clock: IReactorTime, seconds: float) -> defer.Deferred[None]:
     return task.deferLater(clock, seconds, lambda: None)
 
 
-async def poll_until(clock: IReactorTime, condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
+async def poll_until(
+    clock: IReactorTime, condition: Callable[[], bool], timeout: float, step: float = 0.05
+) -> bool:
     """Poll ``condition`` until it is true (True) or ``timeout`` seconds have passed (False)."""
     deadline = clock.seconds() + timeout
     while not condition():

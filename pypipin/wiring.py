@@ -52,8 +52,15 @@ class Pypipin(service.MultiService):
     rather than by the signal. SIGUSR1 and SIGHUP call ``reopen`` (the access log's file).
     """
 
-    def __init__(self, reactor: Any, web: service.Service, in_flight: Callable[[], int], closers: list[Any],
-                 monitor: Monitor, reopen: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        web: service.Service,
+        in_flight: Callable[[], int],
+        closers: list[Any],
+        monitor: Monitor,
+        reopen: Callable[[], None],
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         self._reactor = reactor
         self._reopen = reopen
@@ -107,8 +114,9 @@ def redis_address(settings: Settings) -> Address | None:
     return address(settings.cache.redis_url, settings.cache.redis_password_file)
 
 
-def redis_store(settings: Settings, clock: IReactorTime, where: Address, fallback: MemoryStore,
-                timeout: float = 1.0) -> RedisStore:
+def redis_store(
+    settings: Settings, clock: IReactorTime, where: Address, fallback: MemoryStore, timeout: float = 1.0
+) -> RedisStore:
     """The shared Redis at ``where``, ``fallback`` standing in while it is unreachable."""
     return RedisStore(clock, where, settings.cache.redis_ca, fallback, timeout=timeout)
 
@@ -118,16 +126,30 @@ def probe_client(reactor: Any, timeout: float) -> tuple[HTTPClient, HTTPConnecti
     return client(reactor, 1, timeout)
 
 
-def app(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, renderer: Drawer,
-        counters: Counters, metrics: IResource, hot: LRU, drawn: LRU) -> Routes:
+def app(
+    settings: Settings,
+    clock: IReactorTime,
+    store: Store,
+    http: HTTPClient,
+    renderer: Drawer,
+    counters: Counters,
+    metrics: IResource,
+    hot: LRU,
+    drawn: LRU,
+) -> Routes:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
     ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
     responses and images."""
     sources = settings.upstream
     indexes = sources.indexes  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
-        reactor=clock, http=http, indexes=indexes, stats_url=sources.stats_url, timeout=sources.timeout,
-        max_bytes=sources.max_bytes, concurrency=sources.concurrency,
+        reactor=clock,
+        http=http,
+        indexes=indexes,
+        stats_url=sources.stats_url,
+        timeout=sources.timeout,
+        max_bytes=sources.max_bytes,
+        concurrency=sources.concurrency,
     )
     packages = Packages(
         clock=clock,
@@ -135,19 +157,31 @@ def app(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient,
         fetchers={"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
         ttls={"stats": sources.stats_ttl, **{name: sources.pypi_ttl for name in indexes}},
         stale_ttl=sources.stale_ttl,
-        gates={"stats": Gate(clock, sources.stats_per_minute),
-               **{name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}},
+        gates={
+            "stats": Gate(clock, sources.stats_per_minute),
+            **{name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes},
+        },
         counters=counters,
         max_wait=sources.timeout,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
-    budgets = Budgets(clock, {"names": settings.budgets.names_per_minute,
-                              "renders": settings.budgets.renders_per_minute},
-                      renders_per_second=settings.budgets.renders_per_second,
-                      slots=settings.renderer.concurrency)
+    budgets = Budgets(
+        clock,
+        {"names": settings.budgets.names_per_minute, "renders": settings.budgets.renders_per_minute},
+        renders_per_second=settings.budgets.renders_per_second,
+        slots=settings.renderer.concurrency,
+    )
     answers = Answers(clock, packages, images, budgets, counters)
-    return Routes(answers, renderer, store, hot=hot, counters=counters, metrics=metrics,
-                  trusted=settings.listener.trusted_proxies, indexes=indexes)
+    return Routes(
+        answers,
+        renderer,
+        store,
+        hot=hot,
+        counters=counters,
+        metrics=metrics,
+        trusted=settings.listener.trusted_proxies,
+        indexes=indexes,
+    )
 
 
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
@@ -157,8 +191,15 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     drawing, listening = settings.renderer, settings.listener
     renderer_port = drawing.port or free_port()
     counters = Counters()
-    monitor = Monitor(reactor, node=drawing.node, port=renderer_port, counters=counters,
-                      directory=drawing.directory, provision=drawing.provision, renders=drawing.concurrency)
+    monitor = Monitor(
+        reactor,
+        node=drawing.node,
+        port=renderer_port,
+        counters=counters,
+        directory=drawing.directory,
+        provision=drawing.provision,
+        renders=drawing.concurrency,
+    )
     fallback = MemoryStore(lru(reactor, settings))
     store: Store = fallback
     closers: list[Any] = []
@@ -170,38 +211,81 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         store = redis
         closers.append(redis.disconnect)
     http, pool = connect(reactor, settings.upstream.timeout)
-    renderer = Renderer(reactor, renderer_port, renders=drawing.concurrency, kill=monitor.kill,
-                        problem=lambda: monitor.startup_problem)
+    renderer = Renderer(
+        reactor,
+        renderer_port,
+        renders=drawing.concurrency,
+        kill=monitor.kill,
+        problem=lambda: monitor.startup_problem,
+    )
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     hot, drawn = lru(reactor, settings), lru(reactor, settings)
-    readings = Readings({
-        "pypipin_redis_up": ("1 while the shared Redis is in use", [], lambda: float(store.state == "redis")),
-        "pypipin_renderer_up": ("1 while the Node renderer process runs", [],
-                                lambda: float(bool(monitor.protocols))),
-        "pypipin_requests_in_flight": ("Requests passed to the app and not finished yet", [],
-                                       lambda: front.in_flight),
-        "pypipin_cache_entries": ("Entries in each in-process cache", ["cache"],
-                                  lambda: {("hot",): len(hot), ("images",): len(drawn)}),
-        "pypipin_cache_bytes": ("Bytes held by each in-process cache", ["cache"],
-                                lambda: {("hot",): hot.bytes, ("images",): drawn.bytes}),
-    })
+    readings = Readings(
+        {
+            "pypipin_redis_up": (
+                "1 while the shared Redis is in use",
+                [],
+                lambda: float(store.state == "redis"),
+            ),
+            "pypipin_renderer_up": (
+                "1 while the Node renderer process runs",
+                [],
+                lambda: float(bool(monitor.protocols)),
+            ),
+            "pypipin_requests_in_flight": (
+                "Requests passed to the app and not finished yet",
+                [],
+                lambda: front.in_flight,
+            ),
+            "pypipin_cache_entries": (
+                "Entries in each in-process cache",
+                ["cache"],
+                lambda: {("hot",): len(hot), ("images",): len(drawn)},
+            ),
+            "pypipin_cache_bytes": (
+                "Bytes held by each in-process cache",
+                ["cache"],
+                lambda: {("hot",): hot.bytes, ("images",): drawn.bytes},
+            ),
+        }
+    )
     metrics = MetricsPage(registry(counters, readings), settings.metrics.allow, listening.trusted_proxies)
-    front = app(settings, reactor, store, http, renderer, counters,
-                notFound() if settings.metrics.port else metrics, hot, drawn).resource(reactor)
+    front = app(
+        settings,
+        reactor,
+        store,
+        http,
+        renderer,
+        counters,
+        notFound() if settings.metrics.port else metrics,
+        hot,
+        drawn,
+    ).resource(reactor)
     web = service.MultiService()
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(
-        badge_site, per_address=listening.client_connections, total=listening.max_connections,
-        trusted=listening.trusted_proxies, head_timeout=listening.head_timeout,
-        idle_timeout=listening.idle_timeout, refused=counters.refused,
+        badge_site,
+        per_address=listening.client_connections,
+        total=listening.max_connections,
+        trusted=listening.trusted_proxies,
+        head_timeout=listening.head_timeout,
+        idle_timeout=listening.idle_timeout,
+        refused=counters.refused,
         response_timeout=listening.response_timeout,
     )
     strports.service(listening.port, cast(IProtocolFactory, listener), reactor=reactor).setServiceParent(web)
     if settings.metrics.port:
-        strports.service(settings.metrics.port, cast(IProtocolFactory, Site(metrics)),
-                         reactor=reactor).setServiceParent(web)
+        strports.service(
+            settings.metrics.port, cast(IProtocolFactory, Site(metrics)), reactor=reactor
+        ).setServiceParent(web)
     if access_log is not None:
         closers.append(access_log.close)
-    return Pypipin(reactor, web, lambda: front.in_flight, closers, monitor,
-                   access_log.reopen if access_log is not None else lambda: None)
+    return Pypipin(
+        reactor,
+        web,
+        lambda: front.in_flight,
+        closers,
+        monitor,
+        access_log.reopen if access_log is not None else lambda: None,
+    )

@@ -24,13 +24,21 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
-from scripts.benchkit import (VARNISHD, Daemon, FakeUpstreamProcess, RedisServer, Varnish, rss_mib,
-                              wait_for_port)
+from scripts.benchkit import (
+    VARNISHD,
+    Daemon,
+    FakeUpstreamProcess,
+    RedisServer,
+    Varnish,
+    rss_mib,
+    wait_for_port,
+)
 from tests.support.logos import clip_chain
 
 ATTACKER = "127.0.0.2"
@@ -38,8 +46,9 @@ CROWD = [f"127.0.1.{n}" for n in range(1, 251)]  # many addresses, one a connect
 PACKAGES = 100  # pkg0..pkg99 at the fake upstream: pkg1-5 for the victim, pkg10 on for floods of real names
 VICTIM = "127.0.0.3"
 ATTACKERS = [ATTACKER] + [f"127.0.0.{n}" for n in range(4, 8)]  # issue 17's five addresses
-CLIP_CHAINS = [(depth, fan_out, scale) for depth in range(5, 9) for fan_out in range(4, 11)
-               for scale in (1, 4)]
+CLIP_CHAINS = [
+    (depth, fan_out, scale) for depth in range(5, 9) for fan_out in range(4, 11) for scale in (1, 4)
+]
 CACHED = "/v/pkg0/badge.svg"
 UNCACHED = "/v/pkg1/badge.svg"  # a real package nobody asked for before the attack
 NAMES_BUDGET = 30  # --client-names' default: made-up names one client may send a minute
@@ -82,7 +91,9 @@ class Client:
     async def get(self, target: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
         for attempt in (1, 2):  # once more on a fresh connection if the server closed an idle one
             if self.streams is None:
-                self.streams = await asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.source, 0))
+                self.streams = await asyncio.open_connection(
+                    "127.0.0.1", self.port, local_addr=(self.source, 0)
+                )
             reader, writer = self.streams
             try:
                 writer.write(f"{method} {target} HTTP/1.1\r\nHost: badges\r\n\r\n".encode())
@@ -103,8 +114,15 @@ class Client:
             self.streams = None
 
 
-async def flood(port: int, targets: Callable[[int], str], count: int, seconds: float, connections: int,
-                pace: float = 0.0, crowd: bool = False) -> Counter:
+async def flood(
+    port: int,
+    targets: Callable[[int], str],
+    count: int,
+    seconds: float,
+    connections: int,
+    pace: float = 0.0,
+    crowd: bool = False,
+) -> Counter:
     """``count`` requests (target i from ``targets(i)``) over ``connections`` connections, stopping after
     ``seconds``; each connection waits ``pace`` s between its requests, and comes from an address of
     ``CROWD`` when ``crowd``, else from ``ATTACKER``."""
@@ -119,7 +137,7 @@ async def flood(port: int, targets: Callable[[int], str], count: int, seconds: f
                 break
             try:
                 status, _, _ = await asyncio.wait_for(client.get(targets(i)), TIMEOUT)
-            except (asyncio.TimeoutError, Closed, OSError):
+            except (TimeoutError, Closed, OSError):
                 status = 0
                 client.close()
             statuses[status] += 1
@@ -139,9 +157,12 @@ async def hold_idle(port: int, sockets: int, seconds: float) -> Counter:
     outcome: Counter = Counter()
     for _ in range(sockets):
         try:
-            held.append(await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0)), 2))
-        except (OSError, asyncio.TimeoutError):
+            held.append(
+                await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port, local_addr=(ATTACKER, 0)), 2
+                )
+            )
+        except (TimeoutError, OSError):
             outcome["refused"] += 1
     outcome["opened"] = len(held)
     await asyncio.sleep(1)
@@ -164,8 +185,9 @@ async def big_post(port: int, seconds: float) -> Counter:
     return Counter({status: 1, f"answered in {took:.1f} s": 1, f"body sent {sent / 2**20:.0f} MiB": 1})
 
 
-async def stream_body(writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]", chunk: bytes,
-                      deadline: float) -> tuple[int, int]:
+async def stream_body(
+    writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]", chunk: bytes, deadline: float
+) -> tuple[int, int]:
     """``chunk`` after ``chunk`` until ``answer`` comes, ``deadline`` passes or 1 GiB is sent; the answer's
     status (0: none) and the bytes sent."""
     sent = 0
@@ -174,13 +196,13 @@ async def stream_body(writer: asyncio.StreamWriter, answer: "asyncio.Future[Any]
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), 0.5)
             sent += len(chunk)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
         except ConnectionError:
             break
     try:
         status = (await asyncio.wait_for(answer, max(0.1, deadline - time.monotonic())))[0]
-    except (asyncio.TimeoutError, Closed, ConnectionError):
+    except (TimeoutError, Closed, ConnectionError):
         status = 0
     writer.close()
     return status, sent
@@ -221,7 +243,7 @@ async def range_flood(port: int, per_address: int, seconds: float) -> Counter:
         writer.write(b"GET /static/home.js HTTP/1.1\r\nHost: badges\r\nRange: " + RANGE_FLOOD + b"\r\n\r\n")
         try:
             status = (await asyncio.wait_for(read_response(reader, "GET"), seconds))[0]
-        except (asyncio.TimeoutError, Closed, ConnectionError):
+        except (TimeoutError, Closed, ConnectionError):
             status = 0
         writer.close()
         return status
@@ -264,7 +286,7 @@ async def clip_chains(port: int, seconds: float, connections: int) -> Counter:
             try:
                 target = clip_chain_url(*CLIP_CHAINS[n % len(CLIP_CHAINS)])
                 status, _, _ = await asyncio.wait_for(client.get(target), TIMEOUT)
-            except (asyncio.TimeoutError, Closed, OSError):
+            except (TimeoutError, Closed, OSError):
                 status = 0
                 client.close()
             slowest = max(slowest, time.monotonic() - started)
@@ -282,8 +304,14 @@ def run_attack(kind: str, port: int, args: dict[str, Any], out: Any) -> None:
     if kind == "flood":
         attack = flood(port, ATTACKS[args.pop("urls")], **args)
     else:
-        attack = {"clip chains": clip_chains, "idle": hold_idle, "post": big_post, "getbody": get_bodies,
-                  "ranges": range_flood, "pipeline": pipeline}[kind](port, **args)
+        attack = {
+            "clip chains": clip_chains,
+            "idle": hold_idle,
+            "post": big_post,
+            "getbody": get_bodies,
+            "ranges": range_flood,
+            "pipeline": pipeline,
+        }[kind](port, **args)
     out.put(asyncio.run(attack))
 
 
@@ -329,10 +357,19 @@ def png_label_url(i: int) -> str:
     return f"/v/pkg0/badge.png?label={uuid.uuid4().hex}"
 
 
-ATTACKS = {"cached": cached_url, "labels": label_url, "unknown": unknown_url, "downloads": downloads_url, "png4": png4_url,
-           "tiff4": tiff4_url, "params": params_url, "poison": poison_url,
-           "real downloads": partial(real_url, "d"), "real versions": partial(real_url, "v"),
-           "png labels": png_label_url}
+ATTACKS = {
+    "cached": cached_url,
+    "labels": label_url,
+    "unknown": unknown_url,
+    "downloads": downloads_url,
+    "png4": png4_url,
+    "tiff4": tiff4_url,
+    "params": params_url,
+    "poison": poison_url,
+    "real downloads": partial(real_url, "d"),
+    "real versions": partial(real_url, "v"),
+    "png labels": png_label_url,
+}
 
 
 @dataclass
@@ -368,7 +405,7 @@ async def watch(port: int, scenario: "Scenario", victim: Victim) -> None:
                 raise Closed(status)
             victim.latencies.append(time.monotonic() - started)
             victim.refused += b"rate limited" in body
-        except (asyncio.TimeoutError, Closed, OSError):
+        except (TimeoutError, Closed, OSError):
             victim.failures += 1
             client.close()
         if scenario.fresh_connections:
@@ -382,7 +419,12 @@ def right_answer(kind: str, n: int, status: int, headers: dict[str, str], body: 
     when it is a PNG kept as long as a fresh badge, not one of the error badges kept 10 s."""
     if kind == "png":
         max_age = re.search(r"max-age=(\d+)", headers.get("cache-control", ""))
-        return status == 200 and body.startswith(b"\x89PNG") and max_age is not None and int(max_age.group(1)) > 10
+        return (
+            status == 200
+            and body.startswith(b"\x89PNG")
+            and max_age is not None
+            and int(max_age.group(1)) > 10
+        )
     message = re.search(rb'"message": "([^"]*)"', body)
     want = f"v1.{n}.0" if kind == "v" else f"{n}k/month"
     return message is not None and message.group(1).decode() == want
@@ -399,7 +441,7 @@ async def first_requests(port: int, victim: Victim, kind: str, after: float, cou
         path = f"/v/pkg{n}/badge.png" if kind == "png" else f"/{kind}/pkg{n}/badge.json"
         try:
             right += right_answer(kind, n, *await asyncio.wait_for(client.get(path), 10))
-        except (asyncio.TimeoutError, Closed, OSError):
+        except (TimeoutError, Closed, OSError):
             client.close()
         slowest = max(slowest, time.monotonic() - started)
     client.close()
@@ -420,7 +462,7 @@ async def new_pngs(port: int, victim: Victim, after: float) -> None:
             target = f"/v/pkg0/badge.png?label={uuid.uuid4().hex}"
             status, _, body = await asyncio.wait_for(client.get(target), 10)
             images.add(body)
-        except (asyncio.TimeoutError, Closed, OSError):
+        except (TimeoutError, Closed, OSError):
             status = 0
             client.close()
         statuses[status] += 1
@@ -435,7 +477,7 @@ async def health_after(port: int, victim: Victim) -> None:
     client = Client(port, VICTIM)
     try:
         status, _, _ = await asyncio.wait_for(client.get("/health"), 10)
-    except (asyncio.TimeoutError, Closed, OSError):
+    except (TimeoutError, Closed, OSError):
         status = 0
     client.close()
     victim.checks.append(f"/health after: {status}")
@@ -487,47 +529,119 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("quiet (no attack)", "none", {}, 5, new_packages="v"),
-    Scenario("400 unknown names", "flood", {"urls": "unknown", "count": 400, "seconds": 10, "connections": 32}, 8,
-             new_packages="v"),
-    Scenario("/d/<random> x 200", "flood", {"urls": "downloads", "count": 200, "seconds": 10, "connections": 8}, 6,
-             new_packages="d"),
+    Scenario(
+        "400 unknown names",
+        "flood",
+        {"urls": "unknown", "count": 400, "seconds": 10, "connections": 32},
+        8,
+        new_packages="v",
+    ),
+    Scenario(
+        "/d/<random> x 200",
+        "flood",
+        {"urls": "downloads", "count": 200, "seconds": 10, "connections": 8},
+        6,
+        new_packages="d",
+    ),
     # the yardstick for the next rows: the cheapest flood there is, one cached badge, as fast as it goes
-    Scenario("cached badge 10 s x 32 conns", "flood", {"urls": "cached", "count": 100000, "seconds": 10,
-                                                       "connections": 32}, 10),
-    Scenario("?x=N on the cached badge 10 s x 32", "flood",
-             {"urls": "params", "count": 100000, "seconds": 10, "connections": 32}, 10),
-    Scenario("Varnish: made-up names + uncached badge", "flood",
-             {"urls": "poison", "count": 1000, "seconds": 25, "connections": 1, "pace": 0.05}, 20,
-             watched=UNCACHED, interval=0.5, head_start=4, varnish=True),
-    Scenario("labels 10 s x 32 conns", "flood", {"urls": "labels", "count": 100000, "seconds": 10, "connections": 32},
-             10),
-    Scenario("PNG scale 4 10 s x 32", "flood", {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32}, 10),
-    Scenario("TIFF scale 4 x 300", "flood", {"urls": "tiff4", "count": 300, "seconds": 60, "connections": 8}, 10),
-    Scenario("clip-chain logos 10 s x 5 addresses x 8", "clip chains", {"seconds": 10, "connections": 8}, 6,
-             new_pngs=True),
-    Scenario("1,100 idle sockets 15 s", "idle", {"sockets": 1100, "seconds": 15}, 15, fresh_connections=True,
-             nofile=1024),
+    Scenario(
+        "cached badge 10 s x 32 conns",
+        "flood",
+        {"urls": "cached", "count": 100000, "seconds": 10, "connections": 32},
+        10,
+    ),
+    Scenario(
+        "?x=N on the cached badge 10 s x 32",
+        "flood",
+        {"urls": "params", "count": 100000, "seconds": 10, "connections": 32},
+        10,
+    ),
+    Scenario(
+        "Varnish: made-up names + uncached badge",
+        "flood",
+        {"urls": "poison", "count": 1000, "seconds": 25, "connections": 1, "pace": 0.05},
+        20,
+        watched=UNCACHED,
+        interval=0.5,
+        head_start=4,
+        varnish=True,
+    ),
+    Scenario(
+        "labels 10 s x 32 conns",
+        "flood",
+        {"urls": "labels", "count": 100000, "seconds": 10, "connections": 32},
+        10,
+    ),
+    Scenario(
+        "PNG scale 4 10 s x 32",
+        "flood",
+        {"urls": "png4", "count": 100000, "seconds": 10, "connections": 32},
+        10,
+    ),
+    Scenario(
+        "TIFF scale 4 x 300", "flood", {"urls": "tiff4", "count": 300, "seconds": 60, "connections": 8}, 10
+    ),
+    Scenario(
+        "clip-chain logos 10 s x 5 addresses x 8",
+        "clip chains",
+        {"seconds": 10, "connections": 8},
+        6,
+        new_pngs=True,
+    ),
+    Scenario(
+        "1,100 idle sockets 15 s",
+        "idle",
+        {"sockets": 1100, "seconds": 15},
+        15,
+        fresh_connections=True,
+        nofile=1024,
+    ),
     Scenario("POST 1 GiB body", "post", {"seconds": 10}, 6),
     # issue 17: real names cost a client nothing, and many addresses share no render budget
-    Scenario("real /d/ names x 80 from one address", "flood",
-             {"urls": "real downloads", "count": 80, "seconds": 10, "connections": 8}, 8, new_packages="d",
-             new_count=1, new_after=1.0),
-    Scenario("real /v/ names x 200, --pypi-rate 1", "flood",
-             {"urls": "real versions", "count": 200, "seconds": 10, "connections": 8}, 8, new_packages="v",
-             new_count=1, new_after=4.5, options=("--pypi-rate", "1")),
-    Scenario("250 addresses custom-label PNGs 15 s", "flood",
-             {"urls": "png labels", "count": 15000, "seconds": 15, "connections": 250, "crowd": True}, 12,
-             new_packages="png", new_after=3.0),
+    Scenario(
+        "real /d/ names x 80 from one address",
+        "flood",
+        {"urls": "real downloads", "count": 80, "seconds": 10, "connections": 8},
+        8,
+        new_packages="d",
+        new_count=1,
+        new_after=1.0,
+    ),
+    Scenario(
+        "real /v/ names x 200, --pypi-rate 1",
+        "flood",
+        {"urls": "real versions", "count": 200, "seconds": 10, "connections": 8},
+        8,
+        new_packages="v",
+        new_count=1,
+        new_after=4.5,
+        options=("--pypi-rate", "1"),
+    ),
+    Scenario(
+        "250 addresses custom-label PNGs 15 s",
+        "flood",
+        {"urls": "png labels", "count": 15000, "seconds": 15, "connections": 250, "crowd": True},
+        12,
+        new_packages="png",
+        new_after=3.0,
+    ),
     Scenario("4 chunked GET bodies", "getbody", {"connections": 4, "seconds": 10}, 6, daemon=True),
-    Scenario("Range 100 x 0- on /static/, 4 x 64 conns", "ranges", {"per_address": 64, "seconds": 10}, 10,
-             daemon=True),
-    Scenario("pipelined GETs never read 10 s x 32", "pipeline", {"connections": 32, "seconds": 10}, 10,
-             daemon=True),
+    Scenario(
+        "Range 100 x 0- on /static/, 4 x 64 conns",
+        "ranges",
+        {"per_address": 64, "seconds": 10},
+        10,
+        daemon=True,
+    ),
+    Scenario(
+        "pipelined GETs never read 10 s x 32", "pipeline", {"connections": 32, "seconds": 10}, 10, daemon=True
+    ),
 ]
 
 
-async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisServer, daemon: Daemon,
-               port: int) -> list[str]:
+async def play(
+    scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisServer, daemon: Daemon, port: int
+) -> list[str]:
     """The scenario against ``port`` (the daemon's, or Varnish's in front of it)."""
     warm = Client(port, VICTIM)
     await warm.get(CACHED)
@@ -535,12 +649,13 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     warm.close()
     await asyncio.sleep(0.5)
     before_calls, before_memory = upstream.requests(), used_memory(redis)
-    before_renders = metric(daemon, "pypipin_renders_total", '.*')
+    before_renders = metric(daemon, "pypipin_renders_total", ".*")
     out: Any = multiprocessing.Queue()
     attacker = None
     if scenario.attack != "none":
-        attacker = multiprocessing.Process(target=run_attack,
-                                           args=(scenario.attack, port, dict(scenario.args), out))
+        attacker = multiprocessing.Process(
+            target=run_attack, args=(scenario.attack, port, dict(scenario.args), out)
+        )
         attacker.start()
         await asyncio.sleep(1.0 if scenario.attack == "idle" else scenario.head_start)
     victim = Victim()
@@ -548,7 +663,9 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
     peak = Peak(daemon.process.pid)
     jobs = [watch(port, scenario, victim), peak.follow(scenario.seconds)]
     if scenario.new_packages:
-        jobs.append(first_requests(port, victim, scenario.new_packages, scenario.new_after, scenario.new_count))
+        jobs.append(
+            first_requests(port, victim, scenario.new_packages, scenario.new_after, scenario.new_count)
+        )
     if scenario.new_pngs:
         jobs.append(new_pngs(port, victim, 0.5))
     await asyncio.gather(*jobs)
@@ -570,9 +687,12 @@ async def play(scenario: Scenario, upstream: FakeUpstreamProcess, redis: RedisSe
         attacked or "-",
         str(sum(n for path, n in calls.items() if path.startswith("/pypi/"))),
         str(sum(n for path, n in calls.items() if path.startswith("/api/"))),
-        str(metric(daemon, "pypipin_renders_total", '.*') - before_renders),
+        str(metric(daemon, "pypipin_renders_total", ".*") - before_renders),
         f"{(used_memory(redis) - before_memory) / 2**20:.1f}",
-        p50, p99, checks or "-", f"{os.getloadavg()[0]:.1f}",
+        p50,
+        p99,
+        checks or "-",
+        f"{os.getloadavg()[0]:.1f}",
     ]
 
 
@@ -581,8 +701,18 @@ def main() -> None:
     parser.add_argument("--only", help="run only the scenarios whose name contains this text")
     parser.add_argument("--delay", type=float, default=0.02, help="seconds the fake upstream takes to answer")
     args = parser.parse_args()
-    header = ["scenario", "flood answers (status: count)", "PyPI calls", "stats calls", "renders",
-              "Redis +MiB", "victim p50 ms", "victim p99 ms", "victim's checks", "load (1 min)"]
+    header = [
+        "scenario",
+        "flood answers (status: count)",
+        "PyPI calls",
+        "stats calls",
+        "renders",
+        "Redis +MiB",
+        "victim p50 ms",
+        "victim p99 ms",
+        "victim's checks",
+        "load (1 min)",
+    ]
     rows = [header, ["---"] * len(header)]
     for scenario in SCENARIOS:
         if args.only and args.only not in scenario.name:

@@ -51,8 +51,21 @@ async def scenario(reactor, daemon_count: int, packages: int, count: int, delay:
     upstream = FakeUpstreamProcess(50, delay)
     # a stats rate high enough that our own pypistats limit does not hide the counts here
     # budgets out of the way too: one client (this script) asks for every package and image
-    daemons = [Daemon(upstream.url, redis.url, "--stats-rate", "100000", "--client-renders", "100000",
-                      "--global-renders", "100000", "--pypi-rate", "100000") for _ in range(daemon_count)]
+    daemons = [
+        Daemon(
+            upstream.url,
+            redis.url,
+            "--stats-rate",
+            "100000",
+            "--client-renders",
+            "100000",
+            "--global-renders",
+            "100000",
+            "--pypi-rate",
+            "100000",
+        )
+        for _ in range(daemon_count)
+    ]
     try:
         for daemon in daemons:
             wait_for_port(daemon.port)
@@ -87,8 +100,10 @@ async def refreshes(reactor, count: int) -> None:
     try:
         for daemon in daemons:
             wait_for_port(daemon.port)
-        print(f"{'package':>8} {'decoded':>9} {'1st fetch':>9} {'refreshes':>9} {'pypi calls':>10} "
-              f"{'bytes/refresh':>13} {'of decoded':>10}")
+        print(
+            f"{'package':>8} {'decoded':>9} {'1st fetch':>9} {'refreshes':>9} {'pypi calls':>10} "
+            f"{'bytes/refresh':>13} {'of decoded':>10}"
+        )
         for name in BIG:
             decoded = len(urllib.request.urlopen(f"{upstream.url}/pypi/{name}/json").read())  # no gzip asked
             sent, calls = upstream.sent(), upstream.requests().get(f"/pypi/{name}/json", 0)
@@ -100,7 +115,9 @@ async def refreshes(reactor, count: int) -> None:
                 await fire([f"{daemons[n % 2].url}/v/{name}/badge.svg?n={n}"])
             each = (upstream.sent() - sent) / count
             calls = upstream.requests().get(f"/pypi/{name}/json", 0) - calls
-            print(f"{name:>8} {decoded:>9} {first:>9} {count:>9} {calls:>10} {each:>13.0f} {each / decoded:>10.3%}")
+            print(
+                f"{name:>8} {decoded:>9} {first:>9} {count:>9} {calls:>10} {each:>13.0f} {each / decoded:>10.3%}"
+            )
     finally:
         for daemon in daemons:
             daemon.stop()
@@ -109,14 +126,18 @@ async def refreshes(reactor, count: int) -> None:
 
 
 async def main(reactor, args: argparse.Namespace) -> None:
-    print(f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} {'stats calls':>11} "
-          f"{'(expected)':>10} {'images':>6} {'renders':>7}")
+    print(
+        f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} {'stats calls':>11} "
+        f"{'(expected)':>10} {'images':>6} {'renders':>7}"
+    )
     for daemon_count in (1, 3):
         for packages in (1, 50):
             row = await scenario(reactor, daemon_count, packages, args.requests, args.delay)
-            print(f"{row['daemons']:>7} {row['packages']:>8} {row['requests']:>8} {row['non_200']:>7} "
-                  f"{row['pypi_calls']:>10} {row['stats_calls']:>11} {row['expected_stats']:>10} "
-                  f"{row['distinct_images']:>6} {row['renders']:>7}")
+            print(
+                f"{row['daemons']:>7} {row['packages']:>8} {row['requests']:>8} {row['non_200']:>7} "
+                f"{row['pypi_calls']:>10} {row['stats_calls']:>11} {row['expected_stats']:>10} "
+                f"{row['distinct_images']:>6} {row['renders']:>7}"
+            )
     print()
     await refreshes(reactor, args.refreshes)
 

@@ -59,8 +59,9 @@ def wrk(url: str, seconds: int, connections: int, pid: int) -> tuple[float, floa
     it hardly moves with the load other processes put on the machine.
     """
     before = cpu_seconds(pid)
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
     used = cpu_seconds(pid) - before
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
@@ -76,8 +77,8 @@ def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
     from twisted.web.resource import Resource
     from twisted.web.test.requesthelper import DummyChannel
 
-    from pypipin.web.access_log import site
     from pypipin.metrics import Counters
+    from pypipin.web.access_log import site
     from pypipin.web.state import state
 
     badges, batches = site(Resource(), access_log, log_format, Counters(), reactor)
@@ -86,7 +87,12 @@ def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
     request = badges.requestFactory(channel)
     request.client = IPv4Address("TCP", "127.0.0.1", 50000)
     request.uri, request.method, request.clientproto, request.code, request.sentLength = (
-        b"/v/pkg0/badge.svg?style=flat-square", b"GET", b"HTTP/1.1", 200, 1234)
+        b"/v/pkg0/badge.svg?style=flat-square",
+        b"GET",
+        b"HTTP/1.1",
+        200,
+        1234,
+    )
     request.requestHeaders.setRawHeaders(b"user-agent", [b"Mozilla/5.0 (X11; Linux x86_64) camo"])
     about = state(request)
     about.started, about.badge, about.format, about.cache = reactor.seconds(), "version", "svg", "hot"
@@ -128,8 +134,17 @@ def main() -> None:
         with open("/tmp/pypipin-bench-body", "wb") as out:
             out.write(body)
         bare_port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "scripts.bench_hot", "--serve-bare", str(bare_port),
-                                 "/tmp/pypipin-bench-body", *headers])
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scripts.bench_hot",
+                "--serve-bare",
+                str(bare_port),
+                "/tmp/pypipin-bench-body",
+                *headers,
+            ]
+        )
         wait_for_port(bare_port)
         bare_url = f"http://127.0.0.1:{bare_port}"
         assert urllib.request.urlopen(bare_url + path).read() == body
@@ -152,13 +167,23 @@ def main() -> None:
             print(f"{title} (median of {args.rounds} rounds):")
             for name, found in rates.items():
                 rounds = ", ".join(f"{rate:.0f}" for rate in found)
-                print(f"  {name:28} {medians[name]:8.0f}  / bare {medians[name] / medians[servers_first(servers)]:4.2f}"
-                      f"  / none {medians[name] / medians['pypipin, --access-log none']:4.2f}  (rounds: {rounds})")
+                print(
+                    f"  {name:28} {medians[name]:8.0f}  / bare {medians[name] / medians[servers_first(servers)]:4.2f}"
+                    f"  / none {medians[name] / medians['pypipin, --access-log none']:4.2f}  (rounds: {rounds})"
+                )
         print("end of a request (metrics + access line), CPU microseconds, in process:")
-        for access_log, log_format in (("none", "combined"), (ACCESS_FILE, "combined"), (ACCESS_FILE, "json")):
-            print(f"  --access-log {access_log} --log-format {log_format}: {log_cost(access_log, log_format):.2f}")
-        print("targets: pypipin with --access-log none >= 0.80 x the bare resource; "
-              "with the default access log >= 0.90 x with none")
+        for access_log, log_format in (
+            ("none", "combined"),
+            (ACCESS_FILE, "combined"),
+            (ACCESS_FILE, "json"),
+        ):
+            print(
+                f"  --access-log {access_log} --log-format {log_format}: {log_cost(access_log, log_format):.2f}"
+            )
+        print(
+            "targets: pypipin with --access-log none >= 0.80 x the bare resource; "
+            "with the default access log >= 0.90 x with none"
+        )
     finally:
         if bare is not None:
             bare.terminate()

@@ -31,8 +31,10 @@ def main() -> None:
         warm = [timed(f"{daemon.url}/v/pkg1/badge.svg") for _ in range(args.requests)]
         for name, found in (("cold", cold), ("warm", warm)):
             found.sort()
-            print(f"{name}: median {statistics.median(found):6.2f} ms   p90 {found[int(len(found) * 0.9)]:6.2f} ms   "
-                  f"({len(found)} requests)")
+            print(
+                f"{name}: median {statistics.median(found):6.2f} ms   p90 {found[int(len(found) * 0.9)]:6.2f} ms   "
+                f"({len(found)} requests)"
+            )
     finally:
         daemon.stop()
         upstream.stop()

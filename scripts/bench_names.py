@@ -31,9 +31,13 @@ def document(count: int, seed: int = 1) -> bytes:
     alphabet = string.ascii_letters + string.digits + "-_."
     projects = []
     for serial in range(count):
-        name = rng.choice(string.ascii_letters) + "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 20)))
+        name = rng.choice(string.ascii_letters) + "".join(
+            rng.choice(alphabet) for _ in range(rng.randint(3, 20))
+        )
         projects.append({"name": name + str(serial), "_last-serial": 10_000_000 + serial})
-    return json.dumps({"meta": {"_last-serial": 30_000_000, "api-version": "1.1"}, "projects": projects}).encode()
+    return json.dumps(
+        {"meta": {"_last-serial": 30_000_000, "api-version": "1.1"}, "projects": projects}
+    ).encode()
 
 
 def main() -> None:
@@ -56,8 +60,12 @@ def main() -> None:
         "nopkg-" + os.urandom(4).hex() in names
     lookup_us = (time.perf_counter() - started) / 100_000 * 1e6
     print(f"names                         {len(names):,}")
-    print(f"document                      {len(raw) / 2**20:.1f} MiB JSON, {len(packed) / 2**20:.1f} MiB gzipped")
-    print(f"json.loads                    {decode_s * 1000:.0f} ms (the reactor held that long, unless in a thread)")
+    print(
+        f"document                      {len(raw) / 2**20:.1f} MiB JSON, {len(packed) / 2**20:.1f} MiB gzipped"
+    )
+    print(
+        f"json.loads                    {decode_s * 1000:.0f} ms (the reactor held that long, unless in a thread)"
+    )
     print(f"normalise into a set          {normalise_s * 1000:.0f} ms")
     print(f"kept in memory (RSS growth)   {kept:.0f} MiB")
     print(f"lookup                        {lookup_us:.2f} us")

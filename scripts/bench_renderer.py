@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-from scripts.benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
-from tests.support.processes import wait_for_health
 from pypipin.badges import logos
+from scripts.benchkit import Daemon, FakeUpstreamProcess, free_port, wait_for_port
 from tests.support.logos import BIG, CLIPPED, FLOOD, PYTHON, SVG_NS, TURBULENCE, clip_chain
+from tests.support.processes import wait_for_health
 
 CLIP = f"<clipPath id='c'><rect {BIG}/></clipPath>"
 
@@ -38,10 +38,14 @@ def tiny(body: str) -> str:
 COSTLY = [  # (name, logo); each takes node under ~2 s at scale 4, well inside its 4 s deadline
     ("Python (simple-icons)", PYTHON),
     ("8 paths clipped by a clipped clip path", CLIPPED),
-    ("255 large shapes (16 uses of 15)",
-     tiny("<g id='a'>" + f"<rect {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 16)),
-    ("240 large layers (opacity)",
-     tiny("<g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 15)),
+    (
+        "255 large shapes (16 uses of 15)",
+        tiny("<g id='a'>" + f"<rect {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 16),
+    ),
+    (
+        "240 large layers (opacity)",
+        tiny("<g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 15 + "</g>" + "<use href='#a'/>" * 15),
+    ),
     ("31 large clipped shapes", tiny(CLIP + f"<rect clip-path='url(#c)' {BIG}/>" * 31)),
     ("60 large clipped shapes", tiny(CLIP + f"<rect clip-path='url(#c)' {BIG}/>" * 60)),
     ("clip chain depth 3, fan-out 4", clip_chain(3, 4)),
@@ -79,8 +83,10 @@ class Peak(threading.Thread):
             except (OSError, IndexError):
                 pass
             table = Path("/proc/net/tcp").read_text().splitlines()[1:]
-            open_now = sum(line.split()[3] == "01" and int(line.split()[1].split(":")[1], 16) == self.port
-                           for line in table)
+            open_now = sum(
+                line.split()[3] == "01" and int(line.split()[1].split(":")[1], 16) == self.port
+                for line in table
+            )
             self.connections = max(self.connections, open_now)
             time.sleep(0.01)
 
@@ -107,20 +113,29 @@ def hostile(upstream: FakeUpstreamProcess) -> None:
             peak = Peak(pid, node_port)
             peak.start()
             url = quote("data:image/svg+xml;base64," + base64.b64encode(logo.encode()).decode())
-            status, elapsed, _ = fetch(daemon.port, f"/wheel/pkg0/badge.png?scale={scale}&logo={url}&label={name[:4]}")
+            status, elapsed, _ = fetch(
+                daemon.port, f"/wheel/pkg0/badge.png?scale={scale}&logo={url}&label={name[:4]}"
+            )
             next_status, next_elapsed, _ = fetch(daemon.port, f"/wheel/pkg0/badge.png?label=next{scale}")
             peak.done = True
             peak.join()
-            print(f"| {name}, scale {scale} | {status} | {elapsed:.3f} s | {daemon.children() == [pid]} | "
-                  f"{peak.rss / 2**20:.0f} MiB | {next_status} in {next_elapsed:.3f} s |")
+            print(
+                f"| {name}, scale {scale} | {status} | {elapsed:.3f} s | {daemon.children() == [pid]} | "
+                f"{peak.rss / 2**20:.0f} MiB | {next_status} in {next_elapsed:.3f} s |"
+            )
     finally:
         daemon.stop()
 
 
 def draw(node_port: int, logo: str, scale: int) -> float:
     """Seconds node takes to draw a PNG badge with ``logo``, the best of 3."""
-    spec = {"label": "cost", "message": "1", "format": "png", "scale": scale,
-            "logo": "data:image/svg+xml;base64," + base64.b64encode(logo.encode()).decode()}
+    spec = {
+        "label": "cost",
+        "message": "1",
+        "format": "png",
+        "scale": scale,
+        "logo": "data:image/svg+xml;base64," + base64.b64encode(logo.encode()).decode(),
+    }
     best = float("inf")
     for _ in range(3):
         started = time.monotonic()
@@ -146,8 +161,11 @@ def costs(upstream: FakeUpstreamProcess) -> None:
                 verdict = "accepted"
             except logos.Refused as refused:
                 verdict = f"refused: {refused}"
-            print(f"| {name} | {len(logo):,} | {verdict} | {draw(node_port, logo, 1) * 1000:.0f} ms | "
-                  f"{draw(node_port, logo, 4) * 1000:.0f} ms |", flush=True)
+            print(
+                f"| {name} | {len(logo):,} | {verdict} | {draw(node_port, logo, 1) * 1000:.0f} ms | "
+                f"{draw(node_port, logo, 4) * 1000:.0f} ms |",
+                flush=True,
+            )
     finally:
         daemon.stop()
 
@@ -158,25 +176,41 @@ def burst(upstream: FakeUpstreamProcess, count: int) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for cap in (8, count):
         # budget and connection cap as large as the burst: the cap on renders in flight is measured here
-        daemon, node_port = start(upstream, "--render-concurrency", str(cap), "--client-renders", str(count * 10),
-                                  "--global-renders", str(count * 10),
-                                  "--client-connections", str(count + 16))
+        daemon, node_port = start(
+            upstream,
+            "--render-concurrency",
+            str(cap),
+            "--client-renders",
+            str(count * 10),
+            "--global-renders",
+            str(count * 10),
+            "--client-connections",
+            str(count + 16),
+        )
         try:
             (pid,) = daemon.children()
             peak = Peak(pid, node_port)
             peak.start()
             started = time.monotonic()
             with ThreadPoolExecutor(count) as pool:
-                results = list(pool.map(lambda n: fetch(daemon.port, f"/wheel/pkg0/badge.png?scale=4&label=c{cap}n{n}",
-                                                         "127.0.0.2"), range(count)))
+                results = list(
+                    pool.map(
+                        lambda n: fetch(
+                            daemon.port, f"/wheel/pkg0/badge.png?scale=4&label=c{cap}n{n}", "127.0.0.2"
+                        ),
+                        range(count),
+                    )
+                )
             wall = time.monotonic() - started
             peak.done = True
             peak.join()
             statuses = [status for status, _, _ in results]
             times = sorted(elapsed for _, elapsed, _ in results)
-            print(f"| {cap} | {peak.connections} | {statuses.count(200)} | {statuses.count(503)} | "
-                  f"{len(statuses) - statuses.count(200) - statuses.count(503)} | {statistics.median(times):.2f} s | "
-                  f"{times[int(len(times) * 0.99) - 1]:.2f} s | {wall:.2f} s |")
+            print(
+                f"| {cap} | {peak.connections} | {statuses.count(200)} | {statuses.count(503)} | "
+                f"{len(statuses) - statuses.count(200) - statuses.count(503)} | {statistics.median(times):.2f} s | "
+                f"{times[int(len(times) * 0.99) - 1]:.2f} s | {wall:.2f} s |"
+            )
         finally:
             daemon.stop()
 

@@ -28,8 +28,11 @@ FAULTS = ["500", "429", "timeout", "garbage"]
 
 def resources(pid: int) -> tuple[float, int]:
     """RSS in MiB and open file descriptors of a process."""
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-               if line.startswith("VmRSS:"))
+    rss = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
     return rss / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
@@ -40,12 +43,21 @@ def next_url(rng: random.Random, packages: int) -> tuple[str, bool]:
         return f"/{rng.choice(BADGE_NAMES[:4])}/pkg{rng.randrange(5)}/badge.svg", True
     if roll < 0.75:
         style, label = rng.choice(STYLES), f"l{rng.randrange(1000)}"
-        return f"/{rng.choice(BADGE_NAMES)}/pkg{rng.randrange(packages)}/badge.svg?style={style}&label={label}", True
+        return (
+            f"/{rng.choice(BADGE_NAMES)}/pkg{rng.randrange(packages)}/badge.svg?style={style}&label={label}",
+            True,
+        )
     if roll < 0.85:
         return f"/v/unknown-{rng.randrange(10**6)}/badge.svg", True
     junk = "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(1, 60)))
-    return rng.choice([f"/{quote(junk, safe='')}/x/badge.svg", f"/v/{quote(junk, safe='')}/badge.svg",
-                       f"/v/pkg1/badge.svg?label={quote(junk, safe='')}", "/v/..%2F..%2Fetc/badge.svg"]), False
+    return rng.choice(
+        [
+            f"/{quote(junk, safe='')}/x/badge.svg",
+            f"/v/{quote(junk, safe='')}/badge.svg",
+            f"/v/pkg1/badge.svg?label={quote(junk, safe='')}",
+            "/v/..%2F..%2Fetc/badge.svg",
+        ]
+    ), False
 
 
 async def main(reactor, args: argparse.Namespace) -> None:
@@ -99,8 +111,9 @@ async def main(reactor, args: argparse.Namespace) -> None:
                     await deferToThread(upstream.set_fault, None)
                 step += 1
 
-        await defer.gatherResults([defer.ensureDeferred(client()) for _ in range(args.clients)]
-                                  + [defer.ensureDeferred(chaos())])
+        await defer.gatherResults(
+            [defer.ensureDeferred(client()) for _ in range(args.clients)] + [defer.ensureDeferred(chaos())]
+        )
         samples.append(resources(daemon.process.pid))
     finally:
         if halfway.active():
@@ -109,13 +122,19 @@ async def main(reactor, args: argparse.Namespace) -> None:
         upstream.stop()
         redis.stop()
     latencies.sort()
-    print(f"requests served: {counts['requests']} in {args.minutes} min "
-          f"({counts['requests'] / (args.minutes * 60):.0f}/s); client errors: {counts['errors']}")
+    print(
+        f"requests served: {counts['requests']} in {args.minutes} min "
+        f"({counts['requests'] / (args.minutes * 60):.0f}/s); client errors: {counts['errors']}"
+    )
     print(f"5xx: {counts['5xx_well_formed']} for well-formed badge URLs, {counts['5xx_other']} for others")
-    print(f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
-    print(f"daemon RSS at start, halfway, end: {' -> '.join(f'{rss:.1f}' for rss, _ in samples)} MiB; "
-          f"open fds: {' -> '.join(str(fds) for _, fds in samples)}")
+    print(
+        f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
+    print(
+        f"daemon RSS at start, halfway, end: {' -> '.join(f'{rss:.1f}' for rss, _ in samples)} MiB; "
+        f"open fds: {' -> '.join(str(fds) for _, fds in samples)}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,22 @@ def start(argv: list[str], env: dict[str, str], timeout: float) -> tuple[float, 
     """Seconds from the command to its first HTTP answer, and to /health 200."""
     port = free_port()
     began = time.monotonic()
-    process = subprocess.Popen([*argv, "--redis", "none", "--port", f"tcp:{port}:interface=127.0.0.1",
-                                "--access-log", "none", "--pypi-url", "http://127.0.0.1:9/pypi"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            *argv,
+            "--redis",
+            "none",
+            "--port",
+            f"tcp:{port}:interface=127.0.0.1",
+            "--access-log",
+            "none",
+            "--pypi-url",
+            "http://127.0.0.1:9/pypi",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     first = None
     try:
         while time.monotonic() - began < timeout:
@@ -46,7 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     for run in range(args.runs):
         first, healthy = start([str(ROOT / "scripts" / "run")], dict(os.environ), 60)
-        print(f"./scripts/run, nothing changed (run {run + 1}): first answer {first:.2f} s, /health 200 {healthy:.2f} s")
+        print(
+            f"./scripts/run, nothing changed (run {run + 1}): first answer {first:.2f} s, /health 200 {healthy:.2f} s"
+        )
     scratch = Path(tempfile.mkdtemp(prefix="pypipin-bench-start-"))
     try:
         env = {**os.environ, "HOME": str(scratch / "home"), "npm_config_cache": str(scratch / "npm")}

@@ -20,9 +20,9 @@ import threading
 import time
 import urllib.request
 
+from pypipin.upstream import summary
 from scripts.benchkit import BIG, Daemon, FakeUpstreamProcess, RedisServer, wait_for_port
 from tests.support.fakepypi import big_document, many_releases
-from pypipin.upstream import summary
 
 CACHED = "/d/pkg1/badge.svg"  # download counts stay fresh an hour: always answered from memory
 LOADS = {"quiet": (), "refetching": tuple(BIG), "hostile": ("huge",)}
@@ -34,8 +34,12 @@ def milliseconds(text: str) -> float:
 
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(0)}")
@@ -50,6 +54,7 @@ def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
 
 def refetch(base: str, names: tuple[str, ...], stop: threading.Event, answered: list[float]) -> None:
     """Ask for a badge of each of ``names`` once a second, all at once, until ``stop``."""
+
     def one(name: str) -> None:
         started = time.perf_counter()
         with urllib.request.urlopen(f"{base}/v/{name}/badge.svg", timeout=30) as response:
@@ -79,7 +84,9 @@ def decode_times() -> None:
     print(f"{'document':10} {'MB':>5} {'json.loads ms':>13} {'summary ms':>10}   (CPU time, best of 5)")
     for name in (*BIG, "huge"):
         body = json.dumps(many_releases(name) if name == "huge" else big_document(name)).encode()
-        print(f"{name:10} {len(body) / 1e6:5.1f} {cpu_ms(json.loads, body):13.1f} {cpu_ms(summary.from_pypi, body):10.1f}")
+        print(
+            f"{name:10} {len(body) / 1e6:5.1f} {cpu_ms(json.loads, body):13.1f} {cpu_ms(summary.from_pypi, body):10.1f}"
+        )
 
 
 def main() -> None:
@@ -112,23 +119,31 @@ def main() -> None:
                     stop.set()
                     loader.join()
                 after = upstream.requests()
-                fetches[load] += sum(after.get(f"/pypi/{n}/json", 0) - before.get(f"/pypi/{n}/json", 0) for n in names)
+                fetches[load] += sum(
+                    after.get(f"/pypi/{n}/json", 0) - before.get(f"/pypi/{n}/json", 0) for n in names
+                )
         seconds = args.rounds * args.seconds
         print(f"{'cached badge':12} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'req/s':>7}   while")
         for load, rounds in results.items():
             for found in rounds:
-                print(f"{load:12} {found['p50']:7.2f} {found['p99']:7.2f} {found['max']:7.1f} {found['rate']:7.0f}   "
-                      f"{', '.join(LOADS[load]) or 'nothing'} fetched {fetches[load] / seconds:.1f}/s"
-                      + (f", answered in at most {max(answered[load]):.2f} s" if answered[load] else ""))
+                print(
+                    f"{load:12} {found['p50']:7.2f} {found['p99']:7.2f} {found['max']:7.1f} {found['rate']:7.0f}   "
+                    f"{', '.join(LOADS[load]) or 'nothing'} fetched {fetches[load] / seconds:.1f}/s"
+                    + (f", answered in at most {max(answered[load]):.2f} s" if answered[load] else "")
+                )
         quiet = max(found["p99"] for found in results["quiet"])
         loaded = max(found["p99"] for found in results["refetching"])
         hostile = max(found["max"] for found in results["hostile"])
         target = max(15.0, 3 * quiet)
-        print(f"worst p99: quiet {quiet:.2f} ms, refetching {loaded:.2f} ms; target <= {target:.2f} ms: "
-              f"{'met' if loaded <= target else 'NOT met'}")
+        print(
+            f"worst p99: quiet {quiet:.2f} ms, refetching {loaded:.2f} ms; target <= {target:.2f} ms: "
+            f"{'met' if loaded <= target else 'NOT met'}"
+        )
         slowest = max(answered["hostile"], default=float("inf"))
-        print(f"hostile: cached badge max {hostile:.1f} ms (target < 250), the 300,000-release badge in at most "
-              f"{slowest:.2f} s (target < 10): {'met' if hostile < 250 and slowest < 10 else 'NOT met'}")
+        print(
+            f"hostile: cached badge max {hostile:.1f} ms (target < 250), the 300,000-release badge in at most "
+            f"{slowest:.2f} s (target < 10): {'met' if hostile < 250 and slowest < 10 else 'NOT met'}"
+        )
     finally:
         daemon.stop()
         upstream.stop()

@@ -1,9 +1,9 @@
 """The fixtures every test file may use: redis-server on a free port, the fake upstream, daemons, varnishd,
 a password-protected index, and the whole app in memory."""
 
-from typing import Any, Iterator
-
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -14,15 +14,15 @@ from tests.support.loopback import serve
 from tests.support.processes import VARNISHD, Daemon, RedisServer, Varnish
 from tests.support.stack import Stack
 
-
-
 PROCESS_FIXTURES = {"redis_server", "redis", "start_daemon", "varnish"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that starts a process through a fixture is marked ``processes`` even if its author forgot."""
     for item in items:
-        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("processes"):
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker(
+            "processes"
+        ):
             item.add_marker(pytest.mark.processes)
 
 

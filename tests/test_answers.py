@@ -5,10 +5,9 @@ import json
 
 import pytest
 
-from tests.support.fakepypi import release_file
 from pypipin.badges.parsing import STYLES
-from tests.support.stack import BADGE_NAMES, CLASSIFIERS, Stack
-from tests.support.stack import DJANGO
+from tests.support.fakepypi import release_file
+from tests.support.stack import BADGE_NAMES, CLASSIFIERS, DJANGO, Stack
 
 
 def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call() -> None:
@@ -38,8 +37,12 @@ def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call() -> None:
 
 def test_a_burst_costs_one_upstream_call_and_one_render_per_image(stack: Stack) -> None:
     stack.upstream.delay = 0.3  # everyone arrives while the first fetch is under way
-    paths = [f"/{badge}/demo/badge.svg?style={style}&n={n}" for badge in ("v", "wheel", "d") for style in STYLES
-             for n in range(4)]
+    paths = [
+        f"/{badge}/demo/badge.svg?style={style}&n={n}"
+        for badge in ("v", "wheel", "d")
+        for style in STYLES
+        for n in range(4)
+    ]
     answers = stack.burst(paths, seconds=1)
     assert {answer.code for answer in answers} == {200}
     assert stack.upstream.requests == {"/pypi/demo/json": 1, "/api/packages/demo/recent": 1}
@@ -67,7 +70,9 @@ def test_two_daemons_on_one_store_share_one_pypi_call(stack: Stack) -> None:
     assert stack.upstream.requests["/pypi/demo/json"] == 1
 
 
-@pytest.mark.parametrize("fault", ["500", "garbage", "wrong-type", "timeout", "trickle", "huge", "gzip-bomb", "429"])
+@pytest.mark.parametrize(
+    "fault", ["500", "garbage", "wrong-type", "timeout", "trickle", "huge", "gzip-bomb", "429"]
+)
 def test_stale_copy_served_when_upstream_fails(fault: str) -> None:
     stack = Stack("--pypi-ttl", "1", "--upstream-timeout", "2", "--upstream-max-mb", "1")
     stack.upstream.validators = ()  # a refresh is a whole fetch, not a 304
@@ -120,9 +125,17 @@ def test_a_slow_upstream_gives_unavailable_in_time_while_others_are_served(stack
     stack.upstream.release_hung()
 
 
-@pytest.mark.parametrize("fault, shown", [("huge", "unavailable"), ("gzip-bomb", "unavailable"), ("garbage", "unavailable"),
-                                          ("wrong-type", "unavailable"), ("500", "unavailable"),
-                                          ("429-bare", "rate limited")])
+@pytest.mark.parametrize(
+    "fault, shown",
+    [
+        ("huge", "unavailable"),
+        ("gzip-bomb", "unavailable"),
+        ("garbage", "unavailable"),
+        ("wrong-type", "unavailable"),
+        ("500", "unavailable"),
+        ("429-bare", "rate limited"),
+    ],
+)
 def test_bad_upstream_answers_are_error_badges(fault: str, shown: str) -> None:
     stack = Stack("--upstream-max-mb", "1")
     stack.upstream.add("fresh")
@@ -142,7 +155,10 @@ def test_stats_calls_are_rate_limited_on_our_side() -> None:
     names = [f"pkg{n}" for n in range(8)]
     for name in names:
         stack.upstream.add(name, month=5)
-    shown = [stack.get(f"/d/{name}/badge.svg", seconds=6, headers=client(n)).shown[1] for n, name in enumerate(names)]
+    shown = [
+        stack.get(f"/d/{name}/badge.svg", seconds=6, headers=client(n)).shown[1]
+        for n, name in enumerate(names)
+    ]
     assert shown == ["5/month"] * 5 + ["unavailable"] * 3  # a burst of 5, then one a minute
     assert stack.upstream.total("/api/") == 5
     stack.advance(60)
@@ -162,7 +178,12 @@ def test_stale_counts_are_served_while_our_own_rate_limit_holds_calls_back() -> 
 def test_downloads_come_from_stats_never_from_pypi() -> None:
     stack = Stack()
     stack.upstream.add("demo", day=3, week=42, month=999)
-    for period, text in (("day", "3/day"), ("week", "42/week"), ("month", "999/month"), ("bogus", "999/month")):
+    for period, text in (
+        ("day", "3/day"),
+        ("week", "42/week"),
+        ("month", "999/month"),
+        ("bogus", "999/month"),
+    ):
         assert stack.get(f"/download/demo/badge.svg?period={period}").shown == ["downloads", text]
     assert stack.get("/pypi/dw/demo").shown == ["downloads", "42/week"]
     # PyPI is asked once, whether the name exists (pypistats' small budget is kept for real names);
@@ -182,7 +203,9 @@ def test_error_badges_and_their_lifetimes(stack: Stack) -> None:
 
 def test_include_prereleases() -> None:
     stack = Stack()
-    stack.upstream.add("demo", version="1.0.0", releases={"2.0.0b1": [release_file("demo", "2.0.0b1", "sdist")]})
+    stack.upstream.add(
+        "demo", version="1.0.0", releases={"2.0.0b1": [release_file("demo", "2.0.0b1", "sdist")]}
+    )
     assert stack.get("/v/demo/badge.svg").shown == ["pypi", "v1.0.0"]
     assert json.loads(stack.get("/pypi/v/demo.json?include_prereleases").body)["color"] == "orange"
     assert stack.get("/v/demo/badge.svg?include_prereleases=1").shown == ["pypi", "v2.0.0b1"]
@@ -191,8 +214,16 @@ def test_include_prereleases() -> None:
 def test_overrides_reach_the_renderer(stack: Stack) -> None:
     stack.get("/v/demo/badge.png?style=social&label=ver&color=4c1&labelColor=blue&scale=3&n=1")
     (spec,) = stack.renderer.calls
-    assert spec == {"label": "ver", "message": "v1.2.3", "color": "#44cc11", "labelColor": "blue", "style": "social",
-                    "format": "png", "scale": 3, "logo": None}
+    assert spec == {
+        "label": "ver",
+        "message": "v1.2.3",
+        "color": "#44cc11",
+        "labelColor": "blue",
+        "style": "social",
+        "format": "png",
+        "scale": 3,
+        "logo": None,
+    }
 
 
 def test_a_spec_the_renderer_refuses_is_drawn_as_render_error(stack: Stack) -> None:

@@ -5,18 +5,19 @@ Budgets alone: names and renders refill and are forgotten, the global render bud
 first."""
 
 from collections import Counter
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from twisted.internet import defer, task
 from twisted.internet.task import Clock
 
-from pypipin.store.lru import LRU
-from pypipin.store.memory import MemoryStore
-from pypipin.limits.budgets import Budgets, OverBudget
-from pypipin.metrics import Counters
 from pypipin.data.packages import Data, Packages
 from pypipin.limits.bucket import PROBE_SECONDS, Gate
+from pypipin.limits.budgets import Budgets, OverBudget
+from pypipin.metrics import Counters
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
 from pypipin.upstream.client import Fetched, NotFound, RateLimited, Unavailable
 from tests.support.deferreds import result
 
@@ -45,8 +46,16 @@ def setup(gate: Gate | None = None) -> tuple[task.Clock, Upstream, Packages]:
     clock = task.Clock() if gate is None else gate._clock
     clock.advance(1000)
     upstream = Upstream()
-    packages = Packages(clock, MemoryStore(LRU(clock, 1000, 1 << 20)), {"pypi": upstream.fetch}, {"pypi": 600},
-                        86400, {"pypi": gate or Gate(clock)}, Counters(), max_wait=5)
+    packages = Packages(
+        clock,
+        MemoryStore(LRU(clock, 1000, 1 << 20)),
+        {"pypi": upstream.fetch},
+        {"pypi": 600},
+        86400,
+        {"pypi": gate or Gate(clock)},
+        Counters(),
+        max_wait=5,
+    )
     return clock, upstream, packages
 
 
@@ -89,7 +98,9 @@ def test_an_upstream_error_is_not_paid_back() -> None:
 
 
 def test_one_client_uses_only_its_share_of_the_upstream_gate() -> None:
-    gate = Gate(task.Clock(), per_minute=240, burst=8)  # 4 calls a second, bursts of 8: a client's share is 1/s, 2
+    gate = Gate(
+        task.Clock(), per_minute=240, burst=8
+    )  # 4 calls a second, bursts of 8: a client's share is 1/s, 2
     clock, upstream, packages = setup(gate)
     names = [f"flood-{n}" for n in range(8)]
     upstream.known.update({name: {"version": "1.0"} for name in names})
@@ -103,7 +114,9 @@ def test_one_client_uses_only_its_share_of_the_upstream_gate() -> None:
         assert result(packages.get("pypi", victim, account=budgets.account(victim, "names"))).value  # at once
         clock.advance(1)
         flooded = [call for call in upstream.calls if call.startswith("flood-")]
-        assert len(flooded) == min(2 + second, 7)  # its share refills one a second; the 8th is past the deadline
+        assert len(flooded) == min(
+            2 + second, 7
+        )  # its share refills one a second; the 8th is past the deadline
     assert [call for call in upstream.calls if call.startswith("flood-")] == names[:7]
     assert all(d.called for d in flood)
     refused = flood[7].result
@@ -187,6 +200,7 @@ def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
             d: defer.Deferred[bytes] = defer.Deferred()
             pending.append(d)
             return await d
+
         return go
 
     results = [defer.ensureDeferred(budgets.render("a", 1, draw(f"a{n}"))) for n in range(5)]
@@ -262,7 +276,9 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
             defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
     assert budgets._under_way == 0
     tries = [defer.ensureDeferred(budgets.render(address, 1, hanging)) for address in crowd]
-    assert len(pending) == 6  # half its recent share spent: each must leave 2 of the 8 slots free besides its own
+    assert (
+        len(pending) == 6
+    )  # half its recent share spent: each must leave 2 of the 8 slots free besides its own
     refused = [d for d in tries if d.called]
     assert len(refused) == 44 and all(d.result.value.cost == "global renders" for d in refused)
     for d in refused:
@@ -279,7 +295,9 @@ def test_a_heavy_client_is_refused_first_while_the_renders_of_all_run_low() -> N
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
     for _ in range(32):  # asked for 32 images at once: the first 16 drawn, the rest refused, all counted
-        defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image"))).addErrback(lambda _: None)
+        defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image"))).addErrback(
+            lambda _: None
+        )
     clock.advance(1)  # the renders of all are full again
     for _ in range(8):
         defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))

@@ -10,13 +10,13 @@ from treq.testing import StubTreq
 from twisted.internet import defer, task
 from twisted.logger import capturedLogs, formatEvent
 
-from tests.support.fakepypi import FakeUpstream
 from pypipin.badges import logos
 from pypipin.badges.parsing import parse
 from pypipin.limits.budgets import OverBudget
 from pypipin.upstream import summary
 from pypipin.upstream.client import Unavailable, Upstream
 from pypipin.upstream.indexes import configured
+from tests.support.fakepypi import FakeUpstream
 from tests.support.stack import Stack
 
 DEEP = b"[" * 5000 + b"]" * 5000  # past Python's recursion limit, which msgspec counts its depth against
@@ -30,15 +30,18 @@ def test_the_errors_are_their_own_types() -> None:
     assert not issubclass(summary.Garbled, ValueError) and not issubclass(logos.Refused, ValueError)
 
 
-@pytest.mark.parametrize("body", [
-    DEEP,
-    b'{"info": {"version": "1"}, "releases": {"1": ' + DEEP + b"}}",
-    b'{"info": {"version": "1", "unread": ' + DEEP + b"}}",
-    b'{"data": {"last_day": 1, "last_week": 1, "last_month": 1, "unread": ' + DEEP + b"}}",
-    b"\xff\xfe",
-    b'{"info": {"version": ""}}',
-    b'{"data": {"last_day": "1", "last_week": 1, "last_month": 1}}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        DEEP,
+        b'{"info": {"version": "1"}, "releases": {"1": ' + DEEP + b"}}",
+        b'{"info": {"version": "1", "unread": ' + DEEP + b"}}",
+        b'{"data": {"last_day": 1, "last_week": 1, "last_month": 1, "unread": ' + DEEP + b"}}",
+        b"\xff\xfe",
+        b'{"info": {"version": ""}}',
+        b'{"data": {"last_day": "1", "last_week": 1, "last_month": 1}}',
+    ],
+)
 def test_every_hostile_document_is_garbled(body: bytes) -> None:
     for decode in (summary.from_pypi, summary.from_stats):
         with pytest.raises(summary.Garbled):
@@ -84,12 +87,18 @@ def test_a_hostile_document_is_an_unavailable_badge() -> None:
     assert answer.code == 200 and json.loads(answer.body)["message"] == "unavailable"
 
 
-@pytest.mark.parametrize("logo, kept", [
-    (LOGO, True),
-    (LOGO[:-4] + "====", False),  # not base64
-    (LOGO + "é", False),  # not ASCII: never base64
-    ("data:image/svg+xml;base64," + base64.b64encode(b"<html/>").decode(), False),  # refused by logos.check
-])
+@pytest.mark.parametrize(
+    "logo, kept",
+    [
+        (LOGO, True),
+        (LOGO[:-4] + "====", False),  # not base64
+        (LOGO + "é", False),  # not ASCII: never base64
+        (
+            "data:image/svg+xml;base64," + base64.b64encode(b"<html/>").decode(),
+            False,
+        ),  # refused by logos.check
+    ],
+)
 def test_a_logo_that_cannot_be_drawn_is_dropped(logo: str, kept: bool) -> None:
     wanted = parse(b"/v/twisted/badge.svg", {"logo": logo})
     assert wanted is not None and wanted.logo == (logo if kept else None)

@@ -12,25 +12,43 @@ import pytest_twisted
 from treq.testing import StubTreq
 from twisted.internet import defer, reactor, task
 
-from tests.support.fakepypi import FakeUpstream, big_document
-from pypipin.store.lru import LRU
-from pypipin.store.memory import MemoryStore
-from pypipin.upstream.indexes import configured
-from pypipin.metrics import Counters
 from pypipin.data.packages import Packages
 from pypipin.limits.bucket import Gate
-from pypipin.upstream.client import NotFound, RateLimited, TooLarge, Unavailable, Upstream, connect, retry_after
+from pypipin.metrics import Counters
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.upstream.client import (
+    NotFound,
+    RateLimited,
+    TooLarge,
+    Unavailable,
+    Upstream,
+    connect,
+    retry_after,
+)
+from pypipin.upstream.indexes import configured
+from tests.support.fakepypi import FakeUpstream, big_document
 
 
 def client(fake: FakeUpstream, max_mb: int = 20) -> Upstream:
     """The daemon's client (asking for gzip) to the fake over loopback."""
     http, _ = connect(reactor, 5.0)
-    return Upstream(reactor, http, configured(fake.url + "/pypi", []), fake.url + "/api", 5.0, max_mb * 1024 * 1024)
+    return Upstream(
+        reactor, http, configured(fake.url + "/pypi", []), fake.url + "/api", 5.0, max_mb * 1024 * 1024
+    )
 
 
 def packages(clock: task.Clock, store: MemoryStore, upstream: Upstream, counters: Counters) -> Packages:
-    return Packages(clock, store, {"pypi": upstream.pypi, "stats": upstream.stats}, {"pypi": 600, "stats": 3600},
-                    86400, {"pypi": Gate(clock), "stats": Gate(clock)}, counters, max_wait=5.0)
+    return Packages(
+        clock,
+        store,
+        {"pypi": upstream.pypi, "stats": upstream.stats},
+        {"pypi": 600, "stats": 3600},
+        86400,
+        {"pypi": Gate(clock), "stats": Gate(clock)},
+        counters,
+        max_wait=5.0,
+    )
 
 
 @pytest_twisted.ensureDeferred
@@ -124,8 +142,14 @@ class Client:
         self.clock = task.Clock()
         self.fake = FakeUpstream(self.clock)
         self.http = StubTreq(self.fake)
-        self.upstream = Upstream(self.clock, self.http, configured("http://pypi.test/pypi", []), "http://pypi.test/api",
-                                 timeout=2.0, **kwargs)
+        self.upstream = Upstream(
+            self.clock,
+            self.http,
+            configured("http://pypi.test/pypi", []),
+            "http://pypi.test/api",
+            timeout=2.0,
+            **kwargs,
+        )
 
     def settle(self, d: defer.Deferred[Any], seconds: float = 0.0) -> Any:
         """``d``'s outcome (a result or a Failure), letting up to ``seconds`` pass."""
@@ -148,15 +172,18 @@ def test_summary_and_counts() -> None:
     assert client.fake.requests == {"/pypi/demo/json": 1, "/api/packages/demo/recent": 1}
 
 
-@pytest.mark.parametrize("fault, error, text", [
-    (None, NotFound, "/pypi/ghost/json"),
-    ("500", Unavailable, "HTTP 500"),
-    ("garbage", Unavailable, ""),
-    ("wrong-type", Unavailable, ""),
-    ("huge", TooLarge, "3145757 bytes"),  # refused by its Content-Length
-    ("429", RateLimited, "rate limited for 30 s"),
-    ("429-bare", RateLimited, "rate limited for 60 s"),
-])
+@pytest.mark.parametrize(
+    "fault, error, text",
+    [
+        (None, NotFound, "/pypi/ghost/json"),
+        ("500", Unavailable, "HTTP 500"),
+        ("garbage", Unavailable, ""),
+        ("wrong-type", Unavailable, ""),
+        ("huge", TooLarge, "3145757 bytes"),  # refused by its Content-Length
+        ("429", RateLimited, "rate limited for 30 s"),
+        ("429-bare", RateLimited, "rate limited for 60 s"),
+    ],
+)
 def test_each_failure_is_one_of_our_errors(fault: str | None, error: type, text: str) -> None:
     client = Client(max_bytes=1024 * 1024)
     client.fake.add("demo")
@@ -187,7 +214,17 @@ def test_concurrency_is_capped() -> None:
     assert all(outcome.value["version"] == "1.2.3" for outcome in outcomes) and client.fake.total() == 5
 
 
-@pytest.mark.parametrize("value, seconds", [(b"30", 30.0), (b"0", 0.0), (b"-5", 0.0), (b"99999", 3600.0),
-                                            (None, 60.0), (b"Wed, 21 Oct 2015 07:28:00 GMT", 60.0), (b"nan?", 60.0)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (b"30", 30.0),
+        (b"0", 0.0),
+        (b"-5", 0.0),
+        (b"99999", 3600.0),
+        (None, 60.0),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
+        (b"nan?", 60.0),
+    ],
+)
 def test_retry_after(value: bytes | None, seconds: float) -> None:
     assert retry_after(value) == seconds

@@ -2,7 +2,8 @@
 never sent again."""
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -109,8 +110,9 @@ async def test_specs_that_shared_a_death_are_tried_again_one_at_a_time(stand_in:
 
 @pytest.mark.parametrize("dies_again", [True, False], ids=["killer", "unlucky"])
 @pytest_twisted.ensureDeferred
-async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: tuple[StandIn, int],
-                                                                       dies_again: bool) -> None:
+async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(
+    stand_in: tuple[StandIn, int], dies_again: bool
+) -> None:
     """After one death a spec is only a suspect (node may have been killed from outside, by an operator or
     the OOM killer, or been gone before it had the spec): tried again, and drawn if node lives."""
     fake, port = stand_in
@@ -137,8 +139,9 @@ async def test_a_spec_is_not_sent_again_once_node_died_under_it_twice(stand_in: 
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_logo_node_died_under_is_not_sent_again_under_new_labels(stand_in: tuple[StandIn, int]
-                                                                         ) -> None:
+async def test_a_logo_node_died_under_is_not_sent_again_under_new_labels(
+    stand_in: tuple[StandIn, int],
+) -> None:
     """Issue 17: the never-again list holds the logo (at its format and scale), not the whole spec."""
     fake, port = stand_in
     renderer = Renderer(reactor, port)
@@ -154,8 +157,10 @@ async def test_a_logo_node_died_under_is_not_sent_again_under_new_labels(stand_i
             await renderer.render(spec(label, fmt, logo=logo))
     assert fake.received == ["first", "first"]
     others = (("svg", "svg", 1, logo), ("scale 2", "png", 2, logo), ("no logo", "png", 1, None))
-    other = {label: defer.ensureDeferred(renderer.render(spec(label, fmt, scale, each)))
-             for label, fmt, scale, each in others}
+    other = {
+        label: defer.ensureDeferred(renderer.render(spec(label, fmt, scale, each)))
+        for label, fmt, scale, each in others
+    }
     assert await held(fake, 3) == ["no logo", "scale 2", "svg"]
     for label in other:
         fake.answer(label)

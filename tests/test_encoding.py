@@ -5,25 +5,47 @@ import gzip
 import pytest
 from twisted.web.test.requesthelper import DummyRequest
 
-from pypipin.web import response
-from pypipin.web.encoding import accepts_gzip, etag_matches
 from pypipin.badges.lifetimes import cache_control
 from pypipin.badges.parsing import parse, query
+from pypipin.web import response
+from pypipin.web.encoding import accepts_gzip, etag_matches
 
 
-@pytest.mark.parametrize("header, takes", [
-    (None, False), (b"", False), (b"gzip", True), (b"gzip, deflate, br", True), (b"br;q=1.0, GZIP;q=0.5", True),
-    (b"x-gzip", True), (b"gzip;q=0", False), (b"gzip;q=0.000", False), (b"deflate, gzip ; q=0", False),
-    (b"identity", False), (b"gzip;q=bogus", False), (b"br, notgzip", False),
-])
+@pytest.mark.parametrize(
+    "header, takes",
+    [
+        (None, False),
+        (b"", False),
+        (b"gzip", True),
+        (b"gzip, deflate, br", True),
+        (b"br;q=1.0, GZIP;q=0.5", True),
+        (b"x-gzip", True),
+        (b"gzip;q=0", False),
+        (b"gzip;q=0.000", False),
+        (b"deflate, gzip ; q=0", False),
+        (b"identity", False),
+        (b"gzip;q=bogus", False),
+        (b"br, notgzip", False),
+    ],
+)
 def test_accept_encoding(header: bytes | None, takes: bool) -> None:
     assert accepts_gzip(header) is takes
 
 
-@pytest.mark.parametrize("header, matches", [
-    (b'"abc"', True), (b'W/"abc"', True), (b' "x", W/"abc" ', True), (b"*", True),
-    (b'"abd"', False), (b'"abc-gz"', False), (None, False), (b"", False), (b'W/"ab"', False),
-])
+@pytest.mark.parametrize(
+    "header, matches",
+    [
+        (b'"abc"', True),
+        (b'W/"abc"', True),
+        (b' "x", W/"abc" ', True),
+        (b"*", True),
+        (b'"abd"', False),
+        (b'"abc-gz"', False),
+        (None, False),
+        (b"", False),
+        (b'W/"ab"', False),
+    ],
+)
 def test_if_none_match_by_weak_comparison(header: bytes | None, matches: bool) -> None:
     assert etag_matches(header, b'"abc"') is matches
 
@@ -63,8 +85,10 @@ def test_gzip_is_made_once_never_per_request(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_weak_etag_of_either_encoding_gives_304() -> None:
     answer = badge_response(b"/v/demo/badge.svg")
-    for headers in ({"if_none_match": b"W/" + answer.etag},
-                    {"if_none_match": b"W/" + answer.etag[:-1] + b'-gz"', "accept_encoding": b"gzip"}):
+    for headers in (
+        {"if_none_match": b"W/" + answer.etag},
+        {"if_none_match": b"W/" + answer.etag[:-1] + b'-gz"', "accept_encoding": b"gzip"},
+    ):
         asked = request(**headers)
         assert answer.write(asked) == b"" and asked.responseCode == 304, headers
 
@@ -82,4 +106,6 @@ def test_rasters_are_never_gzipped() -> None:
     answer = response.respond(b"\x89PNG" + bytes(500), wanted, cache_control(3600))
     asked = request(accept_encoding=b"gzip")
     assert answer.gzipped is None and answer.write(asked) == answer.body
-    assert not asked.responseHeaders.hasHeader(b"content-encoding") and not asked.responseHeaders.hasHeader(b"vary")
+    assert not asked.responseHeaders.hasHeader(b"content-encoding") and not asked.responseHeaders.hasHeader(
+        b"vary"
+    )

@@ -27,7 +27,8 @@ def test_upstream_failures_are_one_line_a_minute_per_source_and_cause_whatever_t
     assert re.fullmatch(first, in_the_minute[0])
     assert lines[1:] == [
         "Upstream pypi failed 99 more times in the last minute (cause: HTTP 500), e.g. for random-001",
-        "Upstream pypi failed 1 more times in the last minute (cause: HTTP 500), e.g. for random-000"]
+        "Upstream pypi failed 1 more times in the last minute (cause: HTTP 500), e.g. for random-000",
+    ]
     stack.advance(61)  # a quiet minute: no line, and the next failure is logged at once again
     stack.get("/v/random-050/badge.svg?again=2")
     lines = [formatEvent(event) for event in events if "Upstream" in formatEvent(event)]
@@ -44,5 +45,8 @@ def test_a_failure_line_per_cause_and_source() -> None:
             stack.advance(1)
     lines = [formatEvent(event) for event in events if "Upstream" in formatEvent(event)]
     assert [line.split(":")[0] for line in lines] == [
-        "Upstream pypi failed for 500-a", "Upstream stats failed for 500-b",
-        "Upstream pypi failed for garbage-a", "Upstream stats failed for garbage-b"]
+        "Upstream pypi failed for 500-a",
+        "Upstream stats failed for 500-b",
+        "Upstream pypi failed for garbage-a",
+        "Upstream stats failed for garbage-b",
+    ]

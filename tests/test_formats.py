@@ -13,13 +13,20 @@ from tests.support.stack import Stack
 def test_the_table() -> None:
     """What each extension is drawn as, served as and sent as; a change here is a change users see."""
     assert {ext: each.content_type for ext, each in FORMATS.items()} == {
-        "svg": "image/svg+xml;charset=utf-8", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
-        "gif": "image/gif", "webp": "image/webp", "tiff": "image/tiff", "json": "application/json"}
+        "svg": "image/svg+xml;charset=utf-8",
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "gif": "image/gif",
+        "webp": "image/webp",
+        "tiff": "image/tiff",
+        "json": "application/json",
+    }
     assert {ext: each.name for ext, each in FORMATS.items() if each.name != ext} == {"jpg": "jpeg"}
     assert all(FORMATS[each.name].name == each.name for each in FORMATS.values())  # a synonym names a format
     assert {ext for ext, each in FORMATS.items() if each.gzipped} == {"svg", "json"}
     assert RASTERS == ("png", "jpg", "jpeg", "gif", "webp", "tiff")
-    assert IMAGES == ("svg", *RASTERS)
+    assert ("svg", *RASTERS) == IMAGES
 
 
 @pytest.mark.parametrize("ext", sorted(FORMATS))

@@ -1,8 +1,6 @@
 """The hot path (Front) in memory: HEAD through it, answers without the app until the data is due,
 parameters no badge reads do not grow it."""
 
-
-
 from pypipin.web.encoding import compress
 from tests.support.stack import Stack
 
@@ -41,8 +39,16 @@ def test_parameters_no_badge_reads_do_not_grow_the_hot_path_or_push_others_out()
     plain = stack.get("/v/demo/badge.svg?style=flat-square")
     drawn, fetched = len(stack.renderer.calls), stack.upstream.total()
     for n in range(20):
-        junk = [f"x={n}", f"style=junk{n}", f"color=nope{n}&x={n}", f"scale={n}", f"cacheSeconds=-{n}",
-                f"label=%01{n}", f"style=flat-square&x={n}", f"x={n}&style=flat-square&style=plastic"]
+        junk = [
+            f"x={n}",
+            f"style=junk{n}",
+            f"color=nope{n}&x={n}",
+            f"scale={n}",
+            f"cacheSeconds=-{n}",
+            f"label=%01{n}",
+            f"style=flat-square&x={n}",
+            f"x={n}&style=flat-square&style=plastic",
+        ]
         for each in junk:
             assert stack.get(f"/v/demo/badge.svg?{each}").code == 200
     for _ in range(2):  # parsed the first time, remembered the second

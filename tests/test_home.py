@@ -3,14 +3,12 @@ offered and documented, and what its script sends honoured by the server."""
 
 import json
 
-
-from pypipin.web import home
-from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES
-from pypipin.badges.rules import PERIODS
-from pypipin.badges.rules import FRAMEWORKS
 from pypipin.badges.formats import FORMATS
+from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.badges.parsing import NAMED_COLORS, STYLES, parse
-from tests.support.homepage import OUTLINE, Outline, PAGE
+from pypipin.badges.rules import FRAMEWORKS, PERIODS
+from pypipin.web import home
+from tests.support.homepage import OUTLINE, PAGE, Outline
 
 
 def test_every_kind_has_a_title_and_a_one_line_description() -> None:
@@ -22,7 +20,10 @@ def test_a_card_per_kind_listing_every_url_name() -> None:
     assert list(OUTLINE.cards) == list(KINDS)
     for table in (ORIGINAL_NAMES, SHIELDS_NAMES):
         for name, (kind, _) in table.items():
-            assert any(code == name or code.startswith(name + "/") for code in OUTLINE.cards[kind]), (kind, name)
+            assert any(code == name or code.startswith(name + "/") for code in OUTLINE.cards[kind]), (
+                kind,
+                name,
+            )
     assert "<code>frameworkversions/&lt;framework&gt;</code>" in PAGE
 
 
@@ -45,8 +46,12 @@ def test_registry_blob_parses_and_matches_the_registry() -> None:
     assert blob == home.registry()
     assert [kind["name"] for kind in blob["kinds"]] == list(KINDS)
     assert [kind["label"] for kind in blob["kinds"]] == [kind.label for kind in KINDS.values()]
-    assert blob["original"] == {name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in ORIGINAL_NAMES.items()}
-    assert blob["shields"] == {name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in SHIELDS_NAMES.items()}
+    assert blob["original"] == {
+        name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in ORIGINAL_NAMES.items()
+    }
+    assert blob["shields"] == {
+        name: {"kind": kind, "fixed": fixed} for name, (kind, fixed) in SHIELDS_NAMES.items()
+    }
     assert blob["styles"] == list(STYLES) and blob["colors"] == sorted(NAMED_COLORS)
     assert set(blob["formats"]) == set(FORMATS) - {"json"} and set(blob["rasters"]) < set(blob["formats"])
     options = {kind["name"]: kind["options"] for kind in blob["kinds"]}

@@ -6,19 +6,26 @@ from typing import Any
 import pytest
 from twisted.internet import defer, task
 
-from pypipin.store.lru import LRU
-from pypipin.data.keys import KEY_PREFIX
-from pypipin.store.memory import MemoryStore
-from pypipin.data.images import Images, seal, unseal
 from pypipin.badges.lifetimes import IMAGE_TTL
+from pypipin.badges.parsing import parse
+from pypipin.data.images import Images, seal, unseal
+from pypipin.data.keys import KEY_PREFIX
 from pypipin.limits.budgets import RENDERS_AT_ONCE, Budgets
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown
-from pypipin.badges.parsing import parse
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
 from tests.support.deferreds import outcome
 from tests.support.stack import FakeRenderer, Stack, drawn
 
-SPEC = {"label": "wheel", "message": "yes", "color": "brightgreen", "style": "flat", "format": "svg", "scale": 1}
+SPEC = {
+    "label": "wheel",
+    "message": "yes",
+    "color": "brightgreen",
+    "style": "flat",
+    "format": "svg",
+    "scale": 1,
+}
 
 
 class Pipeline:
@@ -99,14 +106,25 @@ def test_draw_json_needs_no_renderer_and_refusals_become_render_error() -> None:
     pipeline = Pipeline()
     wanted = parse(b"/wheel/demo/badge.json", {})
     body = outcome(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "yes", "brightgreen", False)))
-    assert body == b'{"schemaVersion": 1, "label": "wheel", "message": "yes", "color": "brightgreen", "isError": false}'
+    assert (
+        body
+        == b'{"schemaVersion": 1, "label": "wheel", "message": "yes", "color": "brightgreen", "isError": false}'
+    )
     assert pipeline.renderer.calls == []
     pipeline.renderer.refuse = "bad"
     wanted = parse(b"/wheel/demo/badge.png", {"style": "plastic", "scale": "2"})
     body = outcome(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "bad", "red", False)))
     assert [call["message"] for call in pipeline.renderer.calls] == ["bad", "render error"]
-    assert body == drawn({"label": "wheel", "message": "render error", "color": "lightgrey", "style": "flat",
-                          "format": "png", "scale": 1})
+    assert body == drawn(
+        {
+            "label": "wheel",
+            "message": "render error",
+            "color": "lightgrey",
+            "style": "flat",
+            "format": "png",
+            "scale": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("left", [[2], [2, 3], [0]], ids=["one queued", "all queued", "one drawing"])
@@ -137,10 +155,14 @@ def test_a_draw_still_wanted_by_one_of_its_requests_is_rendered() -> None:
     budgets = Budgets(pipeline.clock, {"names": 60, "renders": 60})
     pay = partial(budgets.render, "127.0.0.2", 1)
     pipeline.renderer.hold = defer.Deferred()
-    first = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label=f"busy{n}"), pay=pay, shared=False))
-             for n in range(RENDERS_AT_ONCE)]
-    twice = [defer.ensureDeferred(pipeline.images.image(dict(SPEC, label="queued"), pay=pay, shared=False))
-             for _ in range(2)]
+    first = [
+        defer.ensureDeferred(pipeline.images.image(dict(SPEC, label=f"busy{n}"), pay=pay, shared=False))
+        for n in range(RENDERS_AT_ONCE)
+    ]
+    twice = [
+        defer.ensureDeferred(pipeline.images.image(dict(SPEC, label="queued"), pay=pay, shared=False))
+        for _ in range(2)
+    ]
     twice[0].cancel()
     assert isinstance(outcome(twice[0]).value, defer.CancelledError)
     pipeline.renderer.hold.callback(None)

@@ -14,11 +14,32 @@ import pypipin
 
 PACKAGE = pathlib.Path(pypipin.__file__).parent
 # what does I/O: the reactor's network and processes, HTTP clients and servers, Redis
-IO = ("twisted.internet", "twisted.web", "twisted.application", "twisted.runner", "treq", "txredisapi",
-      "klein", "socket", "ssl", "subprocess", "asyncio", "http.client", "urllib.request")
+IO = (
+    "twisted.internet",
+    "twisted.web",
+    "twisted.application",
+    "twisted.runner",
+    "treq",
+    "txredisapi",
+    "klein",
+    "socket",
+    "ssl",
+    "subprocess",
+    "asyncio",
+    "http.client",
+    "urllib.request",
+)
 # the layers under the HTTP face (``pypipin.metrics`` serves /metrics, so it is the face's too)
-BELOW_WEB = ("pypipin.answers", "pypipin.data", "pypipin.upstream", "pypipin.badges", "pypipin.store",
-             "pypipin.limits", "pypipin.renderer", "pypipin.waiting")
+BELOW_WEB = (
+    "pypipin.answers",
+    "pypipin.data",
+    "pypipin.upstream",
+    "pypipin.badges",
+    "pypipin.store",
+    "pypipin.limits",
+    "pypipin.renderer",
+    "pypipin.waiting",
+)
 ENTRY_POINTS = ("pypipin.plugin", "pypipin.command")
 
 
@@ -46,8 +67,10 @@ def imports(source: str, module: str) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     """Each module of the package, with the modules it imports."""
-    return {module_name(path): imports(path.read_text(encoding="utf-8"), module_name(path))
-            for path in sorted(PACKAGE.rglob("*.py"))}
+    return {
+        module_name(path): imports(path.read_text(encoding="utf-8"), module_name(path))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    }
 
 
 GRAPH = graph()
@@ -78,7 +101,11 @@ def test_the_walk_sees_the_imports() -> None:
     assert "twisted.internet.defer" in GRAPH["pypipin.data.packages"]
     assert "pypipin.badges.parsing" in reached("pypipin.web.routes")
     assert imports("from . import keys\nfrom .. import metrics", "pypipin.data.packages") == {
-        "pypipin.data", "pypipin.data.keys", "pypipin", "pypipin.metrics"}
+        "pypipin.data",
+        "pypipin.data.keys",
+        "pypipin",
+        "pypipin.metrics",
+    }
 
 
 @pytest.mark.parametrize("module", sorted(name for name in GRAPH if within(name, ("pypipin.badges",))))

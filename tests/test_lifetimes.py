@@ -3,8 +3,7 @@
 import pytest
 
 from pypipin.badges import lifetimes
-from pypipin.badges.kinds import KINDS
-from pypipin.badges.kinds import Outcome
+from pypipin.badges.kinds import KINDS, Outcome
 from pypipin.badges.lifetimes import Lifetime
 
 WHEEL, VERSION, DOWNLOADS = KINDS["wheel"], KINDS["version"], KINDS["downloads"]
@@ -38,7 +37,9 @@ def test_badge_lifetimes(kind, outcome, fresh_for, cache_seconds, expected) -> N
 def test_every_outcome_has_a_lifetime() -> None:
     for outcome in Outcome:
         lifetime = lifetimes.badge(WHEEL, outcome, 100.0)
-        assert 0 < lifetime.max_age <= lifetimes.MAX_CACHE_SECONDS and 0 < lifetime.keep_for <= lifetime.max_age
+        assert (
+            0 < lifetime.max_age <= lifetimes.MAX_CACHE_SECONDS and 0 < lifetime.keep_for <= lifetime.max_age
+        )
 
 
 def test_cache_control_lets_caches_serve_stale() -> None:

@@ -1,7 +1,6 @@
 """The listener in memory: connection caps, request and response deadlines, what the head alone answers,
 pipelining (Twisted's own HTTP parser on a string transport, a fake clock)."""
 
-
 from typing import Any
 
 import pytest
@@ -25,10 +24,14 @@ class Hello(Resource):
 
 
 def listener(clock: Clock, per_address: int = 2, total: int = 3) -> Listener:
-    return Listener(Site(Hello(), reactor=clock), per_address, total, PROXIES, head_timeout=10, idle_timeout=15)
+    return Listener(
+        Site(Hello(), reactor=clock), per_address, total, PROXIES, head_timeout=10, idle_timeout=15
+    )
 
 
-def connect(clock: Clock, peer: str = "203.0.113.7", factory: Listener | None = None) -> tuple[object, StringTransportWithDisconnection]:
+def connect(
+    clock: Clock, peer: str = "203.0.113.7", factory: Listener | None = None
+) -> tuple[object, StringTransportWithDisconnection]:
     factory = factory or listener(clock)
     address = IPv4Address("TCP", peer, 40000)
     protocol = factory.buildProtocol(address)
@@ -44,7 +47,9 @@ def test_other_methods_get_405_from_the_head_alone() -> None:
     Hello.seen = []
     protocol, transport = connect(clock)
     channel = protocol
-    protocol.dataReceived(b"POST /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n" + b"x" * 1000)
+    protocol.dataReceived(
+        b"POST /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n" + b"x" * 1000
+    )
     answer = transport.value()
     assert answer.startswith(b"HTTP/1.1 405 ") and b"\r\nAllow: GET, HEAD\r\n" in answer
     assert not transport.connected and Hello.seen == []
@@ -124,12 +129,15 @@ def test_max_connections_default_fits_the_open_files_limit() -> None:
     assert max_connections(0) == max(64, soft - 224)
 
 
-@pytest.mark.parametrize("head", [
-    b"GET /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n",
-    b"GET /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-    b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n",
+        b"GET /v/x/badge.svg HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+    ],
+)
 def test_a_get_or_head_with_a_body_gets_413_from_the_head_alone(head: bytes) -> None:
     clock = Clock()
     Hello.seen = []
@@ -241,8 +249,17 @@ def test_pipelined_requests_are_not_read_or_answered_while_the_client_reads_noth
 
 def test_a_response_the_client_never_reads_drops_the_connection_at_the_response_deadline() -> None:
     clock = Clock()
-    protocol, transport = connect_full(Listener(Site(Hello(), reactor=clock), 2, 3, PROXIES, head_timeout=10,
-                                                idle_timeout=100, response_timeout=30))
+    protocol, transport = connect_full(
+        Listener(
+            Site(Hello(), reactor=clock),
+            2,
+            3,
+            PROXIES,
+            head_timeout=10,
+            idle_timeout=100,
+            response_timeout=30,
+        )
+    )
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 1000)
     fill(clock, transport)
     clock.advance(29)
@@ -260,8 +277,9 @@ class Never(Resource):
 
 def test_a_response_under_way_has_a_deadline_too() -> None:
     clock = Clock()
-    factory = Listener(Site(Never(), reactor=clock), 2, 3, PROXIES, head_timeout=10, idle_timeout=15,
-                       response_timeout=30)
+    factory = Listener(
+        Site(Never(), reactor=clock), 2, 3, PROXIES, head_timeout=10, idle_timeout=15, response_timeout=30
+    )
     protocol, transport = connect(clock, factory=factory)
     protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     clock.advance(29)  # Twisted suspends the idle timeout while a response is under way
@@ -282,8 +300,8 @@ def test_a_finished_response_ends_the_response_deadline() -> None:
 def test_a_connection_keeps_few_unsent_answers_in_the_kernel() -> None:
     import socket
 
-    from zope.interface import implementer
     from twisted.internet.interfaces import ISystemHandle
+    from zope.interface import implementer
 
     @implementer(ISystemHandle)
     class Socket(StringTransportWithDisconnection):

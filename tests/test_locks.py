@@ -8,9 +8,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-
 from tests.support.processes import ROOT
-
 
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 
@@ -34,8 +32,11 @@ def hashed(name: str) -> bool:
 
 def setup_requirements(extra: str | None = None) -> list[Requirement]:
     text = (ROOT / "setup.py").read_text()
-    block = text.split("install_requires=[", 1)[1].split("]", 1)[0] if extra is None else \
-        text.split(f'"{extra}": [', 1)[1].split("]", 1)[0]
+    block = (
+        text.split("install_requires=[", 1)[1].split("]", 1)[0]
+        if extra is None
+        else text.split(f'"{extra}": [', 1)[1].split("]", 1)[0]
+    )
     return [Requirement(each) for each in re.findall(r'"([^"]+)"', block)]
 
 
@@ -60,8 +61,11 @@ def test_locks_satisfy_setup_ranges(extra: str | None) -> None:
         for extra_name in requirement.extras:  # twisted[tls]: its extra's packages are locked too
             for needed in metadata.requires(requirement.name) or []:
                 wanted = Requirement(needed)
-                if wanted.marker and wanted.marker.evaluate({"extra": extra_name}) and \
-                        not wanted.marker.evaluate({"extra": ""}):
+                if (
+                    wanted.marker
+                    and wanted.marker.evaluate({"extra": extra_name})
+                    and not wanted.marker.evaluate({"extra": ""})
+                ):
                     assert canonicalize_name(wanted.name) in locked, wanted.name
 
 

@@ -6,8 +6,7 @@ import pytest
 
 from pypipin.badges import drawcost, logos
 from pypipin.badges.parsing import parse
-from tests.support.logos import FLOOD, SVG_NS, TURBULENCE, clip_chain
-from tests.support.logos import BIG, CLIPPED, PYTHON
+from tests.support.logos import BIG, CLIPPED, FLOOD, PYTHON, SVG_NS, TURBULENCE, clip_chain
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
 
@@ -30,8 +29,11 @@ def nested(depth: int) -> str:
     return f"<svg {SVG_NS}>" + "<g>" * depth + "<rect width='1' height='1'/>" + "</g>" * depth + "</svg>"
 
 
-@pytest.mark.parametrize("svg", [PYTHON, INKSCAPE, CLIPPED, nested(logos.MAX_DEPTH - 2)],
-                         ids=["python", "inkscape", "clipped", "deep"])
+@pytest.mark.parametrize(
+    "svg",
+    [PYTHON, INKSCAPE, CLIPPED, nested(logos.MAX_DEPTH - 2)],
+    ids=["python", "inkscape", "clipped", "deep"],
+)
 def test_real_logos_are_accepted(svg: str) -> None:
     logos.check(svg.encode())
 
@@ -39,61 +41,149 @@ def test_real_logos_are_accepted(svg: str) -> None:
 HOSTILE = [
     ("turbulence", TURBULENCE, "<filter>"),
     ("flood", FLOOD, "<filter>"),
-    ("filter attribute", f'<svg {SVG_NS}><rect width="1" height="1" filter="blur(5)"/></svg>', "filter attribute"),
-    ("css blur", f'<svg {SVG_NS}><rect style="filter: blur(100px)" width="1" height="1"/></svg>', "CSS filter"),
-    ("css blur in a style element", f'<svg {SVG_NS}><style>rect {{ FILTER: blur(9px) }}</style></svg>', "CSS filter"),
-    ("css escape", f'<svg {SVG_NS}><style>rect {{ f\\69lter: blur(9px) }}</style></svg>', "CSS escapes"),
+    (
+        "filter attribute",
+        f'<svg {SVG_NS}><rect width="1" height="1" filter="blur(5)"/></svg>',
+        "filter attribute",
+    ),
+    (
+        "css blur",
+        f'<svg {SVG_NS}><rect style="filter: blur(100px)" width="1" height="1"/></svg>',
+        "CSS filter",
+    ),
+    (
+        "css blur in a style element",
+        f"<svg {SVG_NS}><style>rect {{ FILTER: blur(9px) }}</style></svg>",
+        "CSS filter",
+    ),
+    ("css escape", f"<svg {SVG_NS}><style>rect {{ f\\69lter: blur(9px) }}</style></svg>", "CSS escapes"),
     ("css import", f'<svg {SVG_NS}><style>@import "http://evil/x.css";</style></svg>', "at-rules"),
     ("mask", f'<svg {SVG_NS}><mask id="m"/><rect mask="url(#m)" width="1" height="1"/></svg>', "<mask>"),
     ("mask attribute", f'<svg {SVG_NS}><rect mask="url(#m)" width="1" height="1"/></svg>', "mask attribute"),
     ("pattern", f'<svg {SVG_NS}><pattern id="p" width="1e-9" height="1e-9"/></svg>', "<pattern>"),
-    ("foreignObject", f'<svg {SVG_NS}><foreignObject><div/></foreignObject></svg>', "<foreignObject>"),
-    ("script", f'<svg {SVG_NS}><script>alert(1)</script></svg>', "<script>"),
-    ("xhtml", f'<svg {SVG_NS}><h:script xmlns:h="http://www.w3.org/1999/xhtml">x</h:script></svg>', "outside SVG"),
+    ("foreignObject", f"<svg {SVG_NS}><foreignObject><div/></foreignObject></svg>", "<foreignObject>"),
+    ("script", f"<svg {SVG_NS}><script>alert(1)</script></svg>", "<script>"),
+    (
+        "xhtml",
+        f'<svg {SVG_NS}><h:script xmlns:h="http://www.w3.org/1999/xhtml">x</h:script></svg>',
+        "outside SVG",
+    ),
     ("event handler", f'<svg {SVG_NS} onload="alert(1)"/>', "event handler"),
-    ("image", f'<svg {SVG_NS}><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>', "<image>"),
-    ("external href", f'<svg {SVG_NS} {XLINK}><use xlink:href="http://evil/x.svg#a"/></svg>', "outside the logo"),
+    (
+        "image",
+        f'<svg {SVG_NS}><image href="data:image/png;base64,iVBORw0KGgo=" width="1" height="1"/></svg>',
+        "<image>",
+    ),
+    (
+        "external href",
+        f'<svg {SVG_NS} {XLINK}><use xlink:href="http://evil/x.svg#a"/></svg>',
+        "outside the logo",
+    ),
     ("file href", f'<svg {SVG_NS}><use href="file:///etc/passwd"/></svg>', "outside the logo"),
     ("external url", f'<svg {SVG_NS}><rect fill="url(http://evil/g)" width="1" height="1"/></svg>', "url()"),
-    ("external url in css", f'<svg {SVG_NS}><rect style="fill:url( \'https://e/\' )" width="1"/></svg>', "url()"),
+    (
+        "external url in css",
+        f'<svg {SVG_NS}><rect style="fill:url( \'https://e/\' )" width="1"/></svg>',
+        "url()",
+    ),
     ("unclosed url", f'<svg {SVG_NS}><rect fill="url(#a" width="1"/></svg>', "does not close"),
-    ("entity expansion", '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
-     f'<svg {SVG_NS}><text>&b;&b;&b;</text></svg>', "DTD"),
+    (
+        "entity expansion",
+        '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+        f"<svg {SVG_NS}><text>&b;&b;&b;</text></svg>",
+        "DTD",
+    ),
     ("external entity", f'<!DOCTYPE svg SYSTEM "http://evil/x.dtd"><svg {SVG_NS}/>', "DTD"),
     ("processing instruction", f'<?xml-stylesheet href="http://evil/x.css"?><svg {SVG_NS}/>', "processing"),
     ("not xml", "\x1f\x8b\x08\x00gzip", "well-formed"),
-    ("not utf-8", f'<svg {SVG_NS}><text>\xff</text></svg>'.encode("latin-1"), "well-formed"),
+    ("not utf-8", f"<svg {SVG_NS}><text>\xff</text></svg>".encode("latin-1"), "well-formed"),
     ("not svg", '<html xmlns="http://www.w3.org/1999/xhtml"/>', "not an <svg>"),
     ("no namespace", "<svg/>", "not an <svg>"),
     ("too deep", nested(logos.MAX_DEPTH), "deeper"),
     ("too many elements", f"<svg {SVG_NS}>" + "<g/>" * logos.MAX_ELEMENTS + "</svg>", "elements"),
     ("too large", f"<svg {SVG_NS}><!--" + "x" * logos.MAX_BYTES + "--></svg>", "larger"),
-    ("many uses", f"<svg {SVG_NS}><g id='a'/>" + "<use href='#a'/>" * (logos.MAX_USES + 1) + "</svg>", "<use>"),
-    ("use of a use", f"<svg {SVG_NS}><g id='a'><rect/></g><g id='b'><use href='#a'/><use href='#a'/></g>"
-     "<use href='#b'/><use href='#b'/></svg>", "holds a <use>"),
+    (
+        "many uses",
+        f"<svg {SVG_NS}><g id='a'/>" + "<use href='#a'/>" * (logos.MAX_USES + 1) + "</svg>",
+        "<use>",
+    ),
+    (
+        "use of a use",
+        f"<svg {SVG_NS}><g id='a'><rect/></g><g id='b'><use href='#a'/><use href='#a'/></g>"
+        "<use href='#b'/><use href='#b'/></svg>",
+        "holds a <use>",
+    ),
     ("use of itself", f"<svg {SVG_NS}><g id='a'><use href='#a'/></g></svg>", "holds a <use>"),
     ("duplicate ids", f"<svg {SVG_NS}><g id='a'/><g id='a'/></svg>", "one id"),
     ("many clip paths", f"<svg {SVG_NS}>" + "<clipPath/>" * (logos.MAX_CLIPS + 1) + "</svg>", "clip paths"),
     ("clip chain of 2 shapes, depth 7", clip_chain(7, 2), "127 clip-path applications"),
-    ("clip path clipped by itself", f"<svg {SVG_NS}><clipPath id='c'><rect clip-path='url(#c)'/></clipPath>"
-     "<rect clip-path='url(#c)'/></svg>", "cycle: a <clipPath>"),
-    ("clip path clipping itself", f"<svg {SVG_NS}><clipPath id='c' clip-path='url(#c)'><rect/></clipPath>"
-     "<rect clip-path='url(#c)'/></svg>", "cycle"),
-    ("use of a clipped clip path", f"<svg {SVG_NS}><clipPath id='c'><use href='#u'/></clipPath>"
-     "<g id='u' clip-path='url(#c)'><rect/></g></svg>", "cycle: a <g>"),
-    ("clip-path in css", f"<svg {SVG_NS}><style>rect {{ clip-path: url(#c) }}</style></svg>",
-     "clip-path in a <style>"),
-    ("many large clipped shapes", f"<svg {SVG_NS}><clipPath id='c'><rect {BIG}/></clipPath>"
-     + f"<rect clip-path='url(#c)' {BIG}/>" * 40 + "</svg>", "40 clip-path applications"),
-    ("clipped group drawn by 16 uses", f"<svg {SVG_NS}><clipPath id='c'><rect/></clipPath><g id='a'>"
-     + "<rect clip-path='url(#c)'/>" * 3 + "</g>" + "<use href='#a'/>" * 16 + "</svg>",
-     "51 clip-path applications"),
-    ("layers drawn by 16 uses", f"<svg {SVG_NS}><g id='a'>" + f"<rect opacity='.5' {BIG}/>" * 20 + "</g>"
-     + "<use href='#a'/>" * 16 + "</svg>", "340 layers"),
-    ("layers from css", f"<svg {SVG_NS}><style>rect {{ opacity: .5 }}</style><g id='a'>" + "<rect/>" * 20
-     + "</g>" + "<use href='#a'/>" * 16 + "</svg>", "374 layers"),
-    ("dash pattern", f'<svg {SVG_NS}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>', "dasharray"),
-    ("huge stroke", f'<svg {SVG_NS}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>', "number 1e30"),
+    (
+        "clip path clipped by itself",
+        f"<svg {SVG_NS}><clipPath id='c'><rect clip-path='url(#c)'/></clipPath>"
+        "<rect clip-path='url(#c)'/></svg>",
+        "cycle: a <clipPath>",
+    ),
+    (
+        "clip path clipping itself",
+        f"<svg {SVG_NS}><clipPath id='c' clip-path='url(#c)'><rect/></clipPath>"
+        "<rect clip-path='url(#c)'/></svg>",
+        "cycle",
+    ),
+    (
+        "use of a clipped clip path",
+        f"<svg {SVG_NS}><clipPath id='c'><use href='#u'/></clipPath>"
+        "<g id='u' clip-path='url(#c)'><rect/></g></svg>",
+        "cycle: a <g>",
+    ),
+    (
+        "clip-path in css",
+        f"<svg {SVG_NS}><style>rect {{ clip-path: url(#c) }}</style></svg>",
+        "clip-path in a <style>",
+    ),
+    (
+        "many large clipped shapes",
+        f"<svg {SVG_NS}><clipPath id='c'><rect {BIG}/></clipPath>"
+        + f"<rect clip-path='url(#c)' {BIG}/>" * 40
+        + "</svg>",
+        "40 clip-path applications",
+    ),
+    (
+        "clipped group drawn by 16 uses",
+        f"<svg {SVG_NS}><clipPath id='c'><rect/></clipPath><g id='a'>"
+        + "<rect clip-path='url(#c)'/>" * 3
+        + "</g>"
+        + "<use href='#a'/>" * 16
+        + "</svg>",
+        "51 clip-path applications",
+    ),
+    (
+        "layers drawn by 16 uses",
+        f"<svg {SVG_NS}><g id='a'>"
+        + f"<rect opacity='.5' {BIG}/>" * 20
+        + "</g>"
+        + "<use href='#a'/>" * 16
+        + "</svg>",
+        "340 layers",
+    ),
+    (
+        "layers from css",
+        f"<svg {SVG_NS}><style>rect {{ opacity: .5 }}</style><g id='a'>"
+        + "<rect/>" * 20
+        + "</g>"
+        + "<use href='#a'/>" * 16
+        + "</svg>",
+        "374 layers",
+    ),
+    (
+        "dash pattern",
+        f'<svg {SVG_NS}><path d="M0 0H9e4" stroke="#000" stroke-dasharray="0.001"/></svg>',
+        "dasharray",
+    ),
+    (
+        "huge stroke",
+        f'<svg {SVG_NS}><path d="M0 0L1 1" stroke="#000" stroke-width="1e30"/></svg>',
+        "number 1e30",
+    ),
     ("huge coordinate", f'<svg {SVG_NS}><path d="M0 0L1e999 1"/></svg>', "number 1e999"),
     ("huge font in css", f'<svg {SVG_NS}><text style="font-size:99999999px">x</text></svg>', "number"),
     ("huge transform", f'<svg {SVG_NS}><g transform="scale(1000000)"/></svg>', "number"),
@@ -115,7 +205,7 @@ def test_hostile_logos_are_refused(svg: str | bytes, reason: str) -> None:
 @pytest.mark.parametrize("fan_out", range(4, 11))
 def test_clip_chains_are_refused_for_their_cost(depth: int, fan_out: int) -> None:
     """Issue 17: a few KB of nested clip paths ask resvg for fan_out ** depth draws."""
-    clips = sum(fan_out ** level for level in range(depth))  # clip path n is applied fan_out ** n times
+    clips = sum(fan_out**level for level in range(depth))  # clip path n is applied fan_out ** n times
     with pytest.raises(logos.Refused, match=f"to draw .*\\({clips:,} clip-path applications"):
         logos.check(clip_chain(depth, fan_out).encode())
 

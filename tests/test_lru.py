@@ -35,7 +35,11 @@ def test_lru_keeps_a_frequently_hit_entry_through_a_scan_of_one_hit_entries() ->
         lru.set(f"scan{n}", b"s", ttl=60)
     assert lru.get("hot") == b"new"
     lru.pop("hot")
-    assert lru.get("hot") is None and len(lru) == 99 and lru.bytes == sum(len(f"scan{n}") + 1 for n in range(301, 400))
+    assert (
+        lru.get("hot") is None
+        and len(lru) == 99
+        and lru.bytes == sum(len(f"scan{n}") + 1 for n in range(301, 400))
+    )
 
 
 def test_lru_protects_at_most_most_of_it() -> None:

@@ -17,8 +17,9 @@ def answer(stack: Stack, target: bytes, peer: str = "127.0.0.1", forwarded: byte
     channel = Site(stack.resource).buildProtocol(None)
     channel.makeConnection(transport)
     header = b"X-Forwarded-For: " + forwarded + b"\r\n" if forwarded else b""
-    channel.dataReceived(b"GET " + target + b" HTTP/1.1\r\nHost: badges.test\r\nConnection: close\r\n"
-                         + header + b"\r\n")
+    channel.dataReceived(
+        b"GET " + target + b" HTTP/1.1\r\nHost: badges.test\r\nConnection: close\r\n" + header + b"\r\n"
+    )
     stack.advance(0.1)
     return transport.value()
 
@@ -30,10 +31,16 @@ def stack() -> Stack:
 
 @pytest.mark.parametrize("target", METRICS_TARGETS)
 def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, target: bytes) -> None:
-    for peer, forwarded in [("127.0.0.1", b"203.0.113.9"), ("127.0.0.1", b"127.0.0.1, 203.0.113.9"),
-                            ("203.0.113.9", b""), ("203.0.113.9", b"127.0.0.1"), ("::1", b"2001:db8::7"),
-                            ("2001:db8::7", b""), ("::ffff:203.0.113.9", b""),
-                            ("127.0.0.1", b"not-an-address")]:
+    for peer, forwarded in [
+        ("127.0.0.1", b"203.0.113.9"),
+        ("127.0.0.1", b"127.0.0.1, 203.0.113.9"),
+        ("203.0.113.9", b""),
+        ("203.0.113.9", b"127.0.0.1"),
+        ("::1", b"2001:db8::7"),
+        ("2001:db8::7", b""),
+        ("::ffff:203.0.113.9", b""),
+        ("127.0.0.1", b"not-an-address"),
+    ]:
         sent = answer(stack, target, peer, forwarded)
         refused = sent.startswith((b"HTTP/1.1 403", b"HTTP/1.1 404", b"HTTP/1.1 400"))
         assert refused, (peer, forwarded, sent[:200])
@@ -42,10 +49,15 @@ def test_no_variant_of_metrics_reaches_a_client_outside_the_acl(stack: Stack, ta
 
 @pytest.mark.parametrize("target", [b"/metrics", b"//metrics", b"/%6detrics", b"/metrics?x"])
 def test_metrics_are_served_to_a_client_inside_the_acl_directly_or_through_a_trusted_proxy(
-        stack: Stack, target: bytes) -> None:
+    stack: Stack, target: bytes
+) -> None:
     # a trusted proxy (127.0.0.1) may pass on a local client
-    for peer, forwarded in [("127.0.0.1", b""), ("127.0.0.1", b"127.0.0.1"), ("::1", b""),
-                            ("::ffff:127.0.0.1", b"")]:
+    for peer, forwarded in [
+        ("127.0.0.1", b""),
+        ("127.0.0.1", b"127.0.0.1"),
+        ("::1", b""),
+        ("::ffff:127.0.0.1", b""),
+    ]:
         sent = answer(stack, target, peer, forwarded)
         assert sent.startswith(b"HTTP/1.1 200") and b"pypipin_requests_total" in sent, (peer, forwarded)
 

@@ -7,20 +7,28 @@ from pathlib import Path
 import pytest
 
 from pypipin.badges.kinds import KINDS
-from pypipin.upstream.indexes import Index, configured
 from pypipin.badges.parsing import PARAMETERS, key, parse, query
+from pypipin.upstream.indexes import Index, configured
 
 # a logo that passes logos.check (its base64 ends in "=")
-LOGO = "data:image/svg+xml;base64," + base64.b64encode(
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8" fill="#fb0"/>'
-    b"</svg>"
-).decode()
+LOGO = (
+    "data:image/svg+xml;base64,"
+    + base64.b64encode(
+        b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8" fill="#fb0"/>'
+        b"</svg>"
+    ).decode()
+)
 
 
 def test_original_form() -> None:
     wanted = parse(b"/v/Twisted/badge.svg", {})
     assert wanted is not None
-    assert (wanted.kind.name, wanted.name, wanted.package, wanted.format) == ("version", "Twisted", "twisted", "svg")
+    assert (wanted.kind.name, wanted.name, wanted.package, wanted.format) == (
+        "version",
+        "Twisted",
+        "twisted",
+        "svg",
+    )
 
 
 @pytest.mark.parametrize("name", ["Django", "django", "DJANGO"])
@@ -38,11 +46,21 @@ def test_separators_are_normalised() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    [b"/nope/twisted/badge.svg", b"/v/twisted/badge.bmp", b"/v/twisted/image.svg", b"/v/twisted", b"/",
-     b"/v/twisted/badge.svg/extra", b"/pypi/egg/twisted", b"/pypi/v", b"/pypi/frameworkversions/twisted",
-     b"/pypi/frameworkversions/flask/demo", b"/pypi/frameworkversions/Django%20CMS/demo",
-     b"/pypi/frameworkversions/django%2Dcms%00/demo",
-     b"/v/%ff/badge.svg"],
+    [
+        b"/nope/twisted/badge.svg",
+        b"/v/twisted/badge.bmp",
+        b"/v/twisted/image.svg",
+        b"/v/twisted",
+        b"/",
+        b"/v/twisted/badge.svg/extra",
+        b"/pypi/egg/twisted",
+        b"/pypi/v",
+        b"/pypi/frameworkversions/twisted",
+        b"/pypi/frameworkversions/flask/demo",
+        b"/pypi/frameworkversions/Django%20CMS/demo",
+        b"/pypi/frameworkversions/django%2Dcms%00/demo",
+        b"/v/%ff/badge.svg",
+    ],
 )
 def test_not_a_badge(path: bytes) -> None:
     assert parse(path, {}) is None
@@ -79,12 +97,24 @@ def test_framework_from_path() -> None:
 def test_query_parameters() -> None:
     wanted = parse(
         b"/d/twisted/badge.svg",
-        {"style": "for-the-badge", "period": "week", "label": "dl", "color": "4C1", "labelColor": "#abcdef",
-         "cacheSeconds": "7200", "scale": "3"},
+        {
+            "style": "for-the-badge",
+            "period": "week",
+            "label": "dl",
+            "color": "4C1",
+            "labelColor": "#abcdef",
+            "cacheSeconds": "7200",
+            "scale": "3",
+        },
     )
     assert wanted is not None
     assert (wanted.style, dict(wanted.options), wanted.label, wanted.color, wanted.label_color) == (
-        "for-the-badge", {"period": "week"}, "dl", "#44cc11", "#abcdef")
+        "for-the-badge",
+        {"period": "week"},
+        "dl",
+        "#44cc11",
+        "#abcdef",
+    )
     assert (wanted.cache_seconds, wanted.scale) == (7200, 1)  # no scale for SVG
     assert parse(b"/d/twisted/badge.png", {"scale": "3"}).scale == 3  # type: ignore[union-attr]
 
@@ -92,17 +122,35 @@ def test_query_parameters() -> None:
 def test_bad_values_fall_back_to_defaults() -> None:
     wanted = parse(
         b"/d/twisted/badge.svg",
-        {"style": "neon", "period": "decade", "label": "x" * 500, "color": "not-a-colour", "cacheSeconds": "-5",
-         "scale": "9", "logo": "javascript:alert(1)"},
+        {
+            "style": "neon",
+            "period": "decade",
+            "label": "x" * 500,
+            "color": "not-a-colour",
+            "cacheSeconds": "-5",
+            "scale": "9",
+            "logo": "javascript:alert(1)",
+        },
     )
     assert wanted is not None
-    assert (wanted.style, wanted.options, wanted.label, wanted.color, wanted.cache_seconds, wanted.scale, wanted.logo) == (
-        "flat", (), None, None, 0, 1, None)
+    assert (
+        wanted.style,
+        wanted.options,
+        wanted.label,
+        wanted.color,
+        wanted.cache_seconds,
+        wanted.scale,
+        wanted.logo,
+    ) == ("flat", (), None, None, 0, 1, None)
 
 
 def test_text_is_the_label_and_legacy_colours() -> None:
     wanted = parse(b"/v/twisted/badge.svg", {"text": "version", "colorA": "red", "colorB": "Blue"})
-    assert wanted is not None and (wanted.label, wanted.label_color, wanted.color) == ("version", "red", "blue")
+    assert wanted is not None and (wanted.label, wanted.label_color, wanted.color) == (
+        "version",
+        "red",
+        "blue",
+    )
 
 
 def test_query_decodes_bad_utf8_and_takes_first_value() -> None:
@@ -113,8 +161,17 @@ def test_query_reads_a_bounded_number_of_parameters() -> None:
     assert len(query(b"&".join(b"k%d=v" % n for n in range(10000)))) == 32
 
 
-@pytest.mark.parametrize("one, other", [("4c1", "#44cc11"), ("#4C1", "44CC11"), ("grey", "gray"),
-                                         ("lightgrey", "LightGray"), ("red", "critical"), ("blue", "informational")])
+@pytest.mark.parametrize(
+    "one, other",
+    [
+        ("4c1", "#44cc11"),
+        ("#4C1", "44CC11"),
+        ("grey", "gray"),
+        ("lightgrey", "LightGray"),
+        ("red", "critical"),
+        ("blue", "informational"),
+    ],
+)
 def test_colour_synonyms_are_one_colour(one: str, other: str) -> None:
     first, second = (parse(b"/v/twisted/badge.svg", {"color": c, "labelColor": c}) for c in (one, other))
     assert first is not None and second is not None
@@ -138,28 +195,49 @@ def hot_key(path: bytes, raw: bytes, indexes: dict[str, Index] | None = None) ->
     return key(path, wanted)
 
 
-@pytest.mark.parametrize("raw", [b"", b"x=1", b"style=flat", b"style=junk", b"scale=9", b"cacheSeconds=-1",
-                                 b"color=nope", b"label=%01", b"logo=data:image/png;base64,AA", b"index=pypi",
-                                 b"utm_source=readme&utm_medium=x&fbclid=1"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"x=1",
+        b"style=flat",
+        b"style=junk",
+        b"scale=9",
+        b"cacheSeconds=-1",
+        b"color=nope",
+        b"label=%01",
+        b"logo=data:image/png;base64,AA",
+        b"index=pypi",
+        b"utm_source=readme&utm_medium=x&fbclid=1",
+    ],
+)
 def test_what_no_badge_reads_leaves_the_key_alone(raw: bytes) -> None:
     assert hot_key(BADGE, raw) == BADGE
 
 
-@pytest.mark.parametrize("raw", [b"text=+docs+&colorB=Green&colorA=ABC",
-                                 b"labelColor=%23aabbcc&color=green&label=docs",
-                                 b"x=1&color=green&label=docs&labelColor=aabbcc&label=other&y"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"text=+docs+&colorB=Green&colorA=ABC",
+        b"labelColor=%23aabbcc&color=green&label=docs",
+        b"x=1&color=green&label=docs&labelColor=aabbcc&label=other&y",
+    ],
+)
 def test_every_spelling_of_a_badge_has_one_key(raw: bytes) -> None:
     assert hot_key(BADGE, raw) == BADGE + b"?color=green&label=docs&labelColor=%23aabbcc"
 
 
-@pytest.mark.parametrize("path, raw", [
-    (b"/pypi/pyversions/demo.png", b"style=plastic&scale=2&cacheSeconds=3600&index=nope"),
-    (b"/pypi/v/demo", b"include_prereleases&label=a%26b%3Dc"),
-    (b"/pypi/dm/demo", b"period=week"),  # a fixed option wins over the query's, and is no part of it
-    (b"/d/demo/badge.svg", b"period=week&x=2"),
-    (b"/pypi/frameworkversions/django/demo", b"framework=flask"),
-    (b"/v/demo/badge.svg", b"logo=" + LOGO.encode()),
-])
+@pytest.mark.parametrize(
+    "path, raw",
+    [
+        (b"/pypi/pyversions/demo.png", b"style=plastic&scale=2&cacheSeconds=3600&index=nope"),
+        (b"/pypi/v/demo", b"include_prereleases&label=a%26b%3Dc"),
+        (b"/pypi/dm/demo", b"period=week"),  # a fixed option wins over the query's, and is no part of it
+        (b"/d/demo/badge.svg", b"period=week&x=2"),
+        (b"/pypi/frameworkversions/django/demo", b"framework=flask"),
+        (b"/v/demo/badge.svg", b"logo=" + LOGO.encode()),
+    ],
+)
 def test_a_key_is_its_own_key_and_the_same_badge(path: bytes, raw: bytes) -> None:
     indexes = configured("https://pypi.org/pypi", [])
     first = hot_key(path, raw, indexes)

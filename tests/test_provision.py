@@ -8,9 +8,17 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
+from pypipin.renderer.provision import (
+    SHIELDS_DIR,
+    NotReady,
+    check_dir,
+    check_node_version,
+    default_dir,
+    install,
+    manifest,
+    node_versions,
+)
 from tests.support.processes import ROOT
-from pypipin.renderer.provision import (SHIELDS_DIR, NotReady, check_dir, check_node_version, default_dir, install,
-                                       manifest, node_versions)
 from tests.support.renders import fill
 
 ENGINES = manifest()["engines"]["node"]
@@ -18,15 +26,26 @@ ENGINES = manifest()["engines"]["node"]
 
 def test_engines_is_the_one_statement_of_the_node_version() -> None:
     assert str(node_versions()) == ENGINES
-    for path in [ROOT / "README.md", ROOT / "scripts" / "setup.sh", ROOT / ".ci" / "run", *ROOT.glob("conf/*")]:
+    for path in [
+        ROOT / "README.md",
+        ROOT / "scripts" / "setup.sh",
+        ROOT / ".ci" / "run",
+        *ROOT.glob("conf/*"),
+    ]:
         for stated in re.findall(r"Node\.js ([<>=~^]*\s*v?\d[\w.]*\+?)", path.read_text()):
             assert stated == ENGINES, (path.name, stated)
     assert f"Node.js {ENGINES}" in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize(("output", "cause"), [
-    ("v18.19.0\n", "too old"), ("v20.8.1", "too old"), ("bash 5.2", "not a Node.js version"), ("", "not a Node.js"),
-])
+@pytest.mark.parametrize(
+    ("output", "cause"),
+    [
+        ("v18.19.0\n", "too old"),
+        ("v20.8.1", "too old"),
+        ("bash 5.2", "not a Node.js version"),
+        ("", "not a Node.js"),
+    ],
+)
 def test_node_versions_refused(output: str, cause: str) -> None:
     with pytest.raises(NotReady, match=cause) as refused:
         check_node_version("/usr/local/bin/node", output)
@@ -53,7 +72,9 @@ def test_check_dir_names_what_is_wrong_and_the_fix(tmp_path: Path) -> None:
     check_dir(fill(tmp_path / "whole", lock, names))
 
 
-def test_default_dir_is_per_user_and_keyed_by_the_lock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_dir_is_per_user_and_keyed_by_the_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first = default_dir()
     assert first.parent == tmp_path / "pypipin" / "renderer" and len(first.name) == 16

@@ -4,11 +4,11 @@ import re
 
 import pytest
 
-from tests.support.processes import ROOT
-from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
-from pypipin.options import Options
 from pypipin.badges.formats import FORMATS
+from pypipin.badges.kinds import ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.badges.parsing import STYLES
+from pypipin.options import Options
+from tests.support.processes import ROOT
 
 README = (ROOT / "README.md").read_text()
 
@@ -37,7 +37,6 @@ def test_the_two_commands_are_there() -> None:
     assert "\n    ./scripts/run\n" in README and "\n    ./scripts/test\n" in README
 
 
-
 def layout_entries() -> set[str]:
     """The paths README's layout section names: each entry's first word, under the folders it sits in."""
     section = README.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
@@ -57,8 +56,11 @@ def layout_entries() -> set[str]:
 
 
 def test_layout_lists_every_module() -> None:
-    modules = {str(path.relative_to(ROOT)) for path in (ROOT / "pypipin").rglob("*.py")
-               if "node_modules" not in path.parts}
+    modules = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "pypipin").rglob("*.py")
+        if "node_modules" not in path.parts
+    }
     listed = {entry for entry in layout_entries() if entry.startswith("pypipin/")}
     folders = {entry for entry in listed if entry.endswith("/")}
     # a folder's line stands for its __init__.py

@@ -23,10 +23,10 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
     from twisted.internet.testing import MemoryReactorClock
     from twisted.logger import capturedLogs, formatEvent
 
+    from pypipin.store.connection import address
     from pypipin.store.lru import LRU
     from pypipin.store.memory import MemoryStore
     from pypipin.store.redis import RedisStore
-    from pypipin.store.connection import address
 
     clock = MemoryReactorClock()  # records the connection attempt; nothing answers it
     store = RedisStore(clock, address("redis://127.0.0.1:6379/0"), "", MemoryStore(LRU(clock, 10, 1000)))

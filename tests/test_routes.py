@@ -13,12 +13,19 @@ from pypipin.badges.kinds import ORIGINAL_NAMES
 from pypipin.badges.parsing import HEX_COLOR, MAX_LABEL, NAMED_COLORS, STYLES
 from pypipin.web.state import state
 from tests.support.hostile import NORMAL_UPSTREAM_PATH, hostile_segment, hostile_value, query_key
-from tests.support.stack import CLASSIFIERS, Answer, Stack
-from tests.support.stack import DJANGO
+from tests.support.stack import CLASSIFIERS, DJANGO, Answer, Stack
 
 
-@pytest.mark.parametrize("path", ["/nope/demo/badge.svg", "/v/demo/badge.bmp", "/v/demo", "/pypi/nope/demo",
-                                  "/pypi/frameworkversions/demo"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope/demo/badge.svg",
+        "/v/demo/badge.bmp",
+        "/v/demo",
+        "/pypi/nope/demo",
+        "/pypi/frameworkversions/demo",
+    ],
+)
 def test_what_is_no_badge_is_a_404(stack: Stack, path: str) -> None:
     answer = stack.get(path)
     assert answer.code == 404 and answer.header("content-type") == "text/plain; charset=utf-8"
@@ -54,8 +61,10 @@ def test_head_is_answered_like_get_without_a_body(stack: Stack) -> None:
         assert answer.code == 200 and answer.body == b"" and answer.header("etag")
 
 
-@pytest.mark.parametrize("ext, content_type", [("svg", "image/svg+xml;charset=utf-8"), ("png", "image/png"),
-                                               ("json", "application/json")])
+@pytest.mark.parametrize(
+    "ext, content_type",
+    [("svg", "image/svg+xml;charset=utf-8"), ("png", "image/png"), ("json", "application/json")],
+)
 def test_formats_and_their_content_types(stack: Stack, ext: str, content_type: str) -> None:
     answer = stack.get(f"/v/demo/badge.{ext}")
     assert answer.code == 200 and answer.header("content-type") == content_type
@@ -63,10 +72,18 @@ def test_formats_and_their_content_types(stack: Stack, ext: str, content_type: s
 
 def test_json_endpoint_schema(stack: Stack) -> None:
     assert json.loads(stack.get("/pypi/v/demo.json").body) == {
-        "schemaVersion": 1, "label": "pypi", "message": "v1.2.3", "color": "blue", "isError": False,
+        "schemaVersion": 1,
+        "label": "pypi",
+        "message": "v1.2.3",
+        "color": "blue",
+        "isError": False,
     }
     assert json.loads(stack.get("/v/ghost/badge.json").body) == {
-        "schemaVersion": 1, "label": "pypi", "message": "not found", "color": "red", "isError": True,
+        "schemaVersion": 1,
+        "label": "pypi",
+        "message": "not found",
+        "color": "red",
+        "isError": True,
     }
     assert json.loads(stack.get("/v/demo/badge.json?label=ver&color=ff0000").body)["color"] == "#ff0000"
     assert stack.renderer.calls == []  # JSON needs no renderer
@@ -91,8 +108,13 @@ TWINS = {
 
 def test_shields_routes_say_what_their_pypipin_twins_say() -> None:
     stack = Stack()
-    stack.upstream.add("demo", classifiers=CLASSIFIERS + DJANGO + ["Typing :: Typed", "Framework :: Wagtail :: 6"],
-                       day=7, week=70, month=700)
+    stack.upstream.add(
+        "demo",
+        classifiers=CLASSIFIERS + DJANGO + ["Typing :: Typed", "Framework :: Wagtail :: 6"],
+        day=7,
+        week=70,
+        month=700,
+    )
     for shields, original in TWINS.items():
         assert stack.get(shields + ".json").body == stack.get(original).body, shields
         assert stack.get(shields).body == stack.get(shields + ".svg").body
@@ -104,12 +126,20 @@ def test_health_and_metrics(stack: Stack) -> None:
     stack.get("/v/demo/badge.svg")
     health = stack.get("/health")
     assert health.code == 200 and health.header("cache-control") == "no-store"
-    assert json.loads(health.body) == {"renderer": "up", "renderer_problem": None, "cache": "in-process",
-                                       "cache_error": None, "degraded": False,
-                                       "last_upstream_success": {"pypi": stack.clock.seconds()},
-                                       "indexes": {"pypi": stack.clock.seconds()}}
+    assert json.loads(health.body) == {
+        "renderer": "up",
+        "renderer_problem": None,
+        "cache": "in-process",
+        "cache_error": None,
+        "degraded": False,
+        "last_upstream_success": {"pypi": stack.clock.seconds()},
+        "indexes": {"pypi": stack.clock.seconds()},
+    }
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in
-    assert metrics.header("content-type").startswith("text/plain") and metrics.header("cache-control") == "no-store"
+    assert (
+        metrics.header("content-type").startswith("text/plain")
+        and metrics.header("cache-control") == "no-store"
+    )
     assert b'pypipin_renders_total{outcome="ok"} 1.0' in metrics.body
     assert b'pypipin_upstream_total{outcome="ok",source="pypi"} 1.0' in metrics.body
 
@@ -142,8 +172,12 @@ def test_per_request_state_names_badge_format_and_the_cache_layer(stack: Stack) 
     stack.get("/pypi/v/demo.png?style=plastic")  # another badge
     stack.get("/health")
     assert [(each.badge, each.format, each.cache) for each in seen] == [
-        ("version", "png", "miss"), ("version", "png", "hot"), ("version", "png", "hot"),
-        ("version", "png", "miss"), ("-", "-", "-")]
+        ("version", "png", "miss"),
+        ("version", "png", "hot"),
+        ("version", "png", "hot"),
+        ("version", "png", "miss"),
+        ("-", "-", "-"),
+    ]
     assert all(each.started == stack.clock.seconds() for each in seen)
 
 
@@ -174,8 +208,12 @@ def check_clean(stack: Stack, answer: Answer) -> None:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(badge=st.sampled_from([*ORIGINAL_NAMES, "pypi", "nope", ""]), name=hostile_segment,
-       extension=st.sampled_from(["svg", "json", "png", "SVG", "bmp", "svg%00", ""]), shields=st.booleans())
+@given(
+    badge=st.sampled_from([*ORIGINAL_NAMES, "pypi", "nope", ""]),
+    name=hostile_segment,
+    extension=st.sampled_from(["svg", "json", "png", "SVG", "bmp", "svg%00", ""]),
+    shields=st.booleans(),
+)
 def test_hostile_paths(hostile: Stack, badge: str, name: str, extension: str, shields: bool) -> None:
     if shields:
         path = f"/pypi/{badge}/{name}" + (f".{extension}" if extension else "")
@@ -185,8 +223,11 @@ def test_hostile_paths(hostile: Stack, badge: str, name: str, extension: str, sh
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(badge=st.sampled_from(["v", "wheel", "d", "license"]), fmt=st.sampled_from(["svg", "json", "png"]),
-       params=st.lists(st.tuples(query_key, hostile_value), max_size=6))
+@given(
+    badge=st.sampled_from(["v", "wheel", "d", "license"]),
+    fmt=st.sampled_from(["svg", "json", "png"]),
+    params=st.lists(st.tuples(query_key, hostile_value), max_size=6),
+)
 def test_hostile_query_strings(hostile: Stack, badge: str, fmt: str, params: list[tuple[str, str]]) -> None:
     query = "&".join(quote(k, safe="") + "=" + quote(v, safe="") for k, v in params)
     path = f"/{badge}/pkg0/badge.{fmt}?{query}"

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import documents
-from tests.support.fakepypi import pypi_document, release_file, stats_document
 from pypipin.badges import kinds, rules
 from pypipin.upstream import summary
+from tests.support import documents
+from tests.support.fakepypi import pypi_document, release_file, stats_document
 
 
 def summarise(**document: Any) -> dict[str, Any]:
@@ -31,10 +31,27 @@ def verdict(kind: str, options: dict[str, str] | None = None, **document: Any) -
 @pytest.mark.parametrize(
     "count, text",
     [
-        (0, "0"), (999, "999"), (1000, "1k"), (1049, "1k"), (1050, "1.1k"), (1250, "1.3k"), (1950, "1.9k"),
-        (9949, "9.9k"), (9950, "9.9k"), (9999, "10k"), (10500, "11k"), (99500, "100k"), (999499, "999k"),
-        (999500, "1M"), (1_950_000_000, "1.9G"), (1_000_000, "1M"), (2_300_000_000_000, "2.3T"),
-        (45_000_000_000_000, "45T"), (-1, "0"), (-2500, "0"), (10**400, "999Y"),
+        (0, "0"),
+        (999, "999"),
+        (1000, "1k"),
+        (1049, "1k"),
+        (1050, "1.1k"),
+        (1250, "1.3k"),
+        (1950, "1.9k"),
+        (9949, "9.9k"),
+        (9950, "9.9k"),
+        (9999, "10k"),
+        (10500, "11k"),
+        (99500, "100k"),
+        (999499, "999k"),
+        (999500, "1M"),
+        (1_950_000_000, "1.9G"),
+        (1_000_000, "1M"),
+        (2_300_000_000_000, "2.3T"),
+        (45_000_000_000_000, "45T"),
+        (-1, "0"),
+        (-2500, "0"),
+        (10**400, "999Y"),
     ],
 )
 def test_metric(count: int, text: str) -> None:
@@ -61,8 +78,16 @@ def test_negative_counts_never_shown() -> None:
     assert rules.downloads(counts, {}) == ("0/month", "red")
 
 
-@pytest.mark.parametrize("bad", [{"data": {"last_day": "7", "last_week": 1, "last_month": 1}}, {"data": []}, [], None,
-                                 {"data": {"last_day": True, "last_week": 1, "last_month": 1}}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"data": {"last_day": "7", "last_week": 1, "last_month": 1}},
+        {"data": []},
+        [],
+        None,
+        {"data": {"last_day": True, "last_week": 1, "last_month": 1}},
+    ],
+)
 def test_garbled_stats_refused(bad: Any) -> None:
     with pytest.raises(summary.Garbled):
         summary.from_stats(json.dumps(bad).encode())
@@ -70,8 +95,15 @@ def test_garbled_stats_refused(bad: Any) -> None:
 
 @pytest.mark.parametrize(
     "version, color",
-    [("2.31.0", "blue"), ("0.9.1", "orange"), ("3.0.0rc1", "orange"), ("1.0.dev3", "orange"),
-     ("2013b", "orange"), ("1.0-custom", "lightgrey"), ("not a version", "lightgrey")],
+    [
+        ("2.31.0", "blue"),
+        ("0.9.1", "orange"),
+        ("3.0.0rc1", "orange"),
+        ("1.0.dev3", "orange"),
+        ("2013b", "orange"),
+        ("1.0-custom", "lightgrey"),
+        ("not a version", "lightgrey"),
+    ],
 )
 def test_version(version: str, color: str) -> None:
     assert verdict("version", version=version) == ("v" + version, color)
@@ -85,7 +117,10 @@ def test_version_include_prereleases_uses_pep440_order_and_skips_yanked() -> Non
         "3.0.0": [],  # a release with no files
         "bogus!": [release_file("demo", "bogus", "sdist")],
     }
-    assert verdict("version", {"include_prereleases": ""}, version="1.9.0", releases=releases) == ("v2.0.0b2", "orange")
+    assert verdict("version", {"include_prereleases": ""}, version="1.9.0", releases=releases) == (
+        "v2.0.0b2",
+        "orange",
+    )
     assert verdict("version", version="1.9.0", releases=releases) == ("v1.9.0", "blue")
 
 
@@ -93,13 +128,24 @@ PY = "Programming Language :: Python :: "
 
 
 def test_py_versions_sorted_and_bare_major_dropped() -> None:
-    classifiers = [PY + "3", PY + "3.10", PY + "3.9", PY + "2", PY + "3 :: Only", PY + "Free Threading :: 2 - Beta",
-                   PY + "Implementation :: CPython", "Programming Language :: Cython"]
+    classifiers = [
+        PY + "3",
+        PY + "3.10",
+        PY + "3.9",
+        PY + "2",
+        PY + "3 :: Only",
+        PY + "Free Threading :: 2 - Beta",
+        PY + "Implementation :: CPython",
+        "Programming Language :: Cython",
+    ]
     assert verdict("py_versions", classifiers=classifiers) == ("2 | 3.9 | 3.10", "blue")
 
 
 def test_py_versions_falls_back_to_requires_python() -> None:
-    assert verdict("py_versions", classifiers=[PY + "3 :: Only"], requires_python=" >= 3.9 , <4") == (">=3.9, <4", "blue")
+    assert verdict("py_versions", classifiers=[PY + "3 :: Only"], requires_python=" >= 3.9 , <4") == (
+        ">=3.9, <4",
+        "blue",
+    )
     assert verdict("py_versions", requires_python=None) == ("missing", "red")
     assert verdict("py_versions", requires_python="banana") == ("missing", "red")
 
@@ -135,7 +181,9 @@ def test_status(classifiers: list[str], expected: tuple[str, str]) -> None:
         ((), ("no", "red"), ("no", "brightgreen"), ("source", "yellow")),  # a release with no files
     ],
 )
-def test_wheel_egg_format(types: tuple[str, ...], wheel: tuple[str, str], egg: tuple[str, str], fmt: tuple[str, str]) -> None:
+def test_wheel_egg_format(
+    types: tuple[str, ...], wheel: tuple[str, str], egg: tuple[str, str], fmt: tuple[str, str]
+) -> None:
     assert verdict("wheel", packagetypes=types) == wheel
     assert verdict("egg", packagetypes=types) == egg
     assert verdict("format", packagetypes=types) == fmt
@@ -154,8 +202,13 @@ BSD = "License :: OSI Approved :: BSD License"
         ({"license": "BSD-3-Clause", "classifiers": [MIT]}, "BSD-3-Clause"),
         ({"license": "https://example.org/LICENSE", "classifiers": [MIT]}, "MIT"),
         ({"license": "UNKNOWN", "classifiers": [GPL]}, "GPLv3"),
-        ({"license": "Copyright (c) 2024\n\nPermission is hereby granted, free of charge...", "classifiers": [APACHE]},
-         "Apache-2.0"),
+        (
+            {
+                "license": "Copyright (c) 2024\n\nPermission is hereby granted, free of charge...",
+                "classifiers": [APACHE],
+            },
+            "Apache-2.0",
+        ),
         ({"license": "x" * 40, "classifiers": [BSD, MIT, "License :: OSI Approved"]}, "BSD | MIT"),
         ({"license": None, "classifiers": ["License :: Other/Proprietary License"]}, "Other/Proprietary"),
     ],
@@ -176,12 +229,24 @@ def test_types() -> None:
 
 
 FRAMEWORK_CLASSIFIERS = [
-    "Framework :: Django", "Framework :: Django :: 5.0", "Framework :: Django :: 4.2", "Framework :: Django :: 10.0",
-    "Framework :: Django CMS :: 4.1", "Framework :: Django CMS :: 3.11", "Framework :: Plone :: Addon",
-    "Framework :: Jupyter", "Framework :: Jupyter :: JupyterLab", "Framework :: Jupyter :: JupyterLab :: 4",
-    "Framework :: Jupyter :: JupyterLab :: 3", "Framework :: Jupyter :: JupyterLab :: Extensions :: Prebuilt",
-    "Framework :: AWS CDK :: 2", "Framework :: Odoo :: 17.0", "Framework :: Wagtail :: 6", "Framework :: Zope :: 5",
-    "Framework :: Flask", "Framework :: Flask :: 3.0",
+    "Framework :: Django",
+    "Framework :: Django :: 5.0",
+    "Framework :: Django :: 4.2",
+    "Framework :: Django :: 10.0",
+    "Framework :: Django CMS :: 4.1",
+    "Framework :: Django CMS :: 3.11",
+    "Framework :: Plone :: Addon",
+    "Framework :: Jupyter",
+    "Framework :: Jupyter :: JupyterLab",
+    "Framework :: Jupyter :: JupyterLab :: 4",
+    "Framework :: Jupyter :: JupyterLab :: 3",
+    "Framework :: Jupyter :: JupyterLab :: Extensions :: Prebuilt",
+    "Framework :: AWS CDK :: 2",
+    "Framework :: Odoo :: 17.0",
+    "Framework :: Wagtail :: 6",
+    "Framework :: Zope :: 5",
+    "Framework :: Flask",
+    "Framework :: Flask :: 3.0",
 ]
 
 
@@ -205,23 +270,49 @@ def test_framework_versions(framework: str, label: str, message: tuple[str, str]
 
 
 def test_the_eight_frameworks_of_shields() -> None:
-    assert sorted(rules.FRAMEWORKS) == ["aws-cdk", "django", "django-cms", "jupyterlab", "odoo", "plone", "wagtail",
-                                         "zope"]
+    assert sorted(rules.FRAMEWORKS) == [
+        "aws-cdk",
+        "django",
+        "django-cms",
+        "jupyterlab",
+        "odoo",
+        "plone",
+        "wagtail",
+        "zope",
+    ]
     assert kinds.ORIGINAL_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
     assert kinds.SHIELDS_NAMES["djversions"] == ("framework_versions", {"framework": "django"})
 
 
 def test_summary_keeps_only_what_badges_need() -> None:
     reduced = summarise(classifiers=[MIT])
-    assert set(reduced) == {"version", "newest", "classifiers", "requires_python", "license", "license_expression",
-                            "packagetypes", "vulnerabilities", "abi_tags", "platform_tags"}
+    assert set(reduced) == {
+        "version",
+        "newest",
+        "classifiers",
+        "requires_python",
+        "license",
+        "license_expression",
+        "packagetypes",
+        "vulnerabilities",
+        "abi_tags",
+        "platform_tags",
+    }
     assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
     assert "description" not in str(reduced)
 
 
 @pytest.mark.parametrize(
-    "bad", [None, [], {"info": None}, {"info": {"version": 3}}, {"info": {"version": ""}},
-            {"info": {"version": "1", "classifiers": "MIT"}}, {"info": {"version": "1"}, "urls": {}}],
+    "bad",
+    [
+        None,
+        [],
+        {"info": None},
+        {"info": {"version": 3}},
+        {"info": {"version": ""}},
+        {"info": {"version": "1", "classifiers": "MIT"}},
+        {"info": {"version": "1"}, "urls": {}},
+    ],
 )
 def test_garbled_pypi_refused(bad: Any) -> None:
     with pytest.raises(summary.Garbled):
@@ -235,15 +326,29 @@ NEW_BADGES = ("vulnerabilities", "free_threading", "platforms")
     "document, expected",
     [
         (documents.pycrypto, [("2 known", "red"), ("no", "lightgrey"), ("source only", "lightgrey")]),
-        (documents.numpy, [("none known", "brightgreen"), ("wheels", "blue"), ("linux | macos | windows", "blue")]),
-        (documents.free_threaded, [("none known", "brightgreen"), ("beta", "yellow"), ("linux | macos | windows", "blue")]),
-        (documents.mobile_and_browser,
-         [("none known", "brightgreen"), ("no", "lightgrey"), ("android | emscripten | freebsd | ios | linux | macos", "blue")]),
+        (
+            documents.numpy,
+            [("none known", "brightgreen"), ("wheels", "blue"), ("linux | macos | windows", "blue")],
+        ),
+        (
+            documents.free_threaded,
+            [("none known", "brightgreen"), ("beta", "yellow"), ("linux | macos | windows", "blue")],
+        ),
+        (
+            documents.mobile_and_browser,
+            [
+                ("none known", "brightgreen"),
+                ("no", "lightgrey"),
+                ("android | emscripten | freebsd | ios | linux | macos", "blue"),
+            ],
+        ),
         (documents.requests, [("none known", "brightgreen"), ("no", "lightgrey"), ("any", "blue")]),
         (documents.private_index, [("unknown", "lightgrey"), ("no", "lightgrey"), ("any", "blue")]),
     ],
 )
-def test_new_badges_on_documents_shaped_like_real_packages(document: Any, expected: list[tuple[str, str]]) -> None:
+def test_new_badges_on_documents_shaped_like_real_packages(
+    document: Any, expected: list[tuple[str, str]]
+) -> None:
     reduced = reduce(document())
     assert [tuple(kinds.KINDS[kind].rule(reduced, {})) for kind in NEW_BADGES] == expected
 
@@ -258,7 +363,9 @@ def test_summary_keeps_tag_sets_and_a_count_not_lists() -> None:
 
 def test_withdrawn_vulnerabilities_do_not_count() -> None:
     document = documents.pycrypto()
-    document["vulnerabilities"].append(documents.vulnerability("PYSEC-2000-1", "CVE-2000-1", withdrawn="2024-01-01T00:00:00Z"))
+    document["vulnerabilities"].append(
+        documents.vulnerability("PYSEC-2000-1", "CVE-2000-1", withdrawn="2024-01-01T00:00:00Z")
+    )
     assert rules.vulnerabilities(reduce(document), {}) == ("2 known", "red")
     document["vulnerabilities"] = document["vulnerabilities"][2:]
     assert rules.vulnerabilities(reduce(document), {}) == ("none known", "brightgreen")
@@ -285,12 +392,20 @@ def test_free_threading_classifier_wins_over_wheels(stages: list[str], expected:
 @pytest.mark.parametrize(
     "filenames, expected",
     [
-        (["x-1-cp313-cp313-manylinux_2_17_x86_64.whl", "x-1-cp313-cp313-musllinux_1_2_x86_64.whl",
-          "x-1-cp313-cp313-linux_armv7l.whl"], "linux"),
+        (
+            [
+                "x-1-cp313-cp313-manylinux_2_17_x86_64.whl",
+                "x-1-cp313-cp313-musllinux_1_2_x86_64.whl",
+                "x-1-cp313-cp313-linux_armv7l.whl",
+            ],
+            "linux",
+        ),
         (["x-1-cp312-cp312-macosx_10_9_universal2.whl", "x-1-cp312-cp312-win32.whl"], "macos | windows"),
         (["x-1-cp312-abi3-win_arm64.whl", "x-1-py3-none-any.whl"], "any"),
-        (["x-1-cp313-cp313-pyemscripten_2025_0_wasm32.whl", "x-1-cp313-cp313-solaris_2_11_sun4v.whl"],
-         "emscripten | solaris"),
+        (
+            ["x-1-cp313-cp313-pyemscripten_2025_0_wasm32.whl", "x-1-cp313-cp313-solaris_2_11_sun4v.whl"],
+            "emscripten | solaris",
+        ),
     ],
 )
 def test_platform_families(filenames: list[str], expected: str) -> None:
@@ -300,11 +415,15 @@ def test_platform_families(filenames: list[str], expected: str) -> None:
 
 def test_hostile_wheel_names_are_bounded() -> None:
     tags = ".".join(f"t{n}" for n in range(200))
-    document = documents.with_files(pypi_document("x", "1"), [
-        f"x-1-{tags}-{tags}-{tags}.whl",  # a compressed tag set of 8 million tags: not expanded
-        "x-1-cp3.cp4.cp5.cp6-a.b.c.d.e-" + ".".join(f"p{n}_x" for n in range(9)) + ".whl",
-        "not-a-wheel.whl", "x-1-cp313-cp313-" + "win_amd64" * 40 + ".whl",
-    ])
+    document = documents.with_files(
+        pypi_document("x", "1"),
+        [
+            f"x-1-{tags}-{tags}-{tags}.whl",  # a compressed tag set of 8 million tags: not expanded
+            "x-1-cp3.cp4.cp5.cp6-a.b.c.d.e-" + ".".join(f"p{n}_x" for n in range(9)) + ".whl",
+            "not-a-wheel.whl",
+            "x-1-cp313-cp313-" + "win_amd64" * 40 + ".whl",
+        ],
+    )
     reduced = reduce(document)
     assert reduced["abi_tags"] == ["a", "b", "c", "d", "e"] and len(reduced["platform_tags"]) == 9
     many = [f"x-1-cp3{n}-cp3{n}-plat{n}_x.whl" for n in range(200)]

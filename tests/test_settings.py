@@ -42,8 +42,11 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     "redis": ("redis://127.0.0.1:6390/2", lambda s: s.cache.redis_url, "redis://127.0.0.1:6390/2"),
     "redis-password-file": ("<secret>", lambda s: s.cache.redis_password_file, "<secret>"),
     "redis-ca": ("<readable>", lambda s: s.cache.redis_ca, "<readable>"),
-    "pypi-url": ("https://mirror.example/pypi/", lambda s: s.upstream.indexes["pypi"].url,
-                 "https://mirror.example/pypi"),
+    "pypi-url": (
+        "https://mirror.example/pypi/",
+        lambda s: s.upstream.indexes["pypi"].url,
+        "https://mirror.example/pypi",
+    ),
     "stats-url": ("http://stats.example/api", lambda s: s.upstream.stats_url, "http://stats.example/api"),
     "pypi-ttl": ("120", lambda s: s.upstream.pypi_ttl, 120),
     "stats-ttl": ("240", lambda s: s.upstream.stats_ttl, 240),
@@ -54,14 +57,20 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     "upstream-max-mb": ("3", lambda s: s.upstream.max_bytes, 3 * MIB),
     "renderer-port": ("18999", lambda s: s.renderer.port, 18999),
     "node": ("/opt/node/bin/node", lambda s: s.renderer.node, "/opt/node/bin/node"),
-    "renderer-dir": ("/srv/renderer", lambda s: (s.renderer.directory, s.renderer.provision),
-                     (Path("/srv/renderer"), False)),
+    "renderer-dir": (
+        "/srv/renderer",
+        lambda s: (s.renderer.directory, s.renderer.provision),
+        (Path("/srv/renderer"), False),
+    ),
     "access-log": ("/var/log/pypipin.log", lambda s: s.access_log.where, "/var/log/pypipin.log"),
     "log-format": ("json", lambda s: s.access_log.format, "json"),
     "cache-entries": ("500", lambda s: s.cache.entries, 500),
     "cache-mb": ("5", lambda s: s.cache.bytes, 5 * MIB),
-    "metrics-allow": ("10.0.0.0/8, 192.0.2.7", lambda s: networks(s.metrics.allow),
-                      ["10.0.0.0/8", "192.0.2.7/32"]),
+    "metrics-allow": (
+        "10.0.0.0/8, 192.0.2.7",
+        lambda s: networks(s.metrics.allow),
+        ["10.0.0.0/8", "192.0.2.7/32"],
+    ),
     "metrics-port": ("9108", lambda s: s.metrics.port, "tcp:9108"),
     "index-file": ("<secret>", lambda s: sorted(s.upstream.indexes), ["corp", "pypi"]),
     "pypi-rate": ("2.5", lambda s: (s.upstream.pypi_per_minute, s.upstream.pypi_burst), (150.0, 5)),
@@ -105,8 +114,9 @@ def test_every_option_lands_typed_and_in_its_unit(option: str, files: dict[str, 
 
 
 @pytest.mark.parametrize("option", sorted(GIVEN))
-def test_every_environment_twin_lands_as_its_option_does(option: str, files: dict[str, str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_environment_twin_lands_as_its_option_does(
+    option: str, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     value, where, _ = GIVEN[option]
     value = files.get(value, value)
     monkeypatch.setenv(environment_name(option), value)
@@ -119,9 +129,15 @@ def test_defaults_in_their_units() -> None:
     found = settings()
     assert (found.cache.bytes, found.cache.entries, found.upstream.max_bytes) == (64 * MIB, 10000, 20 * MIB)
     assert (found.upstream.pypi_per_minute, found.upstream.pypi_burst, found.upstream.stats_per_minute) == (
-        1200.0, 40, 20.0)
+        1200.0,
+        40,
+        20.0,
+    )
     assert (found.listener.port, found.metrics.port, found.cache.redis_url) == (
-        "tcp:8888", None, "redis://127.0.0.1:6379/0")
+        "tcp:8888",
+        None,
+        "redis://127.0.0.1:6379/0",
+    )
     drawing = found.renderer
     assert (drawing.directory, drawing.provision, drawing.port) == (default_dir(), True, 0)
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -141,14 +157,20 @@ def test_settings_are_frozen() -> None:
 
 
 @pytest.mark.parametrize("option", ["port", "metrics-port"])
-@pytest.mark.parametrize("given, meant", [
-    ("8899", "tcp:8899"), ("0", "tcp:0"), ("tcp:8899", "tcp:8899"),
-    ("tcp:8899:interface=127.0.0.1", "tcp:8899:interface=127.0.0.1"),
-    ("unix:/run/pypipin.sock", "unix:/run/pypipin.sock"),
-    (r"tcp6:8899:interface=\:\:1", r"tcp6:8899:interface=\:\:1"),
-])
-def test_a_port_is_a_number_or_a_strports_description(option: str, given: str, meant: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "given, meant",
+    [
+        ("8899", "tcp:8899"),
+        ("0", "tcp:0"),
+        ("tcp:8899", "tcp:8899"),
+        ("tcp:8899:interface=127.0.0.1", "tcp:8899:interface=127.0.0.1"),
+        ("unix:/run/pypipin.sock", "unix:/run/pypipin.sock"),
+        (r"tcp6:8899:interface=\:\:1", r"tcp6:8899:interface=\:\:1"),
+    ],
+)
+def test_a_port_is_a_number_or_a_strports_description(
+    option: str, given: str, meant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def where(found: Settings) -> str | None:
         return found.listener.port if option == "port" else found.metrics.port
 
@@ -159,8 +181,9 @@ def test_a_port_is_a_number_or_a_strports_description(option: str, given: str, m
 
 @pytest.mark.parametrize("option", ["port", "metrics-port"])
 @pytest.mark.parametrize("given", ["8899x", "70000", "tcp:abc", "tcp:8888:bogus=1", "foo:bar", "tcp:"])
-def test_a_bad_port_is_one_line_naming_the_option(option: str, given: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_port_is_one_line_naming_the_option(
+    option: str, given: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     twin = environment_name(option)
     for attempt in ([f"--{option}", given], []):
         if not attempt:
@@ -179,14 +202,22 @@ def test_no_port_given_is_refused_but_no_metrics_port_means_none() -> None:
 
 def _web(daemon: MultiService) -> list[StreamServerEndpointService]:
     """The listening services of a daemon's tree."""
-    return [each for child in daemon if isinstance(child, MultiService) for each in child
-            if isinstance(each, StreamServerEndpointService)]
+    return [
+        each
+        for child in daemon
+        if isinstance(child, MultiService)
+        for each in child
+        if isinstance(each, StreamServerEndpointService)
+    ]
 
 
-@pytest.mark.parametrize("args, listening", [
-    ((), [(8888, Listener)]),
-    (("--port", "8899", "--metrics-port", "9108"), [(8899, Listener), (9108, Site)]),
-])
+@pytest.mark.parametrize(
+    "args, listening",
+    [
+        ((), [(8888, Listener)]),
+        (("--port", "8899", "--metrics-port", "9108"), [(8899, Listener), (9108, Site)]),
+    ],
+)
 def test_the_daemon_is_wired_from_settings(args: tuple[str, ...], listening: list[tuple[int, type]]) -> None:
     """make_service on a memory reactor: it listens where the settings say, and nowhere else yet."""
     reactor = MemoryReactorClock()

@@ -2,9 +2,9 @@
 
 from twisted.internet import defer, task
 
+from pypipin.data.singleflight import SingleFlight, across_processes
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
-from pypipin.data.singleflight import SingleFlight, across_processes
 
 
 def test_single_flight_shares_one_call_and_survives_a_cancelled_waiter() -> None:

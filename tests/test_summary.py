@@ -5,12 +5,13 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.version import InvalidVersion, Version
 
-from tests.support.fakepypi import BIG, big_document, many_releases, pypi_document, release_file
 from pypipin.badges import kinds
 from pypipin.upstream import summary
+from tests.support.fakepypi import BIG, big_document, many_releases, pypi_document, release_file
 
 
 def summarise(document: dict[str, Any]) -> dict[str, Any]:
@@ -38,13 +39,20 @@ def test_vulnerabilities_counts_entries_not_withdrawn() -> None:
 def test_wheel_tags_of_the_latest_release_sorted_and_distinct() -> None:
     document = pypi_document("demo", version="1.0")
     document["urls"] = wheels(
-        "cp313-cp313t-manylinux_2_17_x86_64.manylinux2014_x86_64", "cp313-cp313-win_amd64",
-        "cp312-cp312-macosx_11_0_arm64", "py2.py3-none-any",
+        "cp313-cp313t-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "cp313-cp313-win_amd64",
+        "cp312-cp312-macosx_11_0_arm64",
+        "py2.py3-none-any",
     ) + [release_file("demo", "1.0", "sdist"), {"filename": "demo-1.0.whl", "packagetype": "bdist_wheel"}]
     found = summarise(document)
     assert found["abi_tags"] == ["cp312", "cp313", "cp313t", "none"]
-    assert found["platform_tags"] == ["any", "macosx_11_0_arm64", "manylinux2014_x86_64", "manylinux_2_17_x86_64",
-                                      "win_amd64"]
+    assert found["platform_tags"] == [
+        "any",
+        "macosx_11_0_arm64",
+        "manylinux2014_x86_64",
+        "manylinux_2_17_x86_64",
+        "win_amd64",
+    ]
 
 
 def test_no_wheels_no_tags() -> None:
@@ -75,15 +83,25 @@ def test_a_long_license_is_cut_but_still_never_shown() -> None:
     found = summarise(pypi_document("demo", license="A very long license text, " * 1000))
     assert len(found["license"]) == summary.LICENSE_CHARS
     assert kinds.KINDS["license"].rule(found, {}).message == "unknown"
-    assert kinds.KINDS["license"].rule(summarise(pypi_document("demo", license="  MIT  ")), {}).message == "MIT"
+    assert (
+        kinds.KINDS["license"].rule(summarise(pypi_document("demo", license="  MIT  ")), {}).message == "MIT"
+    )
 
 
 @pytest.mark.parametrize(
     "bad",
-    [b"", b"<html>\x00\xff not json", b"[]", b"{}", b'{"info": null}', b'{"info": {"version": 3}}',
-     b'{"info": {"version": ""}}', b'{"info": {"version": "1", "classifiers": [1]}}',
-     b'{"info": {"version": "1"}, "urls": {}}',
-     b'{"info": {"version": "' + b"1" * 500 + b'"}}'],
+    [
+        b"",
+        b"<html>\x00\xff not json",
+        b"[]",
+        b"{}",
+        b'{"info": null}',
+        b'{"info": {"version": 3}}',
+        b'{"info": {"version": ""}}',
+        b'{"info": {"version": "1", "classifiers": [1]}}',
+        b'{"info": {"version": "1"}, "urls": {}}',
+        b'{"info": {"version": "' + b"1" * 500 + b'"}}',
+    ],
 )
 def test_garbled_documents_are_refused(bad: bytes) -> None:
     with pytest.raises(summary.Garbled):
@@ -92,7 +110,9 @@ def test_garbled_documents_are_refused(bad: bytes) -> None:
 
 def test_misshapen_vulnerabilities_or_releases_are_dropped_not_the_document() -> None:
     for vulnerabilities, releases in (({}, []), ([7], {"2": 3}), ("x", None)):
-        body = json.dumps({"info": {"version": "1"}, "vulnerabilities": vulnerabilities, "releases": releases})
+        body = json.dumps(
+            {"info": {"version": "1"}, "vulnerabilities": vulnerabilities, "releases": releases}
+        )
         found = summary.from_pypi(body.encode())
         assert found["vulnerabilities"] is None and found["newest"] == "1"
 
@@ -112,15 +132,18 @@ def naive_newest(releases: dict[str, list[dict[str, Any]]]) -> str:
 
 version_names = st.one_of(
     st.from_regex(r"\A(\d!)?\d{1,2}(\.\d{1,2}){0,3}((a|b|rc)\d)?(\.post\d)?(\.dev\d)?(\+local)?\Z"),
-    st.sampled_from(["v1.0", "1.0-foo", "latest", "", "1.0.0", "1.0", "01.0", " 2.0 ", "1!0.1", "2.0RC1", "1.0_post2"]),
+    st.sampled_from(
+        ["v1.0", "1.0-foo", "latest", "", "1.0.0", "1.0", "01.0", " 2.0 ", "1!0.1", "2.0RC1", "1.0_post2"]
+    ),
 )
 
 
 @given(st.dictionaries(version_names, st.lists(st.booleans(), max_size=3), max_size=30))
 def test_newest_release_agrees_with_the_plain_rule(releases: dict[str, list[bool]]) -> None:
     files = {name: [{"yanked": yanked} for yanked in flags] for name, flags in releases.items()}
-    found = summary._newest_release(summary.decode_pypi(json.dumps({"info": {"version": "9"}, "releases": files})
-                                                        .encode()).releases)
+    found = summary._newest_release(
+        summary.decode_pypi(json.dumps({"info": {"version": "9"}, "releases": files}).encode()).releases
+    )
     expected = naive_newest(files)
     assert (Version(found) if found else None) == (Version(expected) if expected else None)
 
@@ -145,8 +168,10 @@ def test_three_hundred_thousand_releases_cost_little() -> None:
 
 @pytest.mark.parametrize(
     "part, body",
-    [("classifiers", b'{"info": {"version": "1", "classifiers": [' + b'"a",' * 1_000_000 + b'"a"]}}'),
-     ("urls", b'{"info": {"version": "1"}, "urls": [' + b"{}," * 1_000_000 + b"{}]}")],
+    [
+        ("classifiers", b'{"info": {"version": "1", "classifiers": [' + b'"a",' * 1_000_000 + b'"a"]}}'),
+        ("urls", b'{"info": {"version": "1"}, "urls": [' + b"{}," * 1_000_000 + b"{}]}"),
+    ],
 )
 def test_hostile_parts_are_refused_before_they_are_decoded(part: str, body: bytes) -> None:
     started = time.thread_time()

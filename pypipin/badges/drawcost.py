@@ -23,8 +23,10 @@ _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 LAYER = 16
 CLIP = 128
 SHAPES = frozenset(SVG + name for name in "path rect circle ellipse line polyline polygon".split())
-NOT_DRAWN = frozenset(SVG + name for name in
-                      "defs clipPath linearGradient radialGradient stop symbol title desc metadata style".split())
+NOT_DRAWN = frozenset(
+    SVG + name
+    for name in "defs clipPath linearGradient radialGradient stop symbol title desc metadata style".split()
+)
 LAYER_PROPERTIES = ("opacity", "mix-blend-mode", "isolation")
 _CLIP_URL = re.compile(r"""url\s*\(\s*['"]?#([^'")\s]+)""")
 
@@ -92,8 +94,11 @@ class _Counter:
         return self._known[key]
 
     def _own(self, element: ET.Element) -> Cost:
-        found = Cost(layers=int(self._every_layer or any(_property(element, name) is not None
-                                                          for name in LAYER_PROPERTIES)))
+        found = Cost(
+            layers=int(
+                self._every_layer or any(_property(element, name) is not None for name in LAYER_PROPERTIES)
+            )
+        )
         if element.tag in SHAPES:
             return found + Cost(shapes=1)
         if element.tag == SVG + "use":

@@ -67,7 +67,9 @@ class Kind:
     title: str  # for people; may name the {framework}
     description: str  # one line, for people
     original: Names  # names of the pypip.in form, /<name>/<package>/badge.<ext>
-    shields: Names = field(default_factory=dict)  # names of the shields.io form, /pypi/<name>/<package>[.<ext>]
+    shields: Names = field(
+        default_factory=dict
+    )  # names of the shields.io form, /pypi/<name>/<package>[.<ext>]
     # options the rule takes from the query string, each with its reader (None: a bad value, ignored)
     query: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
     source: str = "pypi"
@@ -78,8 +80,6 @@ class Kind:
         if "framework" in options:
             options = {**options, "framework": FRAMEWORKS[options["framework"]].name.lower()}
         return self.label.format(**options)
-
-
 
 
 def _period(value: str) -> str | None:
@@ -94,55 +94,145 @@ def _flag(value: str) -> str:
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("downloads", "downloads", downloads, "Downloads",
-             "Downloads in the last day, week or month, counted by pypistats.",
-             original={"d": {}, "download": {}},
-             shields={"dd": {"period": "day"}, "dw": {"period": "week"}, "dm": {"period": "month"}},
-             query={"period": _period}, source="stats", max_age=600),
-        Kind("version", "pypi", version, "Version",
-             "The latest release on PyPI; orange for a pre-release or a 0.x version.",
-             original={"v": {}, "version": {}}, shields={"v": {}},
-             query={"include_prereleases": _flag}, max_age=600),
-        Kind("py_versions", "python", py_versions, "Python versions",
-             "The Python versions in the classifiers, else requires_python.",
-             original={"py_versions": {}}, shields={"pyversions": {}}),
-        Kind("implementation", "implementation", implementation, "Implementation",
-             "The Python implementations in the classifiers: cpython, pypy, …",
-             original={"implementation": {}}, shields={"implementation": {}}),
-        Kind("status", "status", status, "Development status",
-             "Planning, alpha, beta, stable, mature, … from the Development Status classifier.",
-             original={"status": {}}, shields={"status": {}}),
-        Kind("wheel", "wheel", wheel, "Wheel", "Whether the latest release ships a wheel.",
-             original={"wheel": {}}, shields={"wheel": {}}),
-        Kind("egg", "egg", egg, "Egg", "Whether the latest release still ships an egg (red when it does).",
-             original={"egg": {}}),
-        Kind("format", "format", format_, "Format", "The best file of the latest release: wheel, egg or source.",
-             original={"format": {}}, shields={"format": {}}),
-        Kind("license", "license", license_, "License",
-             "The license expression, else the license field, else the License classifiers.",
-             original={"license": {}}, shields={"l": {}}),
-        Kind("types", "types", types, "Typing", "Typed, stubs or untyped, from the Typing classifiers.",
-             original={"types": {}}, shields={"types": {}}),
+        Kind(
+            "downloads",
+            "downloads",
+            downloads,
+            "Downloads",
+            "Downloads in the last day, week or month, counted by pypistats.",
+            original={"d": {}, "download": {}},
+            shields={"dd": {"period": "day"}, "dw": {"period": "week"}, "dm": {"period": "month"}},
+            query={"period": _period},
+            source="stats",
+            max_age=600,
+        ),
+        Kind(
+            "version",
+            "pypi",
+            version,
+            "Version",
+            "The latest release on PyPI; orange for a pre-release or a 0.x version.",
+            original={"v": {}, "version": {}},
+            shields={"v": {}},
+            query={"include_prereleases": _flag},
+            max_age=600,
+        ),
+        Kind(
+            "py_versions",
+            "python",
+            py_versions,
+            "Python versions",
+            "The Python versions in the classifiers, else requires_python.",
+            original={"py_versions": {}},
+            shields={"pyversions": {}},
+        ),
+        Kind(
+            "implementation",
+            "implementation",
+            implementation,
+            "Implementation",
+            "The Python implementations in the classifiers: cpython, pypy, …",
+            original={"implementation": {}},
+            shields={"implementation": {}},
+        ),
+        Kind(
+            "status",
+            "status",
+            status,
+            "Development status",
+            "Planning, alpha, beta, stable, mature, … from the Development Status classifier.",
+            original={"status": {}},
+            shields={"status": {}},
+        ),
+        Kind(
+            "wheel",
+            "wheel",
+            wheel,
+            "Wheel",
+            "Whether the latest release ships a wheel.",
+            original={"wheel": {}},
+            shields={"wheel": {}},
+        ),
+        Kind(
+            "egg",
+            "egg",
+            egg,
+            "Egg",
+            "Whether the latest release still ships an egg (red when it does).",
+            original={"egg": {}},
+        ),
+        Kind(
+            "format",
+            "format",
+            format_,
+            "Format",
+            "The best file of the latest release: wheel, egg or source.",
+            original={"format": {}},
+            shields={"format": {}},
+        ),
+        Kind(
+            "license",
+            "license",
+            license_,
+            "License",
+            "The license expression, else the license field, else the License classifiers.",
+            original={"license": {}},
+            shields={"l": {}},
+        ),
+        Kind(
+            "types",
+            "types",
+            types,
+            "Typing",
+            "Typed, stubs or untyped, from the Typing classifiers.",
+            original={"types": {}},
+            shields={"types": {}},
+        ),
         # shields' frameworkversions takes the framework as one more path segment
-        Kind("framework_versions", "{framework} versions", framework_versions, "{framework} versions",
-             "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
-             original={"djversions": {"framework": "django"}},
-             shields={"djversions": {"framework": "django"}, "frameworkversions": {}}),
-        Kind("vulnerabilities", "vulnerabilities", vulnerabilities, "Known vulnerabilities",
-             "Known vulnerabilities of the latest release, as PyPI lists them.",
-             original={"vulnerabilities": {}}, shields={"vulnerabilities": {}}),
-        Kind("free_threading", "free-threading", free_threading, "Free-threading",
-             "Free-threaded Python support: the Free Threading classifier, else cp313t-style wheels.",
-             original={"free_threading": {}}, shields={"freethreading": {}}),
-        Kind("platforms", "platforms", platforms, "Platforms",
-             "The platforms the latest release has wheels for: linux, macos, windows, …; any, or source only.",
-             original={"platforms": {}}, shields={"platforms": {}}),
+        Kind(
+            "framework_versions",
+            "{framework} versions",
+            framework_versions,
+            "{framework} versions",
+            "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
+            original={"djversions": {"framework": "django"}},
+            shields={"djversions": {"framework": "django"}, "frameworkversions": {}},
+        ),
+        Kind(
+            "vulnerabilities",
+            "vulnerabilities",
+            vulnerabilities,
+            "Known vulnerabilities",
+            "Known vulnerabilities of the latest release, as PyPI lists them.",
+            original={"vulnerabilities": {}},
+            shields={"vulnerabilities": {}},
+        ),
+        Kind(
+            "free_threading",
+            "free-threading",
+            free_threading,
+            "Free-threading",
+            "Free-threaded Python support: the Free Threading classifier, else cp313t-style wheels.",
+            original={"free_threading": {}},
+            shields={"freethreading": {}},
+        ),
+        Kind(
+            "platforms",
+            "platforms",
+            platforms,
+            "Platforms",
+            "The platforms the latest release has wheels for: linux, macos, windows, …; any, or source only.",
+            original={"platforms": {}},
+            shields={"platforms": {}},
+        ),
     )
 }
 
 
 def _names(form: str) -> dict[str, tuple[str, Mapping[str, str]]]:
-    return {name: (kind.name, fixed) for kind in KINDS.values() for name, fixed in getattr(kind, form).items()}
+    return {
+        name: (kind.name, fixed) for kind in KINDS.values() for name, fixed in getattr(kind, form).items()
+    }
 
 
 # every URL name of each form: kind and fixed options
@@ -150,5 +240,3 @@ ORIGINAL_NAMES = _names("original")
 
 
 SHIELDS_NAMES = _names("shields")
-
-

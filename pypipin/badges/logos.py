@@ -184,8 +184,10 @@ def _check_cost(root: ET.Element, ids: dict[str, ET.Element]) -> None:
     except Cycle as cycle:
         raise Refused(f"a reference cycle: a <{cycle}> drawn inside itself by clip-path or <use>") from None
     if drawn.total > MAX_COST:
-        raise Refused(f"costs {drawn.total:,} to draw once clip-path and <use> references are resolved "
-                      f"({drawn}; at most {MAX_COST:,})")
+        raise Refused(
+            f"costs {drawn.total:,} to draw once clip-path and <use> references are resolved "
+            f"({drawn}; at most {MAX_COST:,})"
+        )
 
 
 def _check_size(root: ET.Element) -> None:

@@ -3,8 +3,8 @@
 import base64
 import binascii
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 from urllib.parse import quote, unquote_plus, unquote_to_bytes
 
 from packaging.utils import InvalidName, canonicalize_name
@@ -12,9 +12,9 @@ from packaging.utils import InvalidName, canonicalize_name
 from pypipin.badges import logos
 from pypipin.badges.formats import FORMATS
 from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 from pypipin.badges.rules import FRAMEWORKS
 from pypipin.upstream.indexes import DEFAULT, Index, chosen
-from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 
 STYLES = ("flat", "flat-square", "plastic", "for-the-badge", "social")
 NAMED_COLORS = frozenset(
@@ -22,8 +22,15 @@ NAMED_COLORS = frozenset(
     "critical important success informational inactive".split()
 )
 # badge-maker's colour synonyms, each spelt one way so that equal images share one cache entry
-COLOR_SYNONYMS = {"gray": "grey", "lightgray": "lightgrey", "critical": "red", "important": "orange",
-                  "success": "brightgreen", "informational": "blue", "inactive": "lightgrey"}
+COLOR_SYNONYMS = {
+    "gray": "grey",
+    "lightgray": "lightgrey",
+    "critical": "red",
+    "important": "orange",
+    "success": "brightgreen",
+    "informational": "blue",
+    "inactive": "lightgrey",
+}
 MAX_NAME = 200
 MAX_LABEL = 200  # characters of ``?label=``
 MAX_LOGO = 8192  # characters of a data: URL; Twisted caps the whole request head at 16 KiB
@@ -61,8 +68,11 @@ def key(path: bytes, wanted: BadgeRequest) -> bytes:
 
 def _canonical(read: Mapping[str, str | None]) -> str:
     """``name=value`` of each parameter read (just ``name`` for an empty value), sorted by name."""
-    return "&".join(name + ("=" + quote(value, safe="") if value else "")
-                    for name, value in sorted(read.items()) if value is not None)
+    return "&".join(
+        name + ("=" + quote(value, safe="") if value else "")
+        for name, value in sorted(read.items())
+        if value is not None
+    )
 
 
 def _decode_segment(segment: bytes) -> str | None:
@@ -93,7 +103,7 @@ def _split_extension(last: str) -> tuple[str, str]:
 def _route(parts: Sequence[str]) -> tuple[str, Mapping[str, str], str, str] | None:
     """Kind name, fixed options, package and format of a path, or None if it is no badge."""
     if len(parts) == 3 and parts[0] in ORIGINAL_NAMES and parts[2].startswith("badge."):
-        ext = parts[2][len("badge."):]
+        ext = parts[2][len("badge.") :]
         if ext in FORMATS:
             kind, fixed = ORIGINAL_NAMES[parts[0]]
             return kind, fixed, parts[1], ext
@@ -143,7 +153,7 @@ def _logo(value: str | None) -> str | None:
     if value is None or len(value) > MAX_LOGO or not value.startswith(_LOGO_PREFIX) or not value.isascii():
         return None
     try:
-        logos.check(base64.b64decode(value[len(_LOGO_PREFIX):], validate=True))
+        logos.check(base64.b64decode(value[len(_LOGO_PREFIX) :], validate=True))
     except (binascii.Error, logos.Refused):  # not base64 (of ASCII text, only binascii.Error), or not drawn
         return None
     return value
@@ -152,8 +162,20 @@ def _logo(value: str | None) -> str | None:
 MAX_PARAMETERS = 32
 # the query parameters every badge reads (each kind's ``query`` options besides); conf/varnish-badges.vcl
 # drops any other from the URL
-PARAMETERS = ("style", "label", "text", "color", "colorB", "labelColor", "colorA", "cacheSeconds", "scale",
-              "logo", "index", "pypiBaseUrl")
+PARAMETERS = (
+    "style",
+    "label",
+    "text",
+    "color",
+    "colorB",
+    "labelColor",
+    "colorA",
+    "cacheSeconds",
+    "scale",
+    "logo",
+    "index",
+    "pypiBaseUrl",
+)
 
 
 def query(raw: bytes) -> dict[str, str]:
@@ -170,7 +192,9 @@ def query(raw: bytes) -> dict[str, str]:
     return found
 
 
-def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] | None = None) -> BadgeRequest | None:
+def parse(
+    path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] | None = None
+) -> BadgeRequest | None:
     """The badge a URL asks for, or None when the URL is no badge at all (a 404).
 
     ``indexes``: the configured indexes by name, for ``?index=`` and ``?pypiBaseUrl=``.
@@ -200,14 +224,19 @@ def parse(path: bytes, params: Mapping[str, str], indexes: Mapping[str, Index] |
     color = _color(params.get("color") or params.get("colorB"))
     label_color = _color(params.get("labelColor") or params.get("colorA"))
     logo = _logo(params.get("logo"))
-    canonical = _canonical({
-        **{option: value for option, value in options.items() if option not in fixed},
-        "style": None if style == "flat" else style,
-        "label": label, "color": color, "labelColor": label_color, "logo": logo,
-        "cacheSeconds": str(cache_seconds) if cache_seconds else None,
-        "scale": str(scale) if scale != lowest else None,
-        "index": None if index == DEFAULT else index or "",  # "": one not configured
-    })
+    canonical = _canonical(
+        {
+            **{option: value for option, value in options.items() if option not in fixed},
+            "style": None if style == "flat" else style,
+            "label": label,
+            "color": color,
+            "labelColor": label_color,
+            "logo": logo,
+            "cacheSeconds": str(cache_seconds) if cache_seconds else None,
+            "scale": str(scale) if scale != lowest else None,
+            "index": None if index == DEFAULT else index or "",  # "": one not configured
+        }
+    )
     return BadgeRequest(
         kind=kind,
         name=name,

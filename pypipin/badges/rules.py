@@ -25,19 +25,6 @@ class Verdict(NamedTuple):
     color: str
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
 _PREFIXES = "kMGTPEZY"  # shields.io's metric prefixes
 _LARGEST = 999 * 1000 ** len(_PREFIXES)  # shown as 999Y; a bigger count says no more
 
@@ -104,7 +91,11 @@ def version(summary: Summary, options: Mapping[str, str]) -> Verdict:
 def _classifier_values(summary: Summary, prefix: str) -> list[str]:
     """The last segment of every classifier directly under ``prefix``."""
     prefix += " :: "
-    return [c[len(prefix):] for c in summary["classifiers"] if c.startswith(prefix) and " :: " not in c[len(prefix):]]
+    return [
+        c[len(prefix) :]
+        for c in summary["classifiers"]
+        if c.startswith(prefix) and " :: " not in c[len(prefix) :]
+    ]
 
 
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
@@ -132,7 +123,9 @@ def py_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
 
 
 def implementation(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    names = sorted({n.lower() for n in _classifier_values(summary, "Programming Language :: Python :: Implementation")})
+    names = sorted(
+        {n.lower() for n in _classifier_values(summary, "Programming Language :: Python :: Implementation")}
+    )
     return Verdict(" | ".join(names) or "cpython", "blue")
 
 
@@ -264,7 +257,12 @@ def vulnerabilities(summary: Summary, options: Mapping[str, str]) -> Verdict:
     return Verdict(f"{count} known", "red")
 
 
-_FREE_THREADING_COLORS = {"unstable": "orange", "beta": "yellow", "stable": "brightgreen", "resilient": "brightgreen"}
+_FREE_THREADING_COLORS = {
+    "unstable": "orange",
+    "beta": "yellow",
+    "stable": "brightgreen",
+    "resilient": "brightgreen",
+}
 
 
 def free_threading(summary: Summary, options: Mapping[str, str]) -> Verdict:
@@ -301,9 +299,3 @@ def platforms(summary: Summary, options: Mapping[str, str]) -> Verdict:
     if "any" in tags:
         return Verdict("any", "blue")
     return Verdict(" | ".join(sorted({_platform_family(tag) for tag in tags})), "blue")
-
-
-
-
-
-

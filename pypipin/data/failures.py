@@ -45,8 +45,12 @@ class FailureLog:
             window.count += 1
             window.example = window.example or name
             return
-        log.warn("Upstream {source} failed for {name}: {error}", source=source, name=name,
-                 error=str(error) or type(error).__name__)
+        log.warn(
+            "Upstream {source} failed for {name}: {error}",
+            source=source,
+            name=name,
+            error=str(error) or type(error).__name__,
+        )
         self._open(source, cause)
 
     def _open(self, source: str, cause: str) -> None:
@@ -56,6 +60,12 @@ class FailureLog:
     def _close(self, source: str, cause: str) -> None:
         window = self._windows.pop((source, cause))
         if window.count:
-            log.warn("Upstream {source} failed {count} more times in the last minute (cause: {cause}), "
-                     "e.g. for {name}", source=source, count=window.count, cause=cause, name=window.example)
+            log.warn(
+                "Upstream {source} failed {count} more times in the last minute (cause: {cause}), "
+                "e.g. for {name}",
+                source=source,
+                count=window.count,
+                cause=cause,
+                name=window.example,
+            )
             self._open(source, cause)

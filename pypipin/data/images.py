@@ -3,19 +3,20 @@
 import hashlib
 import json
 from collections import Counter
-from typing import Any, Awaitable, Callable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.store.lru import LRU
-from pypipin.data import keys
-from pypipin.store.memory import Store, store_layer
 from pypipin.badges.lifetimes import IMAGE_TTL
+from pypipin.badges.parsing import BadgeRequest
+from pypipin.data import keys
+from pypipin.data.singleflight import SingleFlight, across_processes
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RenderFailed
-from pypipin.badges.parsing import BadgeRequest
-from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.store.lru import LRU
+from pypipin.store.memory import Store, store_layer
 
 log = Logger()
 
@@ -59,7 +60,9 @@ class Images:
     in the client's queue came is never sent to the renderer.
     """
 
-    def __init__(self, clock: IReactorTime, renderer: Drawer, store: Store, memory: LRU, counters: Counters) -> None:
+    def __init__(
+        self, clock: IReactorTime, renderer: Drawer, store: Store, memory: LRU, counters: Counters
+    ) -> None:
         self._clock = clock
         self._renderer = renderer
         self._store = store
@@ -68,8 +71,16 @@ class Images:
         self._renders = SingleFlight()
         self._wanting: Counter[str] = Counter()  # requests waiting for each image being made
 
-    async def draw(self, wanted: BadgeRequest, label: str, message: str, color: str, is_error: bool,
-                   reached: Callable[[str], None] | None = None, pay: Payer = None) -> bytes:
+    async def draw(
+        self,
+        wanted: BadgeRequest,
+        label: str,
+        message: str,
+        color: str,
+        is_error: bool,
+        reached: Callable[[str], None] | None = None,
+        pay: Payer = None,
+    ) -> bytes:
         """The badge's bytes in the format asked for; a spec the renderer refuses is drawn as "render error".
 
         ``reached`` is told which cache layer the image came from. A new render is made through
@@ -95,13 +106,31 @@ class Images:
         try:
             return await self.image(spec, reached, pay, shared)
         except RenderFailed as failure:
-            log.error("Renderer refused a {fmt} badge labelled {label!r}: {failure}", fmt=wanted.format,
-                      label=label[:80], failure=failure)
-            return await self.image({"label": label, "message": "render error", "color": "lightgrey",
-                                     "style": "flat", "format": wanted.format, "scale": 1}, reached)
+            log.error(
+                "Renderer refused a {fmt} badge labelled {label!r}: {failure}",
+                fmt=wanted.format,
+                label=label[:80],
+                failure=failure,
+            )
+            return await self.image(
+                {
+                    "label": label,
+                    "message": "render error",
+                    "color": "lightgrey",
+                    "style": "flat",
+                    "format": wanted.format,
+                    "scale": 1,
+                },
+                reached,
+            )
 
-    async def image(self, spec: dict[str, Any], reached: Callable[[str], None] | None = None,
-                    pay: Payer = None, shared: bool = True) -> bytes:
+    async def image(
+        self,
+        spec: dict[str, Any],
+        reached: Callable[[str], None] | None = None,
+        pay: Payer = None,
+        shared: bool = True,
+    ) -> bytes:
         """The image ``spec`` describes; ``shared``: also kept in (and read from) the shared store."""
         key = keys.image(spec)
         kept: bytes | None = self._memory.get(key)
@@ -126,6 +155,7 @@ class Images:
 
     async def _shared(self, key: str, spec: dict[str, Any], pay: Payer) -> tuple[bytes, str]:
         """The image from the shared store, or drawn; with the layer it came from."""
+
         async def read() -> bytes | None:
             return unseal(await self._store.get(key))
 
@@ -133,8 +163,14 @@ class Images:
         self._counters.cache["store", "hit" if found is not None else "miss"] += 1
         if found is not None:
             return found, store_layer(self._store)
-        return await across_processes(self._store, self._clock, key, read,
-                                      lambda: self._render(key, spec, pay, store=True), self._renderer.wait + 1), "miss"
+        return await across_processes(
+            self._store,
+            self._clock,
+            key,
+            read,
+            lambda: self._render(key, spec, pay, store=True),
+            self._renderer.wait + 1,
+        ), "miss"
 
     async def _render(self, key: str, spec: dict[str, Any], pay: Payer, store: bool = False) -> bytes:
         async def draw() -> bytes:

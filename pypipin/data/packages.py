@@ -1,21 +1,22 @@
 """Package data: cached summaries and download counts, fresh, stale or fetched once."""
 
 import json
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Coroutine, Mapping
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.data import keys
-from pypipin.store.memory import Store, store_layer
-from pypipin.data.failures import FailureLog
 from pypipin.badges.lifetimes import NOT_FOUND_TTL
+from pypipin.data import keys
+from pypipin.data.failures import FailureLog
+from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.limits.bucket import Gate, floor
 from pypipin.limits.budgets import Account, OverBudget
 from pypipin.metrics import Counters
-from pypipin.limits.bucket import Gate, floor
-from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.store.memory import Store, store_layer
 from pypipin.upstream.client import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
 from pypipin.waiting import sleep
 
@@ -42,8 +43,10 @@ def _decode_entry(raw: bytes | None) -> dict[str, Any] | None:
     if entry.get("missing") is not True and not isinstance(entry.get("v"), dict):
         return None
     validators = entry.get("h", {})
-    if not isinstance(validators, dict) or not set(validators) <= set(VALIDATORS) or not all(
-        isinstance(value, str) for value in validators.values()
+    if (
+        not isinstance(validators, dict)
+        or not set(validators) <= set(VALIDATORS)
+        or not all(isinstance(value, str) for value in validators.values())
     ):
         entry["h"] = {}
     return entry
@@ -96,8 +99,13 @@ class Packages:
             return Data(entry["v"], entry["t"] + self._ttls[source])
         return None
 
-    async def get(self, source: str, name: str, reached: Callable[[str], None] | None = None,
-                  account: Account | None = None) -> Data:
+    async def get(
+        self,
+        source: str,
+        name: str,
+        reached: Callable[[str], None] | None = None,
+        account: Account | None = None,
+    ) -> Data:
         """The data, fresh or stale; ``reached`` is told the cache layers it needed (``miss`` when not fresh
         in the store).
 
@@ -134,8 +142,9 @@ class Packages:
         self._counters.upstream[source, "stale"] += 1
         return Data(entry["v"], self._clock.seconds(), stale=True)
 
-    async def _paid(self, key: str, refresh: Callable[[], Coroutine[Any, Any, Data]],
-                    account: Account | None) -> Data:
+    async def _paid(
+        self, key: str, refresh: Callable[[], Coroutine[Any, Any, Data]], account: Account | None
+    ) -> Data:
         """The one refresh of ``key`` under way, or a new one paid from ``account``."""
         if account is None or key in self._flights:
             return await self._flights.run(key, refresh)
@@ -146,8 +155,9 @@ class Packages:
             account.charge()  # a made-up name costs a unit more than a real one
             raise
 
-    async def _refresh(self, source: str, name: str, key: str, stale: dict[str, Any] | None,
-                       account: Account | None) -> Data:
+    async def _refresh(
+        self, source: str, name: str, key: str, stale: dict[str, Any] | None, account: Account | None
+    ) -> Data:
         async def read() -> Data | None:
             return self._fresh(_decode_entry(await self._store.get(key)), source)
 

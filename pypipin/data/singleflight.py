@@ -1,7 +1,8 @@
 """Share one call among everyone who asks for the same key while it runs: in this process,
 and across the processes that share one store."""
 
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -26,8 +27,9 @@ class SingleFlight:
         """True while a call for ``key`` is under way."""
         return key in self._waiting
 
-    def run(self, key: str,
-            start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]) -> defer.Deferred[T]:
+    def run(
+        self, key: str, start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]
+    ) -> defer.Deferred[T]:
         """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
         waiter: defer.Deferred[T] = defer.Deferred()
         if key in self._waiting:

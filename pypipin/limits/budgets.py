@@ -8,8 +8,8 @@ client, so a shared bucket that runs low refuses the clients that spent most fir
 """
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -23,7 +23,6 @@ LARGEST_RENDER = 16  # units of the largest image (scale 4): the global renders 
 # renders budget's rate, so a client that keeps asking is told from one that drew a few images once
 LATELY = 0.25
 LATELY_UNITS = 2 * LARGEST_RENDER
-
 
 
 class OverBudget(Exception):
@@ -49,15 +48,24 @@ class Budgets:
     hold for the clients they hide).
     """
 
-    def __init__(self, clock: IReactorTime, rates: dict[str, float],
-                 max_buckets: int = 50_000, renders_per_second: float | None = None, slots: int | None = None) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        rates: dict[str, float],
+        max_buckets: int = 50_000,
+        renders_per_second: float | None = None,
+        slots: int | None = None,
+    ) -> None:
         self._clock = clock
         self._rates = rates
         self._max_buckets = max_buckets
         self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
         self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
-        self._all_renders = Gate(clock, renders_per_second * 60 if renders_per_second else None,
-                                 burst=max(LARGEST_RENDER, renders_per_second or 0))
+        self._all_renders = Gate(
+            clock,
+            renders_per_second * 60 if renders_per_second else None,
+            burst=max(LARGEST_RENDER, renders_per_second or 0),
+        )
         self._slots = slots
         self._under_way = 0  # draws of all clients running (past their client's own turn)
 
@@ -109,7 +117,9 @@ class Budgets:
         spent = lately.spent()  # before this image
         self.spend(client, "renders", units)
         lately.take(units)
-        if self._no_slot(spent) or not self._all_renders.admit(units, floor(spent, self._all_renders.burst, units)):
+        if self._no_slot(spent) or not self._all_renders.admit(
+            units, floor(spent, self._all_renders.burst, units)
+        ):
             raise OverBudget("global renders")
         slots = self._drawing.get(client)
         if slots is None:
@@ -158,9 +168,3 @@ class Account:
     def share(self, source: str, shared: Gate) -> Gate:
         """This client's part of the shared gate of ``source``."""
         return self.budgets.share(self.client, source, shared)
-
-
-
-
-
-

@@ -2,7 +2,8 @@
 
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer, error
 from twisted.internet.interfaces import IReactorTime
@@ -10,10 +11,10 @@ from twisted.logger import Logger
 from twisted.web.client import RequestTransmissionFailed
 
 from pypipin.badges.lifetimes import POISON_TTL
+from pypipin.renderer.process import RENDERS
 from pypipin.store.lru import LRU
 from pypipin.upstream.http import client
 from pypipin.waiting import sleep
-from pypipin.renderer.process import RENDERS
 
 log = Logger()
 
@@ -22,10 +23,6 @@ RENDER_DEADLINE = 4.0  # seconds one render may take in node (a normal one takes
 QUEUE_WAIT = 1.0  # seconds a render may wait for one of the RENDERS slots
 RETRY = 0.1
 POISONS_KEPT = 10_000
-
-
-
-
 
 
 class RendererDown(Exception):
@@ -42,10 +39,6 @@ class RenderFailed(Exception):
 
 class _NotDrawn(Exception):
     """Node did not take the spec (not listening, or at its own cap): try again shortly."""
-
-
-
-
 
 
 def blamed(spec: dict[str, Any]) -> bytes:
@@ -66,9 +59,17 @@ class Renderer:
     with others, or met a node that was already gone), tried again while no other suspect is being drawn.
     """
 
-    def __init__(self, reactor: IReactorTime, port: int, wait: float = QUEUE_WAIT + RENDER_DEADLINE,
-                 renders: int = RENDERS, deadline: float = RENDER_DEADLINE, queue_wait: float = QUEUE_WAIT,
-                 kill: Callable[[], None] = lambda: None, problem: Callable[[], str | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        port: int,
+        wait: float = QUEUE_WAIT + RENDER_DEADLINE,
+        renders: int = RENDERS,
+        deadline: float = RENDER_DEADLINE,
+        queue_wait: float = QUEUE_WAIT,
+        kill: Callable[[], None] = lambda: None,
+        problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self._http, self.pool = client(reactor, renders, 1)
         self.pool.retryAutomatically = False
         self.pool.cachedConnectionTimeout = 50  # node drops idle connections after 60 s
@@ -112,7 +113,8 @@ class Renderer:
     async def _attempt(self, key: bytes, body: bytes, give_up: float) -> bytes:
         """One try: a slot (and, for a suspect spec, the suspects' lock), then one render."""
         locks: list[defer.DeferredLock | defer.DeferredSemaphore] = (
-            [self._suspects, self._slots] if self._struck.get(key) is not None else [self._slots])
+            [self._suspects, self._slots] if self._struck.get(key) is not None else [self._slots]
+        )
         held: list[defer.DeferredLock | defer.DeferredSemaphore] = []
         queue_until = min(give_up, self._reactor.seconds() + self._queue_wait)
         try:
@@ -122,11 +124,17 @@ class Renderer:
                 try:
                     await waiting
                 except defer.TimeoutError:
-                    raise RendererBusy(f"{self.in_flight} renders in flight and no slot within the wait") from None
+                    raise RendererBusy(
+                        f"{self.in_flight} renders in flight and no slot within the wait"
+                    ) from None
                 held.append(lock)
-            return await self._draw(key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds())))
+            return await self._draw(
+                key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds()))
+            )
         finally:
-            for lock in reversed(held):  # on the next turn, once the connection is back in the pool for the next render
+            for lock in reversed(
+                held
+            ):  # on the next turn, once the connection is back in the pool for the next render
                 self._reactor.callLater(0, lock.release)
 
     async def _draw(self, key: bytes, body: bytes, timeout: float) -> bytes:
@@ -161,11 +169,15 @@ class Renderer:
     def _died(self, key: bytes, overran: bool) -> None:
         """Node died (or overran the deadline) under the spec ``key``: strike or poison it."""
         if overran:
-            log.error("A render overran its {deadline} s deadline; killing the renderer", deadline=self.deadline)
+            log.error(
+                "A render overran its {deadline} s deadline; killing the renderer", deadline=self.deadline
+            )
             self._kill()
         if overran or self._struck.get(key) is not None:
             self._poisoned.set(key, b"1", POISON_TTL)
-            log.error("The renderer died drawing spec {digest}; it is never sent again", digest=key.hex()[:16])
+            log.error(
+                "The renderer died drawing spec {digest}; it is never sent again", digest=key.hex()[:16]
+            )
         else:
             self._struck.set(key, b"1", POISON_TTL)
 

@@ -55,11 +55,25 @@ def node_environment(inherited: Mapping[str, str]) -> dict[str, str]:
     return {name: inherited[name] for name in NODE_INHERITS if name in inherited}
 
 
-def node_command(node: str, port: int, directory: Path, renders: int = RENDERS,
-                 ceiling: int = MEMORY_CEILING) -> list[str]:
+def node_command(
+    node: str, port: int, directory: Path, renders: int = RENDERS, ceiling: int = MEMORY_CEILING
+) -> list[str]:
     """How procmon starts node: under an address-space ceiling set by a Python exec shim."""
-    return [sys.executable, "-c", _WITH_CEILING, str(ceiling), node, *NODE_FLAGS, str(SERVER_JS),
-            "--port", str(port), "--modules", str(directory), "--renders", str(renders)]
+    return [
+        sys.executable,
+        "-c",
+        _WITH_CEILING,
+        str(ceiling),
+        node,
+        *NODE_FLAGS,
+        str(SERVER_JS),
+        "--port",
+        str(port),
+        "--modules",
+        str(directory),
+        "--renders",
+        str(renders),
+    ]
 
 
 def free_port() -> int:
@@ -81,8 +95,16 @@ class Monitor(ProcessMonitor):
     maxRestartDelay = 30
     killTime = 3
 
-    def __init__(self, reactor: Any, node: str, port: int, counters: Counters, directory: Path,
-                 provision: bool, renders: int = RENDERS) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        node: str,
+        port: int,
+        counters: Counters,
+        directory: Path,
+        provision: bool,
+        renders: int = RENDERS,
+    ) -> None:
         super().__init__(reactor=reactor)
         self._runner = reactor  # node's checks, npm and the back-off (procmon keeps its own, private)
         self._renders = renders
@@ -110,23 +132,36 @@ class Monitor(ProcessMonitor):
                     if not self._provision:
                         raise
                     self.startup_problem = (
-                        f"installing the renderer's npm packages into {self._directory} (first start)")
+                        f"installing the renderer's npm packages into {self._directory} (first start)"
+                    )
                     await install(self._runner, self._directory, node)
                 break
             except NotReady as failure:
                 self.startup_problem = str(failure)
                 if self.startup_problem != said:
-                    log.error("Renderer cannot start: {problem} (checking again with back-off up to {most:.0f} s)",
-                              problem=self.startup_problem, most=RETRY_MAX)
+                    log.error(
+                        "Renderer cannot start: {problem} (checking again with back-off up to {most:.0f} s)",
+                        problem=self.startup_problem,
+                        most=RETRY_MAX,
+                    )
                     said = self.startup_problem
                 await sleep(self._runner, delay)
                 delay = min(delay * 2, RETRY_MAX)
         self.startup_problem = None
-        log.info("Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory)
-        env = {**node_environment(os.environ), **NODE_ENV,
-               "UV_THREADPOOL_SIZE": str(min(max(4, self._renders), MAX_THREADS))}
-        self.addProcess("shields", node_command(node, self._port, self._directory, self._renders), env=env,
-                        cwd=str(self._directory))
+        log.info(
+            "Renderer: {node} with the npm packages in {directory}", node=node, directory=self._directory
+        )
+        env = {
+            **node_environment(os.environ),
+            **NODE_ENV,
+            "UV_THREADPOOL_SIZE": str(min(max(4, self._renders), MAX_THREADS)),
+        }
+        self.addProcess(
+            "shields",
+            node_command(node, self._port, self._directory, self._renders),
+            env=env,
+            cwd=str(self._directory),
+        )
 
     def kill(self) -> None:
         """Kill node now (a render overran its deadline); procmon starts a fresh one."""
@@ -141,8 +176,10 @@ class Monitor(ProcessMonitor):
         if name not in self.protocols:
             if self._started:
                 self._counters.renderer_restarts += 1
-                log.warn("Renderer exited; procmon starts it again (restart {count})",
-                         count=self._counters.renderer_restarts)
+                log.warn(
+                    "Renderer exited; procmon starts it again (restart {count})",
+                    count=self._counters.renderer_restarts,
+                )
             self._started = True
         super().startProcess(name)
 
@@ -156,5 +193,3 @@ class Monitor(ProcessMonitor):
             return not self.protocols
 
         return defer.ensureDeferred(poll_until(self._runner, ended, self.killTime + 1))
-
-

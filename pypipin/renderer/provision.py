@@ -44,7 +44,9 @@ def node_versions() -> SpecifierSet:
     try:
         return SpecifierSet(wanted)
     except InvalidSpecifier:
-        raise ValueError(f"package.json engines.node {wanted!r} is not a plain comparison like >=20.9.0") from None
+        raise ValueError(
+            f"package.json engines.node {wanted!r} is not a plain comparison like >=20.9.0"
+        ) from None
 
 
 def default_dir() -> Path:
@@ -58,8 +60,10 @@ def find_node(node: str) -> str:
     """The node executable's path; NotReady when there is none."""
     found = shutil.which(node)
     if found is None:
-        raise NotReady(f"node not found ({node}): install Node.js {node_versions()} "
-                       "or pass --node /path/to/node (PYPIPIN_NODE)")
+        raise NotReady(
+            f"node not found ({node}): install Node.js {node_versions()} "
+            "or pass --node /path/to/node (PYPIPIN_NODE)"
+        )
     return found
 
 
@@ -67,10 +71,14 @@ def check_node_version(node: str, output: str) -> str:
     """The version ``node --version`` printed; NotReady unless package.json allows it."""
     match = re.fullmatch(r"v(\d+\.\d+\.\d+)\s*", output)
     if match is None:
-        raise NotReady(f"{node} --version said {output[:80]!r}, not a Node.js version: pass --node /path/to/node")
+        raise NotReady(
+            f"{node} --version said {output[:80]!r}, not a Node.js version: pass --node /path/to/node"
+        )
     if match[1] not in node_versions():
-        raise NotReady(f"node {match[1]} at {node} is too old: the renderer needs Node.js {node_versions()}; "
-                       "install a newer one or pass --node /path/to/node")
+        raise NotReady(
+            f"node {match[1]} at {node} is too old: the renderer needs Node.js {node_versions()}; "
+            "install a newer one or pass --node /path/to/node"
+        )
     return match[1]
 
 
@@ -82,9 +90,14 @@ def check_dir(directory: Path) -> None:
     except OSError:
         raise NotReady(f"the renderer directory {directory} is not provisioned: {fix}") from None
     if lock != (SHIELDS_DIR / "package-lock.json").read_bytes():
-        raise NotReady(f"the renderer directory {directory} was provisioned for another pypipin version: {fix}")
-    missing = [name for name in manifest()["dependencies"]
-               if not (directory / "node_modules" / name / "package.json").is_file()]
+        raise NotReady(
+            f"the renderer directory {directory} was provisioned for another pypipin version: {fix}"
+        )
+    missing = [
+        name
+        for name in manifest()["dependencies"]
+        if not (directory / "node_modules" / name / "package.json").is_file()
+    ]
     if missing:
         raise NotReady(f"npm packages missing in {directory}/node_modules ({', '.join(missing)}): {fix}")
 
@@ -136,29 +149,41 @@ async def install(reactor: Any, directory: Path, node: str) -> None:
         pass
     npm = shutil.which("npm", path=os.pathsep.join([os.path.dirname(node), os.environ.get("PATH", "")]))
     if npm is None:
-        raise NotReady(f"npm not found beside {node} or on PATH: install npm, or provision the renderer "
-                       "ahead with: pypipin renderer install --dir DIR, then pass --renderer-dir DIR")
+        raise NotReady(
+            f"npm not found beside {node} or on PATH: install npm, or provision the renderer "
+            "ahead with: pypipin renderer install --dir DIR, then pass --renderer-dir DIR"
+        )
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))
         for name in NPM_FILES:
             shutil.copyfile(SHIELDS_DIR / name, work / name)
     except OSError as failure:
-        raise NotReady(f"cannot write beside the renderer directory {directory} ({failure}): set XDG_CACHE_HOME "
-                       "to a writable directory, or pass --renderer-dir DIR made by pypipin renderer install") from None
-    log.info("Installing the renderer's npm packages into {directory} (npm ci --omit=dev)", directory=directory)
+        raise NotReady(
+            f"cannot write beside the renderer directory {directory} ({failure}): set XDG_CACHE_HOME "
+            "to a writable directory, or pass --renderer-dir DIR made by pypipin renderer install"
+        ) from None
+    log.info(
+        "Installing the renderer's npm packages into {directory} (npm ci --omit=dev)", directory=directory
+    )
     started = time.monotonic()
     try:
-        code, output = await run(reactor, [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
-                                 str(work))
+        code, output = await run(
+            reactor, [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"], str(work)
+        )
         if code != 0:
-            raise NotReady(f"npm ci in {work} failed with exit code {code}: {' | '.join(output.splitlines()[-5:])}")
+            raise NotReady(
+                f"npm ci in {work} failed with exit code {code}: {' | '.join(output.splitlines()[-5:])}"
+            )
         _replace(work, directory)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check_dir(directory)
-    log.info("Installed the renderer into {directory} in {seconds:.1f} s", directory=directory,
-             seconds=time.monotonic() - started)
+    log.info(
+        "Installed the renderer into {directory} in {seconds:.1f} s",
+        directory=directory,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _replace(work: Path, directory: Path) -> None:

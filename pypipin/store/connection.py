@@ -144,7 +144,16 @@ def connect(reactor: Any, where: Address, ca_file: str, timeout: float, watcher:
     endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, where.host, where.port, timeout=timeout)
     if where.tls:
         endpoint = wrapClientTLS(ssl.optionsForClientTLS(where.host, trustRoot=trust(ca_file)), endpoint)
-    factory = _Factory(watcher, repr(where), where.db, 1, isLazy=False, charset=None, password=where.password,
-                       replyTimeout=timeout, username=where.username)
+    factory = _Factory(
+        watcher,
+        repr(where),
+        where.db,
+        1,
+        isLazy=False,
+        charset=None,
+        password=where.password,
+        replyTimeout=timeout,
+        username=where.username,
+    )
     factory.startConnecting(_Noting(endpoint, watcher, where))
     return factory.handler

@@ -63,8 +63,11 @@ class LRU:
         self.bytes += size
         while len(self) > self.max_entries or self.bytes > self.max_bytes:
             # probation's least recently used first, unless it is the entry just set and some are protected
-            oldest = self._probation if self._probation and (
-                next(iter(self._probation)) != key or not self._protected) else self._protected
+            oldest = (
+                self._probation
+                if self._probation and (next(iter(self._probation)) != key or not self._protected)
+                else self._protected
+            )
             self._drop(oldest, next(iter(oldest)))
 
     def pop(self, key: Any) -> None:
@@ -75,5 +78,3 @@ class LRU:
     def _drop(self, segment: OrderedDict[Any, tuple[float, Any]], key: Any) -> None:
         _, value = segment.pop(key)
         self.bytes -= len(key) + len(value)
-
-

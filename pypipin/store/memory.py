@@ -10,11 +10,6 @@ from pypipin.store.lru import LRU
 log = Logger()
 
 
-
-
-
-
-
 class Store(Protocol):
     """What the service needs of a shared cache."""
 
@@ -65,7 +60,3 @@ class MemoryStore:
     def delete(self, key: str) -> defer.Deferred[None]:
         self.lru.pop(key)
         return defer.succeed(None)
-
-
-
-

@@ -50,8 +50,9 @@ class RedisStore:
     the cause), when the cause changes (at most once a minute) and when they end.
     """
 
-    def __init__(self, clock: IReactorTime, where: Address, ca_file: str, fallback: MemoryStore,
-                 timeout: float = 1.0) -> None:
+    def __init__(
+        self, clock: IReactorTime, where: Address, ca_file: str, fallback: MemoryStore, timeout: float = 1.0
+    ) -> None:
         self._clock = clock
         self._fallback = fallback
         self._timeout = timeout
@@ -68,8 +69,10 @@ class RedisStore:
     def up(self) -> None:
         """A connection is usable (told by the connection, as its ``Watcher``)."""
         if self._up is False:
-            log.info("Redis is back after {seconds:.1f} s: using the shared cache again",
-                     seconds=self._clock.seconds() - self._down_since)
+            log.info(
+                "Redis is back after {seconds:.1f} s: using the shared cache again",
+                seconds=self._clock.seconds() - self._down_since,
+            )
         elif self._up is None:
             log.info("Redis connected: using the shared cache")
         self._up, self.reason = True, None
@@ -81,17 +84,25 @@ class RedisStore:
             self._down_since = now
         elif reason == self.reason or now < self._logged_at + OUTAGE_LOG_SECONDS:
             return  # /health keeps showing the cause that was logged
-        log.error("Redis unusable ({reason}): serving from the in-process cache, retrying with back-off",
-                  reason=reason)
+        log.error(
+            "Redis unusable ({reason}): serving from the in-process cache, retrying with back-off",
+            reason=reason,
+        )
         self._up, self.reason, self._logged_at = False, reason, now
 
-    def _call(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+    def _call(
+        self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any
+    ) -> defer.Deferred[Any]:
         if self._up is None:
-            started = defer.ensureDeferred(poll_until(self._clock, lambda: self._up is not None, self._timeout))
+            started = defer.ensureDeferred(
+                poll_until(self._clock, lambda: self._up is not None, self._timeout)
+            )
             return started.addCallback(lambda _: self._command(fallback, name, *args, **kwargs))
         return self._command(fallback, name, *args, **kwargs)
 
-    def _command(self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+    def _command(
+        self, fallback: Callable[[], defer.Deferred[Any]], name: str, *args: Any, **kwargs: Any
+    ) -> defer.Deferred[Any]:
         if not self._up:
             return fallback()
         # a timeout drops the connection (txredisapi's replyTimeout): the outage is noted there
@@ -104,13 +115,17 @@ class RedisStore:
     def set(self, key: str, value: bytes, ttl: float) -> defer.Deferred[None]:
         # kept in the fallback too, so a Redis outage does not lose what this process served
         self._fallback.set(key, value, ttl)
-        return self._call(lambda: defer.succeed(None), "set", key, value, expire=max(int(ttl), 1)).addCallback(
-            lambda _: None
-        )
+        return self._call(
+            lambda: defer.succeed(None), "set", key, value, expire=max(int(ttl), 1)
+        ).addCallback(lambda _: None)
 
     def add(self, key: str, value: bytes, ttl: float) -> defer.Deferred[bool]:
         return self._call(
-            lambda: self._fallback.add(key, value, ttl), "set", key, value, pexpire=max(int(ttl * 1000), 1),
+            lambda: self._fallback.add(key, value, ttl),
+            "set",
+            key,
+            value,
+            pexpire=max(int(ttl * 1000), 1),
             only_if_not_exists=True,
         ).addCallback(bool)
 
@@ -121,5 +136,3 @@ class RedisStore:
     def disconnect(self) -> defer.Deferred[Any]:
         done: defer.Deferred[Any] = self._redis.disconnect()
         return done
-
-

@@ -1,6 +1,7 @@
 """The PyPI JSON API and pypistats, fetched with treq."""
 
-from typing import Any, Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import treq
 from treq.client import HTTPClient
@@ -96,24 +97,31 @@ class Upstream:
         return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats, validators)
 
     def _get(
-        self, url: str, reduce: Callable[[bytes], Any], validators: Mapping[str, str] | None,
+        self,
+        url: str,
+        reduce: Callable[[bytes], Any],
+        validators: Mapping[str, str] | None,
         credentials: Mapping[bytes, bytes] | None = None,
     ) -> defer.Deferred[Fetched]:
         d = self._slots.run(
-            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {})))
+            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {}))
+        )
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
         d.addErrback(self._failed, url)
         # decoded past _failed: a document we cannot use is Garbled, any other error a bug, shown as one
         return d.addCallback(self._summarised, url, reduce)
 
-    async def _fetch(self, url: str, validators: Mapping[str, str],
-                     credentials: Mapping[bytes, bytes]) -> tuple[bytes | None, dict[str, str]]:
+    async def _fetch(
+        self, url: str, validators: Mapping[str, str], credentials: Mapping[bytes, bytes]
+    ) -> tuple[bytes | None, dict[str, str]]:
         """The body of a 200 (None for a 304) and its validators."""
         # Twisted drops Authorization on a redirect to another host: credentials reach only theirs
         headers: dict[bytes | str, bytes | str] = {b"User-Agent": USER_AGENT, b"Accept": b"application/json"}
         headers.update(credentials.items())
-        headers.update((VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items())
+        headers.update(
+            (VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items()
+        )
         response = await self._http.get(url, headers=headers)
         body = await self._body(url, response)
         if response.code == 304 and validators:
@@ -124,13 +132,16 @@ class Upstream:
             raise RateLimited(retry_after(response.headers.getRawHeaders(b"Retry-After", [None])[0]))
         if response.code != 200:
             raise Unavailable(f"{url}: HTTP {response.code}")
-        given = {name: response.headers.getRawHeaders(name.encode(), [b""])[0].decode("latin-1")
-                 for name in VALIDATORS}
+        given = {
+            name: response.headers.getRawHeaders(name.encode(), [b""])[0].decode("latin-1")
+            for name in VALIDATORS
+        }
         return body, {name: value for name, value in given.items() if 0 < len(value) <= MAX_VALIDATOR}
 
     @staticmethod
-    def _summarised(fetched: tuple[bytes | None, dict[str, str]], url: str,
-                    reduce: Callable[[bytes], Any]) -> Fetched:
+    def _summarised(
+        fetched: tuple[bytes | None, dict[str, str]], url: str, reduce: Callable[[bytes], Any]
+    ) -> Fetched:
         """The summary ``reduce`` makes of a fetched body; Unavailable for a document we cannot use."""
         body, validators = fetched
         if body is None:  # 304: the copy we have is still the upstream's

@@ -7,7 +7,9 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from pypipin._twisted import quiet_pool
 
 
-def client(reactor: IReactorTime, per_host: int, connect_timeout: float) -> tuple[HTTPClient, HTTPConnectionPool]:
+def client(
+    reactor: IReactorTime, per_host: int, connect_timeout: float
+) -> tuple[HTTPClient, HTTPConnectionPool]:
     """A treq client on its own keep-alive pool (treq asks for gzip and decodes it)."""
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = per_host

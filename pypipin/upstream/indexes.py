@@ -7,8 +7,8 @@ are never part of its URL, its ``repr`` or an error message.
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pypipin.data.keys import NOT_INDEX_NAMES

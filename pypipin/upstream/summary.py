@@ -18,8 +18,13 @@ MAX_TAGS = 64  # most ABI tags and most platform tags kept
 MAX_WHEELS = 1000  # most wheel file names of the latest release read for tags
 MAX_WHEEL_DOTS = 16  # compressed tag sets multiply (py2.py3-...): a name with more dots is not expanded
 # classifiers the rules read; the others are not kept
-CLASSIFIER_PREFIXES = ("Development Status ::", "Framework ::", "License ::", "Programming Language :: Python",
-                       "Typing ::")
+CLASSIFIER_PREFIXES = (
+    "Development Status ::",
+    "Framework ::",
+    "License ::",
+    "Programming Language :: Python",
+    "Typing ::",
+)
 
 
 class Garbled(Exception):
@@ -100,7 +105,9 @@ _UNDECODED = (msgspec.DecodeError, RecursionError)
 _SPLIT: dict[Decoded, msgspec.json.Decoder[Any]] = {struct: _splitter(struct) for struct in (Document, Info)}
 _DECODERS: dict[tuple[Decoded, str], msgspec.json.Decoder[Any]] = {
     (struct, field.name): msgspec.json.Decoder(field.type)
-    for struct in (Document, Info) for field in msgspec.structs.fields(struct)}
+    for struct in (Document, Info)
+    for field in msgspec.structs.fields(struct)
+}
 
 
 def _fields(raw: bytes, struct: Decoded) -> dict[str, Any]:
@@ -112,7 +119,9 @@ def _fields(raw: bytes, struct: Decoded) -> dict[str, Any]:
         try:
             if any(part.count(mark) > most for mark, most in BOUNDS.get(name, ())):
                 raise Garbled(f"{name} has too many items")
-            values[name] = Info(**_fields(part, Info)) if name == "info" else _DECODERS[struct, name].decode(part)
+            values[name] = (
+                Info(**_fields(part, Info)) if name == "info" else _DECODERS[struct, name].decode(part)
+            )
         except (Garbled, msgspec.DecodeError):
             if name not in OPTIONAL:
                 raise
@@ -149,8 +158,11 @@ def _newest_release(releases: dict[str, list[File]] | None) -> str:
     Cheap on thousands of versions: names are first compared by their release segment
     (``1.2.3`` as numbers), and only those that can still win are parsed as versions.
     """
-    named = [(_release(name), name) for name, files in (releases or {}).items()
-             if len(name) <= MAX_FIELD and any(not f.yanked for f in files)]
+    named = [
+        (_release(name), name)
+        for name, files in (releases or {}).items()
+        if len(name) <= MAX_FIELD and any(not f.yanked for f in files)
+    ]
     # the highest of the names that are nothing but a release segment (each a valid version)
     top = max((release[0] for release, _ in named if release is not None and release[1]), default=None)
     best: tuple[Version, str] | None = None
@@ -175,8 +187,11 @@ def _tags(files: list[File]) -> tuple[list[str], list[str]]:
     """The distinct ABI tags and platform tags of the wheels among ``files``, sorted."""
     abis: set[str] = set()
     platforms: set[str] = set()
-    wheels = [f.filename for f in files
-              if f.filename.endswith(".whl") and len(f.filename) <= 255 and f.filename.count(".") <= MAX_WHEEL_DOTS]
+    wheels = [
+        f.filename
+        for f in files
+        if f.filename.endswith(".whl") and len(f.filename) <= 255 and f.filename.count(".") <= MAX_WHEEL_DOTS
+    ]
     for filename in wheels[:MAX_WHEELS]:
         try:
             tags = parse_wheel_filename(filename)[3]
@@ -192,8 +207,9 @@ def from_pypi(body: bytes) -> dict[str, Any]:
     document = decode_pypi(body)
     info = document.info
     files = document.urls or []
-    classifiers = [c for c in info.classifiers or ()
-                   if len(c) <= MAX_FIELD and c.startswith(CLASSIFIER_PREFIXES)]
+    classifiers = [
+        c for c in info.classifiers or () if len(c) <= MAX_FIELD and c.startswith(CLASSIFIER_PREFIXES)
+    ]
     abi_tags, platform_tags = _tags(files)
     vulnerabilities = document.vulnerabilities
     return {
@@ -204,7 +220,9 @@ def from_pypi(body: bytes) -> dict[str, Any]:
         "license": (info.license or "").strip()[:LICENSE_CHARS],
         "license_expression": _bounded(info.license_expression),
         "packagetypes": sorted({f.packagetype for f in files if len(f.packagetype) <= 32})[:16],
-        "vulnerabilities": None if vulnerabilities is None else sum(v.withdrawn is None for v in vulnerabilities),
+        "vulnerabilities": None
+        if vulnerabilities is None
+        else sum(v.withdrawn is None for v in vulnerabilities),
         "abi_tags": abi_tags,
         "platform_tags": platform_tags,
     }

@@ -24,7 +24,9 @@ _encode = msgspec.json.Encoder().encode
 
 # in a combined-format field: control characters and bytes past ASCII as \xNN, quote and backslash escaped
 _ESCAPES = {code: f"\\x{code:02x}" for code in [*range(32), *range(127, 256)]} | {
-    ord('"'): '\\"', ord("\\"): "\\\\"}
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+}
 
 
 def _text(value: bytes | None) -> str | None:
@@ -53,9 +55,11 @@ def _field(value: bytes | None) -> str:
 
 def combined_line(timestamp: str, request: Request, about: RequestState) -> bytes:
     """The request in the combined log format (Twisted's ``combinedLogFormatter``, in a third of its time)."""
-    return (f'"{getattr(request.getClientAddress(), "host", "-")}" - - {timestamp} "{_field(request.method)} '
-            f'{_field(request.uri)} {_field(request.clientproto)}" {request.code} {request.sentLength or "-"} '
-            f'"{_field(request.getHeader(b"referer"))}" "{_field(request.getHeader(b"user-agent"))}"').encode()
+    return (
+        f'"{getattr(request.getClientAddress(), "host", "-")}" - - {timestamp} "{_field(request.method)} '
+        f'{_field(request.uri)} {_field(request.clientproto)}" {request.code} {request.sentLength or "-"} '
+        f'"{_field(request.getHeader(b"referer"))}" "{_field(request.getHeader(b"user-agent"))}"'
+    ).encode()
 
 
 class _JSONLine(msgspec.Struct):
@@ -78,23 +82,25 @@ class _JSONLine(msgspec.Struct):
 
 def json_line(timestamp: str, request: Request, about: RequestState) -> bytes:
     """The request as one JSON object: the combined format's fields, and what the service learnt."""
-    return _encode(_JSONLine(
-        getattr(request.getClientAddress(), "host", None),
-        timestamp.strip("[]"),
-        _text(request.method),
-        _text(request.uri),
-        _text(request.clientproto),
-        request.code,
-        request.sentLength,
-        _text(request.getHeader(b"referer")),
-        _text(request.getHeader(b"user-agent")),
-        _text(request.getHeader(b"host")),
-        _text(request.getHeader(b"x-forwarded-for")),
-        None if about.duration is None else round(about.duration * 1000, 3),
-        about.badge,
-        about.format,
-        about.cache,
-    ))
+    return _encode(
+        _JSONLine(
+            getattr(request.getClientAddress(), "host", None),
+            timestamp.strip("[]"),
+            _text(request.method),
+            _text(request.uri),
+            _text(request.clientproto),
+            request.code,
+            request.sentLength,
+            _text(request.getHeader(b"referer")),
+            _text(request.getHeader(b"user-agent")),
+            _text(request.getHeader(b"host")),
+            _text(request.getHeader(b"x-forwarded-for")),
+            None if about.duration is None else round(about.duration * 1000, 3),
+            about.badge,
+            about.format,
+            about.cache,
+        )
+    )
 
 
 class Batches:
@@ -136,7 +142,9 @@ class Batches:
                 self._file.write(batch)
                 self._file.flush()
             except OSError as error:  # a full disk must not stop the badges
-                log.error("Access log not written ({error}): {count} bytes lost", error=error, count=len(batch))
+                log.error(
+                    "Access log not written ({error}): {count} bytes lost", error=error, count=len(batch)
+                )
 
     def reopen(self) -> None:
         self.flush()
@@ -154,8 +162,14 @@ class Batches:
 class _MeteredSite(Site):
     """Counts every finished request in the metrics, then adds its access log line (if any) to the batch."""
 
-    def __init__(self, resource: Resource, counters: Counters, clock: IReactorTime, batches: Batches | None,
-                 format: Callable[[str, Request, RequestState], bytes]) -> None:
+    def __init__(
+        self,
+        resource: Resource,
+        counters: Counters,
+        clock: IReactorTime,
+        batches: Batches | None,
+        format: Callable[[str, Request, RequestState], bytes],
+    ) -> None:
         super().__init__(resource)  # type: ignore[no-untyped-call]  # Site.__init__ has no hints
         self._format = format
         self._counters = counters
@@ -181,8 +195,11 @@ class _MeteredSite(Site):
         return self._timestamp
 
 
-def site(resource: Resource, access_log: str, log_format: str, counters: Counters,
-         clock: IReactorTime) -> tuple[Site, Batches | None]:
+def site(
+    resource: Resource, access_log: str, log_format: str, counters: Counters, clock: IReactorTime
+) -> tuple[Site, Batches | None]:
     """A Site logging each request to standard output (``-``), a file (a path), or nowhere (``none``)."""
     batches = None if access_log == "none" else Batches(clock, None if access_log == "-" else access_log)
-    return _MeteredSite(resource, counters, clock, batches, json_line if log_format == "json" else combined_line), batches
+    return _MeteredSite(
+        resource, counters, clock, batches, json_line if log_format == "json" else combined_line
+    ), batches

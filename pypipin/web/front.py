@@ -32,8 +32,14 @@ class Front(Resource):
 
     isLeaf = True
 
-    def __init__(self, clock: IReactorTime, hot: LRU, inner: Resource, counters: Counters,
-                 hot_key: Callable[[bytes], bytes | None]) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        hot: LRU,
+        inner: Resource,
+        counters: Counters,
+        hot_key: Callable[[bytes], bytes | None],
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._clock = clock
         self._hot = hot
@@ -92,5 +98,3 @@ def _readable(path: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-

@@ -9,16 +9,16 @@ import hashlib
 import html
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
-from pypipin.badges.rules import DEFAULT_PERIOD, PERIODS
-from pypipin.badges.rules import FRAMEWORKS
-from pypipin.upstream.indexes import DEFAULT
-from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 from pypipin.badges.formats import FORMATS, IMAGES, RASTERS
+from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
+from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 from pypipin.badges.parsing import HEX_COLOR, MAX_LABEL, MAX_NAME, NAMED_COLORS, SCALES, STYLES
+from pypipin.badges.rules import DEFAULT_PERIOD, FRAMEWORKS, PERIODS
+from pypipin.upstream.indexes import DEFAULT
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -45,21 +45,43 @@ def _codes(values: Any) -> str:
 
 def parameters() -> list[Parameter]:
     """Every query parameter a badge URL takes."""
-    colours = f"a name ({_codes(sorted(NAMED_COLORS))}) or hex with or without # ({_codes(['4c1', '#44cc11'])})"
+    colours = (
+        f"a name ({_codes(sorted(NAMED_COLORS))}) or hex with or without # ({_codes(['4c1', '#44cc11'])})"
+    )
     return [
         Parameter(("style",), _codes(STYLES), _code(STYLES[0]), "The badge's look."),
-        Parameter(("label", "text"), f"any text, up to {MAX_LABEL} characters", "the badge's label",
-                  "Replaces the label, the left half."),
+        Parameter(
+            ("label", "text"),
+            f"any text, up to {MAX_LABEL} characters",
+            "the badge's label",
+            "Replaces the label, the left half.",
+        ),
         Parameter(("color", "colorB"), colours, "the rule's colour", "Colours the message, the right half."),
         Parameter(("labelColor", "colorA"), colours, _code("grey"), "Colours the label."),
-        Parameter(("period",), _codes(PERIODS), _code(DEFAULT_PERIOD),
-                  "Downloads, pypip.in form (the shields.io names fix it)."),
-        Parameter(("include_prereleases",), "present or absent", "absent",
-                  "Version: the newest release by PEP 440 order, pre-releases included."),
-        Parameter(("scale",), f"{SCALES[0]} to {SCALES[-1]}", _code(str(SCALES[0])),
-                  f"Raster formats ({_codes(RASTERS)}): a larger image."),
-        Parameter(("cacheSeconds",), f"seconds, up to {MAX_CACHE_SECONDS // 86400} days", "per badge",
-                  "Raises the HTTP cache lifetime, never lowers it."),
+        Parameter(
+            ("period",),
+            _codes(PERIODS),
+            _code(DEFAULT_PERIOD),
+            "Downloads, pypip.in form (the shields.io names fix it).",
+        ),
+        Parameter(
+            ("include_prereleases",),
+            "present or absent",
+            "absent",
+            "Version: the newest release by PEP 440 order, pre-releases included.",
+        ),
+        Parameter(
+            ("scale",),
+            f"{SCALES[0]} to {SCALES[-1]}",
+            _code(str(SCALES[0])),
+            f"Raster formats ({_codes(RASTERS)}): a larger image.",
+        ),
+        Parameter(
+            ("cacheSeconds",),
+            f"seconds, up to {MAX_CACHE_SECONDS // 86400} days",
+            "per badge",
+            "Raises the HTTP cache lifetime, never lowers it.",
+        ),
     ]
 
 
@@ -147,7 +169,8 @@ def _card(kind: Kind) -> str:
 
 def _options(values: Any, selected: str) -> str:
     return "".join(
-        f"<option{' selected' if str(value) == selected else ''}>{html.escape(str(value))}</option>" for value in values
+        f"<option{' selected' if str(value) == selected else ''}>{html.escape(str(value))}</option>"
+        for value in values
     )
 
 
@@ -279,8 +302,10 @@ def _format_note(fmt: str) -> str:
     if fmt == "svg":
         return "The default; sharp at any size."
     if fmt == "json":
-        return ("shields.io's endpoint schema, for "
-                "<code>https://img.shields.io/endpoint?url=…/pypi/v/twisted.json</code>.")
+        return (
+            "shields.io's endpoint schema, for "
+            "<code>https://img.shields.io/endpoint?url=…/pypi/v/twisted.json</code>."
+        )
     return f"Drawn from the SVG; {_code('?scale=2')} for a larger image."
 
 
@@ -296,8 +321,8 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
 <title>pypipin: PyPI badges for your README</title>
 <meta name=description content="Badges for any package on PyPI, with ready-to-paste Markdown, reStructuredText and HTML.">
 <link rel=icon href="data:,">
-<link rel=stylesheet href="{asset('home.css')}">
-<script src="{asset('home.js')}" defer></script>
+<link rel=stylesheet href="{asset("home.css")}">
+<script src="{asset("home.js")}" defer></script>
 </head>
 <body>
 <header class=masthead>

@@ -230,9 +230,17 @@ class Listener(ServerFactory):
 
     noisy = False  # the Site inside logs its own start and stop
 
-    def __init__(self, site: Site, per_address: int, total: int, trusted: tuple[Network, ...],
-                 head_timeout: float = 10.0, idle_timeout: float = 15.0, refused: Counter[str] | None = None,
-                 response_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        site: Site,
+        per_address: int,
+        total: int,
+        trusted: tuple[Network, ...],
+        head_timeout: float = 10.0,
+        idle_timeout: float = 15.0,
+        refused: Counter[str] | None = None,
+        response_timeout: float = 30.0,
+    ) -> None:
         site.protocol = Channel  # type: ignore[method-assign,assignment]  # Site documents this; typed for H2
         site.timeOut = idle_timeout
         self.site = site
@@ -276,5 +284,3 @@ class Listener(ServerFactory):
             self._open[host] = left
         else:
             self._open.pop(host, None)
-
-

@@ -48,7 +48,13 @@ def respond(body: bytes, wanted: BadgeRequest, caching: bytes) -> Response:
     digest = hashlib.sha256(body).hexdigest()[:32].encode()
     served = FORMATS[wanted.format]
     gzipped = compress(body) if served.gzipped else None
-    return Response(body, gzipped, served.content_type.encode(), caching, b'"%s"' % digest,
-                    b'"%s-gz"' % digest, wanted.kind.name, wanted.format)
-
-
+    return Response(
+        body,
+        gzipped,
+        served.content_type.encode(),
+        caching,
+        b'"%s"' % digest,
+        b'"%s-gz"' % digest,
+        wanted.kind.name,
+        wanted.format,
+    )

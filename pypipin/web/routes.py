@@ -1,7 +1,8 @@
 """The routes of the HTTP face: badges, the home page and its assets, /health and /metrics."""
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
@@ -11,30 +12,21 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.static import File
 
-from pypipin.web import home
-from pypipin.store.lru import LRU
-from pypipin.store.memory import Store
-from pypipin.web.encoding import body_for, choose, compress
-from pypipin.data.images import Drawer
-from pypipin.upstream.indexes import DEFAULT, Index
+from pypipin.answers import Answers
 from pypipin.badges.lifetimes import HOME_MAX_AGE, REFUSED, STATIC_MAX_AGE
+from pypipin.badges.parsing import key, parse, query
+from pypipin.data.images import Drawer
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown, RenderFailed
-from pypipin.badges.parsing import key, parse, query
-from pypipin.web.state import state
-from pypipin.answers import Answers
+from pypipin.store.lru import LRU
+from pypipin.store.memory import Store
+from pypipin.upstream.indexes import DEFAULT, Index
+from pypipin.web import home
 from pypipin.web.clients import Network, client
+from pypipin.web.encoding import body_for, choose, compress
 from pypipin.web.front import Front
 from pypipin.web.response import Response, respond
-
-
-
-
-
-
-
-
-
+from pypipin.web.state import state
 
 
 class _Static(File):
@@ -146,7 +138,9 @@ class Routes:
         if answer.refused:  # one generic image per kind and format: its response is made once
             response = self._refusals.get((wanted.kind.name, wanted.format))
             if response is None:
-                response = self._refusals[wanted.kind.name, wanted.format] = respond(answer.body, wanted, REFUSED)
+                response = self._refusals[wanted.kind.name, wanted.format] = respond(
+                    answer.body, wanted, REFUSED
+                )
             return response.write(request)
         response = respond(answer.body, wanted, answer.caching)
         if answer.keep_for > 0:

@@ -19,8 +19,9 @@ from twisted.protocols import policies
 from twisted.web import http, resource, server
 
 
-def release_file(name: str, version: str, packagetype: str, yanked: bool = False,
-                 tags: str = "py3-none-any") -> dict[str, Any]:
+def release_file(
+    name: str, version: str, packagetype: str, yanked: bool = False, tags: str = "py3-none-any"
+) -> dict[str, Any]:
     """One entry of ``urls`` / ``releases[v]``, with every key PyPI sends; ``tags`` those of a wheel."""
     if packagetype == "bdist_wheel":
         filename = f"{name.replace('-', '_')}-{version}-{tags}.whl"
@@ -103,9 +104,17 @@ def pypi_document(
 
 
 PLATFORMS = (
-    "manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
-    "musllinux_1_2_x86_64", "musllinux_1_2_aarch64", "macosx_10_13_x86_64", "macosx_11_0_arm64", "win_amd64",
-    "win32", "win_arm64", "manylinux_2_17_ppc64le.manylinux2014_ppc64le", "manylinux_2_17_s390x.manylinux2014_s390x",
+    "manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "musllinux_1_2_x86_64",
+    "musllinux_1_2_aarch64",
+    "macosx_10_13_x86_64",
+    "macosx_11_0_arm64",
+    "win_amd64",
+    "win32",
+    "win_arm64",
+    "manylinux_2_17_ppc64le.manylinux2014_ppc64le",
+    "manylinux_2_17_s390x.manylinux2014_s390x",
     "manylinux_2_17_armv7l.manylinux2014_armv7l",
 )
 # the biggest real documents, by shape: releases, wheels per release and the tags of wheel n
@@ -115,28 +124,44 @@ BIG = {
     "boto3": (2400, 1, lambda n: "py3-none-any"),
 }
 BIG_CLASSIFIERS = [  # the classifiers of the big documents
-    "Development Status :: 5 - Production/Stable", "Intended Audience :: Developers",
-    "Intended Audience :: Science/Research", "License :: OSI Approved :: BSD License", "Operating System :: MacOS",
-    "Operating System :: Microsoft :: Windows", "Operating System :: POSIX :: Linux", "Programming Language :: C",
-    "Programming Language :: Python", "Programming Language :: Python :: 3",
+    "Development Status :: 5 - Production/Stable",
+    "Intended Audience :: Developers",
+    "Intended Audience :: Science/Research",
+    "License :: OSI Approved :: BSD License",
+    "Operating System :: MacOS",
+    "Operating System :: Microsoft :: Windows",
+    "Operating System :: POSIX :: Linux",
+    "Programming Language :: C",
+    "Programming Language :: Python",
+    "Programming Language :: Python :: 3",
     *(f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 15)),
-    "Programming Language :: Python :: 3 :: Only", "Programming Language :: Python :: Implementation :: CPython",
-    "Programming Language :: Python :: Implementation :: PyPy", "Topic :: Scientific/Engineering",
-    "Topic :: Software Development", "Typing :: Typed",
+    "Programming Language :: Python :: 3 :: Only",
+    "Programming Language :: Python :: Implementation :: CPython",
+    "Programming Language :: Python :: Implementation :: PyPy",
+    "Topic :: Scientific/Engineering",
+    "Topic :: Software Development",
+    "Typing :: Typed",
 ]
 
 
 def big_document(name: str) -> dict[str, Any]:
     """A 3-5 MB document shaped like ``name``'s on PyPI (uv, numpy or boto3): thousands of files."""
     count, wheels, tags = BIG[name]
-    versions = [f"{1 + n // 400}.{n // 20 % 20}.{n % 20}" + ("rc1" if n % 9 == 8 else "") for n in range(count)]
+    versions = [
+        f"{1 + n // 400}.{n // 20 % 20}.{n % 20}" + ("rc1" if n % 9 == 8 else "") for n in range(count)
+    ]
     releases = {
         version: [release_file(name, version, "sdist")]
         + [release_file(name, version, "bdist_wheel", tags=tags(n)) for n in range(wheels)]
         for version in versions
     }
-    document = pypi_document(name, version=versions[-2], classifiers=BIG_CLASSIFIERS, releases=releases,
-                             license_expression="BSD-3-Clause")
+    document = pypi_document(
+        name,
+        version=versions[-2],
+        classifiers=BIG_CLASSIFIERS,
+        releases=releases,
+        license_expression="BSD-3-Clause",
+    )
     document["info"]["description"] = f"# {name}\n\n" + "A long description of the package. " * 300
     document["urls"] = releases[versions[-2]]
     del document["releases"]["0.1.0"]
@@ -183,7 +208,11 @@ class _Counting(policies.ProtocolWrapper):
 
 def stats_document(name: str, day: int, week: int, month: int) -> dict[str, Any]:
     """A document shaped like ``GET https://pypistats.org/api/packages/<name>/recent``."""
-    return {"data": {"last_day": day, "last_month": month, "last_week": week}, "package": name, "type": "recent_downloads"}
+    return {
+        "data": {"last_day": day, "last_month": month, "last_week": week},
+        "package": name,
+        "type": "recent_downloads",
+    }
 
 
 class FakeUpstream(resource.Resource):
@@ -357,8 +386,12 @@ def serve_forever(port: int, packages: int, delay: float = 0.0, hostile: bool = 
     fake = FakeUpstream()
     fake.delay = delay
     for n in range(packages):
-        fake.add(f"pkg{n}", version=f"1.{n}.0", classifiers=["Development Status :: 4 - Beta", "Typing :: Typed"],
-                 month=n * 1000)
+        fake.add(
+            f"pkg{n}",
+            version=f"1.{n}.0",
+            classifiers=["Development Status :: 4 - Beta", "Typing :: Typed"],
+            month=n * 1000,
+        )
     for name in BIG:
         fake.add(name)
         fake.packages[name] = json.dumps(big_document(name)).encode()
@@ -372,5 +405,9 @@ def serve_forever(port: int, packages: int, delay: float = 0.0, hostile: bool = 
 if __name__ == "__main__":
     import sys
 
-    serve_forever(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0, "hostile" in sys.argv[4:])
-
+    serve_forever(
+        int(sys.argv[1]),
+        int(sys.argv[2]),
+        float(sys.argv[3]) if len(sys.argv) > 3 else 0.0,
+        "hostile" in sys.argv[4:],
+    )

@@ -2,7 +2,6 @@
 
 from html.parser import HTMLParser
 
-
 from pypipin.web import home
 
 

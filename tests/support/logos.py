@@ -1,9 +1,5 @@
 """Logos for the logo check and the renderer: real ones, and the hostile ones of issues 10 and 17."""
 
-
-
-
-
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
 
 
@@ -23,6 +19,7 @@ FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and
 
 def clip_chain(depth: int, fan_out: int) -> str:
     """Issue 17's logo: clip paths of ``fan_out`` shapes, each shape clipped by the next clip path."""
+
     def level(n: int) -> str:
         clipped = f' clip-path="url(#c{n + 1})"' if n + 1 < depth else ""
         return f'<clipPath id="c{n}">' + f'<rect width="24" height="24"{clipped}/>' * fan_out + "</clipPath>"
@@ -42,9 +39,10 @@ PYTHON = (  # simple-icons' Python logo, shortened
 CLIPPED = (  # an exported drawing: every path clipped to the page, the page clipped by a rounded frame
     f'<svg {SVG_NS} viewBox="0 0 64 64"><clipPath id="frame"><circle cx="32" cy="32" r="31"/></clipPath>'
     '<clipPath id="page" clip-path="url(#frame)"><rect width="64" height="64" rx="8"/></clipPath>'
-    + "".join(f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>'
-      for n in range(0, 64, 8))
-    + '</svg>'
+    + "".join(
+        f'<path clip-path="url(#page)" style="opacity:.9" d="M{n} 0h8v64h-8z"/>' for n in range(0, 64, 8)
+    )
+    + "</svg>"
 )
 
 

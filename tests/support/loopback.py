@@ -60,8 +60,9 @@ def raw_get_from(source: str, url: str, target: str) -> tuple[int, bytes]:
     """A GET of the request target as written (no client library normalises it) from ``source``;
     blocking (from a test on the reactor: ``deferToThread``)."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15,
-                                            source_address=(source, 0))
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=15, source_address=(source, 0)
+    )
     try:
         connection.request("GET", target, headers={"Host": "badges.test"})
         response = connection.getresponse()

@@ -75,8 +75,20 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, *self.extra],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                *self.extra,
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
@@ -103,15 +115,27 @@ class Daemon:
         self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
         self.out = tempfile.NamedTemporaryFile(prefix="pypipin-stdout-", suffix=".txt", delete=False).name
         args = [
-            TWISTD, "--pidfile=", "-n", "--logfile", self.log, "pypipin",
-            "--port", f"tcp:{self.port}:backlog=1024:interface=127.0.0.1",
-            "--redis", redis_url,
-            "--pypi-url", upstream_url + "/pypi",
-            "--stats-url", upstream_url + "/api",
-            "--upstream-timeout", "2",
+            TWISTD,
+            "--pidfile=",
+            "-n",
+            "--logfile",
+            self.log,
+            "pypipin",
+            "--port",
+            f"tcp:{self.port}:backlog=1024:interface=127.0.0.1",
+            "--redis",
+            redis_url,
+            "--pypi-url",
+            upstream_url + "/pypi",
+            "--stats-url",
+            upstream_url + "/api",
+            "--upstream-timeout",
+            "2",
             *extra,
         ]
-        limit = None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        limit = (
+            None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        )
         with open(self.out, "wb") as out:  # where the default access log goes
             self.process = subprocess.Popen(args, cwd=tempfile.gettempdir(), preexec_fn=limit, stdout=out)
 
@@ -139,7 +163,9 @@ class Daemon:
         found = []
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+                fields = dict(
+                    line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+                )
             except OSError:
                 continue
             if fields.get("PPid", "").strip() == str(self.process.pid):
@@ -164,8 +190,16 @@ class FakeUpstreamProcess:
     def __init__(self, packages: int, delay: float = 0.0, hostile: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fakepypi.py")), str(self.port),
-                                         str(packages), str(delay), *(["hostile"] if hostile else [])])
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("fakepypi.py")),
+                str(self.port),
+                str(packages),
+                str(delay),
+                *(["hostile"] if hostile else []),
+            ]
+        )
         wait_for_port(self.port, timeout=60)
 
     def requests(self) -> dict[str, int]:
@@ -212,9 +246,20 @@ class Varnish:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [VARNISHD, "-F", "-n", os.path.dirname(config) + "/work", "-a", f"127.0.0.1:{self.port}", "-f", config,
-             "-s", "malloc,32m"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                VARNISHD,
+                "-F",
+                "-n",
+                os.path.dirname(config) + "/work",
+                "-a",
+                f"127.0.0.1:{self.port}",
+                "-f",
+                config,
+                "-s",
+                "malloc,32m",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
 
@@ -237,8 +282,9 @@ class HAProxy:
         text = text.replace("    maxconn 20000\n", "    maxconn 200\n")
         self.config = Path(tempfile.mkdtemp(prefix="pypipin-haproxy-"), "haproxy.cfg")
         self.config.write_text(text)
-        self.process = subprocess.Popen([HAPROXY, "-db", "-f", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [HAPROXY, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:

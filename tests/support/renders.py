@@ -7,14 +7,21 @@ from typing import Any
 from twisted.internet import reactor
 
 
-
 def data_url(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def spec(label: str, fmt: str = "png", scale: int = 1, logo: str | None = None) -> dict[str, Any]:
-    return {"label": label, "message": "yes", "color": "brightgreen", "labelColor": None, "style": "flat",
-            "format": fmt, "scale": scale, "logo": logo}
+    return {
+        "label": label,
+        "message": "yes",
+        "color": "brightgreen",
+        "labelColor": None,
+        "style": "flat",
+        "format": fmt,
+        "scale": scale,
+        "logo": logo,
+    }
 
 
 async def timed(work: Any) -> tuple[float, Any]:

@@ -8,6 +8,7 @@ socket or the real clock.
 
 import json
 from dataclasses import dataclass
+from ipaddress import ip_network
 from typing import Any
 
 import treq
@@ -16,15 +17,14 @@ from treq.testing import RequestTraversalAgent, StubTreq
 from twisted.internet import defer, task
 from twisted.python.failure import Failure
 
-from tests.support.fakepypi import FakeUpstream
 from pypipin.badges.kinds import KINDS
-from pypipin.store.memory import MemoryStore, Store
 from pypipin.metrics import Counters, MetricsPage, registry
 from pypipin.options import Options
 from pypipin.renderer.drawing import RendererDown, RenderFailed
 from pypipin.settings import Settings
+from pypipin.store.memory import MemoryStore, Store
 from pypipin.wiring import app, lru
-from ipaddress import ip_network
+from tests.support.fakepypi import FakeUpstream
 
 # one pypip.in URL name of every badge
 BADGE_NAMES = [next(iter(kind.original)) for kind in KINDS.values()]
@@ -103,30 +103,56 @@ class Stack:
     Stacks made with one ``store`` (and ``clock``) are daemons sharing one Redis.
     """
 
-    def __init__(self, *args: str, store: Store | None = None, clock: task.Clock | None = None,
-                 upstream: FakeUpstream | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        store: Store | None = None,
+        clock: task.Clock | None = None,
+        upstream: FakeUpstream | None = None,
+    ) -> None:
         self.clock = clock or task.Clock()
         self.clock.advance(1_000_000)  # timestamps far from zero, as on a real clock
         self.upstream = upstream or FakeUpstream(self.clock)
         self.options = Options()
         self.options.parseOptions(
-            ["--pypi-url", "http://pypi.test/pypi", "--stats-url", "http://pypi.test/api", "--redis", "none", *args]
+            [
+                "--pypi-url",
+                "http://pypi.test/pypi",
+                "--stats-url",
+                "http://pypi.test/api",
+                "--redis",
+                "none",
+                *args,
+            ]
         )
         self.settings = Settings.from_options(self.options)
         self.counters = Counters()
         self.store = store or MemoryStore(lru(self.clock, self.settings))
         self.renderer = FakeRenderer()
-        self._pypi = RequestTraversalAgent(self.upstream)  # the fake PyPI in memory; treq asks for gzip as in production
-        metrics = MetricsPage(registry(self.counters), self.settings.metrics.allow,
-                              self.settings.listener.trusted_proxies)
+        self._pypi = RequestTraversalAgent(
+            self.upstream
+        )  # the fake PyPI in memory; treq asks for gzip as in production
+        metrics = MetricsPage(
+            registry(self.counters), self.settings.metrics.allow, self.settings.listener.trusted_proxies
+        )
         self.hot = lru(self.clock, self.settings)  # the hot path's responses
-        self.app = app(self.settings, self.clock, self.store, HTTPClient(self._pypi), self.renderer,
-                       self.counters, metrics, hot=self.hot, drawn=lru(self.clock, self.settings))
+        self.app = app(
+            self.settings,
+            self.clock,
+            self.store,
+            HTTPClient(self._pypi),
+            self.renderer,
+            self.counters,
+            metrics,
+            hot=self.hot,
+            drawn=lru(self.clock, self.settings),
+        )
         self.resource = self.app.resource(self.clock)
         self._client = StubTreq(self.resource)
 
-    def request(self, path: str, method: str = "GET", headers: dict[bytes, list[bytes]] | None = None
-                ) -> defer.Deferred[Answer]:
+    def request(
+        self, path: str, method: str = "GET", headers: dict[bytes, list[bytes]] | None = None
+    ) -> defer.Deferred[Answer]:
         """Send a request; ``settle()`` it to get the ``Answer``."""
 
         async def send() -> Answer:

@@ -24,7 +24,12 @@ LABELS = ("vulnerabilities", "free-threading", "platforms")
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
 async def test_new_badges_in_both_url_forms_from_one_fetch(upstream: FakeUpstream, start_daemon) -> None:
-    for document in (documents.pycrypto(), documents.numpy(), documents.free_threaded(), documents.mobile_and_browser()):
+    for document in (
+        documents.pycrypto(),
+        documents.numpy(),
+        documents.free_threaded(),
+        documents.mobile_and_browser(),
+    ):
         upstream.packages[document["info"]["name"]] = document
     daemon = await start_daemon().ready()
     for package, messages in EXPECTED.items():
@@ -42,9 +47,13 @@ async def test_new_badges_in_both_url_forms_from_one_fetch(upstream: FakeUpstrea
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
 async def test_shields_frameworks_labels_and_404(upstream: FakeUpstream, start_daemon) -> None:
-    upstream.add("djangocms-text", classifiers=["Framework :: Django CMS :: 4.1", "Framework :: Django :: 4.2"])
-    upstream.add("jupyterlab-git", classifiers=["Framework :: Jupyter :: JupyterLab :: 4",
-                                                "Framework :: Jupyter :: JupyterLab :: 3"])
+    upstream.add(
+        "djangocms-text", classifiers=["Framework :: Django CMS :: 4.1", "Framework :: Django :: 4.2"]
+    )
+    upstream.add(
+        "jupyterlab-git",
+        classifiers=["Framework :: Jupyter :: JupyterLab :: 4", "Framework :: Jupyter :: JupyterLab :: 3"],
+    )
     daemon = await start_daemon().ready()
     for path, text in [
         ("/pypi/frameworkversions/django-cms/djangocms-text", ["django cms versions", "4.1"]),
@@ -55,6 +64,9 @@ async def test_shields_frameworks_labels_and_404(upstream: FakeUpstream, start_d
     ]:
         response, body = await get(daemon.url + path)
         assert response.code == 200 and svg_text(body) == text, path
-    for path in ("/pypi/frameworkversions/flask/djangocms-text", "/pypi/frameworkversions/Django%20CMS/djangocms-text"):
+    for path in (
+        "/pypi/frameworkversions/flask/djangocms-text",
+        "/pypi/frameworkversions/Django%20CMS/djangocms-text",
+    ):
         response, _ = await get(daemon.url + path)
         assert response.code == 404, path

@@ -7,11 +7,11 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import RedisServer
-from pypipin.data.keys import KEY_PREFIX
 from pypipin.badges.parsing import STYLES
+from pypipin.data.keys import KEY_PREFIX
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, svg_text
+from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -24,14 +24,18 @@ async def test_two_daemons_on_one_redis_share_one_pypi_call(
     upstream.delay = 0.4
     first = await start_daemon(redis.url).ready()
     second = await start_daemon(redis.url).ready()
-    urls = [f"{daemon.url}/v/shared/badge.svg?style={style}" for daemon in (first, second) for style in STYLES]
+    urls = [
+        f"{daemon.url}/v/shared/badge.svg?style={style}" for daemon in (first, second) for style in STYLES
+    ]
     answers = await defer.gatherResults([defer.ensureDeferred(get(url)) for url in urls])
     assert {tuple(text.lower() for text in svg_text(body)) for _, body in answers} == {("pypi", "v1.2.3")}
     assert upstream.requests["/pypi/shared/json"] == 1
 
 
 @pytest_twisted.ensureDeferred
-async def test_corrupt_values_in_redis_are_misses(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
+async def test_corrupt_values_in_redis_are_misses(
+    upstream: FakeUpstream, redis: RedisServer, start_daemon
+) -> None:
     upstream.add("demo")
     daemon = await start_daemon(redis.url).ready()
     redis.command("SET", KEY_PREFIX + "pypi:demo", "{not json")

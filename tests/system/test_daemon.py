@@ -7,10 +7,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import RedisServer
 from pypipin.data.keys import KEY_PREFIX
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep, svg_text
+from tests.support.processes import RedisServer
 from tests.support.stack import BADGE_NAMES, CLASSIFIERS, Stack
 
 pytestmark = pytest.mark.processes

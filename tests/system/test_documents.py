@@ -15,7 +15,9 @@ pytestmark = pytest.mark.processes
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_300000_release_document_does_not_stall_cached_badges(upstream: FakeUpstream, start_daemon) -> None:
+async def test_a_300000_release_document_does_not_stall_cached_badges(
+    upstream: FakeUpstream, start_daemon
+) -> None:
     upstream.add("cached")
     upstream.add("huge")
     upstream.packages["huge"] = json.dumps(many_releases("huge")).encode()  # 17 MB
@@ -32,7 +34,10 @@ async def test_a_300000_release_document_does_not_stall_cached_badges(upstream: 
         latencies.append(time.monotonic() - sent)
         assert response.code == 200 and svg_text(body) == ["pypi", "v1.2.3"]
     response, body = await huge
-    assert response.code == 200 and svg_text(body) == ["pypi", "v1.2.3"]  # too many releases to rank: the latest
+    assert response.code == 200 and svg_text(body) == [
+        "pypi",
+        "v1.2.3",
+    ]  # too many releases to rank: the latest
     assert time.monotonic() - started < 10
     # the figure is 250 ms on a quiet machine; this one may be shared: scripts/bench tail measures it
     assert max(latencies) < 1.0, latencies

@@ -10,11 +10,11 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.internet.threads import deferToThread
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import RedisServer
 from pypipin.data.keys import KEY_PREFIX
 from pypipin.waiting import poll_until
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep, svg_text
+from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -56,7 +56,9 @@ async def test_redis_killed_and_restarted(upstream: FakeUpstream, redis: RedisSe
 
 
 @pytest_twisted.ensureDeferred
-async def test_hung_redis_costs_at_most_a_short_timeout(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
+async def test_hung_redis_costs_at_most_a_short_timeout(
+    upstream: FakeUpstream, redis: RedisServer, start_daemon
+) -> None:
     upstream.add("demo")
     daemon = await start_daemon(redis.url).ready()
     await get(f"{daemon.url}/v/demo/badge.svg")

@@ -23,9 +23,16 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture
 def daemon(upstream: FakeUpstream, start_daemon):
-    upstream.add("demo", version="2.0.0", classifiers=CLASSIFIERS + ["Typing :: Typed", "Framework :: Django :: 4.2",
-                                                                    "Framework :: Wagtail :: 6"],
-                 releases={"3.0.0b1": [release_file("demo", "3.0.0b1", "sdist")]}, day=7, week=70, month=700)
+    upstream.add(
+        "demo",
+        version="2.0.0",
+        classifiers=CLASSIFIERS
+        + ["Typing :: Typed", "Framework :: Django :: 4.2", "Framework :: Wagtail :: 6"],
+        releases={"3.0.0b1": [release_file("demo", "3.0.0b1", "sdist")]},
+        day=7,
+        week=70,
+        month=700,
+    )
     return pytest_twisted.blockon(defer.ensureDeferred(start_daemon().ready()))
 
 
@@ -69,7 +76,9 @@ async def test_five_styles_five_svgs(daemon) -> None:
 @pytest_twisted.ensureDeferred
 async def test_overrides_applied_and_escaped(daemon) -> None:
     hostile = "<script>alert(1)</script>&\"' onload=x"
-    _, body = await get(f"{daemon.url}/wheel/demo/badge.svg?label={quote(hostile)}&color=ff8800&labelColor=%23123")
+    _, body = await get(
+        f"{daemon.url}/wheel/demo/badge.svg?label={quote(hostile)}&color=ff8800&labelColor=%23123"
+    )
     root = ET.fromstring(body)  # well-formed
     assert svg_text(body) == [hostile, "yes"]
     assert not list(root.iter(SVG + "script"))
@@ -80,7 +89,9 @@ async def test_overrides_applied_and_escaped(daemon) -> None:
 
     shown = await get_json(f"{daemon.url}/wheel/demo/badge.json?colorB=orange&colorA=red&text=built")
     assert (shown["label"], shown["color"]) == ("built", "orange")
-    assert (await get_json(f"{daemon.url}/wheel/demo/badge.json?color=not-a-colour&style=neon"))["color"] == "brightgreen"
+    assert (await get_json(f"{daemon.url}/wheel/demo/badge.json?color=not-a-colour&style=neon"))[
+        "color"
+    ] == "brightgreen"
 
 
 @pytest_twisted.ensureDeferred

@@ -9,22 +9,24 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import HAPROXY, ROOT, HAProxy
 from tests.support.hostile import METRICS_TARGETS
 from tests.support.loopback import raw_get_from, svg_text
+from tests.support.processes import HAPROXY, ROOT, HAProxy
 
 
 def test_haproxy_example_is_valid() -> None:
     if not os.path.exists(HAPROXY):
         pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
-    result = subprocess.run([HAPROXY, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [HAPROXY, "-c", "-f", str(ROOT / "conf" / "haproxy.cfg")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest_twisted.ensureDeferred
-async def test_no_variant_of_metrics_passes_haproxy_to_a_client_outside_its_acl(upstream: FakeUpstream,
-                                                                                 start_daemon) -> None:
+async def test_no_variant_of_metrics_passes_haproxy_to_a_client_outside_its_acl(
+    upstream: FakeUpstream, start_daemon
+) -> None:
     if not os.path.exists(HAPROXY):
         pytest.skip("haproxy is not installed (.ci/run installs Debian's haproxy)")
     upstream.add("demo")

@@ -19,14 +19,13 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import ROOT
-from pypipin.web import home
 from pypipin.badges.kinds import KINDS
-from tests.support.loopback import get
-from tests.support.stack import CLASSIFIERS
+from pypipin.web import home
+from tests.support.fakepypi import FakeUpstream
 from tests.support.homepage import OUTLINE
-
+from tests.support.loopback import get
+from tests.support.processes import ROOT
+from tests.support.stack import CLASSIFIERS
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -42,8 +41,14 @@ HOSTILE = '"><script>window.pwned=1</script><img src=x onerror="window.pwned=2">
 
 @pytest.fixture
 def daemon(upstream: FakeUpstream, start_daemon: Any) -> Any:
-    upstream.add("demo", version="2.0.0", classifiers=CLASSIFIERS + ["Typing :: Typed", "Framework :: Django :: 4.2"],
-                 day=7, week=70, month=700)
+    upstream.add(
+        "demo",
+        version="2.0.0",
+        classifiers=CLASSIFIERS + ["Typing :: Typed", "Framework :: Django :: 4.2"],
+        day=7,
+        week=70,
+        month=700,
+    )
     started = start_daemon("none", "--index", f"corp={upstream.url}/pypi")  # a second index, for the picker
     return pytest_twisted.blockon(defer.ensureDeferred(started.ready()))
 
@@ -62,7 +67,10 @@ async def test_the_page_is_static_and_never_reflects_the_query(daemon: Any) -> N
     for link in OUTLINE.links:
         response, body = await get(daemon.url + link)
         assert response.code == 200 and body, link
-        assert types[os.path.splitext(link.partition("?")[0])[1]] in response.headers.getRawHeaders(b"content-type")[0]
+        assert (
+            types[os.path.splitext(link.partition("?")[0])[1]]
+            in response.headers.getRawHeaders(b"content-type")[0]
+        )
 
 
 ALL_LOADED = """
@@ -76,9 +84,18 @@ def chromium(profile: str) -> webdriver.Chrome:
     """Headless Chromium from Debian, driven by Debian's chromedriver: Selenium downloads nothing."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                     f"--user-data-dir={profile}", "--window-size=1280,900"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        f"--user-data-dir={profile}",
+        "--window-size=1280,900",
+    ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -90,13 +107,19 @@ def wait_for_badges(driver: webdriver.Chrome) -> None:
 
 def screenshot(driver: webdriver.Chrome, name: str, width: int, mobile: bool = False) -> None:
     """The whole page at one width (a phone's when mobile), as a PNG in tests/artefacts."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile},
+    )
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-    })
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     ARTEFACTS.mkdir(exist_ok=True)
     (ARTEFACTS / name).write_bytes(base64.b64decode(shot["data"]))
@@ -113,9 +136,12 @@ def browse(url: str) -> None:
         driver.find_element(By.ID, "package").send_keys("demo", Keys.ENTER)
         wait_for_badges(driver)
         assert code(driver, "#kind-version .snippet code") == f"[![Version]({url}/v/demo/badge.svg)]{target}"
-        assert code(driver, "#kind-downloads .snippet code") == f"[![Downloads]({url}/d/demo/badge.svg)]{target}"
+        assert (
+            code(driver, "#kind-downloads .snippet code") == f"[![Downloads]({url}/d/demo/badge.svg)]{target}"
+        )
         assert code(driver, "#kind-framework_versions .snippet code") == (
-            f"[![django versions]({url}/djversions/demo/badge.svg)]{target}")
+            f"[![django versions]({url}/djversions/demo/badge.svg)]{target}"
+        )
         assert len(code(driver, "#block code").splitlines()) == len(KINDS)
         assert driver.current_url == url + "/?package=demo"
         assert driver.find_element(By.ID, "status").text.startswith(f"{len(KINDS)} badges for demo.")
@@ -128,11 +154,14 @@ def browse(url: str) -> None:
         Select(driver.find_element(By.ID, "period")).select_by_visible_text("week")
         wait_for_badges(driver)
         assert code(driver, "#kind-version .snippet code") == (
-            f"[![Version]({url}/pypi/v/demo?style=for-the-badge)]{target}")
+            f"[![Version]({url}/pypi/v/demo?style=for-the-badge)]{target}"
+        )
         assert code(driver, "#kind-downloads .snippet code") == (
-            f"[![Downloads]({url}/pypi/dw/demo?style=for-the-badge)]{target}")
+            f"[![Downloads]({url}/pypi/dw/demo?style=for-the-badge)]{target}"
+        )
         assert code(driver, "#kind-egg .snippet code") == (  # no shields name: the pypip.in form
-            f"[![Egg]({url}/egg/demo/badge.svg?style=for-the-badge)]{target}")
+            f"[![Egg]({url}/egg/demo/badge.svg?style=for-the-badge)]{target}"
+        )
         assert driver.current_url == url + "/?package=demo&urls=shields&style=for-the-badge&period=week"
         Select(driver.find_element(By.ID, "framework")).select_by_visible_text("django-cms")
         Select(driver.find_element(By.ID, "format")).select_by_visible_text("png")
@@ -140,26 +169,31 @@ def browse(url: str) -> None:
         driver.find_element(By.CSS_SELECTOR, "label:has(> input[name=syntax][value=rst])").click()
         assert code(driver, "#kind-framework_versions .snippet code") == (
             f".. image:: {url}/pypi/frameworkversions/django-cms/demo.png?style=for-the-badge\n"
-            f"   :target: https://pypi.org/project/demo/\n   :alt: django cms versions")
+            f"   :target: https://pypi.org/project/demo/\n   :alt: django cms versions"
+        )
         Select(driver.find_element(By.ID, "index")).select_by_visible_text("corp")
         wait_for_badges(driver)
         assert code(driver, "#kind-version .snippet code").startswith(
             f".. image:: {url}/pypi/v/demo.png?index=corp&style=for-the-badge\n"
-            f"   :target: {url}/?package=demo&index=corp\n")
+            f"   :target: {url}/?package=demo&index=corp\n"
+        )
         Select(driver.find_element(By.ID, "index")).select_by_visible_text("pypi")
 
         copy = driver.find_element(By.CSS_SELECTOR, "#kind-version .copy")
         copy.click()
         WebDriverWait(driver, 5).until(lambda d: copy.text in ("Copied", "Selected"))
         if copy.text == "Selected":
-            assert driver.execute_script("return String(getSelection())") == code(driver, "#kind-version .snippet code")
+            assert driver.execute_script("return String(getSelection())") == code(
+                driver, "#kind-version .snippet code"
+            )
 
         # a shared link shows the badges on load, with its options
         driver.get(url + "/?package=demo&urls=shields&syntax=html")
         wait_for_badges(driver)
         assert driver.find_element(By.ID, "package").get_attribute("value") == "demo"
         assert code(driver, "#kind-version .snippet code") == (
-            f'<a href="https://pypi.org/project/demo/"><img src="{url}/pypi/v/demo" alt="Version"></a>')
+            f'<a href="https://pypi.org/project/demo/"><img src="{url}/pypi/v/demo" alt="Version"></a>'
+        )
 
         # a hostile link is only ever text
         driver.get(url + "/?package=" + quote(HOSTILE) + "&label=" + quote(HOSTILE))

@@ -10,17 +10,17 @@ import re
 import socket
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.processes import ROOT, Daemon, FakeUpstreamProcess, rss_mib, wait_for_port
 from pypipin.badges.kinds import ORIGINAL_NAMES
 from tests.support.hostile import NORMAL_UPSTREAM_PATH, hostile_segment, hostile_value, query_key
+from tests.support.processes import ROOT, Daemon, FakeUpstreamProcess, rss_mib, wait_for_port
 
 SVG = "{http://www.w3.org/2000/svg}"
 BADGES = [*ORIGINAL_NAMES, "pypi", "nope", "", ".."]
@@ -35,9 +35,22 @@ ARTEFACTS = ROOT / "tests" / "artefacts"
 def target() -> Iterator[Daemon]:
     upstream = FakeUpstreamProcess(5)
     # budgets out of the way: these requests test parsing and escaping, not budgets (test_floods.py does)
-    daemon = Daemon(upstream.url, "none", "--upstream-timeout", "1", "--client-renders", "1000000",
-                    "--global-renders", "1000000", "--client-names", "1000000", "--stats-rate", "1000000",
-                    "--pypi-rate", "1000000")
+    daemon = Daemon(
+        upstream.url,
+        "none",
+        "--upstream-timeout",
+        "1",
+        "--client-renders",
+        "1000000",
+        "--global-renders",
+        "1000000",
+        "--client-names",
+        "1000000",
+        "--stats-rate",
+        "1000000",
+        "--pypi-rate",
+        "1000000",
+    )
     wait_for_port(daemon.port)
     daemon.upstream = upstream
     yield daemon
@@ -53,7 +66,9 @@ def target() -> Iterator[Daemon]:
 def send(port: int, target: bytes, headers: bytes = b"") -> tuple[int, dict[str, str], bytes]:
     """One raw HTTP/1.1 request; the status, headers and body (status 0: closed without an answer)."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
-        connection.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: badges\r\nConnection: close\r\n" + headers + b"\r\n")
+        connection.sendall(
+            b"GET " + target + b" HTTP/1.1\r\nHost: badges\r\nConnection: close\r\n" + headers + b"\r\n"
+        )
         data = b""
         while chunk := connection.recv(65536):
             data += chunk
@@ -75,7 +90,7 @@ def dechunk(data: bytes) -> bytes:
         if int(size, 16) == 0:
             break
         out += data[: int(size, 16)]
-        data = data[int(size, 16) + 2:]
+        data = data[int(size, 16) + 2 :]
     return out
 
 
@@ -110,9 +125,16 @@ def check(status: int, headers: dict[str, str], body: bytes) -> None:
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(badge=st.sampled_from(BADGES), name=hostile_segment, extension=st.sampled_from(EXTENSIONS), extra=st.booleans(),
-       shields=st.booleans())
-def test_random_paths(target: Daemon, badge: str, name: str, extension: str, extra: bool, shields: bool) -> None:
+@given(
+    badge=st.sampled_from(BADGES),
+    name=hostile_segment,
+    extension=st.sampled_from(EXTENSIONS),
+    extra=st.booleans(),
+    shields=st.booleans(),
+)
+def test_random_paths(
+    target: Daemon, badge: str, name: str, extension: str, extra: bool, shields: bool
+) -> None:
     if shields:
         path = f"/pypi/{badge}/{name}" + (f".{extension}" if extension else "")
     else:
@@ -121,10 +143,20 @@ def test_random_paths(target: Daemon, badge: str, name: str, extension: str, ext
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(badge=st.sampled_from(["v", "wheel", "d", "license"]), fmt=st.sampled_from(["svg", "json", "png"]),
-       params=st.lists(st.tuples(query_key, hostile_value), max_size=6), raw=st.booleans())
-def test_random_query_strings(target: Daemon, badge: str, fmt: str, params: list[tuple[str, str]], raw: bool) -> None:
-    encode = (lambda text: text.encode("utf-8", "surrogatepass")) if raw else (lambda text: quote(text, safe="").encode())
+@given(
+    badge=st.sampled_from(["v", "wheel", "d", "license"]),
+    fmt=st.sampled_from(["svg", "json", "png"]),
+    params=st.lists(st.tuples(query_key, hostile_value), max_size=6),
+    raw=st.booleans(),
+)
+def test_random_query_strings(
+    target: Daemon, badge: str, fmt: str, params: list[tuple[str, str]], raw: bool
+) -> None:
+    encode = (
+        (lambda text: text.encode("utf-8", "surrogatepass"))
+        if raw
+        else (lambda text: quote(text, safe="").encode())
+    )
     query = b"&".join(encode(k) + b"=" + encode(v) for k, v in params)
     if raw:
         query = query.replace(b" ", b"+").replace(b"\r", b"").replace(b"\n", b"").replace(b"#", b"%23")
@@ -132,7 +164,9 @@ def test_random_query_strings(target: Daemon, badge: str, fmt: str, params: list
     labels = [v for k, v in params if k == "label"]
     if not raw and fmt == "svg" and labels and status == 200:
         label = labels[0]
-        printable = label.strip() and len(label) <= 200 and not re.search("[\x00-\x1f\x7f-\x9f\ufffe\uffff]", label)
+        printable = (
+            label.strip() and len(label) <= 200 and not re.search("[\x00-\x1f\x7f-\x9f\ufffe\uffff]", label)
+        )
         style = dict(params).get("style", "flat")
         if printable and style in ("flat", "flat-square", "plastic"):
             shown = [el.text for el in ET.fromstring(body).iter(SVG + "text")]
@@ -167,10 +201,13 @@ def spooled(pid: int) -> dict[str, int]:
     return files
 
 
-@pytest.mark.parametrize("head", [
-    b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n",
-    b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\nContent-Length: 1073741824\r\n\r\n",
+    ],
+)
 def test_a_get_with_a_body_is_413_at_once_and_nothing_is_spooled(target: Daemon, head: bytes) -> None:
     files = spooled(target.process.pid)
     with socket.create_connection(("127.0.0.1", target.port), timeout=5) as connection:
@@ -200,13 +237,15 @@ def test_ranges_on_static_files_get_the_whole_file_and_hang_nobody(target: Daemo
     held = []
     try:
         for n in range(4 * 64):  # 4 addresses, 64 connections each (the per-address cap)
-            connection = socket.create_connection(("127.0.0.1", target.port), timeout=5,
-                                                  source_address=(f"127.0.0.{2 + n % 4}", 0))
+            connection = socket.create_connection(
+                ("127.0.0.1", target.port), timeout=5, source_address=(f"127.0.0.{2 + n % 4}", 0)
+            )
             connection.sendall(request)
             held.append(connection)
         started = time.monotonic()
-        with socket.create_connection(("127.0.0.1", target.port), timeout=3,
-                                      source_address=("127.0.0.9", 0)) as other:
+        with socket.create_connection(
+            ("127.0.0.1", target.port), timeout=3, source_address=("127.0.0.9", 0)
+        ) as other:
             other.sendall(b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n")
             assert other.recv(65536).startswith(b"HTTP/1.1 200 ")
         assert time.monotonic() - started < 3
@@ -231,8 +270,12 @@ def test_pipelined_requests_never_read_keep_memory_bounded(target: Daemon) -> No
     send(target.port, b"/v/pkg1/badge.svg")
     before = rss_mib(target.process.pid)
     pipelined = b"GET /v/pkg1/badge.svg HTTP/1.1\r\nHost: badges\r\n\r\n" * 200
-    connections = [socket.create_connection(("127.0.0.1", target.port), timeout=5,
-                                            source_address=(f"127.0.0.{2 + n % 4}", 0)) for n in range(32)]
+    connections = [
+        socket.create_connection(
+            ("127.0.0.1", target.port), timeout=5, source_address=(f"127.0.0.{2 + n % 4}", 0)
+        )
+        for n in range(32)
+    ]
     peak, deadline = before, time.monotonic() + 10
     try:
         for connection in connections:

@@ -1,7 +1,6 @@
 """HTTP details through a real daemon: HEAD, weak ETags, gzip for SVG, JSON and the home page."""
 
 import gzip
-
 from typing import Any
 
 import pytest
@@ -24,11 +23,15 @@ async def raw(url: str, method: bytes = b"GET", **headers: bytes) -> tuple[Any, 
 
 
 async def get(url: str, headers: dict[bytes, list[bytes]] | None = None) -> tuple[Any, bytes]:
-    return await raw(url, **{name.decode().replace("-", "_"): values[0] for name, values in (headers or {}).items()})
+    return await raw(
+        url, **{name.decode().replace("-", "_"): values[0] for name, values in (headers or {}).items()}
+    )
 
 
 @pytest_twisted.ensureDeferred
-async def test_head_cold_and_hot_is_headers_only_and_logs_nothing_odd(upstream: FakeUpstream, start_daemon) -> None:
+async def test_head_cold_and_hot_is_headers_only_and_logs_nothing_odd(
+    upstream: FakeUpstream, start_daemon
+) -> None:
     upstream.add("demo")
     daemon = await start_daemon().drawing()
     response, body = await get(f"{daemon.url}/wheel/demo/badge.svg")

@@ -12,18 +12,25 @@ import pytest_twisted
 from twisted.internet import defer
 
 from tests.support import documents
-from tests.support.fakepypi import FakeUpstream, PrivateIndex
+from tests.support.fakepypi import SECRET, FakeUpstream, PrivateIndex
 from tests.support.loopback import get, svg_text
-from tests.support.fakepypi import SECRET
 
 
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
-async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: PrivateIndex, redis: Any,
-                                          start_daemon: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_private_index_beside_pypi(
+    upstream: FakeUpstream,
+    private: PrivateIndex,
+    redis: Any,
+    start_daemon: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     upstream.add("klein", version="24.8.0")
     private.add("klein", version="99.0.0")  # the same name as a public package, another version
-    private.packages["internal-tool"] = documents.private_index("internal-tool")  # 3.1.0, no vulnerabilities key
+    private.packages["internal-tool"] = documents.private_index(
+        "internal-tool"
+    )  # 3.1.0, no vulnerabilities key
     host = private.url.removeprefix("http://")
     listed = tmp_path / "indexes"
     listed.write_text(f"corp http://ci-bot:{SECRET}@{host}/pypi\n")
@@ -37,7 +44,11 @@ async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: Priv
         response, body = await get(daemon.url + path)
         assert response.code == 200, path
         seen.append(body)
-        return svg_text(body) if body.startswith(b"<svg") else [json.loads(body)["label"], json.loads(body)["message"]]
+        return (
+            svg_text(body)
+            if body.startswith(b"<svg")
+            else [json.loads(body)["label"], json.loads(body)["message"]]
+        )
 
     # one burst on each index: one fetch each, the two kept apart
     bursts = [shown(f"/v/klein/badge.svg?style=flat-square&n={n}") for n in range(5)]
@@ -53,22 +64,30 @@ async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: Priv
     assert await shown("/pypi/v/klein?pypiBaseUrl=http://127.0.0.9/pypi") == ["pypi", "v24.8.0"]
     assert await shown("/v/internal-tool/badge.svg?index=corp") == ["pypi", "v3.1.0"]
     assert await shown("/pypi/v/internal-tool") == ["pypi", "not found"]
-    assert await shown("/vulnerabilities/internal-tool/badge.svg?index=corp") == ["vulnerabilities", "unknown"]
+    assert await shown("/vulnerabilities/internal-tool/badge.svg?index=corp") == [
+        "vulnerabilities",
+        "unknown",
+    ]
     assert await shown("/pypi/dm/internal-tool?index=corp") == ["downloads", "n/a"]
     assert upstream.total("/api/") == 0
 
     # a name not configured: never a fall-back to pypi.org
     before = upstream.total() + private.total()
     response, body = await get(daemon.url + "/v/klein/badge.svg?index=nope")
-    assert svg_text(body) == ["pypi", "unknown index"] and b"max-age=3600," in response.headers.getRawHeaders(
-        b"cache-control")[0]
+    assert (
+        svg_text(body) == ["pypi", "unknown index"]
+        and b"max-age=3600," in response.headers.getRawHeaders(b"cache-control")[0]
+    )
     assert json.loads((await get(daemon.url + "/pypi/v/klein.json?index=nope"))[1])["color"] == "red"
     assert upstream.total() + private.total() == before
 
     # refused credentials: logged without them, and the badge says unavailable
     assert await shown("/v/internal-tool/badge.svg?index=wrong") == ["pypi", "unavailable"]
     log = daemon.log_text()
-    assert f"Upstream wrong failed for internal-tool: http://{wrong_host}/pypi/internal-tool/json: HTTP 401" in log
+    assert (
+        f"Upstream wrong failed for internal-tool: http://{wrong_host}/pypi/internal-tool/json: HTTP 401"
+        in log
+    )
     assert private.authorizations.count(private.expected) == 2
 
     health = json.loads((await get(daemon.url + "/health"))[1])
@@ -92,8 +111,9 @@ async def test_a_private_index_beside_pypi(upstream: FakeUpstream, private: Priv
 
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
-async def test_node_starts_without_the_daemons_environment(start_daemon: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_node_starts_without_the_daemons_environment(
+    start_daemon: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """node parses untrusted specs: it gets PATH, HOME and the like, never PYPIPIN_* or a credential."""
     monkeypatch.setenv("PYPIPIN_INDEX", f"corp=http://alice:{SECRET}@127.0.0.1:9/pypi")
     monkeypatch.setenv("CLOUD_TOKEN", SECRET)

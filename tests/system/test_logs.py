@@ -13,8 +13,8 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import RedisServer
 from tests.support.loopback import get, sleep
+from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -41,10 +41,18 @@ async def test_json_lines_tell_duration_host_client_badge_and_cache_layer(
     upstream.add("demo")
     log = tmp_path / "access.log"
     daemon = await start_daemon(redis.url, "--access-log", str(log), "--log-format", "json").drawing()
-    headers = {b"User-Agent": [b"readme-bot"], b"X-Forwarded-For": [b"203.0.113.9, 10.0.0.1"],
-               b"Host": [b"badges.example.org"]}
-    for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/pypi/v/demo.svg", "/wheel/demo/badge.png",
-                "/nope"):
+    headers = {
+        b"User-Agent": [b"readme-bot"],
+        b"X-Forwarded-For": [b"203.0.113.9, 10.0.0.1"],
+        b"Host": [b"badges.example.org"],
+    }
+    for url in (
+        "/v/demo/badge.svg",
+        "/v/demo/badge.svg",
+        "/pypi/v/demo.svg",
+        "/wheel/demo/badge.png",
+        "/nope",
+    ):
         await get(daemon.url + url, headers=headers)
     entries = [json.loads(line) for line in await lines_of(log, 5)]
     assert [(e["uri"], e["status"], e["badge"], e["format"], e["cache"]) for e in entries] == [
@@ -56,7 +64,11 @@ async def test_json_lines_tell_duration_host_client_badge_and_cache_layer(
     ]
     for entry in entries:
         assert (entry["host"], entry["forwarded_for"], entry["agent"], entry["method"]) == (
-            "badges.example.org", "203.0.113.9, 10.0.0.1", "readme-bot", "GET")
+            "badges.example.org",
+            "203.0.113.9, 10.0.0.1",
+            "readme-bot",
+            "GET",
+        )
         assert 0 < entry["duration_ms"] < 5000 and entry["remote"] == "127.0.0.1"
     assert entries[1]["duration_ms"] < entries[0]["duration_ms"]
 
@@ -81,12 +93,15 @@ async def test_combined_access_log_on_stdout(upstream: FakeUpstream, start_daemo
     await get(f"{daemon.url}/wheel/demo/badge.svg")
     await deferToThread(daemon.stop)
     (line,) = requests_in(daemon.out_text())
-    assert re.fullmatch(r'"127\.0\.0\.1" - - \[[^]]+\] "GET /wheel/demo/badge\.svg HTTP/1\.1" 200 \d+ "-" "-"', line)
+    assert re.fullmatch(
+        r'"127\.0\.0\.1" - - \[[^]]+\] "GET /wheel/demo/badge\.svg HTTP/1\.1" 200 \d+ "-" "-"', line
+    )
 
 
 @pytest_twisted.ensureDeferred
-async def test_reopened_on_sigusr1_and_sighup_after_rotation(upstream: FakeUpstream, start_daemon,
-                                                             tmp_path: Path) -> None:
+async def test_reopened_on_sigusr1_and_sighup_after_rotation(
+    upstream: FakeUpstream, start_daemon, tmp_path: Path
+) -> None:
     upstream.add("demo")
     log = tmp_path / "access.log"
     daemon = await start_daemon("none", "--access-log", str(log)).drawing()
@@ -111,8 +126,9 @@ async def test_no_line_lost_on_sigterm(upstream: FakeUpstream, start_daemon, tmp
     log = tmp_path / "access.log"
     daemon = await start_daemon("none", "--access-log", str(log)).drawing()
     await get(f"{daemon.url}/v/demo/badge.svg")
-    await defer.gatherResults([defer.ensureDeferred(get(f"{daemon.url}/v/demo/badge.svg?n={n}"))
-                               for n in range(300)])
+    await defer.gatherResults(
+        [defer.ensureDeferred(get(f"{daemon.url}/v/demo/badge.svg?n={n}")) for n in range(300)]
+    )
     assert await deferToThread(daemon.stop) == 0  # at once: most lines still wait in memory
     assert len(requests_in(log.read_text())) == 301
 
@@ -130,6 +146,10 @@ async def test_upstream_failures_logged_once_a_minute_per_source_and_cause(
     await sleep(0.5)
     failures = [line for line in daemon.log_text().splitlines() if "Upstream" in line]
     assert len(failures) == 2, failures  # pypi and stats once each: "two" waits for the next minute's line
-    assert any(re.search(r"Upstream pypi failed for one: .*/pypi/one/json: HTTP 500", line) for line in failures)
-    assert any(re.search(r"Upstream stats failed for one: .*/api/packages/one/recent: HTTP 500", line)
-               for line in failures)
+    assert any(
+        re.search(r"Upstream pypi failed for one: .*/pypi/one/json: HTTP 500", line) for line in failures
+    )
+    assert any(
+        re.search(r"Upstream stats failed for one: .*/api/packages/one/recent: HTTP 500", line)
+        for line in failures
+    )

@@ -28,8 +28,20 @@ def drive(port: int, names: range, tag: str, connections: int = 8) -> None:
 def test_100k_distinct_names_stay_within_the_cache_bounds() -> None:
     upstream = FakeUpstreamProcess(0)  # every name is unknown upstream: a 404 to cache for each
     # budgets out of the way: every name must reach upstream here (system/test_floods.py tests the budgets)
-    daemon = Daemon(upstream.url, "none", "--cache-entries", "2000", "--cache-mb", "4", "--access-log", "none",
-                    "--client-names", "1000000", "--pypi-rate", "1000000")
+    daemon = Daemon(
+        upstream.url,
+        "none",
+        "--cache-entries",
+        "2000",
+        "--cache-mb",
+        "4",
+        "--access-log",
+        "none",
+        "--client-names",
+        "1000000",
+        "--pypi-rate",
+        "1000000",
+    )
     try:
         wait_for_port(daemon.port)
         drive(daemon.port, range(10_000), "warm")  # fills every cache to its bound

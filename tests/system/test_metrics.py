@@ -8,11 +8,11 @@ import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import ROOT, RedisServer
 from pypipin import __version__
 from pypipin.renderer.process import free_port
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, get_from
+from tests.support.processes import ROOT, RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -36,17 +36,27 @@ async def scraped(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> d
 @pytest_twisted.ensureDeferred
 async def test_what_an_on_call_person_needs(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> None:
     samples = await scraped(upstream, redis, start_daemon)
-    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-                 "process_start_time_seconds", "python_info", "python_gc_collections_total"):
+    for name in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "python_info",
+        "python_gc_collections_total",
+    ):
         assert name in samples, name
     ((labels, value),) = samples["pypipin_build_info"]
     assert labels["version"] == __version__ and value == 1
     assert samples["pypipin_redis_up"] == [({}, 1.0)] and samples["pypipin_renderer_up"] == [({}, 1.0)]
     assert samples["pypipin_requests_in_flight"] == [({}, 1.0)]  # this scrape itself
-    renders = dict((labels["le"], value) for labels, value in samples["pypipin_render_duration_seconds_bucket"])
+    renders = dict(
+        (labels["le"], value) for labels, value in samples["pypipin_render_duration_seconds_bucket"]
+    )
     assert renders["+Inf"] == 3  # the version, downloads and wheel images
-    upstream_calls = {(labels["source"], labels["le"]): value
-                      for labels, value in samples["pypipin_upstream_duration_seconds_bucket"]}
+    upstream_calls = {
+        (labels["source"], labels["le"]): value
+        for labels, value in samples["pypipin_upstream_duration_seconds_bucket"]
+    }
     assert upstream_calls["pypi", "+Inf"] == 1 and upstream_calls["stats", "+Inf"] == 1
     entries = {labels["cache"]: value for labels, value in samples["pypipin_cache_entries"]}
     sizes = {labels["cache"]: value for labels, value in samples["pypipin_cache_bytes"]}
@@ -57,17 +67,24 @@ async def test_what_an_on_call_person_needs(upstream: FakeUpstream, redis: Redis
 def test_dashboard_is_grafana_json_with_a_query_per_panel() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["title"] == "pypipin" and len(dashboard["panels"]) >= 15
-    assert all(panel["targets"] and all(target["expr"] for target in panel["targets"])
-               for panel in dashboard["panels"])
+    assert all(
+        panel["targets"] and all(target["expr"] for target in panel["targets"])
+        for panel in dashboard["panels"]
+    )
 
 
 @pytest_twisted.ensureDeferred
-async def test_every_metric_the_dashboard_queries_exists(upstream: FakeUpstream, redis: RedisServer,
-                                                         start_daemon) -> None:
+async def test_every_metric_the_dashboard_queries_exists(
+    upstream: FakeUpstream, redis: RedisServer, start_daemon
+) -> None:
     samples = await scraped(upstream, redis, start_daemon)
     dashboard = json.loads(DASHBOARD.read_text())
-    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
-               for name in re.findall(r"\b(?:pypipin|process|python)_[a-z_]+\b", target["expr"])}
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(?:pypipin|process|python)_[a-z_]+\b", target["expr"])
+    }
     assert len(queried) >= 15
     missing = sorted(queried - set(samples))
     assert not missing, missing
@@ -102,8 +119,9 @@ async def test_metrics_only_to_allowed_networks_or_on_their_own_port(start_daemo
     response, body = await get_from("127.0.0.2", default.url + "/metrics")  # loopback, but not 127.0.0.1
     assert response.code == 403 and b"--metrics-allow" in body and b"pypipin_" not in body
     port = free_port()
-    moved = await start_daemon("none", "--metrics-port", f"tcp:{port}:interface=127.0.0.1",
-                               "--metrics-allow", "127.0.0.2/32").ready()
+    moved = await start_daemon(
+        "none", "--metrics-port", f"tcp:{port}:interface=127.0.0.1", "--metrics-allow", "127.0.0.2/32"
+    ).ready()
     response, body = await get(moved.url + "/metrics")
     assert response.code == 404 and b"pypipin_" not in body
     response, body = await get_from("127.0.0.2", f"http://127.0.0.1:{port}/metrics")

@@ -14,10 +14,10 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import ROOT, RedisServer, wait_for_port
 from pypipin.renderer.process import free_port
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep, svg_text
+from tests.support.processes import ROOT, RedisServer, wait_for_port
 
 pytestmark = pytest.mark.processes
 
@@ -40,9 +40,14 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
             break
         await sleep(0.2)
     assert "/bin/false --version failed" in state.pop("renderer_problem")
-    assert response.code == 503 and state == {"renderer": "down", "cache": "in-process",
-                                                          "cache_error": None, "degraded": False,
-                                                          "last_upstream_success": {}, "indexes": {"pypi": None}}
+    assert response.code == 503 and state == {
+        "renderer": "down",
+        "cache": "in-process",
+        "cache_error": None,
+        "degraded": False,
+        "last_upstream_success": {},
+        "indexes": {"pypi": None},
+    }
 
 
 @pytest_twisted.ensureDeferred
@@ -55,27 +60,41 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
     me = pwd.getpwuid(os.getuid())
     config = ROOT / "var" / "supervisord.conf"  # beside conf/, as %(here)s/.. wants it
     (ROOT / "var" / "log").mkdir(parents=True, exist_ok=True)
-    config.write_text(shipped.replace("%(here)s/..", str(ROOT))
-                      .replace("\nuser=pypipin\n", f"\nuser={me.pw_name}\n")
-                      .replace('HOME="/var/lib/pypipin"', f'HOME="{os.environ.get("HOME", me.pw_dir)}"'))
+    config.write_text(
+        shipped.replace("%(here)s/..", str(ROOT))
+        .replace("\nuser=pypipin\n", f"\nuser={me.pw_name}\n")
+        .replace('HOME="/var/lib/pypipin"', f'HOME="{os.environ.get("HOME", me.pw_dir)}"')
+    )
     marker = f"run{free_port()}"
     port = free_port()
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PYPIPIN_PORT=f"tcp:{port}:interface=127.0.0.1", PYPIPIN_REDIS="none",
-               PYPIPIN_PYPI_URL=upstream.url + "/pypi", PYPIPIN_STATS_URL=upstream.url + "/api")
+    env = dict(
+        os.environ,
+        PYPIPIN_PORT=f"tcp:{port}:interface=127.0.0.1",
+        PYPIPIN_REDIS="none",
+        PYPIPIN_PYPI_URL=upstream.url + "/pypi",
+        PYPIPIN_STATS_URL=upstream.url + "/api",
+    )
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # started with a low open-files limit, as on many hosts: the config's minfds raises it
-    supervisord = subprocess.Popen([str(bin_dir / "supervisord"), "-n", "-c", str(config)], env=env,
-                                   preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)))
+    supervisord = subprocess.Popen(
+        [str(bin_dir / "supervisord"), "-n", "-c", str(config)],
+        env=env,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard)),
+    )
     ctl = [str(bin_dir / "supervisorctl"), "-c", str(config)]
     try:
         await deferToThread(wait_for_port, port, 60)
         response, body = await get(f"http://127.0.0.1:{port}/v/demo/badge.svg?{marker}")
         assert response.code == 200 and svg_text(body) == ["pypi", "v1.2.3"]
-        status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
+        status = await deferToThread(
+            subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True
+        )
         while "STARTING" in status.stdout:  # until startsecs have passed
             await sleep(0.5)
-            status = await deferToThread(subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True)
+            status = await deferToThread(
+                subprocess.run, [*ctl, "status", "pypipin"], capture_output=True, text=True
+            )
         assert "RUNNING" in status.stdout
         twistd = int(re.search(r"pid (\d+)", status.stdout).group(1))
         # user= applied (here the tests' own user)
@@ -83,13 +102,21 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
         if hard >= 16384:
             soft = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{twistd}/limits").read_text(), re.M)
             assert int(soft.group(1)) >= 16384
-        node = [int(p.name) for p in Path("/proc").glob("[0-9]*")
-                if (p / "status").exists() and f"PPid:\t{twistd}\n" in (p / "status").read_text()]
+        node = [
+            int(p.name)
+            for p in Path("/proc").glob("[0-9]*")
+            if (p / "status").exists() and f"PPid:\t{twistd}\n" in (p / "status").read_text()
+        ]
         assert len(node) == 1
-        stopped = await deferToThread(subprocess.run, [*ctl, "stop", "pypipin"], capture_output=True, text=True)
+        stopped = await deferToThread(
+            subprocess.run, [*ctl, "stop", "pypipin"], capture_output=True, text=True
+        )
         assert "stopped" in stopped.stdout
         for pid in (twistd, node[0]):
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+            assert (
+                not Path(f"/proc/{pid}").exists()
+                or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+            )
         log = (ROOT / "var" / "log" / "pypipin.log").read_text()
         assert f"GET /v/demo/badge.svg?{marker}" in log
     finally:
@@ -106,13 +133,21 @@ async def test_two_daemons_on_one_redis_behind_varnish(
     first = await start_daemon(redis.url).drawing()
     second = await start_daemon(redis.url).drawing()  # else Varnish's first probe may find one sick
     front = await deferToThread(varnish, "varnish-cluster.vcl", {8881: first.port, 8882: second.port})
-    urls = [f"{front}/{badge}/burst/badge.svg?style={style}" for badge in ("v", "wheel", "license", "status")
-            for style in ("flat", "plastic", "social")]
+    urls = [
+        f"{front}/{badge}/burst/badge.svg?style={style}"
+        for badge in ("v", "wheel", "license", "status")
+        for style in ("flat", "plastic", "social")
+    ]
     answers = await defer.gatherResults([defer.ensureDeferred(get(url)) for url in urls * 3])
     assert {response.code for response, _ in answers} == {200}
     assert upstream.requests["/pypi/burst/json"] == 1
     served = [await get(daemon.url + "/metrics") for daemon in (first, second)]
-    per_daemon = [sum(float(n) for n in re.findall(r'^pypipin_requests_total\{badge="[a-z_]+".*\} (\S+)$',
-                                                   body.decode(), re.M)) for _, body in served]
+    per_daemon = [
+        sum(
+            float(n)
+            for n in re.findall(r'^pypipin_requests_total\{badge="[a-z_]+".*\} (\S+)$', body.decode(), re.M)
+        )
+        for _, body in served
+    ]
     assert all(count > 0 for count in per_daemon), per_daemon  # both daemons took a share
     print(f"requests through Varnish: {len(urls) * 3}; reaching the daemons: {per_daemon}; PyPI calls: 1")

@@ -5,17 +5,17 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
 
-from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import RedisServer
 from pypipin.renderer.process import free_port
+from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep, svg_text
+from tests.support.processes import RedisServer
 
 pytestmark = pytest.mark.processes
 
@@ -32,13 +32,51 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=pypipin test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=127.0.0.1")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=pypipin test CA",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (folder / "san").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "san")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san",
+    )
     return folder
 
 
@@ -48,9 +86,19 @@ def tls_redis(certificates: Path) -> Iterator[RedisServer]:
     if not RedisServer.available:
         pytest.skip("redis-server is not installed")
     tls_port = free_port()
-    server = RedisServer("--tls-port", str(tls_port), "--tls-cert-file", str(certificates / "server.pem"),
-                         "--tls-key-file", str(certificates / "server.key"),
-                         "--tls-ca-cert-file", str(certificates / "ca.pem"), "--tls-auth-clients", "no", *USER)
+    server = RedisServer(
+        "--tls-port",
+        str(tls_port),
+        "--tls-cert-file",
+        str(certificates / "server.pem"),
+        "--tls-key-file",
+        str(certificates / "server.key"),
+        "--tls-ca-cert-file",
+        str(certificates / "ca.pem"),
+        "--tls-auth-clients",
+        "no",
+        *USER,
+    )
     server.tls_port = tls_port  # type: ignore[attr-defined]
     yield server
     server.stop()
@@ -83,14 +131,26 @@ async def test_rediss_with_a_private_ca_as_an_acl_user_with_a_password_file(
     secret.write_text("s3cret\n")
     secret.chmod(0o600)
     port = tls_redis.tls_port  # type: ignore[attr-defined]
-    daemon = await start_daemon(f"rediss://badges@127.0.0.1:{port}/0", "--redis-ca", str(certificates / "ca.pem"),
-                                "--redis-password-file", str(secret)).drawing()
+    daemon = await start_daemon(
+        f"rediss://badges@127.0.0.1:{port}/0",
+        "--redis-ca",
+        str(certificates / "ca.pem"),
+        "--redis-password-file",
+        str(secret),
+    ).drawing()
     _, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     code, state = await health(daemon.url)
-    assert code == 200 and state["cache"] == "redis" and state["degraded"] is False and state["cache_error"] is None
+    assert (
+        code == 200
+        and state["cache"] == "redis"
+        and state["degraded"] is False
+        and state["cache_error"] is None
+    )
     clients = tls_redis.command("CLIENT", "LIST")
-    assert re.search(rf"laddr=127\.0\.0\.1:{port} .*user=badges", clients), clients  # on the TLS port, as badges
+    assert re.search(rf"laddr=127\.0\.0\.1:{port} .*user=badges", clients), (
+        clients
+    )  # on the TLS port, as badges
     assert any(key.endswith(":pypi:demo") for key in our_keys(tls_redis))
     assert "s3cret" not in daemon.log_text()
 
@@ -101,7 +161,9 @@ async def test_an_untrusted_certificate_is_one_error_line_and_a_degraded_health(
 ) -> None:
     upstream.add("demo")
     port = tls_redis.tls_port  # type: ignore[attr-defined]
-    daemon = await start_daemon(f"rediss://badges:s3cret@127.0.0.1:{port}/0").drawing()  # system CAs: not ours
+    daemon = await start_daemon(
+        f"rediss://badges:s3cret@127.0.0.1:{port}/0"
+    ).drawing()  # system CAs: not ours
     _, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
     await sleep(5)  # a few attempts, backing off

@@ -10,8 +10,9 @@ import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -107,8 +108,9 @@ async def test_node_runs_under_its_memory_ceiling_and_draws_every_format(node: N
     (line,) = [line for line in limits.splitlines() if line.startswith("Max address space")]
     assert line.split()[3:5] == [str(MEMORY_CEILING), str(MEMORY_CEILING)]
     formats = ["png", "jpg", "gif", "webp", "tiff", "svg", "png", "tiff"]  # 8: the default cap
-    images = await defer.gatherResults([defer.ensureDeferred(node.renderer.render(spec(f"f{n}", fmt, 4)))
-                                        for n, fmt in enumerate(formats)])
+    images = await defer.gatherResults(
+        [defer.ensureDeferred(node.renderer.render(spec(f"f{n}", fmt, 4))) for n, fmt in enumerate(formats)]
+    )
     magic = [b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"<svg", b"\x89PNG", b"II*\x00"]
     assert [image.startswith(start) for image, start in zip(images, magic)] == [True] * 8
     assert node.pid == pid and node.peak_rss < GIB
@@ -167,23 +169,30 @@ async def test_renders_in_flight_never_pass_the_cap(node: Node) -> None:
     sampler = task.LoopingCall(sample)
     sampler.start(0.005)
     started = reactor.seconds()
-    images = await defer.gatherResults([defer.ensureDeferred(patient.render(spec(f"burst{n}", "png", 4)))
-                                        for n in range(60)])
+    images = await defer.gatherResults(
+        [defer.ensureDeferred(patient.render(spec(f"burst{n}", "png", 4))) for n in range(60)]
+    )
     elapsed = reactor.seconds() - started
     sampler.stop()
     assert all(image[:4] == b"\x89PNG" for image in images)
     assert 1 <= most["in_flight"] <= 8 and most["connections"] <= 8, most
     patient.pool.closeCachedConnections()
-    print(f"60 scale-4 PNGs at once: {elapsed:.2f} s, most in flight {most['in_flight']}, "
-          f"most connections to node {most['connections']}")
+    print(
+        f"60 scale-4 PNGs at once: {elapsed:.2f} s, most in flight {most['in_flight']}, "
+        f"most connections to node {most['connections']}"
+    )
 
 
 @pytest.mark.processes
-@pytest.mark.parametrize("logo,scale",
-                         [(TURBULENCE, 4), (FLOOD, 1), (clip_chain(7, 7), 4), (clip_chain(5, 4), 1)],
-                         ids=["turbulence", "flood", "clip chain 7x7", "clip chain 5x4"])
+@pytest.mark.parametrize(
+    "logo,scale",
+    [(TURBULENCE, 4), (FLOOD, 1), (clip_chain(7, 7), 4), (clip_chain(5, 4), 1)],
+    ids=["turbulence", "flood", "clip chain 7x7", "clip chain 5x4"],
+)
 @pytest_twisted.ensureDeferred
-async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daemon, logo: str, scale: int) -> None:
+async def test_hostile_logos_never_reach_node(
+    upstream: FakeUpstream, start_daemon, logo: str, scale: int
+) -> None:
     upstream.add("demo")
     daemon = await start_daemon().drawing()
     (pid,) = daemon.children()
@@ -191,7 +200,9 @@ async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daem
     sampler = task.LoopingCall(lambda: peak.update(rss=max(peak["rss"], rss(pid))))
     sampler.start(0.02)
     started = time.monotonic()
-    response, body = await get(f"{daemon.url}/wheel/demo/badge.png?scale={scale}&logo={quote(data_url(logo))}")
+    response, body = await get(
+        f"{daemon.url}/wheel/demo/badge.png?scale={scale}&logo={quote(data_url(logo))}"
+    )
     elapsed = time.monotonic() - started
     _, without = await get(f"{daemon.url}/wheel/demo/badge.png?logo=&scale={scale}")
     assert response.code == 200 and elapsed < 10 and body == without  # drawn without the logo
@@ -201,31 +212,36 @@ async def test_hostile_logos_never_reach_node(upstream: FakeUpstream, start_daem
     sampler.stop()
     assert response.code == 200 and body[:4] == b"\x89PNG" and next_png < 3
     assert daemon.children() == [pid] and 0 < peak["rss"] < GIB and "restart" not in daemon.log_text()
-    print(f"{scale=}: {response.code} in {elapsed:.2f} s, node PID kept, peak RSS {peak['rss'] // 2**20} MiB, "
-          f"next PNG {next_png:.2f} s")
+    print(
+        f"{scale=}: {response.code} in {elapsed:.2f} s, node PID kept, peak RSS {peak['rss'] // 2**20} MiB, "
+        f"next PNG {next_png:.2f} s"
+    )
 
 
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
-async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(upstream: FakeUpstream,
-                                                                       start_daemon: Any) -> None:
+async def test_the_clip_chain_attack_from_five_addresses_leaves_node_up(
+    upstream: FakeUpstream, start_daemon: Any
+) -> None:
     """Issue 17: every clip chain of depth 5-8 and fan-out 4-10, at scale 1 and 4, from 5 addresses at
     once, while another client asks for a new PNG: none is a 5xx, node keeps its PID (timings:
     scripts/bench abuse)."""
     upstream.add("demo")
     daemon = await start_daemon("none", "--client-renders", "1000").drawing()
     (pid,) = daemon.children()
-    urls = [f"{daemon.url}/wheel/demo/badge.png?scale={scale}&label=d{depth}k{fan_out}&logo="
-            + quote(data_url(clip_chain(depth, fan_out)))
-            for depth in range(5, 9) for fan_out in range(4, 11) for scale in (1, 4)]
+    urls = [
+        f"{daemon.url}/wheel/demo/badge.png?scale={scale}&label=d{depth}k{fan_out}&logo="
+        + quote(data_url(clip_chain(depth, fan_out)))
+        for depth in range(5, 9)
+        for fan_out in range(4, 11)
+        for scale in (1, 4)
+    ]
     attacks = [defer.ensureDeferred(get_from(f"127.0.0.{2 + n % 5}", url)) for n, url in enumerate(urls)]
     victim = defer.ensureDeferred(get_from("127.0.0.9", f"{daemon.url}/wheel/demo/badge.png?label=victim"))
     answers = await defer.gatherResults(attacks + [victim])
     assert [response.code for response, _ in answers] == [200] * len(answers)
     assert all(body[:4] == b"\x89PNG" for _, body in answers)
     assert daemon.children() == [pid] and "restart" not in daemon.log_text()
-
-
 
 
 @pytest.mark.processes
@@ -246,8 +262,9 @@ async def test_concurrent_installs_give_one_whole_directory(tmp_path: Path) -> N
     """Two daemons starting at once: both succeed, one directory, no partial ones left."""
     target = tmp_path / "cache" / "renderer" / "abc"
     node = shutil.which("node")
-    await defer.gatherResults([defer.ensureDeferred(install(reactor, target, node)) for _ in range(2)],
-                              consumeErrors=True)
+    await defer.gatherResults(
+        [defer.ensureDeferred(install(reactor, target, node)) for _ in range(2)], consumeErrors=True
+    )
     check_dir(target)
     assert sorted(path.name for path in target.parent.iterdir()) == ["abc"]
     before = (target / "node_modules").stat().st_mtime_ns
@@ -258,7 +275,9 @@ async def test_concurrent_installs_give_one_whole_directory(tmp_path: Path) -> N
 
 @pytest.mark.processes
 @pytest_twisted.ensureDeferred
-async def test_without_node_one_line_of_log_and_everything_else_works(upstream: FakeUpstream, start_daemon) -> None:
+async def test_without_node_one_line_of_log_and_everything_else_works(
+    upstream: FakeUpstream, start_daemon
+) -> None:
     """--node /nonexistent/node for 30 s: health says why, JSON/home/metrics answer, under 20 KB of log."""
     upstream.add("demo")
     # the log measured is the daemon's own: this test's requests are kept out of it
@@ -267,7 +286,9 @@ async def test_without_node_one_line_of_log_and_everything_else_works(upstream: 
     while reactor.seconds() < until:
         response, body = await get(f"{daemon.url}/health")
         problem = json.loads(body)["renderer_problem"]
-        assert response.code == 503 and "node not found (/nonexistent/node)" in problem and "--node" in problem
+        assert (
+            response.code == 503 and "node not found (/nonexistent/node)" in problem and "--node" in problem
+        )
         response, body = await get(f"{daemon.url}/v/demo/badge.json")
         assert response.code == 200 and json.loads(body)["message"] == "v1.2.3"
         for path in ("/", "/metrics"):
@@ -302,8 +323,13 @@ async def test_renderer_dir_is_never_installed_into_and_is_picked_up_once_made(
         await sleep(reactor, 0.1)
     assert f"pypipin renderer install --dir {directory}" in await problem()
     assert not directory.exists() and not list(tmp_path.iterdir())  # no npm run, no network
-    made = await deferToThread(subprocess.run, [PYPIPIN, "renderer", "install", "--dir", str(directory)],
-                               capture_output=True, text=True, timeout=300)
+    made = await deferToThread(
+        subprocess.run,
+        [PYPIPIN, "renderer", "install", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert made.returncode == 0, made.stderr
     assert f"renderer ready in {directory}" in made.stdout
 
@@ -346,8 +372,10 @@ async def test_a_node_that_dies_at_start_is_restarted_with_back_off(
 ) -> None:
     """A node that passes the checks but exits at once: restarts 0.2, 0.4, 0.8 ... s apart, not a loop."""
     dying = tmp_path / "node"
-    dying.write_text(f'#!/bin/sh\n[ "$1" = --version ] && exec {shutil.which("node")} --version\n'
-                     'echo "node: cannot start" >&2\nexit 1\n')
+    dying.write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] && exec {shutil.which("node")} --version\n'
+        'echo "node: cannot start" >&2\nexit 1\n'
+    )
     dying.chmod(0o755)
     daemon = await start_daemon("none", "--node", str(dying), "--access-log", "none").ready()
     await sleep(reactor, 15)

@@ -11,11 +11,12 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
 from tests.support.fakepypi import FakeUpstream
-from tests.support.processes import VARNISHD, vcl_for
 from tests.support.hostile import METRICS_TARGETS
 from tests.support.loopback import get, get_from, raw_get_from, svg_text
+from tests.support.processes import VARNISHD, vcl_for
 
 pytestmark = pytest.mark.processes
+
 
 @pytest.mark.parametrize("name", ["varnish.vcl", "varnish-cluster.vcl"])
 def test_vcl_compiles(name: str) -> None:
@@ -44,8 +45,9 @@ BACKENDS = {"varnish.vcl": (8888,), "varnish-cluster.vcl": (8881, 8882)}
 
 @pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
-async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeUpstream, start_daemon, varnish,
-                                                                 vcl: str) -> None:
+async def test_daemon_down_gives_an_unavailable_badge_never_html(
+    upstream: FakeUpstream, start_daemon, varnish, vcl: str
+) -> None:
     upstream.fault = "500"
     daemon = await start_daemon().drawing()
     _, drawn = await get(f"{daemon.url}/v/broken/badge.svg")  # what the daemon itself draws for this failure
@@ -63,8 +65,9 @@ async def test_daemon_down_gives_an_unavailable_badge_never_html(upstream: FakeU
 
 @pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
-async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstream, start_daemon, varnish,
-                                                             vcl: str) -> None:
+async def test_only_get_and_head_and_metrics_only_to_the_acl(
+    upstream: FakeUpstream, start_daemon, varnish, vcl: str
+) -> None:
     daemon = await start_daemon().drawing()  # node is up before Varnish's first probe
     front = await deferToThread(varnish, vcl, {port: daemon.port for port in BACKENDS[vcl]})
     for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH"):
@@ -78,11 +81,11 @@ async def test_only_get_and_head_and_metrics_only_to_the_acl(upstream: FakeUpstr
     assert response.code == 403 and b"pypipin" not in body
 
 
-
 @pytest.mark.parametrize("vcl", sorted(BACKENDS))
 @pytest_twisted.ensureDeferred
 async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
-        upstream: FakeUpstream, start_daemon, varnish, vcl: str) -> None:
+    upstream: FakeUpstream, start_daemon, varnish, vcl: str
+) -> None:
     # the daemon lets all of loopback in, so Varnish's ACL alone keeps 127.0.0.2 out
     daemon = await start_daemon("none", "--metrics-allow", "127.0.0.0/8").drawing()
     front = await deferToThread(varnish, vcl, {port: daemon.port for port in BACKENDS[vcl]})
@@ -95,6 +98,7 @@ async def test_no_variant_of_metrics_passes_varnish_to_a_client_outside_its_acl(
     code, _ = await deferToThread(raw_get_from, "127.0.0.2", front, "/health")
     assert code == 200  # the rest is served to everyone
 
+
 ATTACKER, VICTIM = "127.0.0.2", "127.0.0.3"
 
 
@@ -104,7 +108,8 @@ def headers(response: Any, name: bytes) -> list[bytes] | None:
 
 @pytest_twisted.ensureDeferred
 async def test_an_attacker_over_budget_never_changes_what_another_client_sees(
-        upstream: FakeUpstream, start_daemon, varnish) -> None:
+    upstream: FakeUpstream, start_daemon, varnish
+) -> None:
     upstream.add("treq")
     upstream.add("klein")
     daemon = await start_daemon("none", "--client-names", "3").drawing()
@@ -123,8 +128,9 @@ async def test_an_attacker_over_budget_never_changes_what_another_client_sees(
     assert svg_text(body) == ["pypi", "v1.2.3"] and headers(response, b"x-cache") == [b"HIT"]
     # the attacker's refused requests and the victim's, for one URL at once: each gets its own answer
     asked = [ATTACKER] * 6 + [VICTIM] + [ATTACKER] * 6
-    answers = await defer.gatherResults([defer.ensureDeferred(get_from(client, f"{front}/v/klein/badge.svg"))
-                                         for client in asked])
+    answers = await defer.gatherResults(
+        [defer.ensureDeferred(get_from(client, f"{front}/v/klein/badge.svg")) for client in asked]
+    )
     assert svg_text(answers[6][1]) == ["pypi", "v1.2.3"]
     for client, (response, body) in zip(asked, answers):
         refused = svg_text(body) == ["pypipin", "rate limited"]
@@ -136,17 +142,23 @@ async def test_an_attacker_over_budget_never_changes_what_another_client_sees(
 
 
 @pytest_twisted.ensureDeferred
-async def test_parameters_no_badge_reads_are_one_varnish_object(upstream: FakeUpstream, start_daemon,
-                                                                 varnish) -> None:
+async def test_parameters_no_badge_reads_are_one_varnish_object(
+    upstream: FakeUpstream, start_daemon, varnish
+) -> None:
     upstream.add("demo")
     daemon = await start_daemon().drawing()
     front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
     plain, flat_square = f"{front}/v/demo/badge.svg", f"{front}/v/demo/badge.svg?style=flat-square"
-    for url, cache in [(plain, b"MISS"), (plain + "?x=1", b"HIT"), (plain + "?utm_a=1&fbclid=2&", b"HIT"),
-                       (f"{plain}?x=1&style=flat-square", b"MISS"), (flat_square + "&y=2", b"HIT"),
-                       (f"{plain}?stylex=plastic&style=flat-square&label=a?b", b"MISS"),
-                       (f"{plain}?style=flat-square&x&label=a?b", b"HIT"),
-                       (f"{plain}?label=a?b&style=flat-square", b"MISS")]:  # Varnish does not sort them
+    for url, cache in [
+        (plain, b"MISS"),
+        (plain + "?x=1", b"HIT"),
+        (plain + "?utm_a=1&fbclid=2&", b"HIT"),
+        (f"{plain}?x=1&style=flat-square", b"MISS"),
+        (flat_square + "&y=2", b"HIT"),
+        (f"{plain}?stylex=plastic&style=flat-square&label=a?b", b"MISS"),
+        (f"{plain}?style=flat-square&x&label=a?b", b"HIT"),
+        (f"{plain}?label=a?b&style=flat-square", b"MISS"),
+    ]:  # Varnish does not sort them
         response, body = await get(url)
         assert headers(response, b"x-cache") == [cache], url
     assert svg_text(body) == ["a?b", "v1.2.3"]
