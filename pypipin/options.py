@@ -7,7 +7,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
@@ -83,7 +83,9 @@ def _secret_file(value: str) -> str:
     systemd's credentials (``LoadCredential=``: its directory is the service's alone, whatever the mode)."""
     _readable_file(value)
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not value or (credentials and os.path.dirname(os.path.realpath(value)) == os.path.realpath(credentials)):
+    if not value or (
+        credentials and os.path.dirname(os.path.realpath(value)) == os.path.realpath(credentials)
+    ):
         return value
     mode = os.stat(value).st_mode & 0o777
     if mode & 0o077:
@@ -295,7 +297,7 @@ class Options(usage.Options):
         print(f"pypipin {__version__}")
         sys.exit(0)
 
-    optParameters = [
+    optParameters: ClassVar[list[list[Any]]] = [
         [
             name,
             short,

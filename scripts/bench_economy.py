@@ -116,7 +116,8 @@ async def refreshes(reactor, count: int) -> None:
             each = (upstream.sent() - sent) / count
             calls = upstream.requests().get(f"/pypi/{name}/json", 0) - calls
             print(
-                f"{name:>8} {decoded:>9} {first:>9} {count:>9} {calls:>10} {each:>13.0f} {each / decoded:>10.3%}"
+                f"{name:>8} {decoded:>9} {first:>9} {count:>9} {calls:>10} {each:>13.0f} "
+                f"{each / decoded:>10.3%}"
             )
     finally:
         for daemon in daemons:
@@ -127,8 +128,8 @@ async def refreshes(reactor, count: int) -> None:
 
 async def main(reactor, args: argparse.Namespace) -> None:
     print(
-        f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} {'stats calls':>11} "
-        f"{'(expected)':>10} {'images':>6} {'renders':>7}"
+        f"{'daemons':>7} {'packages':>8} {'requests':>8} {'non-200':>7} {'pypi calls':>10} "
+        f"{'stats calls':>11} {'(expected)':>10} {'images':>6} {'renders':>7}"
     )
     for daemon_count in (1, 3):
         for packages in (1, 50):

@@ -71,7 +71,8 @@ def wrk(url: str, seconds: int, connections: int, pid: int) -> tuple[float, floa
 
 
 def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
-    """CPU microseconds per request of the Site's end-of-request work (metrics and access line), in this process."""
+    """CPU microseconds per request of the Site's end-of-request work (metrics and access line), in this
+    process."""
     from twisted.internet import reactor
     from twisted.internet.address import IPv4Address
     from twisted.web.resource import Resource
@@ -168,8 +169,10 @@ def main() -> None:
             for name, found in rates.items():
                 rounds = ", ".join(f"{rate:.0f}" for rate in found)
                 print(
-                    f"  {name:28} {medians[name]:8.0f}  / bare {medians[name] / medians[servers_first(servers)]:4.2f}"
-                    f"  / none {medians[name] / medians['pypipin, --access-log none']:4.2f}  (rounds: {rounds})"
+                    f"  {name:28} {medians[name]:8.0f}"
+                    f"  / bare {medians[name] / medians[servers_first(servers)]:4.2f}"
+                    f"  / none {medians[name] / medians['pypipin, --access-log none']:4.2f}"
+                    f"  (rounds: {rounds})"
                 )
         print("end of a request (metrics + access line), CPU microseconds, in process:")
         for access_log, log_format in (
@@ -178,7 +181,8 @@ def main() -> None:
             (ACCESS_FILE, "json"),
         ):
             print(
-                f"  --access-log {access_log} --log-format {log_format}: {log_cost(access_log, log_format):.2f}"
+                f"  --access-log {access_log} --log-format {log_format}: "
+                f"{log_cost(access_log, log_format):.2f}"
             )
         print(
             "targets: pypipin with --access-log none >= 0.80 x the bare resource; "

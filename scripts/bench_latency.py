@@ -32,8 +32,8 @@ def main() -> None:
         for name, found in (("cold", cold), ("warm", warm)):
             found.sort()
             print(
-                f"{name}: median {statistics.median(found):6.2f} ms   p90 {found[int(len(found) * 0.9)]:6.2f} ms   "
-                f"({len(found)} requests)"
+                f"{name}: median {statistics.median(found):6.2f} ms   "
+                f"p90 {found[int(len(found) * 0.9)]:6.2f} ms   ({len(found)} requests)"
             )
     finally:
         daemon.stop()

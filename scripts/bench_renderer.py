@@ -195,7 +195,7 @@ def burst(upstream: FakeUpstreamProcess, count: int) -> None:
             with ThreadPoolExecutor(count) as pool:
                 results = list(
                     pool.map(
-                        lambda n: fetch(
+                        lambda n, daemon=daemon, cap=cap: fetch(
                             daemon.port, f"/wheel/pkg0/badge.png?scale=4&label=c{cap}n{n}", "127.0.0.2"
                         ),
                         range(count),
@@ -208,7 +208,8 @@ def burst(upstream: FakeUpstreamProcess, count: int) -> None:
             times = sorted(elapsed for _, elapsed, _ in results)
             print(
                 f"| {cap} | {peak.connections} | {statuses.count(200)} | {statuses.count(503)} | "
-                f"{len(statuses) - statuses.count(200) - statuses.count(503)} | {statistics.median(times):.2f} s | "
+                f"{len(statuses) - statuses.count(200) - statuses.count(503)} | "
+                f"{statistics.median(times):.2f} s | "
                 f"{times[int(len(times) * 0.99) - 1]:.2f} s | {wall:.2f} s |"
             )
         finally:

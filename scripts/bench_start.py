@@ -60,7 +60,8 @@ def main() -> None:
     for run in range(args.runs):
         first, healthy = start([str(ROOT / "scripts" / "run")], dict(os.environ), 60)
         print(
-            f"./scripts/run, nothing changed (run {run + 1}): first answer {first:.2f} s, /health 200 {healthy:.2f} s"
+            f"./scripts/run, nothing changed (run {run + 1}): first answer {first:.2f} s, "
+            f"/health 200 {healthy:.2f} s"
         )
     scratch = Path(tempfile.mkdtemp(prefix="pypipin-bench-start-"))
     try:

@@ -85,7 +85,8 @@ def decode_times() -> None:
     for name in (*BIG, "huge"):
         body = json.dumps(many_releases(name) if name == "huge" else big_document(name)).encode()
         print(
-            f"{name:10} {len(body) / 1e6:5.1f} {cpu_ms(json.loads, body):13.1f} {cpu_ms(summary.from_pypi, body):10.1f}"
+            f"{name:10} {len(body) / 1e6:5.1f} {cpu_ms(json.loads, body):13.1f} "
+            f"{cpu_ms(summary.from_pypi, body):10.1f}"
         )
 
 
@@ -127,7 +128,8 @@ def main() -> None:
         for load, rounds in results.items():
             for found in rounds:
                 print(
-                    f"{load:12} {found['p50']:7.2f} {found['p99']:7.2f} {found['max']:7.1f} {found['rate']:7.0f}   "
+                    f"{load:12} {found['p50']:7.2f} {found['p99']:7.2f} {found['max']:7.1f} "
+                    f"{found['rate']:7.0f}   "
                     f"{', '.join(LOADS[load]) or 'nothing'} fetched {fetches[load] / seconds:.1f}/s"
                     + (f", answered in at most {max(answered[load]):.2f} s" if answered[load] else "")
                 )
@@ -141,8 +143,8 @@ def main() -> None:
         )
         slowest = max(answered["hostile"], default=float("inf"))
         print(
-            f"hostile: cached badge max {hostile:.1f} ms (target < 250), the 300,000-release badge in at most "
-            f"{slowest:.2f} s (target < 10): {'met' if hostile < 250 and slowest < 10 else 'NOT met'}"
+            f"hostile: cached badge max {hostile:.1f} ms (target < 250), the 300,000-release badge in at "
+            f"most {slowest:.2f} s (target < 10): {'met' if hostile < 250 and slowest < 10 else 'NOT met'}"
         )
     finally:
         daemon.stop()

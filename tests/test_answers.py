@@ -16,7 +16,7 @@ def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call() -> None:
     answers = stack.burst([f"/{badge}/Twisted/badge.svg" for badge in BADGE_NAMES])
     assert {answer.code for answer in answers} == {200}
     assert {answer.header("content-type") for answer in answers} == {"image/svg+xml;charset=utf-8"}
-    assert dict(zip(BADGE_NAMES, (answer.shown for answer in answers))) == {
+    assert dict(zip(BADGE_NAMES, (answer.shown for answer in answers), strict=True)) == {
         "d": ["downloads", "2.3M/month"],
         "v": ["pypi", "v24.11.0"],
         "py_versions": ["python", "3.9 | 3.12"],

@@ -58,7 +58,8 @@ def stand_in() -> Iterator[tuple[StandIn, int]]:
 
 
 async def held(fake: StandIn, count: int) -> list[str]:
-    """The labels held once ``count`` renders are held (waiting up to 10 s), after 0.3 s more to see no more come."""
+    """The labels held once ``count`` renders are held (waiting up to 10 s), after 0.3 s more to see no more
+    come."""
     assert await poll_until(reactor, lambda: len(fake.held) >= count, 10), fake.labels()
     await sleep(reactor, 0.3)
     return fake.labels()

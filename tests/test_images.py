@@ -106,9 +106,8 @@ def test_draw_json_needs_no_renderer_and_refusals_become_render_error() -> None:
     pipeline = Pipeline()
     wanted = parse(b"/wheel/demo/badge.json", {})
     body = outcome(defer.ensureDeferred(pipeline.images.draw(wanted, "wheel", "yes", "brightgreen", False)))
-    assert (
-        body
-        == b'{"schemaVersion": 1, "label": "wheel", "message": "yes", "color": "brightgreen", "isError": false}'
+    assert body == (
+        b'{"schemaVersion": 1, "label": "wheel", "message": "yes", "color": "brightgreen", "isError": false}'
     )
     assert pipeline.renderer.calls == []
     pipeline.renderer.refuse = "bad"

@@ -1,4 +1,5 @@
-"""Every cache lifetime from one pure function: a table of (kind, outcome, freshness, request) -> lifetimes."""
+"""Every cache lifetime from one pure function: a table of (kind, outcome, freshness, request) ->
+lifetimes."""
 
 import pytest
 

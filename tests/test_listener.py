@@ -1,7 +1,7 @@
 """The listener in memory: connection caps, request and response deadlines, what the head alone answers,
 pipelining (Twisted's own HTTP parser on a string transport, a fake clock)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -16,7 +16,7 @@ from tests.support.stack import PROXIES
 
 class Hello(Resource):
     isLeaf = True
-    seen: list[bytes] = []
+    seen: ClassVar[list[bytes]] = []
 
     def render(self, request) -> bytes:  # type: ignore[no-untyped-def]
         self.seen.append(request.method)

@@ -47,7 +47,8 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
     assert lines == [
         "Redis connected: using the shared cache",
         "Redis unusable (Connection refused): serving from the in-process cache, retrying with back-off",
-        "Redis unusable (could not auth: WRONGPASS): serving from the in-process cache, retrying with back-off",
+        "Redis unusable (could not auth: WRONGPASS): "
+        "serving from the in-process cache, retrying with back-off",
         "Redis is back after 117.5 s: using the shared cache again",
     ]
     assert (store.state, store.reason) == ("redis", None)

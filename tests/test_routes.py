@@ -194,7 +194,8 @@ def hostile() -> Stack:
 
 
 def check_clean(stack: Stack, answer: Answer) -> None:
-    """Any answer: no 5xx, no traceback; a badge's words and options are clean; PyPI asked only by normal names."""
+    """Any answer: no 5xx, no traceback; a badge's words and options are clean; PyPI asked only by normal
+    names."""
     assert answer.code in (200, 400, 404, 414), answer
     assert b"Traceback" not in answer.body
     if answer.code == 200 and answer.header("content-type") != "application/json":

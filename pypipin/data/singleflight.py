@@ -30,7 +30,8 @@ class SingleFlight:
     def run(
         self, key: str, start: Callable[[], Coroutine[Any, Any, T] | defer.Deferred[T]]
     ) -> defer.Deferred[T]:
-        """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is under way."""
+        """The result of ``start()`` (a Deferred or a coroutine), called only if no call for ``key`` is
+        under way."""
         waiter: defer.Deferred[T] = defer.Deferred()
         if key in self._waiting:
             self._waiting[key].append(waiter)

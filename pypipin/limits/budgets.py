@@ -70,7 +70,8 @@ class Budgets:
         self._under_way = 0  # draws of all clients running (past their client's own turn)
 
     def _bucket(self, client: str, name: str, per_minute: float | None, burst: float) -> Gate:
-        """``client``'s bucket called ``name``, made full on first use (the least recently used are forgotten)."""
+        """``client``'s bucket called ``name``, made full on first use (the least recently used are
+        forgotten)."""
         key = (client, name)
         gate = self._clients.get(key)
         if gate is None:
@@ -91,11 +92,13 @@ class Budgets:
             raise OverBudget(cost)
 
     def charge(self, client: str, cost: str) -> None:
-        """Take one more unit of ``cost`` from ``client``, even one it does not have (paid first by the refill)."""
+        """Take one more unit of ``cost`` from ``client``, even one it does not have (paid first by the
+        refill)."""
         self._budget(client, cost).take()
 
     def share(self, client: str, source: str, shared: Gate) -> Gate:
-        """``client``'s part of ``shared`` (the gate of calls to ``source``): ``SHARE`` of its rate and burst."""
+        """``client``'s part of ``shared`` (the gate of calls to ``source``): ``SHARE`` of its rate and
+        burst."""
         per_minute = shared.rate * 60 * SHARE if shared.rate else None
         return self._bucket(client, f"upstream {source}", per_minute, max(1.0, shared.burst * SHARE))
 
@@ -143,7 +146,8 @@ class Budgets:
         return self._bucket(client, "renders lately", self._rates["renders"] * LATELY, LATELY_UNITS)
 
     def _no_slot(self, spent: float) -> bool:
-        """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may draw lately."""
+        """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may
+        draw lately."""
         if not self._slots:  # no limit
             return False
         return self._slots - self._under_way < 1 + int(floor(spent, self._slots))

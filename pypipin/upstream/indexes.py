@@ -94,7 +94,8 @@ def configured(default_url: str, given: list[Index]) -> dict[str, Index]:
 
 def chosen(indexes: Mapping[str, Index], name: str | None, base_url: str | None) -> str | None:
     """The index a request picks: ``?index=`` (None when it names none configured), else a
-    ``?pypiBaseUrl=`` equal to an index's URL (shields.io's form, without ``/pypi``, too), else the default."""
+    ``?pypiBaseUrl=`` equal to an index's URL (shields.io's form, without ``/pypi``, too), else the
+    default."""
     if name is not None:
         return name if name == DEFAULT or name in indexes else None
     if base_url is not None:

@@ -53,7 +53,8 @@ def choose(request: IRequest, plain: bytes, compressed: bytes | None) -> tuple[b
 
 
 def body_for(request: IRequest, body: bytes) -> bytes:
-    """What a resource returns: ``body``, or for HEAD nothing but its length (so Twisted has nothing to eat)."""
+    """What a resource returns: ``body``, or for HEAD nothing but its length (so Twisted has nothing to
+    eat)."""
     if request.method == b"HEAD":
         request.setHeader(b"Content-Length", b"%d" % len(body))
         return b""

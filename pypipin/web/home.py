@@ -141,7 +141,8 @@ def _names(kind: Kind, form: str) -> str:
 
 
 _SNIPPET = """<div class=snippet>
-      <div class=snippet-bar><span class=syntax-name>Markdown</span><button type=button class=copy aria-describedby="{title}">Copy</button></div>
+      <div class=snippet-bar><span class=syntax-name>Markdown</span><button type=button class=copy
+        aria-describedby="{title}">Copy</button></div>
       <pre><code></code></pre>
     </div>"""
 
@@ -153,7 +154,8 @@ def _card(kind: Kind) -> str:
 <article class="card badge" id="kind-{name}" data-kind="{name}" aria-labelledby="title-{name}">
   <header class=card-head>
     <h3 id="title-{name}">{title}</h3>
-    <label class=include hidden><input type=checkbox checked> In block<span class=visually-hidden> above: {title}</span></label>
+    <label class=include hidden><input type=checkbox checked> In block<span class=visually-hidden>
+      above: {title}</span></label>
   </header>
   <p class=desc>{html.escape(kind.description)}</p>
   <div class=live hidden>
@@ -181,11 +183,13 @@ def _form(indexes: Sequence[str]) -> str:
   <div class=lookup>
     <label for=package>Package on PyPI</label>
     <div class=lookup-row>
-      <input id=package name=package type=text inputmode=text autocomplete=off autocapitalize=none spellcheck=false
+      <input id=package name=package type=text inputmode=text autocomplete=off autocapitalize=none
+             spellcheck=false
              maxlength={MAX_NAME} placeholder="e.g. twisted" aria-describedby="package-help package-error">
       <button type=submit>Show badges</button>
     </div>
-    <p id=package-help class=hint>Any spelling works: <code>Django</code>, <code>DJANGO</code> and <code>django</code> are one package.</p>
+    <p id=package-help class=hint>Any spelling works: <code>Django</code>, <code>DJANGO</code> and
+      <code>django</code> are one package.</p>
     <p id=package-error class=error hidden></p>
   </div>
   <fieldset class=options>
@@ -199,7 +203,8 @@ def _form(indexes: Sequence[str]) -> str:
     <div class=field>
       <label for=index>Index</label>
       <select id=index name=index aria-describedby=index-help>{_options(indexes, indexes[0])}</select>
-      <p id=index-help class=hint>Where the package lives: <code>{html.escape(DEFAULT)}</code> is PyPI, others are configured on this server.</p>
+      <p id=index-help class=hint>Where the package lives: <code>{html.escape(DEFAULT)}</code> is PyPI,
+        others are configured on this server.</p>
     </div>
     <div class=field>
       <label for=style>Style</label>
@@ -211,7 +216,8 @@ def _form(indexes: Sequence[str]) -> str:
     </div>
     <div class=field>
       <label for=scale>Scale</label>
-      <select id=scale name=scale aria-describedby=scale-help disabled>{_options(SCALES, str(SCALES[0]))}</select>
+      <select id=scale name=scale aria-describedby=scale-help
+              disabled>{_options(SCALES, str(SCALES[0]))}</select>
       <p id=scale-help class=hint>Raster formats only.</p>
     </div>
     <div class=field>
@@ -221,13 +227,15 @@ def _form(indexes: Sequence[str]) -> str:
     </div>
     <div class=field>
       <label for=color>Color</label>
-      <input id=color name=color type=text list=colors autocomplete=off spellcheck=false aria-describedby="color-help color-error">
+      <input id=color name=color type=text list=colors autocomplete=off spellcheck=false
+             aria-describedby="color-help color-error">
       <p id=color-help class=hint>A name or hex, e.g. <code>orange</code>, <code>4c1</code>.</p>
       <p id=color-error class=error hidden></p>
     </div>
     <div class=field>
       <label for=labelColor>Label color</label>
-      <input id=labelColor name=labelColor type=text list=colors autocomplete=off spellcheck=false aria-describedby="labelColor-help labelColor-error">
+      <input id=labelColor name=labelColor type=text list=colors autocomplete=off spellcheck=false
+             aria-describedby="labelColor-help labelColor-error">
       <p id=labelColor-help class=hint>Default grey.</p>
       <p id=labelColor-error class=error hidden></p>
     </div>
@@ -237,7 +245,8 @@ def _form(indexes: Sequence[str]) -> str:
     </div>
     <div class=field>
       <label for=framework>Framework</label>
-      <select id=framework name=framework aria-describedby=framework-help>{_options(FRAMEWORKS, DEFAULT_FRAMEWORK)}</select>
+      <select id=framework name=framework
+              aria-describedby=framework-help>{_options(FRAMEWORKS, DEFAULT_FRAMEWORK)}</select>
       <p id=framework-help class=hint>For the framework versions badge (shields.io's list).</p>
     </div>
     <div class="field check">
@@ -269,16 +278,20 @@ def _reference() -> str:
   <p>Every badge answers at two forms of URL, so READMEs written for pypip.in keep working and
   shields.io PyPI badges move here by changing only the host:</p>
   <ul class=forms>
-    <li>pypip.in: <code>/&lt;name&gt;/&lt;package&gt;/badge.&lt;format&gt;</code>, e.g. <code>/v/twisted/badge.svg</code></li>
-    <li>shields.io: <code>/pypi/&lt;name&gt;/&lt;package&gt;</code> (SVG) or <code>/pypi/&lt;name&gt;/&lt;package&gt;.&lt;format&gt;</code>, e.g. <code>/pypi/v/twisted</code></li>
+    <li>pypip.in: <code>/&lt;name&gt;/&lt;package&gt;/badge.&lt;format&gt;</code>,
+      e.g. <code>/v/twisted/badge.svg</code></li>
+    <li>shields.io: <code>/pypi/&lt;name&gt;/&lt;package&gt;</code> (SVG) or
+      <code>/pypi/&lt;name&gt;/&lt;package&gt;.&lt;format&gt;</code>, e.g. <code>/pypi/v/twisted</code></li>
   </ul>
   <p>Each badge above lists its names. Package names are matched as PyPI does, ignoring case and
   <code>-</code>, <code>_</code>, <code>.</code>; a name that is not a valid distribution name gets an
   <code>invalid name</code> badge without asking PyPI.</p>
   <h3>Parameters</h3>
-  <p>For every badge. An unknown parameter is ignored; a known one with a bad value falls back to its default.</p>
+  <p>For every badge. An unknown parameter is ignored; a known one with a bad value falls back to its
+  default.</p>
   <div class=table-wrap><table>
-    <thead><tr><th scope=col>Parameter</th><th scope=col>Values</th><th scope=col>Default</th><th scope=col>Use</th></tr></thead>
+    <thead><tr><th scope=col>Parameter</th><th scope=col>Values</th><th scope=col>Default</th><th
+      scope=col>Use</th></tr></thead>
     <tbody>{rows}</tbody>
   </table></div>
   <h3>Formats</h3>
@@ -309,6 +322,12 @@ def _format_note(fmt: str) -> str:
     return f"Drawn from the SVG; {_code('?scale=2')} for a larger image."
 
 
+_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; "
+    "form-action 'self'"
+)
+
+
 def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
     """The whole page, as HTML: the same bytes for every request; ``indexes`` as for ``registry()``."""
     cards = "".join(_card(kind) for kind in KINDS.values())
@@ -317,9 +336,10 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
 <head>
 <meta charset=utf-8>
 <meta name=viewport content="width=device-width, initial-scale=1">
-<meta http-equiv=Content-Security-Policy content="default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'">
+<meta http-equiv=Content-Security-Policy content="{_CSP}">
 <title>pypipin: PyPI badges for your README</title>
-<meta name=description content="Badges for any package on PyPI, with ready-to-paste Markdown, reStructuredText and HTML.">
+<meta name=description
+      content="Badges for any package on PyPI, with ready-to-paste Markdown, reStructuredText and HTML.">
 <link rel=icon href="data:,">
 <link rel=stylesheet href="{asset("home.css")}">
 <script src="{asset("home.js")}" defer></script>
@@ -345,8 +365,10 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
       <label><input type=radio name=syntax value=html form=generator> HTML</label>
     </fieldset>
   </div>
-  <p id=status class=status role=status aria-live=polite>Name a package above to see its badges. Each kind of badge is described below.</p>
-  <noscript><p class=status>The snippets are written by JavaScript; the reference below needs none.</p></noscript>
+  <p id=status class=status role=status aria-live=polite>Name a package above to see its badges.
+  Each kind of badge is described below.</p>
+  <noscript><p class=status>The snippets are written by JavaScript; the reference below needs
+  none.</p></noscript>
   <div id=block class="card block" hidden>
     <div class=card-head><h3 id=block-title>All ticked badges</h3></div>
     <p class=desc>One block for the top of your README.</p>
@@ -357,7 +379,8 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
 </section>
 {_reference()}
 </main>
-<footer class=wrap><p>Data from the PyPI JSON API and pypistats.org. <a href="https://github.com/badges/shields">badge-maker</a> draws the images.</p></footer>
+<footer class=wrap><p>Data from the PyPI JSON API and pypistats.org.
+  <a href="https://github.com/badges/shields">badge-maker</a> draws the images.</p></footer>
 <p id=announce class=visually-hidden aria-live=polite></p>
 <script type="application/json" id=registry>{script_json(registry(indexes))}</script>
 </body>

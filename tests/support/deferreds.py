@@ -1,4 +1,5 @@
-"""What a Deferred or a coroutine gave, for work that needs no reactor turn (in-memory stores, a fake clock)."""
+"""What a Deferred or a coroutine gave, for work that needs no reactor turn (in-memory stores, a fake
+clock)."""
 
 from typing import Any
 

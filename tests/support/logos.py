@@ -12,8 +12,8 @@ TURBULENCE = (
 
 
 FLOOD = (  # without a memory ceiling node's RSS grows ~160 MB/s drawing it, and goes on
-    f'<svg {SVG_NS} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" width="2300" '
-    'height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
+    f'<svg {SVG_NS} viewBox="0 0 1 1"><filter id="f" filterUnits="userSpaceOnUse" x="-1150" y="-1150" '
+    'width="2300" height="2300"><feFlood/></filter><rect width="1" height="1" filter="url(#f)"/></svg>'
 )
 
 

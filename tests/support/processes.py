@@ -145,7 +145,8 @@ class Daemon:
         return self
 
     async def drawing(self) -> "Daemon":
-        """Waits for the port, then for /health's 200: the renderer draws (node may take seconds under load)."""
+        """Waits for the port, then for /health's 200: the renderer draws (node may take seconds under
+        load)."""
         await self.ready()
         await deferToThread(wait_for_health, self.url)
         return self
@@ -222,7 +223,8 @@ class FakeUpstreamProcess:
 
 
 def vcl_for(name: str, ports: dict[int, int]) -> str:
-    """conf/<name> with backend ports replaced (old -> new), and what it includes, in files varnishd's user can read."""
+    """conf/<name> with backend ports replaced (old -> new), and what it includes, in files varnishd's
+    user can read."""
     folder = tempfile.mkdtemp(prefix="pypipin-varnish-")
     os.chmod(folder, 0o755)
     text = (ROOT / "conf" / name).read_text()

@@ -170,7 +170,8 @@ class Stack:
         return self.settle(defer.gatherResults([self.request(path) for path in paths]), seconds)  # type: ignore
 
     def settle(self, d: defer.Deferred[Any], seconds: float = 0.0, step: float = 0.05) -> Any:
-        """``d``'s result: the in-memory connections pumped, the clock advanced ``step`` at a time up to ``seconds``."""
+        """``d``'s result: the in-memory connections pumped, the clock advanced ``step`` at a time up to
+        ``seconds``."""
         result: list[Any] = []
         d.addBoth(result.append)
         waited = 0.0

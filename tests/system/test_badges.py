@@ -33,7 +33,7 @@ async def test_new_badges_in_both_url_forms_from_one_fetch(upstream: FakeUpstrea
         upstream.packages[document["info"]["name"]] = document
     daemon = await start_daemon().ready()
     for package, messages in EXPECTED.items():
-        for original, shields, label, message in zip(ORIGINAL, SHIELDS, LABELS, messages):
+        for original, shields, label, message in zip(ORIGINAL, SHIELDS, LABELS, messages, strict=True):
             response, body = await get(f"{daemon.url}/{original}/{package}/badge.svg")
             assert response.code == 200 and svg_text(body) == [label, message], (package, original)
             _, plain = await get(f"{daemon.url}/pypi/{shields}/{package}")

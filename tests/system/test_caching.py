@@ -40,11 +40,11 @@ async def test_corrupt_values_in_redis_are_misses(
     daemon = await start_daemon(redis.url).ready()
     redis.command("SET", KEY_PREFIX + "pypi:demo", "{not json")
     redis.command("LPUSH", KEY_PREFIX + "stats:demo", "a list, not a string")
-    response, body = await get(f"{daemon.url}/v/demo/badge.svg")
+    _response, body = await get(f"{daemon.url}/v/demo/badge.svg")
     assert svg_text(body) == ["pypi", "v1.2.3"]
-    response, body = await get(f"{daemon.url}/d/demo/badge.svg")
+    _response, body = await get(f"{daemon.url}/d/demo/badge.svg")
     assert svg_text(body) == ["downloads", "1k/month"]
     for key in redis.command("KEYS", KEY_PREFIX + "img:*").split():
         redis.command("SET", key, "garbage")
-    response, body = await get(f"{daemon.url}/v/demo/badge.svg?style=flat-square")
+    _response, body = await get(f"{daemon.url}/v/demo/badge.svg?style=flat-square")
     assert svg_text(body) == ["pypi", "v1.2.3"]

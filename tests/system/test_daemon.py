@@ -29,7 +29,7 @@ async def test_every_badge_says_in_a_real_daemon_what_it_says_in_memory(
         [defer.ensureDeferred(get(f"{daemon.url}/{badge}/Twisted/badge.svg")) for badge in BADGE_NAMES]
     )
     shown = {}
-    for badge, (response, body) in zip(BADGE_NAMES, answers):
+    for badge, (response, body) in zip(BADGE_NAMES, answers, strict=True):
         assert response.code == 200, (badge, body)
         assert response.headers.getRawHeaders(b"content-type") == [b"image/svg+xml;charset=utf-8"]
         shown[badge] = svg_text(body)

@@ -44,7 +44,7 @@ async def get_json(url: str) -> dict:
 def light_pixels(image: Image.Image) -> int:
     """Pixels of the (white) badge text: near-white in RGB."""
     data = image.convert("RGB").tobytes()
-    return sum(1 for pixel in zip(data[0::3], data[1::3], data[2::3]) if min(pixel) > 200)
+    return sum(1 for pixel in zip(data[0::3], data[1::3], data[2::3], strict=True) if min(pixel) > 200)
 
 
 @pytest_twisted.ensureDeferred
@@ -96,7 +96,10 @@ async def test_overrides_applied_and_escaped(daemon) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_logo_data_url(daemon) -> None:
-    logo_svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10" fill="red"/></svg>'
+    logo_svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+        b'<rect width="10" height="10" fill="red"/></svg>'
+    )
     logo = "data:image/svg+xml;base64," + base64.b64encode(logo_svg).decode()
     _, body = await get(f"{daemon.url}/wheel/demo/badge.svg?logo={quote(logo)}")
     images = list(ET.fromstring(body).iter(SVG + "image"))

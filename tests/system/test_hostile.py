@@ -98,7 +98,8 @@ TWISTED_HEAD_LIMIT = 16384
 
 
 def answer(port: int, target: bytes) -> tuple[int, dict[str, str], bytes]:
-    """``send``, checking what must hold for any answer: past Twisted's 16 KiB head limit, a 400 or a close."""
+    """``send``, checking what must hold for any answer: past Twisted's 16 KiB head limit, a 400 or a
+    close."""
     status, headers, body = send(port, target)
     if len(target) > TWISTED_HEAD_LIMIT - 100:
         assert status in (0, 400, 414), status
@@ -160,7 +161,7 @@ def test_random_query_strings(
     query = b"&".join(encode(k) + b"=" + encode(v) for k, v in params)
     if raw:
         query = query.replace(b" ", b"+").replace(b"\r", b"").replace(b"\n", b"").replace(b"#", b"%23")
-    status, headers, body = answer(target.port, f"/{badge}/pkg1/badge.{fmt}?".encode() + query)
+    status, _headers, body = answer(target.port, f"/{badge}/pkg1/badge.{fmt}?".encode() + query)
     labels = [v for k, v in params if k == "label"]
     if not raw and fmt == "svg" and labels and status == 200:
         label = labels[0]
@@ -181,7 +182,7 @@ def test_over_long_uri_is_414(target: Daemon) -> None:
 
 
 def test_header_limits_are_4xx(target: Daemon) -> None:
-    status, _, body = send(target.port, b"/v/pkg1/badge.svg", b"X-Junk: " + b"y" * 9000 + b"\r\n")
+    status, _, _body = send(target.port, b"/v/pkg1/badge.svg", b"X-Junk: " + b"y" * 9000 + b"\r\n")
     assert 200 <= status < 500
     many = b"".join(b"X-H%d: v\r\n" % n for n in range(600))
     status, _, _ = send(target.port, b"/v/pkg1/badge.svg", many)

@@ -82,7 +82,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tls_redis(certificates: Path) -> Iterator[RedisServer]:
-    """redis-server with a TLS port (no client certificates) and an ACL user; its plain port is for redis-cli."""
+    """redis-server with a TLS port (no client certificates) and an ACL user; its plain port is for
+    redis-cli."""
     if not RedisServer.available:
         pytest.skip("redis-server is not installed")
     tls_port = free_port()

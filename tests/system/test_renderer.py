@@ -112,7 +112,7 @@ async def test_node_runs_under_its_memory_ceiling_and_draws_every_format(node: N
         [defer.ensureDeferred(node.renderer.render(spec(f"f{n}", fmt, 4))) for n, fmt in enumerate(formats)]
     )
     magic = [b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"<svg", b"\x89PNG", b"II*\x00"]
-    assert [image.startswith(start) for image, start in zip(images, magic)] == [True] * 8
+    assert [image.startswith(start) for image, start in zip(images, magic, strict=True)] == [True] * 8
     assert node.pid == pid and node.peak_rss < GIB
     print(f"node with 8 scale-4 renders in flight: peak RSS {node.peak_rss // 2**20} MiB")
 
@@ -252,7 +252,7 @@ async def test_check_node_runs_it(tmp_path: Path) -> None:
     old = tmp_path / "node"
     old.write_text("#!/bin/sh\necho v18.19.0\n")  # a node too old: only its --version matters here
     old.chmod(0o755)
-    with pytest.raises(NotReady, match="18.19.0 .* too old"):
+    with pytest.raises(NotReady, match=r"18\.19\.0 .* too old"):
         await check_node(reactor, str(old))
 
 

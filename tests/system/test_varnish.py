@@ -132,7 +132,7 @@ async def test_an_attacker_over_budget_never_changes_what_another_client_sees(
         [defer.ensureDeferred(get_from(client, f"{front}/v/klein/badge.svg")) for client in asked]
     )
     assert svg_text(answers[6][1]) == ["pypi", "v1.2.3"]
-    for client, (response, body) in zip(asked, answers):
+    for client, (response, body) in zip(asked, answers, strict=True):
         refused = svg_text(body) == ["pypipin", "rate limited"]
         private = headers(response, b"cache-control") == [b"private, no-store"]
         assert not refused or (client == ATTACKER and private)
