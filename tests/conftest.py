@@ -71,13 +71,16 @@ def start_daemon(upstream: FakeUpstream) -> Iterator[Any]:
 
 @pytest.fixture
 def varnish() -> Iterator[Any]:
-    """Starts varnishd with a VCL of conf/ (``varnish("varnish.vcl", {8888: port})``) and stops it after."""
+    """Starts varnishd with a VCL of conf/ (``varnish("varnish.vcl", {8888: port})``) and stops it after;
+    ``healthy=True`` waits for its backends' probes to pass."""
     if not os.path.exists(VARNISHD):
         pytest.skip("varnishd is not installed (.ci/run installs Debian's varnish)")
     started: list[Varnish] = []
 
-    def start(name: str, ports: dict[int, int]) -> str:
+    def start(name: str, ports: dict[int, int], healthy: bool = False) -> str:
         started.append(Varnish(name, ports))
+        if healthy:
+            started[-1].wait_healthy()
         return started[-1].url
 
     yield start

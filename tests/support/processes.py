@@ -20,6 +20,7 @@ from pypipin.renderer.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 VARNISHD = shutil.which("varnishd") or "/usr/sbin/varnishd"
+VARNISHADM = shutil.which("varnishadm") or "/usr/bin/varnishadm"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 PYPIPIN = str(Path(sys.executable).with_name("pypipin"))
@@ -245,6 +246,7 @@ class Varnish:
 
     def __init__(self, name: str, ports: dict[int, int]) -> None:
         config = vcl_for(name, ports)
+        self.workdir = os.path.dirname(config) + "/work"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
@@ -252,7 +254,7 @@ class Varnish:
                 VARNISHD,
                 "-F",
                 "-n",
-                os.path.dirname(config) + "/work",
+                self.workdir,
                 "-a",
                 f"127.0.0.1:{self.port}",
                 "-f",
@@ -264,6 +266,20 @@ class Varnish:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+
+    def wait_healthy(self, timeout: float = 15.0) -> None:
+        """Until every backend's probe says healthy (a backend starts sick, so the first requests
+        would get the synthetic ``unavailable`` badge until its first probe passes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = subprocess.run(
+                [VARNISHADM, "-n", self.workdir, "backend.list"], capture_output=True, text=True
+            )
+            rows = [line.split() for line in listed.stdout.splitlines()[1:] if line.strip()]
+            if rows and all("healthy" in row for row in rows):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"varnish backends not healthy within {timeout} s: {listed.stdout}")
 
     def stop(self) -> None:
         self.process.terminate()

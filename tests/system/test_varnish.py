@@ -30,9 +30,10 @@ def test_vcl_compiles(name: str) -> None:
 @pytest_twisted.ensureDeferred
 async def test_second_request_is_a_varnish_hit(upstream: FakeUpstream, start_daemon, varnish) -> None:
     upstream.add("demo")
-    daemon = await start_daemon().ready()
-    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port})
+    daemon = await start_daemon().drawing()  # healthy, and Varnish has seen it so: no synthetic badge
+    front = await deferToThread(varnish, "varnish.vcl", {8888: daemon.port}, True)
     first, body = await get(f"{front}/v/demo/badge.svg")
+    assert svg_text(body) == ["pypi", "v1.2.3"]
     second, again = await get(f"{front}/v/demo/badge.svg")
     assert (first.code, second.code) == (200, 200) and body == again
     assert first.headers.getRawHeaders(b"x-cache") == [b"MISS"]
