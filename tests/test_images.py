@@ -16,16 +16,8 @@ from pypipin.renderer.drawing import RendererDown
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
 from tests.support.deferreds import outcome
+from tests.support.renders import SPEC
 from tests.support.stack import FakeRenderer, Stack, drawn
-
-SPEC = {
-    "label": "wheel",
-    "message": "yes",
-    "color": "brightgreen",
-    "style": "flat",
-    "format": "svg",
-    "scale": 1,
-}
 
 
 class Pipeline:

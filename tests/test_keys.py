@@ -5,16 +5,9 @@ import pytest
 
 from pypipin.data import keys
 from pypipin.upstream.indexes import named
+from tests.support.renders import SPEC
 from tests.support.stack import Stack
 
-SPEC = {
-    "label": "wheel",
-    "message": "yes",
-    "color": "brightgreen",
-    "style": "flat",
-    "format": "svg",
-    "scale": 1,
-}
 DIGEST = "3b13116109465e4396c3a67d2b12a58863d0fc5bd73959cf2bdd67d80d905d05"  # sha256 of SPEC's sorted JSON
 
 
