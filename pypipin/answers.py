@@ -32,7 +32,10 @@ class Answer:
     body: bytes
     caching: bytes
     keep_for: float
-    refused: bool = False  # the generic ``rate limited`` image of a client over budget
+    refused: bool = False  # a client over budget: its image is ``Answers.refusal``'s, its body empty here
+
+
+REFUSAL = Answer(b"", REFUSED, 0.0, refused=True)
 
 
 class Answers:
@@ -79,13 +82,15 @@ class Answers:
             )
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
-            plain = replace(
-                wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1
-            )
-            message, color = ERRORS[Outcome.RATE_LIMITED]
-            body = await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, reached)
-            return Answer(body, REFUSED, 0.0, refused=True)
+            return REFUSAL
         return Answer(body, cache_control(lifetime.max_age), lifetime.keep_for)
+
+    async def refusal(self, wanted: BadgeRequest, reached: Callable[[str], None] | None = None) -> bytes:
+        """The one image a client over budget gets for ``wanted``'s kind and format: ``rate limited``
+        with none of the request's own text, colours or logo, so it is drawn once for all."""
+        plain = replace(wanted, label=None, color=None, label_color=None, logo=None, style="flat", scale=1)
+        message, color = ERRORS[Outcome.RATE_LIMITED]
+        return await self._images.draw(plain, OVER_BUDGET_LABEL, message, color, True, reached)
 
     async def _data(
         self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None

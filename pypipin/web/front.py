@@ -8,10 +8,11 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from pypipin.badges.parsing import BadgeRequest, key
 from pypipin.metrics import Counters
 from pypipin.store.lru import LRU
 from pypipin.web.encoding import body_for
-from pypipin.web.state import state
+from pypipin.web.state import RequestState, state
 
 MAX_URI = 8192  # Twisted itself closes the connection past 16 KiB of request line and headers
 
@@ -24,9 +25,10 @@ SPELLINGS = (10_000, 4 * 1024 * 1024, 3600.0)
 class Front(Resource):
     """Answers a URL served before straight from memory, before any routing.
 
-    The hot path is keyed by a badge URL's canonical form (``hot_key``): a URL already in that
+    The hot path is keyed by a badge URL's canonical form (``parsing.key``): a URL already in that
     form (most are) is found at the first look-up, any other through the key its query was
-    parsed into when it was last seen (``SPELLINGS``).
+    parsed into when it was last seen (``SPELLINGS``). A URL parsed here and not found goes on
+    with what it was parsed into (its state's ``wanted``), so the routes do not parse it again.
     ``in_flight`` counts the requests passed on to the app and not finished yet.
     """
 
@@ -38,13 +40,13 @@ class Front(Resource):
         hot: LRU,
         inner: Resource,
         counters: Counters,
-        hot_key: Callable[[bytes], bytes | None],
+        parse: Callable[[bytes], BadgeRequest | None],
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._clock = clock
         self._hot = hot
         self._inner = inner
-        self._hot_key = hot_key
+        self._parse = parse
         self._spellings = LRU(clock, *SPELLINGS[:2])  # URL -> its hot key, for URLs not in their key's form
         self._cache = counters.cache
         self.in_flight = 0
@@ -60,7 +62,7 @@ class Front(Resource):
         if request.method in (b"GET", b"HEAD"):
             hit = self._hot.get(request.uri)
             if hit is None and b"?" in request.uri:  # maybe another spelling of a badge's URL
-                canonical = self._canonical(request.uri)
+                canonical = self._canonical(request.uri, about)
                 hit = None if canonical is None or canonical == request.uri else self._hot.get(canonical)
             if hit is not None:
                 self._cache["hot", "hit"] += 1
@@ -78,11 +80,14 @@ class Front(Resource):
     def _finished(self, _: object) -> None:
         self.in_flight -= 1
 
-    def _canonical(self, uri: bytes) -> bytes | None:
-        """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered."""
+    def _canonical(self, uri: bytes, about: RequestState) -> bytes | None:
+        """The hot key of a URL with a query (None if it is no badge), parsed once while it is remembered;
+        what it was parsed into is kept in ``about``."""
         known: bytes | None = self._spellings.get(uri)
         if known is None:
-            known = self._hot_key(uri)
+            path = uri.partition(b"?")[0]
+            about.wanted = wanted = self._parse(uri)
+            known = None if wanted is None else key(path, wanted)
             if known is not None and known != uri:
                 self._spellings.set(uri, known, SPELLINGS[2])
         return known

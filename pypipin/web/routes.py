@@ -13,8 +13,8 @@ from twisted.web.server import Request
 from twisted.web.static import File
 
 from pypipin.answers import Answers
-from pypipin.badges.lifetimes import HOME_MAX_AGE, REFUSED, STATIC_MAX_AGE
-from pypipin.badges.parsing import key, parse, query
+from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
+from pypipin.badges.parsing import BadgeRequest, key, parse, query
 from pypipin.data.images import Drawer
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown, RenderFailed
@@ -76,13 +76,12 @@ class Routes:
 
     def resource(self, clock: IReactorTime) -> Front:
         """The whole face: the hot path in front of the routes."""
-        return Front(clock, self._hot, self.app.resource(), self._counters, self.hot_key)
+        return Front(clock, self._hot, self.app.resource(), self._counters, self.parse)
 
-    def hot_key(self, uri: bytes) -> bytes | None:
-        """The hot-path key of a badge URL (``parsing.key``), None for a URL that is no badge."""
+    def parse(self, uri: bytes) -> BadgeRequest | None:
+        """The badge a URL asks for, with the configured indexes; None for a URL that is no badge."""
         path, _, raw = uri.partition(b"?")
-        wanted = parse(path, query(raw), self._indexes)
-        return None if wanted is None else key(path, wanted)
+        return parse(path, query(raw), self._indexes)
 
     @app.route("/health")
     async def health(self, request: IRequest) -> bytes:
@@ -121,12 +120,12 @@ class Routes:
 
     @app.route("/<path:_>")
     async def badge(self, request: IRequest, _: str) -> bytes:
-        wanted = parse(request.path, query(request.uri.partition(b"?")[2]), self._indexes)
+        about = state(request)
+        wanted = about.wanted or self.parse(request.uri)  # the hot path may have parsed it already
         if wanted is None:
             request.setResponseCode(404)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
-        about = state(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
             answer = await self._answers.answer(wanted, client(request, self._trusted), about.reached)
@@ -135,11 +134,12 @@ class Routes:
             request.setHeader(b"Retry-After", b"1")
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
-        if answer.refused:  # one generic image per kind and format: its response is made once
+        if answer.refused:  # one generic image per kind and format: drawn, and its response made, once
             response = self._refusals.get((wanted.kind.name, wanted.format))
             if response is None:
+                body = await self._answers.refusal(wanted, about.reached)
                 response = self._refusals[wanted.kind.name, wanted.format] = respond(
-                    answer.body, wanted, REFUSED
+                    body, wanted, answer.caching
                 )
             return response.write(request)
         response = respond(answer.body, wanted, answer.caching)

@@ -11,6 +11,8 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import Request
 from zope.interface import Attribute, Interface, implementer
 
+from pypipin.badges.parsing import BadgeRequest
+
 
 class IRequestState(Interface):
     started = Attribute("When the request reached the service (seconds), None if it never did")
@@ -18,6 +20,7 @@ class IRequestState(Interface):
     format = Attribute("The image format asked for, '-' for other requests")
     cache = Attribute("The cache layer that answered: hot, memory, redis, miss; '-' if untold")
     duration = Attribute("Seconds from reaching the service to the end of the response, None until then")
+    wanted = Attribute("The badge the hot path parsed the URL into, when it did (None: not parsed yet)")
 
 
 LAYERS = ("hot", "memory", "redis", "miss")  # from the cheapest answer to the dearest
@@ -31,6 +34,7 @@ class RequestState:
     format: str = "-"
     cache: str = "-"
     duration: float | None = None
+    wanted: BadgeRequest | None = None
 
     def reached(self, layer: str) -> None:
         """Note that answering needed ``layer``; the dearest layer reached is kept."""
