@@ -27,14 +27,15 @@ RESTART_MAX = 30.0  # ... up to this
 RAN_A_WHILE = 10.0  # seconds: a worker that ran this long is restarted at once
 
 
-def worker_command(arguments: Sequence[str], renderer_port: int) -> list[str]:
-    """How a worker is started: the daemon's own options, then what makes it a worker."""
+def worker_command(arguments: Sequence[str], count: int, renderer_port: int) -> list[str]:
+    """How a worker is started: the daemon's own options, then what makes it one of ``count`` workers
+    drawing through the daemon's node."""
     return [
         sys.executable,
         "-m",
         "pypipin.worker",
         *arguments,
-        "--workers=1",
+        f"--workers={count}",
         f"--renderer-port={renderer_port}",
         "--metrics-port=",
     ]

@@ -232,15 +232,15 @@ def parent(settings: Settings, reactor: Any, monitor: Monitor, renderer_port: in
         reactor,
         settings.workers.count,
         serverFromString(reactor, settings.listener.port),
-        worker_command(settings.workers.arguments, renderer_port),
+        worker_command(settings.workers.arguments, settings.workers.count, renderer_port),
         drain=DRAIN_SECONDS + monitor.killTime,
     )
     return Pypipin(reactor, workers, lambda: 0, [], monitor, lambda: workers.signal(signal.SIGUSR1))
 
 
 def worker_service(settings: Settings, reactor: Any, socket_fd: int) -> service.MultiService:
-    """One worker: the app served on the inherited listening socket ``socket_fd``, its share of the
-    daemon's caps, rendering through the daemon's node."""
+    """One of ``settings.workers.count`` workers: the app served on the inherited listening socket
+    ``socket_fd``, with its share of the daemon's caps, rendering through the daemon's node."""
     return serving(
         share(settings),
         reactor,

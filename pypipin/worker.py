@@ -7,7 +7,7 @@ import os
 import sys
 
 from twisted.internet import reactor, task
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import FileLogObserver, formatEvent, globalLogBeginner
 from twisted.python import usage
 
 from pypipin.options import Options
@@ -24,7 +24,10 @@ def main(argv: list[str]) -> None:
         options.parseOptions(argv)
     except usage.UsageError as error:
         raise SystemExit(f"pypipin worker: {error}") from None
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    lines = FileLogObserver(
+        sys.stderr, lambda event: f"[{event.get('log_namespace')}] {formatEvent(event)}\n"
+    )
+    globalLogBeginner.beginLoggingTo([lines], redirectStandardIO=False)  # the daemon's log dates them
     daemon = os.getppid()
     served = worker_service(Settings.from_options(options), reactor, SOCKET_FD)
 
