@@ -4,6 +4,7 @@ The HTTP face hands it a parsed request and the client it counts against; it han
 image and how it may be cached. Nothing here knows of HTTP requests or Klein.
 """
 
+from collections import ChainMap
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -17,11 +18,13 @@ from pypipin.badges.lifetimes import REFUSED, cache_control
 from pypipin.badges.parsing import BadgeRequest
 from pypipin.data.images import Images
 from pypipin.data.packages import Data, Packages
+from pypipin.data.trust import Trust
 from pypipin.limits.budgets import Account, Budgets, OverBudget
 from pypipin.metrics import Counters
 from pypipin.upstream.client import NotFound, RateLimited, Unavailable
 from pypipin.upstream.indexes import DEFAULT
 
+TRUST = ("simple", "provenance")  # the sources of the badges that read the simple document too
 OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 
 
@@ -49,6 +52,7 @@ class Answers:
         self._images = images
         self._budgets = budgets
         self._counters = counters
+        self._trust = Trust(packages)
 
     async def answer(
         self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None = None
@@ -68,9 +72,13 @@ class Answers:
             if data is None:
                 (message, color), fresh_for = ERRORS[outcome], 0.0
             else:
-                message, color = wanted.kind.rule(data.value, options)
+                message, color = wanted.kind.rule(
+                    ChainMap({"now": self._clock.seconds()}, data.value), options
+                )
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
-            lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
+            lifetime = lifetimes.badge(
+                wanted.kind, outcome, fresh_for, wanted.cache_seconds, self._clock.seconds()
+            )
             body = await self._images.draw(
                 wanted,
                 label,
@@ -104,6 +112,8 @@ class Answers:
         if wanted.package is None:
             return Outcome.INVALID_NAME, None
         source = wanted.kind.source
+        if source in TRUST:  # the package's document and its simple document
+            source = wanted.index
         if source == "pypi":  # the package's document, from the index the request picked
             source = wanted.index
         elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
@@ -113,7 +123,12 @@ class Answers:
             if source == "stats":
                 await self._known(wanted.package, account)
             data = await self._packages.get(source, wanted.package, reached, account)
+            if wanted.kind.source in TRUST:
+                publisher = wanted.kind.source == "provenance"
+                data = await self._trust.get(wanted.index, wanted.package, data, publisher, reached, account)
         except NotFound:
+            if source != "stats" and await self._trust.quarantined(wanted.index, wanted.package):
+                return Outcome.QUARANTINED, None
             return Outcome.NOT_FOUND, None
         except RateLimited:
             return Outcome.RATE_LIMITED, None

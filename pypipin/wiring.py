@@ -19,6 +19,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pypipin.answers import Answers
+from pypipin.data import keys
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.limits.bucket import Gate
@@ -151,15 +152,30 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
+    # each index's simple documents and Integrity API answers are sources of their own, through its gate;
+    # a provenance never changes: it is fresh for as long as anything is kept
+    gates = {name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}
     packages = Packages(
         clock=clock,
         store=store,
-        fetchers={"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
-        ttls={"stats": sources.stats_ttl, **{name: sources.pypi_ttl for name in indexes}},
+        fetchers={
+            "stats": upstream.stats,
+            **{name: partial(upstream.pypi, index=name) for name in indexes},
+            **{keys.simple(name): partial(upstream.simple, index=name) for name in indexes},
+            **{keys.integrity(name): partial(upstream.integrity, index=name) for name in indexes},
+        },
+        ttls={
+            "stats": sources.stats_ttl,
+            **{name: sources.pypi_ttl for name in indexes},
+            **{keys.simple(name): sources.pypi_ttl for name in indexes},
+            **{keys.integrity(name): sources.stale_ttl for name in indexes},
+        },
         stale_ttl=sources.stale_ttl,
         gates={
             "stats": Gate(clock, sources.stats_per_minute),
-            **{name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes},
+            **gates,
+            **{keys.simple(name): gate for name, gate in gates.items()},
+            **{keys.integrity(name): gate for name, gate in gates.items()},
         },
         counters=counters,
         max_wait=sources.timeout,

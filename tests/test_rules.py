@@ -297,6 +297,7 @@ def test_summary_keeps_only_what_badges_need() -> None:
         "vulnerabilities",
         "abi_tags",
         "platform_tags",
+        "uploaded",
     }
     assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
     assert "description" not in str(reduced)

@@ -7,6 +7,7 @@ a ``Kind`` carries every fact of its badge.
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
@@ -299,3 +300,89 @@ def platforms(summary: Summary, options: Mapping[str, str]) -> Verdict:
     if "any" in tags:
         return Verdict("any", "blue")
     return Verdict(" | ".join(sorted({_platform_family(tag) for tag in tags})), "blue")
+
+
+# The trust badges (PEP 740 provenance, PEP 792 project status, release date): ``simple`` is the
+# summary of the package's simple document, ``publisher`` that of one Integrity API answer, and
+# ``now`` the time the badge is answered (Unix seconds).
+
+UNKNOWN = Verdict("unknown", "lightgrey")
+
+
+def normal_version(version: str) -> str:
+    """A version as the simple summary's releases spell it; the text itself when it is no PEP 440 version."""
+    try:
+        return str(Version(version))
+    except InvalidVersion:
+        return version
+
+
+def _release_files(summary: Summary) -> list[Any] | None:
+    """[files, attested files, one attested file name] of the latest release in the simple document."""
+    release = summary["simple"]["releases"].get(normal_version(summary["version"]))
+    return release if release and release[0] else None
+
+
+def provenance(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    release = _release_files(summary)
+    if not summary["simple"]["attests"] or release is None:
+        return UNKNOWN
+    files, attested, _ = release
+    if not attested:
+        return Verdict("none", "lightgrey")
+    publisher = summary.get("publisher") or "attested"
+    if attested < files:
+        return Verdict(f"{publisher} ({attested} of {files} files)", "yellow")
+    return Verdict(publisher, "brightgreen")
+
+
+_PROJECT_STATUS_COLORS = {
+    "active": "brightgreen",
+    "archived": "orange",
+    "deprecated": "orange",
+    "quarantined": "red",
+}
+
+
+def _api_version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return ()
+
+
+def project_status(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    simple = summary["simple"]
+    if _api_version(simple["api"]) < (1, 4) or simple["status"] == "":
+        return UNKNOWN
+    status = simple["status"] or "active"  # absent from 1.4 on: active
+    return Verdict(status, _PROJECT_STATUS_COLORS[status])
+
+
+_AGE_COLORS = ((7, "brightgreen"), (30, "green"), (180, "yellowgreen"), (365, "yellow"), (730, "orange"))
+
+
+def release_date(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    """shields.io's ``renderDateBadge``: ``formatDate`` (moment's calendar, UTC) and ``age`` colours."""
+    uploaded = summary.get("uploaded")
+    if not uploaded:
+        return UNKNOWN
+    try:
+        when = datetime.fromisoformat(uploaded.replace("Z", "+00:00"))
+    except ValueError:
+        return UNKNOWN
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    now = datetime.fromtimestamp(summary["now"], UTC)
+    # calendar(): the days from the start of today, fractional
+    days = (when - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
+    if days >= 0:  # today (an upload a little in the future too: clocks differ)
+        message = "today"
+    elif days >= -1:
+        message = "yesterday"
+    elif days >= -6:
+        message = "last " + when.strftime("%A").lower()
+    else:
+        message = f"{when.strftime('%B').lower()} {when.year}".removesuffix(f" {now.year}")
+    elapsed = int((now - when).total_seconds() // 86400)  # dayjs diff in days: whole days, truncated
+    color = next((color for limit, color in _AGE_COLORS if elapsed < limit), "red")
+    return Verdict(message, color)

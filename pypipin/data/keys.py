@@ -10,14 +10,26 @@ from typing import Any
 
 KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 _IMAGES = "img"
-# the words after the prefix that are no index's name (download counts, images): an index named
-# so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES})
+_SIMPLE = "simple"
+_INTEGRITY = "integrity"
+# the words after the prefix that are no index's name (download counts, images, simple documents,
+# provenances): an index named so would share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY})
 
 
 def package(source: str, name: str) -> str:
     """The key of package ``name``'s data from ``source`` (an index's name, or ``stats``)."""
     return f"{KEY_PREFIX}{source}:{name}"
+
+
+def simple(index: str) -> str:
+    """The source of the simple documents of index ``index``: ``simple:<index>``."""
+    return f"{_SIMPLE}:{index}"
+
+
+def integrity(index: str) -> str:
+    """The source of the Integrity API answers of index ``index`` (one per file): ``integrity:<index>``."""
+    return f"{_INTEGRITY}:{index}"
 
 
 def image(spec: dict[str, Any]) -> str:
