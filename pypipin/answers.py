@@ -112,22 +112,22 @@ class Answers:
         if wanted.package is None:
             return Outcome.INVALID_NAME, None
         source = wanted.kind.source
-        if source in TRUST:  # the package's document and its simple document
-            source = wanted.index
-        if source == "pypi":  # the package's document, from the index the request picked
+        if source == "pypi" or source in TRUST:  # the package's document, from the index the request picked
             source = wanted.index
         elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
             return Outcome.NOT_APPLICABLE, None
         account = self._budgets.account(client, "names")
+        known = False  # whether the JSON API knows the package, for the download counts
         try:
             if source == "stats":
                 await self._known(wanted.package, account)
+                known = True
             data = await self._packages.get(source, wanted.package, reached, account)
             if wanted.kind.source in TRUST:
                 publisher = wanted.kind.source == "provenance"
                 data = await self._trust.get(wanted.index, wanted.package, data, publisher, reached, account)
         except NotFound:
-            if source != "stats" and await self._trust.quarantined(wanted.index, wanted.package):
+            if not known and await self._trust.quarantined(wanted.index, wanted.package):
                 return Outcome.QUARANTINED, None
             return Outcome.NOT_FOUND, None
         except RateLimited:

@@ -9,6 +9,7 @@ from pypipin.data import keys
 from pypipin.data.packages import Data, Packages
 from pypipin.limits.budgets import Account
 from pypipin.upstream.client import NotFound, Unavailable
+from pypipin.upstream.trust import NO_SIMPLE
 
 
 class Trust:
@@ -38,7 +39,10 @@ class Trust:
     ) -> Data:
         """``summary`` with ``simple`` (the simple document's summary) and, if ``publisher``, the
         ``publisher`` of one attested file of the latest release (None when there is none)."""
-        simple = await self._packages.get(keys.simple(index), name, reached, account)
+        try:
+            simple = await self._packages.get(keys.simple(index), name, reached, account)
+        except NotFound:  # an index with no simple API there: nothing known of trust
+            simple = Data(NO_SIMPLE, summary.fresh_until)
         value = {**summary.value, "simple": simple.value, "publisher": None}
         fresh_until = min(summary.fresh_until, simple.fresh_until)
         release = simple.value["releases"].get(normal_version(summary.value["version"]))

@@ -22,6 +22,8 @@ INTEGRITY_ACCEPT = b"application/vnd.pypi.integrity.v1+json"
 MAX_FILES = 100_000  # most files of a simple document read: numpy has about 2,000
 MAX_FIELD = 200
 RECENT_RELEASES = 16  # releases kept, the most recently uploaded: the latest is among them
+# the summary of an index with no simple document in JSON
+NO_SIMPLE: dict[str, Any] = {"api": "", "status": None, "attests": False, "releases": {}}
 STATUSES = ("active", "archived", "quarantined", "deprecated")
 
 
@@ -87,7 +89,7 @@ def from_simple(body: bytes) -> dict[str, Any]:
     ``status`` (None when absent), ``attests`` (whether files carry a provenance key) and ``releases``:
     normal version -> [files, attested files, the file name of one attested file or ""]."""
     if body.lstrip()[:1] != b"{":  # the HTML form: this index has no JSON one
-        return {"api": "", "status": None, "attests": False, "releases": {}}
+        return dict(NO_SIMPLE)
     if body.count(b"{") > 2 * MAX_FILES:
         raise Garbled("too many files")
     try:

@@ -327,7 +327,7 @@ class FakeUpstream(resource.Resource):
     def attest(
         self, name: str, filenames: frozenset[str] | None = None, publisher: dict[str, Any] = GITHUB
     ) -> None:
-        """Give ``filenames`` (all of the latest release's: None) of ``name`` a provenance from ``publisher``."""
+        """Give ``filenames`` of ``name`` (None: all the latest release's) a provenance from ``publisher``."""
         document = self.packages[name]
         assert isinstance(document, dict)
         if filenames is None:
@@ -336,7 +336,7 @@ class FakeUpstream(resource.Resource):
         self.publishers[name] = publisher
 
     def quarantine(self, name: str) -> None:
-        """Quarantine ``name`` as PyPI does: JSON 404, a simple document with no files saying ``quarantined``."""
+        """Quarantine ``name`` as PyPI does: JSON 404, a simple document of no files, ``quarantined``."""
         document = self.packages.pop(name)
         assert isinstance(document, dict)
         self.simple[name] = simple_document(name, {**document, "releases": {}}, status="quarantined")
