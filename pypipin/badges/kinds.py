@@ -237,8 +237,9 @@ KINDS: dict[str, Kind] = {
             "provenance",
             provenance,
             "Provenance",
-            "Who published the latest release's files with an attestation (PEP 740), as PyPI says;"
-            " yellow when only some files have one.",
+            "Who published the latest release's files with an attestation (PEP 740); yellow when only some"
+            " have one. It reports what the index says (PyPI checks attestations at upload), not a signature"
+            " pypipin verified.",
             original={"provenance": {}},
             shields={"provenance": {}},
             source="provenance",

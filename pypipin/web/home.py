@@ -379,7 +379,7 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
 </section>
 {_reference()}
 </main>
-<footer class=wrap><p>Data from the PyPI JSON API and pypistats.org.
+<footer class=wrap><p>Data from the PyPI JSON, simple and Integrity APIs and pypistats.org.
   <a href="https://github.com/badges/shields">badge-maker</a> draws the images.</p></footer>
 <p id=announce class=visually-hidden aria-live=polite></p>
 <script type="application/json" id=registry>{script_json(registry(indexes))}</script>
