@@ -91,7 +91,7 @@ class Answers:
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
             return REFUSAL
-        return Answer(body, cache_control(lifetime.max_age), lifetime.keep_for)
+        return Answer(body, cache_control(lifetime.max_age, wanted.kind.daily), lifetime.keep_for)
 
     async def refusal(self, wanted: BadgeRequest, reached: Callable[[str], None] | None = None) -> bytes:
         """The one image a client over budget gets for ``wanted``'s kind and format: ``rate limited``

@@ -143,6 +143,18 @@ def test_the_release_date_badge_is_never_kept_past_midnight() -> None:
     assert lifetimes.badge(kind, Outcome.FRESH, 600, 86400, at(2025, 6, 1)).max_age == 86400
     assert lifetimes.badge(kind, Outcome.FRESH, 600, 0, late + 60).max_age == kind.max_age
     assert lifetimes.badge(KINDS["version"], Outcome.FRESH, 600, 0, late).max_age == KINDS["version"].max_age
+    assert b"stale-while-revalidate" not in lifetimes.cache_control(30, daily=True)
+
+
+def test_a_release_date_badge_lives_until_midnight() -> None:
+    stack = Stack()
+    stack.clock.advance(at(2025, 6, 7, 23, 50) - stack.clock.seconds())
+    stack.upstream.add("demo")
+    answer = stack.get("/pypi/release-date/demo")
+    assert answer.shown == ["release date", "last sunday"]
+    assert answer.header("cache-control") == "public, max-age=600, s-maxage=600, stale-if-error=604800"
+    stack.advance(601)
+    assert stack.get("/pypi/release-date/demo").shown == ["release date", "june"]
 
 
 @pytest.mark.parametrize(

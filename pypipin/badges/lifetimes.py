@@ -62,9 +62,10 @@ def badge(
     return Lifetime(max_age, float(max_age))
 
 
-def cache_control(max_age: int) -> bytes:
-    """A public ``Cache-Control`` value that lets caches serve a stale copy while revalidating or on error."""
+def cache_control(max_age: int, daily: bool = False) -> bytes:
+    """A public ``Cache-Control`` value that lets caches serve a stale copy while revalidating or on error;
+    a ``daily`` kind's, only on error (while revalidating, yesterday's words would be served today)."""
+    revalidate = "" if daily else f"stale-while-revalidate={_STALE_WHILE_REVALIDATE}, "
     return (
-        f"public, max-age={max_age}, s-maxage={max_age}, "
-        f"stale-while-revalidate={_STALE_WHILE_REVALIDATE}, stale-if-error={_STALE_IF_ERROR}"
+        f"public, max-age={max_age}, s-maxage={max_age}, {revalidate}stale-if-error={_STALE_IF_ERROR}"
     ).encode()
