@@ -160,6 +160,9 @@ def test_py_versions_shields_details() -> None:
         "3.9.1 | 3.10 | 4 | 4.1",
         "blue",
     )
+    # JavaScript's \d is [0-9] and its $ the very end: no Arabic-Indic digits, no trailing newline
+    classifiers = [PY + "\u0663.\u0669", PY + "3.9\n"]
+    assert verdict("py_versions", classifiers=classifiers, requires_python=None) == ("missing", "red")
 
 
 def test_py_versions_falls_back_to_requires_python() -> None:

@@ -77,8 +77,9 @@ def _parse_version(text: str) -> Version | None:
 
 
 # shields.io's addv (services/text-formatters.js): no "v" before a string that does not start with a
-# digit, holds a date or is a commit hash
-_NO_V = re.compile(r"^[^0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}|^[a-f0-9]{7,40}$")
+# digit, holds a date or is a commit hash. Its patterns, here and below, as JavaScript reads them:
+# \d is [0-9], $ is the very end (\Z)
+_NO_V = re.compile(r"^[^0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}|^[a-f0-9]{7,40}\Z")
 
 
 def addv(text: str) -> str:
@@ -116,9 +117,9 @@ def _classifier_values(summary: Summary, prefix: str) -> list[str]:
     ]
 
 
-_PYTHON = re.compile(r"^Programming Language :: Python :: ([\d.]+)$")
-_PYTHON_ONLY = re.compile(r"^Programming Language :: Python :: (\d+) :: Only$")
-_COERCE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+_PYTHON = re.compile(r"^Programming Language :: Python :: ([0-9.]+)\Z")
+_PYTHON_ONLY = re.compile(r"^Programming Language :: Python :: ([0-9]+) :: Only\Z")
+_COERCE = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?")
 
 
 def _coerced(text: str) -> tuple[int, int, int]:
@@ -150,7 +151,7 @@ def py_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
     return Verdict("missing", "red")
 
 
-_IMPLEMENTATION = re.compile(r"^Programming Language :: Python :: Implementation :: (\S+)$")
+_IMPLEMENTATION = re.compile(r"^Programming Language :: Python :: Implementation :: (\S+)\Z")
 
 
 def implementation(summary: Summary, options: Mapping[str, str]) -> Verdict:
@@ -179,7 +180,7 @@ def _highest_stage(values: list[str]) -> str | None:
     return None if best is None else best[1]
 
 
-_STATUS = re.compile(r"^Development Status :: (\d - \S+)$")
+_STATUS = re.compile(r"^Development Status :: ([0-9] - \S+)\Z")
 
 
 def status(summary: Summary, options: Mapping[str, str]) -> Verdict:
@@ -250,9 +251,9 @@ _LICENSE_ALIASES = {
     "OSI Approved :: GNU Affero General Public License v3": "AGPL-3.0",
     "OSI Approved :: Zero-Clause BSD (0BSD)": "0BSD",
 }
-_LICENSE_CLASSIFIER = re.compile(r"^License :: (.+)$")
+_LICENSE_CLASSIFIER = re.compile(r"^License :: (.+)\Z")
 _ACRONYM = re.compile(r"\(([^)]+)\)")
-_BARE_ACRONYM = re.compile(r"^[a-z0-9]+$")
+_BARE_ACRONYM = re.compile(r"^[a-z0-9]+\Z")
 
 
 def _js_length(text: str) -> int:
@@ -329,7 +330,7 @@ def _major_minor(text: str) -> tuple[int, int]:
 
 def _framework_versions(summary: Summary, options: Mapping[str, str]) -> list[str]:
     framework = FRAMEWORKS[options["framework"]]
-    pattern = re.compile("^Framework :: " + re.escape(framework.classifier) + r" :: ([\d.]+)$")
+    pattern = re.compile("^Framework :: " + re.escape(framework.classifier) + r" :: ([0-9.]+)\Z")
     return sorted(_matches(summary, pattern), key=_major_minor)
 
 
