@@ -14,7 +14,7 @@ import zlib
 from collections import Counter
 from typing import Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 from twisted.internet import reactor as default_reactor
 from twisted.internet.task import deferLater
 from twisted.protocols import policies
@@ -208,6 +208,14 @@ class _Counting(policies.ProtocolWrapper):
         super().writeSequence(data)
 
 
+def _legacy_order(version: str) -> tuple[int, Version, str]:
+    """Warehouse's order of versions (packaging_legacy's): one that is not PEP 440 before all that are."""
+    try:
+        return 1, Version(version), ""
+    except InvalidVersion:
+        return 0, Version("0"), version
+
+
 def simple_document(
     name: str,
     document: dict[str, Any],
@@ -219,7 +227,7 @@ def simple_document(
     ``document``: ``attested`` the file names with a provenance. At ``api_version`` 1.1 there is no
     ``project-status`` and no file has a ``provenance`` key (``attested`` None: an index that has none);
     a ``status`` None leaves the key out (as PEP 792 allows)."""
-    versions = sorted(document["releases"], key=Version)
+    versions = sorted(document["releases"], key=_legacy_order)
     files: list[dict[str, Any]] = []
     for version in versions:
         for each in document["releases"][version]:
