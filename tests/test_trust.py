@@ -189,7 +189,7 @@ def test_the_simple_summary_is_bounded() -> None:
     )
     assert len(simple["releases"]) == trust.RECENT_RELEASES
     with pytest.raises(summary.Garbled):
-        trust.from_simple(b'{"files": [' + b"{}," * (2 * trust.MAX_FILES) + b"{}]}")
+        trust.from_simple(b'{"files": [' + b"{}," * (4 * trust.MAX_FILES) + b"{}]}")
 
 
 def test_every_badge_has_a_kind_in_both_url_forms() -> None:
@@ -243,3 +243,22 @@ def test_every_badge_of_a_quarantined_project_says_so(stack: Stack) -> None:
     assert {json.loads(answer.body)["color"] for answer in answers} == {"red"}
     assert stack.upstream.requests["/simple/evil/"] == 1
     assert stack.get("/v/nothing-here/badge.svg").shown == ["pypi", "not found"]
+
+
+def test_files_are_grouped_by_the_version_in_their_names() -> None:
+    names = [
+        "Django-1.0.tar.gz",  # an old sdist: the name keeps its capital and may hold dashes
+        "zope.interface-5.0-py3-none-any.whl",
+        "demo-2.0rc1-1-cp312-cp312-win_amd64.whl",  # with a build tag
+        "demo-2.0.0-py2.7.egg",
+        "my-old-tool-2.0.zip",
+        "demo-2.0.exe",  # a bdist_wininst: no version read, not counted
+        "demo-nightly.tar.gz",  # not PEP 440
+    ]
+    body = json.dumps({"meta": {"api-version": "1.4"}, "files": [{"filename": name} for name in names]})
+    assert trust.from_simple(body.encode())["releases"] == {
+        "1": [1, 0, ""],
+        "5": [1, 0, ""],
+        "2rc1": [1, 0, ""],
+        "2": [2, 0, ""],
+    }

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 Summary = Mapping[str, Any]
@@ -410,11 +411,9 @@ UNKNOWN = Verdict("unknown", "lightgrey")
 
 
 def normal_version(version: str) -> str:
-    """A version as the simple summary's releases spell it; the text itself when it is no PEP 440 version."""
-    try:
-        return str(Version(version))
-    except InvalidVersion:
-        return version
+    """A version as the simple summary's releases spell it (``2.0.0`` is ``2``); the text itself when it is
+    no PEP 440 version."""
+    return canonicalize_version(version)
 
 
 def _release_files(summary: Summary) -> list[Any] | None:

@@ -4,22 +4,18 @@ A simple document becomes the project's status and, for its most recent releases
 files it has and which of them carry a provenance; an Integrity answer becomes its publisher.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from pypipin.upstream.summary import Garbled
 
 SIMPLE_ACCEPT = b"application/vnd.pypi.simple.v1+json"
 INTEGRITY_ACCEPT = b"application/vnd.pypi.integrity.v1+json"
-MAX_FILES = 100_000  # most files of a simple document read: numpy has about 2,000
+MAX_FILES = 100_000  # most files of a simple document read: numpy has about 5,000
 MAX_FIELD = 200
 RECENT_RELEASES = 16  # releases kept, the most recently uploaded: the latest is among them
 # the summary of an index with no simple document in JSON
@@ -70,27 +66,47 @@ _PROVENANCE = msgspec.json.Decoder(Provenance)
 _UNDECODED = (msgspec.DecodeError, RecursionError)
 
 
-def file_version(filename: str) -> str | None:
-    """The normalised version a distribution's file name carries; None for a name of no known form."""
-    try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[1])
-        if filename.endswith((".tar.gz", ".zip")):
-            return str(parse_sdist_filename(filename)[1])
-        if filename.endswith(".egg"):
-            return str(Version(filename.split("-")[1]))
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion, IndexError):
-        return None
+def _raw_version(filename: str) -> str | None:
+    """The version text in a distribution's file name (a wheel's second part, an sdist's last), or None."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return parts[1] if len(parts) in (5, 6) else None
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix):
+            name, dash, version = filename.removesuffix(suffix).rpartition("-")
+            return version if name and dash else None
+    if filename.endswith(".egg"):
+        parts = filename.split("-")
+        return parts[1] if len(parts) >= 2 else None
     return None
+
+
+def _versions() -> Callable[[str], str | None]:
+    """The normal version of a file name, each distinct version text parsed once (a release has many)."""
+    seen: dict[str, str | None] = {}
+
+    def version(filename: str) -> str | None:
+        raw = _raw_version(filename)
+        if raw is None or len(raw) > MAX_FIELD:
+            return None
+        if raw not in seen:
+            try:
+                seen[raw] = canonicalize_version(Version(raw))
+            except InvalidVersion:
+                seen[raw] = None
+        return seen[raw]
+
+    return version
 
 
 def from_simple(body: bytes) -> dict[str, Any]:
     """The summary of a simple document: ``api`` (its api-version, "" for an index with no JSON form),
     ``status`` (None when absent), ``attests`` (whether files carry a provenance key) and ``releases``:
-    normal version -> [files, attested files, the file name of one attested file or ""]."""
+    canonical version (``2.0.0`` and ``2.0`` are ``2``) -> [files, attested files, one attested file's
+    name or ""]."""
     if body.lstrip()[:1] != b"{":  # the HTML form: this index has no JSON one
         return dict(NO_SIMPLE)
-    if body.count(b"{") > 2 * MAX_FILES:
+    if body.count(b"{") > 4 * MAX_FILES:  # a file, its hashes and its metadata hashes
         raise Garbled("too many files")
     try:
         document = _SIMPLE.decode(body)
@@ -99,9 +115,10 @@ def from_simple(body: bytes) -> dict[str, Any]:
     releases: dict[str, list[Any]] = {}
     uploaded: dict[str, str] = {}
     attests = False
+    file_version = _versions()
     for each in document.files:
         version = file_version(each.filename) if len(each.filename) <= 255 else None
-        if version is None or len(version) > MAX_FIELD:
+        if version is None:
             continue
         attests = attests or each.provenance is not msgspec.UNSET
         release = releases.setdefault(version, [0, 0, ""])
