@@ -45,14 +45,20 @@ class Answers:
     """Badges answered through the caches, what they cost charged to the client that asks."""
 
     def __init__(
-        self, clock: IReactorTime, packages: Packages, images: Images, budgets: Budgets, counters: Counters
+        self,
+        clock: IReactorTime,
+        packages: Packages,
+        trust: Trust,
+        images: Images,
+        budgets: Budgets,
+        counters: Counters,
     ) -> None:
         self._clock = clock
         self._packages = packages
         self._images = images
         self._budgets = budgets
         self._counters = counters
-        self._trust = Trust(packages)
+        self._trust = trust
 
     async def answer(
         self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None = None

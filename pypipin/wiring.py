@@ -22,6 +22,7 @@ from pypipin.answers import Answers
 from pypipin.data import keys
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
+from pypipin.data.trust import Trust
 from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Budgets
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
@@ -187,7 +188,7 @@ def app(
         renders_per_second=settings.budgets.renders_per_second,
         slots=settings.renderer.concurrency,
     )
-    answers = Answers(clock, packages, images, budgets, counters)
+    answers = Answers(clock, packages, Trust(packages), images, budgets, counters)
     return Routes(
         answers,
         renderer,
