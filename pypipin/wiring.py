@@ -27,7 +27,7 @@ from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.renderer.drawing import Renderer
 from pypipin.renderer.process import Monitor, free_port
 from pypipin.settings import Settings
-from pypipin.store.connection import Address, address
+from pypipin.store.connection import Where, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
@@ -106,7 +106,7 @@ def lru(clock: IReactorTime, settings: Settings) -> LRU:
     return LRU(clock, settings.cache.entries, settings.cache.bytes)
 
 
-def redis_address(settings: Settings) -> Address | None:
+def redis_address(settings: Settings) -> Where | None:
     """Where the shared Redis is (None for ``--redis none``); OSError when its password file cannot be
     read."""
     if settings.cache.redis_url is None:
@@ -115,7 +115,7 @@ def redis_address(settings: Settings) -> Address | None:
 
 
 def redis_store(
-    settings: Settings, clock: IReactorTime, where: Address, fallback: MemoryStore, timeout: float = 1.0
+    settings: Settings, clock: IReactorTime, where: Where, fallback: MemoryStore, timeout: float = 1.0
 ) -> RedisStore:
     """The shared Redis at ``where``, ``fallback`` standing in while it is unreachable."""
     return RedisStore(clock, where, settings.cache.redis_ca, fallback, timeout=timeout)

@@ -131,6 +131,7 @@ def test_health_and_metrics(stack: Stack) -> None:
         "renderer_problem": None,
         "cache": "in-process",
         "cache_error": None,
+        "redis_master": None,
         "degraded": False,
         "last_upstream_success": {"pypi": stack.clock.seconds()},
         "indexes": {"pypi": stack.clock.seconds()},

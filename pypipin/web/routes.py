@@ -97,6 +97,7 @@ class Routes:
                 "renderer_problem": problem,
                 "cache": self._store.state,
                 "cache_error": self._store.reason,
+                "redis_master": self._store.server,
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
