@@ -82,3 +82,22 @@ async def test_a_sigkilled_master_under_traffic_costs_no_cached_badge_and_the_fl
 
     for daemon in daemons:
         assert daemon.log_text().count("Redis master moved") == 1, daemon.log_text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_planned_failover_where_the_old_master_still_answers_moves_the_writes_too(
+    upstream: FakeUpstream, replicated: Replicated, start_daemon
+) -> None:
+    """``SENTINEL FAILOVER``: the old master lives on as a replica (``+switch-master`` says it moved)."""
+    upstream.add("later")
+    daemon = await start_daemon(replicated.url).drawing()
+    old = replicated.master()
+    assert await all_on([daemon], old, 10)
+    replicated.sentinels[0].command("SENTINEL", "FAILOVER", Replicated.MASTER)
+    await deferToThread(replicated.wait, lambda: replicated.promoted(old.port), "a promotion", PROMOTION_WAIT)
+    new = replicated.master()
+    assert await all_on([daemon], new, 30), await health(daemon)
+    response, _ = await get(daemon.url + "/v/later/badge.svg")
+    assert response.code == 200 and new.command("EXISTS", package("pypi", "later")) == "1"
+    assert old.command("PING") == "PONG"  # it never went away
+    assert daemon.log_text().count("Redis master moved") == 1
