@@ -12,9 +12,8 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python.failure import Failure
 
 MAX_RETRY_DELAY = 15  # seconds between attempts while Redis stays unreachable or refuses us
-SENTINEL_RETRY_DELAY = (
-    2  # ... when Sentinel names the master: asking again is cheap, and a promotion takes seconds
-)
+# ... when the Sentinels name the master: asking them again is cheap, and a promotion takes seconds
+SENTINEL_RETRY_DELAY = 2
 DISCOVERY_SECONDS = 1.0  # how long the Sentinels are given to name the master (txredisapi waits 10 s)
 
 
@@ -282,9 +281,8 @@ class _Switches(txredisapi.SubscriberProtocol):  # type: ignore[misc]  # txredis
         return ready.addCallback(lambda _: self.subscribe("+switch-master")).addErrback(lambda _: None)
 
     def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
-        name, _old_host, _old_port, host, port = str(
-            message
-        ).split()  # "<name> <old ip> <old port> <ip> <port>"
+        # "<master name> <old ip> <old port> <new ip> <new port>"
+        name, _old_host, _old_port, host, port = str(message).split()
         if name == self.factory.master.service_name:
             self.factory.master.moved(host, int(port))
 
