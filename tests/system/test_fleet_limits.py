@@ -1,0 +1,68 @@
+"""Issue 19, point 1: three daemons on one Redis share the upstream limits and each client's budget,
+whichever daemon a request reaches (requests spread round-robin over them)."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.fleet import Fleet, addresses, spread
+from tests.support.loopback import svg_text
+from tests.support.processes import FakeUpstreamProcess, RedisServer
+
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(not RedisServer.available, reason="redis-server is not installed"),
+]
+
+
+@pytest.fixture
+def upstream() -> Iterator[FakeUpstreamProcess]:
+    fake = FakeUpstreamProcess(80)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+def test_upstream_gates_are_the_fleets(upstream: FakeUpstreamProcess, redis: RedisServer) -> None:
+    """74 new packages in 10 s at --pypi-rate 2 (2 a second, bursts of 4: 24 calls in the 10 s) and 60 new download
+    counts in 7.5 s at --stats-rate 48 (the issue's 30 s at 12 a minute, scaled: 6 calls and a burst of
+    5), each request from another address, so no client's share is what holds them back."""
+    fleet = Fleet.start(upstream, redis, "--pypi-rate", "2", "--stats-rate", "48")
+    try:
+        before = fleet.calls("/pypi/")
+        within = fleet.calls_within("/pypi/", 10)
+        answers = spread(fleet, [f"/v/pkg{n}/badge.svg" for n in range(74)], addresses(74), seconds=10)
+        assert all(status < 500 for status, _ in answers)
+        assert within() - before <= 26
+        # and the requests that waited past the 10 s, at most --upstream-timeout (2 s): 4 more calls
+        assert fleet.calls("/pypi/") - before <= 30
+        before = fleet.calls("/api/")
+        answers = spread(fleet, [f"/d/pkg{n}/badge.svg" for n in range(60)], addresses(60, 100), 7.5)
+        assert all(status < 500 for status, _ in answers)
+        assert 5 <= fleet.calls("/api/") - before <= 12
+        assert '"fleet": 3' in spread(fleet, ["/health"], ["127.0.0.1"], 0)[0][1].decode()
+    finally:
+        fleet.stop()
+
+
+def test_one_clients_budget_is_the_fleets(upstream: FakeUpstreamProcess, redis: RedisServer) -> None:
+    """400 made-up names from one address cost at most 60 PyPI calls (as with one daemon), while another
+    address's first badges for 5 real packages are right."""
+    fleet = Fleet.start(upstream, redis)
+    try:
+        attack = spread(
+            fleet, [f"/v/made-up-{n}/badge.svg" for n in range(400)], ["127.0.0.2"], 0, at_once=16
+        )
+        assert all(status < 500 for status, _ in attack)
+        assert fleet.calls("/pypi/") <= 60
+        victim = spread(fleet, [f"/v/pkg{n}/badge.svg" for n in range(5)], ["127.0.0.3"], 0)
+        assert [status for status, _ in victim] == [200] * 5
+        assert all("rate limited" not in svg_text(body) for _, body in victim)
+    finally:
+        fleet.stop()
