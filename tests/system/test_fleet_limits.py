@@ -30,9 +30,10 @@ def redis() -> Iterator[RedisServer]:
 
 
 def test_upstream_gates_are_the_fleets(upstream: FakeUpstreamProcess, redis: RedisServer) -> None:
-    """74 new packages in 10 s at --pypi-rate 2 (2 a second, bursts of 4: 24 calls in the 10 s) and 60 new download
-    counts in 7.5 s at --stats-rate 48 (the issue's 30 s at 12 a minute, scaled: 6 calls and a burst of
-    5), each request from another address, so no client's share is what holds them back."""
+    """74 new packages in 10 s at --pypi-rate 2 (2 a second, bursts of 4: 24 calls in the 10 s) and 60
+    new download counts in 7.5 s at --stats-rate 48 (the issue's 30 s at 12 a minute, scaled: 6 calls
+    and a burst of 5), each request from another address, so no client's share is what holds them
+    back."""
     fleet = Fleet.start(upstream, redis, "--pypi-rate", "2", "--stats-rate", "48")
     try:
         before = fleet.calls("/pypi/")
