@@ -62,7 +62,8 @@ class Packages:
     that the others wait on). When upstream fails, or a gate holds the call back,
     the stale copy is served. The upstream's validators (ETag, Last-Modified) are
     kept with the answer, so a refresh is a conditional request, and a 304 renews
-    the copy without fetching or decoding the document again.
+    the copy without fetching or decoding the document again. Each gate's tokens are in
+    ``buckets`` (the fleet's; default: this process's).
     """
 
     def __init__(

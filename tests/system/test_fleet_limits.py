@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from twisted.internet.task import Clock
 
+from pypipin.data import keys
+from pypipin.limits.shared import SCRIPT, Bucket, LocalBuckets
+from tests.support.deferreds import result
 from tests.support.fleet import Fleet, addresses, spread
 from tests.support.loopback import svg_text
 from tests.support.processes import FakeUpstreamProcess, RedisServer
@@ -78,3 +82,30 @@ def test_one_clients_budget_is_the_fleets(upstream: FakeUpstreamProcess, redis: 
         assert took < 3
     finally:
         fleet.stop()
+
+
+def test_the_script_does_the_in_process_arithmetic(redis: RedisServer) -> None:
+    """The same checks in Redis's script and in the in-process buckets give the same answers (rates slow
+    enough that the time between commands refills nothing that counts)."""
+    local = LocalBuckets(Clock())
+    names = Bucket(keys.bucket("names:a"), rate=0.001, burst=3)
+    gate = Bucket(keys.bucket("upstream pypi"), rate=0.004, burst=4)
+    mine, other = (
+        Bucket(keys.bucket("upstream pypi:a"), 0.001, 1),
+        Bucket(keys.bucket("upstream pypi:b"), 0.001, 1),
+    )
+
+    def script(check: str, *buckets: Bucket, units: float = 1) -> list[str]:
+        args = [str(value) for bucket in buckets for value in (bucket.rate, bucket.burst)]
+        keys_ = [bucket.key for bucket in buckets]
+        return redis.command("EVAL", SCRIPT, str(len(keys_)), *keys_, check, str(units), *args).split("\n")
+
+    for _ in range(4):
+        assert script("admit", names) == [str(int(result(local.admit(names))))]
+    result(local.take(names, 2))
+    script("take", names, units=2)
+    assert script("admit", names) == [str(int(result(local.admit(names))))] == ["0"]
+    for share in (mine, mine, other, None, None, None):
+        in_redis = [float(wait) for wait in script("claim", *([share] if share else []), gate)]
+        assert in_redis == pytest.approx(result(local.claim(share, gate)), rel=1e-3, abs=0.01)
+    assert 0 < int(redis.command("PTTL", names.key)) <= (3 + 2) / 0.001 * 1000 + 1000
