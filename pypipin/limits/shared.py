@@ -73,7 +73,8 @@ class Fleet:
 
 
 class LocalBuckets:
-    """In-process buckets, each refilled at its rate divided by the fleet's size (this daemon's share).
+    """In-process buckets, each refilled at its rate divided by the fleet's size (this daemon's share; the
+    burst stays whole, so what costs many units at once still fits).
 
     At most ``max_buckets`` are remembered; the least recently used are forgotten (made full again).
     """
