@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -175,7 +176,7 @@ class Evaluator(Protocol):
     """What runs a script in the shared store (``RedisStore.evaluate``)."""
 
     def evaluate(
-        self, script: str, keys: list[str], args: list[Any], fallback: Any
+        self, script: str, keys: list[str], args: list[Any], fallback: Callable[[], defer.Deferred[Any]]
     ) -> defer.Deferred[Any]: ...
 
 
@@ -187,7 +188,9 @@ class RedisBuckets:
         self._redis = redis
         self._local = local
 
-    def _run(self, check: str, buckets: list[Bucket], units: float, fallback: Any) -> defer.Deferred[Any]:
+    def _run(
+        self, check: str, buckets: list[Bucket], units: float, fallback: Callable[[], defer.Deferred[Any]]
+    ) -> defer.Deferred[Any]:
         args: list[Any] = [check, units]
         for bucket in buckets:
             args += [bucket.rate, bucket.burst]
