@@ -61,7 +61,7 @@ class Answers:
         render), ``private, no-store`` (that client's answer alone: Varnish or a CDN must never
         serve it to anyone else), and the hot path does not keep it.
         """
-        options = dict(wanted.options)
+        options = {**dict(wanted.options), "package": wanted.name}
         label = wanted.label or wanted.kind.label_for(options)
         try:
             outcome, data = await self._data(wanted, client, reached)
@@ -69,6 +69,7 @@ class Answers:
                 (message, color), fresh_for = ERRORS[outcome], 0.0
             else:
                 message, color = wanted.kind.rule(data.value, options)
+                label = wanted.label or wanted.kind.relabel(data.value, options) or label
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
             lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
             body = await self._images.draw(

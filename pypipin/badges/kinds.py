@@ -15,6 +15,7 @@ from pypipin.badges.rules import (
     downloads,
     egg,
     format_,
+    framework_label,
     framework_versions,
     free_threading,
     implementation,
@@ -74,12 +75,18 @@ class Kind:
     query: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
     source: str = "pypi"
     max_age: int = 3600
+    # a label of the rule's own for this summary (shields.io's error label), None: ``label``
+    own_label: Callable[[Summary, Mapping[str, str]], str | None] | None = None
 
     def label_for(self, options: Mapping[str, str]) -> str:
         """The label for these options: a framework by its name (``django cms versions``)."""
         if "framework" in options:
             options = {**options, "framework": FRAMEWORKS[options["framework"]].name.lower()}
         return self.label.format(**options)
+
+    def relabel(self, summary: Summary, options: Mapping[str, str]) -> str | None:
+        """The label the rule gives this summary, when it is not ``label_for``'s."""
+        return None if self.own_label is None else self.own_label(summary, options)
 
 
 def _period(value: str) -> str | None:
@@ -197,6 +204,7 @@ KINDS: dict[str, Kind] = {
             "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
             original={"djversions": {"framework": "django"}},
             shields={"djversions": {"framework": "django"}, "frameworkversions": {}},
+            own_label=framework_label,
         ),
         Kind(
             "vulnerabilities",

@@ -307,6 +307,8 @@ def _reference() -> str:
   <ul>
     <li><a href="/health"><code>/health</code></a>: the renderer's and the cache's state, as JSON.</li>
     <li><a href="/metrics"><code>/metrics</code></a>: cache, upstream and render counters for Prometheus.</li>
+    <li><a href="/openapi.json"><code>/openapi.json</code></a>: every badge route in both URL forms, in
+    OpenAPI 3.1.</li>
   </ul>
 </section>"""
 
