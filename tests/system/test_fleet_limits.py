@@ -15,32 +15,23 @@ from tests.support.fleet import Fleet, addresses, spread
 from tests.support.loopback import svg_text
 from tests.support.processes import FakeUpstreamProcess, RedisServer
 
-pytestmark = [
-    pytest.mark.processes,
-    pytest.mark.skipif(not RedisServer.available, reason="redis-server is not installed"),
-]
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeUpstreamProcess]:
+def fake_pypi() -> Iterator[FakeUpstreamProcess]:
+    """The fake PyPI and pypistats in a process of their own (pkg0 .. pkg79), whose counts the test reads."""
     fake = FakeUpstreamProcess(80)
     yield fake
     fake.stop()
 
 
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-def test_upstream_gates_are_the_fleets(upstream: FakeUpstreamProcess, redis: RedisServer) -> None:
+def test_upstream_gates_are_the_fleets(fake_pypi: FakeUpstreamProcess, redis: RedisServer) -> None:
     """74 new packages in 10 s at --pypi-rate 2 (2 a second, bursts of 4: 24 calls in the 10 s) and 60
     new download counts in 15 s at --stats-rate 24 (the issue's 30 s at 12 a minute, scaled: 6 calls
     and a burst of 5), each request from another address, so no client's share is what holds them
     back."""
-    fleet = Fleet.start(upstream, redis, "--pypi-rate", "2", "--stats-rate", "24")
+    fleet = Fleet.start(fake_pypi, redis, "--pypi-rate", "2", "--stats-rate", "24")
     try:
         before = fleet.calls("/pypi/")
         within = fleet.calls_within("/pypi/", 10)
@@ -60,10 +51,10 @@ def test_upstream_gates_are_the_fleets(upstream: FakeUpstreamProcess, redis: Red
         fleet.stop()
 
 
-def test_one_clients_budget_is_the_fleets(upstream: FakeUpstreamProcess, redis: RedisServer) -> None:
+def test_one_clients_budget_is_the_fleets(fake_pypi: FakeUpstreamProcess, redis: RedisServer) -> None:
     """400 made-up names from one address cost at most 60 PyPI calls (as with one daemon), while another
     address's first badges for 5 real packages, asked during the flood, are right within 3 s."""
-    fleet = Fleet.start(upstream, redis)
+    fleet = Fleet.start(fake_pypi, redis)
     try:
         with ThreadPoolExecutor(1) as pool:
             attacking = pool.submit(

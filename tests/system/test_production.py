@@ -47,6 +47,7 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
         "degraded": False,
         "last_upstream_success": {},
         "indexes": {"pypi": None},
+        "fleet": 1,
     }
 
 
