@@ -160,7 +160,7 @@ _PARAMETERS: list[list[Any]] = [
         "stats-rate",
         None,
         20.0,
-        "Most pypistats calls a minute from this daemon (pypistats allows about 30).",
+        "Most pypistats calls a minute from the whole fleet sharing a Redis (pypistats allows about 30).",
         _positive(float),
     ],
     [
@@ -215,22 +215,23 @@ _PARAMETERS: list[list[Any]] = [
         "pypi-rate",
         None,
         20.0,
-        "Most PyPI calls a second from this daemon (bursts of twice that).",
+        "Most PyPI calls a second to each index from the whole fleet sharing a Redis (bursts of twice that).",
         _positive(float),
     ],
     [
         "client-names",
         None,
         60.0,
-        "Names one client may have looked up upstream a minute (cached ones are free; "
-        "one PyPI does not know counts twice).",
+        "Names one client may have looked up upstream a minute, across the fleet sharing a Redis "
+        "(cached ones are free; one PyPI does not know counts twice).",
         _positive(float),
     ],
     [
         "client-renders",
         None,
         60.0,
-        "New images one client may have drawn a minute (cached ones are free).",
+        "New images one client may have drawn a minute, across the fleet sharing a Redis "
+        "(cached ones are free).",
         _positive(float),
     ],
     [

@@ -23,6 +23,7 @@ from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Budgets
+from pypipin.limits.shared import Buckets, Fleet, LocalBuckets, RedisBuckets, heartbeat
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.renderer.drawing import Renderer
 from pypipin.renderer.process import Monitor, free_port
@@ -136,10 +137,15 @@ def app(
     metrics: IResource,
     hot: LRU,
     drawn: LRU,
+    fleet: Fleet | None = None,
+    buckets: Buckets | None = None,
 ) -> Routes:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
     ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
-    responses and images."""
+    responses and images; the upstream gates and client budgets in ``buckets`` (the fleet's; default:
+    this process's)."""
+    fleet = fleet or Fleet()
+    buckets = buckets or LocalBuckets(clock, fleet)
     sources = settings.upstream
     indexes = sources.indexes  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
@@ -163,6 +169,7 @@ def app(
         },
         counters=counters,
         max_wait=sources.timeout,
+        buckets=buckets,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
     budgets = Budgets(
@@ -170,6 +177,7 @@ def app(
         {"names": settings.budgets.names_per_minute, "renders": settings.budgets.renders_per_minute},
         renders_per_second=settings.budgets.renders_per_second,
         slots=settings.renderer.concurrency,
+        shared=buckets,
     )
     answers = Answers(clock, packages, images, budgets, counters)
     return Routes(
@@ -181,7 +189,21 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
+        fleet=fleet,
     )
+
+
+def fleet_limits(
+    reactor: Any, redis: RedisStore | None, web: service.MultiService, minimum: int = 1
+) -> tuple[Fleet, Buckets]:
+    """The fleet as this daemon sees it (at least ``minimum`` processes) and the limits it shares: in Redis,
+    with a heartbeat under ``web``, or in this process alone without Redis."""
+    fleet = Fleet(minimum)
+    local = LocalBuckets(reactor, fleet)
+    if redis is None:
+        return fleet, local
+    heartbeat(reactor, redis, fleet).setServiceParent(web)
+    return fleet, RedisBuckets(redis, local)
 
 
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
@@ -204,12 +226,15 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     store: Store = fallback
     closers: list[Any] = []
     where = redis_address(settings)
+    redis: RedisStore | None = None
     if where is None:
         log.warn("No Redis (--redis none): caching in this process only")
     else:
         redis = redis_store(settings, reactor, where, fallback)
         store = redis
         closers.append(redis.disconnect)
+    web = service.MultiService()
+    fleet, buckets = fleet_limits(reactor, redis, web)
     http, pool = connect(reactor, settings.upstream.timeout)
     renderer = Renderer(
         reactor,
@@ -260,8 +285,9 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         notFound() if settings.metrics.port else metrics,
         hot,
         drawn,
+        fleet,
+        buckets,
     ).resource(reactor)
-    web = service.MultiService()
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(

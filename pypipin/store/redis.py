@@ -143,6 +143,13 @@ class RedisStore:
         self._fallback.delete(key)
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
+    def evaluate(
+        self, script: str, keys: list[str], args: list[Any], fallback: Callable[[], defer.Deferred[Any]]
+    ) -> defer.Deferred[Any]:
+        """The Lua ``script``'s answer, run atomically in Redis; ``fallback()``'s while Redis is
+        unreachable."""
+        return self._call(fallback, "eval", script, keys, args)
+
     def disconnect(self) -> defer.Deferred[Any]:
         done: defer.Deferred[Any] = self._redis.disconnect()
         return done

@@ -49,6 +49,7 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
         "degraded": False,
         "last_upstream_success": {},
         "indexes": {"pypi": None},
+        "fleet": 1,
     }
 
 
