@@ -131,9 +131,11 @@ def test_health_and_metrics(stack: Stack) -> None:
         "renderer_problem": None,
         "cache": "in-process",
         "cache_error": None,
+        "redis_master": None,
         "degraded": False,
         "last_upstream_success": {"pypi": stack.clock.seconds()},
         "indexes": {"pypi": stack.clock.seconds()},
+        "fleet": 1,
     }
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in
     assert (

@@ -1,4 +1,5 @@
-"""Every key pypipin writes to a store, made here: ``pypipin:2:<source>:<name>``, ``pypipin:2:img:<digest>``.
+"""Every key pypipin writes to a store, made here: ``pypipin:2:<source>:<name>``, ``pypipin:2:img:<digest>``,
+the fleet's token buckets ``pypipin:2:bucket:<name>`` and its heartbeats ``pypipin:2:fleet``.
 
 Keys are shared by every daemon of a fleet (and by daemons of the next release): a change to
 how one is spelt is a change to what is stored, so it goes with a new ``KEY_PREFIX``.
@@ -12,9 +13,11 @@ KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored va
 _IMAGES = "img"
 _SIMPLE = "simple"
 _INTEGRITY = "integrity"
+_BUCKETS = "bucket"
+_FLEET = "fleet"
 # the words after the prefix that are no index's name (download counts, images, simple documents,
-# provenances): an index named so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY})
+# provenances, buckets, the fleet): an index named so would share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET})
 
 
 def package(source: str, name: str) -> str:
@@ -40,3 +43,13 @@ def image(spec: dict[str, Any]) -> str:
 def lock(key: str) -> str:
     """The key of the lock that picks the one process computing ``key``'s value."""
     return key + ":lock"
+
+
+def bucket(name: str) -> str:
+    """The key of the fleet's token bucket called ``name`` (a limit of all clients, or one client's)."""
+    return f"{KEY_PREFIX}{_BUCKETS}:{name}"
+
+
+def fleet() -> str:
+    """The key of the fleet's heartbeats: a sorted set of daemons by when each was last heard from."""
+    return f"{KEY_PREFIX}{_FLEET}"

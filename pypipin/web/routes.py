@@ -18,6 +18,7 @@ from pypipin.answers import Answers
 from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
 from pypipin.badges.parsing import BadgeRequest, key, parse, query
 from pypipin.data.images import Drawer
+from pypipin.limits.shared import Fleet
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown, RenderFailed
 from pypipin.store.lru import LRU
@@ -76,6 +77,7 @@ class Routes:
         metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self._answers = answers
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
@@ -89,6 +91,7 @@ class Routes:
         self._openapi_gzipped = compress(self._openapi)
         self._renderer = renderer  # for /health
         self._store = store  # for /health
+        self._fleet = fleet or Fleet()  # for /health
         self._hot = hot
 
     def resource(self, clock: IReactorTime) -> Front:
@@ -114,9 +117,11 @@ class Routes:
                 "renderer_problem": problem,
                 "cache": self._store.state,
                 "cache_error": self._store.reason,
+                "redis_master": self._store.server,
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
+                "fleet": self._fleet.size,
             }
         ).encode()
 
