@@ -66,8 +66,9 @@ def test_one_clients_budget_is_the_fleets(fake_pypi: FakeUpstreamProcess, redis:
             took = time.monotonic() - started
             attack = attacking.result()
         assert all(status < 500 for status, _ in attack)
-        assert fleet.calls("/pypi/") <= 60 + 5
-        assert fleet.calls("/pypi/made-up") <= 60
+        # a name PyPI's JSON does not know is asked of the simple API too (is it quarantined?): both count
+        assert fleet.calls("/pypi/") + fleet.calls("/simple/") <= 60 + 5
+        assert fleet.calls("/pypi/made-up") + fleet.calls("/simple/made-up") <= 60
         assert [status for status, _ in victim] == [200] * 5
         assert [f"v1.{n}.0" in svg_text(body) for n, (_, body) in enumerate(victim)] == [True] * 5
         assert took < 3
