@@ -8,14 +8,15 @@ NO_SHARED_CACHE = "{count} workers and no Redis (--redis none): the workers do n
 
 
 def share(settings: Settings) -> Settings:
-    """One worker's settings: the connection caps and the renderer's slots divided by the number of
-    workers (at least one each), and, with no Redis to hold them fleet-wide, the upstream rates and the
-    clients' budgets too."""
+    """One worker's settings: the connection caps, node's render slots and its renders a second divided
+    by the number of workers (at least one each). The upstream rates and the clients' budgets stay
+    whole: they are the fleet's buckets, in Redis, and each worker counts as one of the fleet (its
+    in-process buckets, with no Redis or while it is unreachable, are at a fleet's share of them)."""
     count = settings.workers.count
     if count == 1:
         return settings
-    listener, renderer = settings.listener, settings.renderer
-    shared = replace(
+    listener, renderer, budgets = settings.listener, settings.renderer, settings.budgets
+    return replace(
         settings,
         listener=replace(
             listener,
@@ -23,22 +24,5 @@ def share(settings: Settings) -> Settings:
             max_connections=max(1, listener.max_connections // count),
         ),
         renderer=replace(renderer, concurrency=max(1, renderer.concurrency // count)),
-    )
-    if settings.cache.redis_url is not None:
-        return shared
-    upstream, budgets = settings.upstream, settings.budgets
-    return replace(
-        shared,
-        upstream=replace(
-            upstream,
-            pypi_per_minute=upstream.pypi_per_minute / count,
-            pypi_burst=max(1, upstream.pypi_burst // count),
-            stats_per_minute=upstream.stats_per_minute / count,
-        ),
-        budgets=replace(
-            budgets,
-            names_per_minute=budgets.names_per_minute / count,
-            renders_per_minute=budgets.renders_per_minute / count,
-            renders_per_second=budgets.renders_per_second / count,
-        ),
+        budgets=replace(budgets, renders_per_second=budgets.renders_per_second / count),
     )

@@ -42,20 +42,20 @@ def test_a_worker_keeps_one_connection_and_one_slot_at_least() -> None:
     assert (each.listener.client_connections, each.renderer.concurrency) == (1, 1)
 
 
-def test_with_redis_rates_and_budgets_are_left_whole_for_the_fleet_wide_limits() -> None:
-    given = settings("--redis", "redis://127.0.0.1:1/0", "--pypi-rate", "4", "--stats-rate", "12")
+@pytest.mark.parametrize("redis", ["none", "redis://127.0.0.1:1/0"])
+def test_upstream_rates_and_client_budgets_are_left_to_the_fleet_buckets(redis: str) -> None:
+    given = settings("--redis", redis, "--pypi-rate", "4", "--stats-rate", "12", "--client-names", "60")
     each = share(of(2, given))
-    assert (each.upstream, each.budgets) == (given.upstream, given.budgets)
+    assert each.upstream == given.upstream
+    assert (each.budgets.names_per_minute, each.budgets.renders_per_minute) == (
+        given.budgets.names_per_minute,
+        given.budgets.renders_per_minute,
+    )
 
 
-def test_without_redis_rates_and_budgets_are_divided() -> None:
-    given = settings("--redis", "none", "--pypi-rate", "4", "--stats-rate", "12", "--client-names", "60")
-    each = share(of(3, given))
-    assert each.upstream.pypi_per_minute * 3 == pytest.approx(given.upstream.pypi_per_minute)
-    assert each.upstream.stats_per_minute * 3 == pytest.approx(given.upstream.stats_per_minute)
-    assert each.budgets.names_per_minute * 3 == pytest.approx(given.budgets.names_per_minute)
-    assert each.budgets.renders_per_second * 3 == pytest.approx(given.budgets.renders_per_second)
-    assert 1 <= each.upstream.pypi_burst * 3 <= given.upstream.pypi_burst + 2
+def test_nodes_renders_a_second_are_divided() -> None:
+    given = settings("--global-renders", "60")
+    assert share(of(3, given)).budgets.renders_per_second * 3 == pytest.approx(60)
 
 
 def test_auto_is_the_cpus_this_process_may_use() -> None:
