@@ -3,9 +3,9 @@
 import platform
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from ipaddress import ip_address
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from ipaddress import ip_address, ip_network
+from typing import TypeVar, cast
 
 import twisted
 from prometheus_client import (
@@ -19,8 +19,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from twisted.internet import defer
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 
 from pypipin import __version__
 from pypipin.web.clients import Network, client_address
@@ -86,6 +89,12 @@ class Counters(Collector):
     def upstream_took(self, source: str, seconds: float) -> None:
         self.upstream_seconds.setdefault(source, Histogram()).observe(seconds)
 
+    def restarts(self) -> CounterMetricFamily:
+        """Node's restarts: the one count a daemon of workers keeps itself."""
+        family = CounterMetricFamily("pypipin_renderer_restarts", "Times procmon restarted the renderer")
+        family.add_metric([], self.renderer_restarts)
+        return family
+
     def collect(self) -> Iterator[Metric]:
         yield _counter(
             "pypipin_requests",
@@ -135,9 +144,7 @@ class Counters(Collector):
             ["cap"],
             {(cap,): count for cap, count in self.refused.items()},
         )
-        restarts = CounterMetricFamily("pypipin_renderer_restarts", "Times procmon restarted the renderer")
-        restarts.add_metric([], self.renderer_restarts)
-        yield restarts
+        yield self.restarts()
         last = GaugeMetricFamily(
             "pypipin_upstream_last_success_seconds",
             "Unix time of the last upstream success",
@@ -196,20 +203,29 @@ def registry(*collectors: Collector) -> CollectorRegistry:
     return found
 
 
+LOOPBACK = (ip_network("127.0.0.0/8"), ip_network("::1/128"))  # a worker's own /metrics, for the daemon
+
+
 class MetricsPage(Resource):
     """``/metrics`` in Prometheus' text format, for clients in ``allowed`` networks (and Unix sockets) only.
 
     The client is the one the budgets count (``limits.client_address``): behind a proxy in
-    ``trusted``, the address its ``X-Forwarded-For`` names, never the proxy's own.
+    ``trusted``, the address its ``X-Forwarded-For`` names, never the proxy's own. The text is
+    ``collected``'s, or what ``text`` gives (a daemon of workers gathers theirs).
     """
 
     isLeaf = True
 
     def __init__(
-        self, collected: CollectorRegistry, allowed: tuple[Network, ...], trusted: tuple[Network, ...] = ()
+        self,
+        collected: CollectorRegistry,
+        allowed: tuple[Network, ...],
+        trusted: tuple[Network, ...] = (),
+        text: Callable[[], Awaitable[bytes]] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Resource.__init__ has no hints
         self._registry = collected
+        self._text = text
         self._allowed = allowed
         self._trusted = trusted
 
@@ -226,7 +242,7 @@ class MetricsPage(Resource):
         host = getattr(host, "ipv4_mapped", None) or host  # ::ffff:127.0.0.1 on a dual-stack listener
         return any(host in network for network in self._allowed)
 
-    def render_GET(self, request: IRequest) -> bytes:
+    def render_GET(self, request: IRequest) -> bytes | int:
         if not self.allows(request):
             request.setResponseCode(403)
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
@@ -234,4 +250,20 @@ class MetricsPage(Resource):
             return b"Metrics are not served to this address (see --metrics-allow).\n"
         request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
         request.setHeader(b"Cache-Control", b"no-store")
-        return generate_latest(self._registry)
+        if self._text is None:
+            return generate_latest(self._registry)
+        gone: list[Failure] = []
+        cast(Request, request).notifyFinish().addErrback(gone.append)
+        defer.ensureDeferred(self._send(request, self._text(), gone))
+        return NOT_DONE_YET
+
+    async def _send(self, request: IRequest, text: Awaitable[bytes], gone: list[Failure]) -> None:
+        try:
+            body = await text
+        except Exception as error:
+            request.setResponseCode(503)
+            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+            body = f"The daemon's metrics did not answer ({error.__class__.__name__}).\n".encode()
+        if not gone:  # the client may have left while the text was gathered
+            request.write(body)
+            request.finish()

@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.application import service
@@ -59,13 +59,20 @@ class Workers(service.Service):
     (the access log's "-"); what a worker logs goes into the daemon's log, line by line."""
 
     def __init__(
-        self, reactor: Any, count: int, endpoint: IStreamServerEndpoint, command: list[str], drain: float
+        self,
+        reactor: Any,
+        count: int,
+        endpoint: IStreamServerEndpoint,
+        command: list[str],
+        drain: float,
+        environment: Callable[[int], Mapping[str, str]] = lambda number: {},
     ) -> None:
         self._reactor = reactor
         self._count = count
         self._endpoint = endpoint
         self._command = command
         self._drain = drain
+        self._environment = environment  # what worker ``number`` is told besides the daemon's environment
         self._port: Any = None  # the listening port, held open, read by the workers alone
         self.processes: dict[int, Any] = {}  # each running worker by its number
         self._started: dict[int, float] = {}
@@ -95,7 +102,7 @@ class Workers(service.Service):
             _Watched(self, number),
             self._command[0],
             self._command,
-            env={**os.environ, "PYPIPIN_WORKER": str(number)},
+            env={**os.environ, "PYPIPIN_WORKER": str(number), **self._environment(number)},
             childFDs={0: "w", 1: 1, 2: "r", SOCKET_FD: self._port.fileno()},
         )
 

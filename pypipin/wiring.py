@@ -24,10 +24,11 @@ from pypipin.data import keys
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.data.trust import Trust
+from pypipin.gathering import OWN_PORT, RELAY, RELAY_TIMEOUT, SCRAPE_TIMEOUT, Gathering, relayed
 from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Budgets
 from pypipin.limits.shared import Buckets, Fleet, LocalBuckets, RedisBuckets, heartbeat
-from pypipin.metrics import Counters, MetricsPage, Readings, registry
+from pypipin.metrics import LOOPBACK, Counters, MetricsPage, Readings, registry
 from pypipin.renderer.drawing import Renderer
 from pypipin.renderer.process import Monitor, free_port
 from pypipin.settings import Settings
@@ -251,7 +252,7 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     counters = Counters()
     monitor = renderer_monitor(settings, reactor, counters, renderer_port)
     if settings.workers.count > 1:
-        return parent(settings, reactor, monitor, renderer_port)
+        return parent(settings, reactor, monitor, counters, renderer_port)
     return serving(
         settings,
         reactor,
@@ -262,24 +263,78 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     )
 
 
-def parent(settings: Settings, reactor: Any, monitor: Monitor, renderer_port: int) -> service.MultiService:
-    """The daemon of N workers: it holds the listening socket (accepting nothing) and node, and
-    starts, watches, signals and drains the workers."""
+def loopback(port: int) -> str:
+    """The strports description of ``port`` on 127.0.0.1."""
+    return f"tcp:{port}:interface=127.0.0.1"
+
+
+def metrics_url(port: int) -> str:
+    """Where /metrics is on loopback ``port``."""
+    return f"http://127.0.0.1:{port}/metrics"
+
+
+def node_readings(monitor: Monitor) -> Readings:
+    """Whether node runs, read from its ``monitor``."""
+    return Readings(
+        {
+            "pypipin_renderer_up": (
+                "1 while the Node renderer process runs",
+                [],
+                lambda: float(bool(monitor.protocols)),
+            )
+        }
+    )
+
+
+def parent(
+    settings: Settings, reactor: Any, monitor: Monitor, counters: Counters, renderer_port: int
+) -> service.MultiService:
+    """The daemon of N workers: it holds the listening socket (accepting nothing) and node, starts,
+    watches, signals and drains the workers, and gathers their metrics: on ``--metrics-port`` if given,
+    else on a loopback port that each worker's ``--port`` relays."""
+    count, public = settings.workers.count, settings.metrics.port
     if settings.cache.redis_url is None:
-        log.warn(NO_SHARED_CACHE, count=settings.workers.count)
+        log.warn(NO_SHARED_CACHE, count=count)
+    ports, gathered = [free_port() for _ in range(count)], free_port()
+    http, pool = client(reactor, 1, SCRAPE_TIMEOUT)
+    own = registry(node_readings(monitor))
+    gathering = Gathering(
+        http, {str(number): metrics_url(port) for number, port in enumerate(ports)}, counters, own
+    )
+    page = MetricsPage(
+        own, settings.metrics.allow if public else LOOPBACK, settings.listener.trusted_proxies, gathering.text
+    )
+    relay = "" if public else metrics_url(gathered)
     workers = Workers(
         reactor,
-        settings.workers.count,
+        count,
         serverFromString(reactor, settings.listener.port),
-        worker_command(settings.workers.arguments, settings.workers.count, renderer_port),
+        worker_command(settings.workers.arguments, count, renderer_port),
         drain=DRAIN_SECONDS + monitor.killTime,
+        environment=lambda number: {OWN_PORT: str(ports[number]), RELAY: relay},
     )
-    return Pypipin(reactor, workers, lambda: 0, [], monitor, lambda: workers.signal(signal.SIGUSR1))
+    web = service.MultiService()
+    web.addService(workers)
+    strports.service(
+        public or loopback(gathered), cast(IProtocolFactory, Site(page)), reactor=reactor
+    ).setServiceParent(web)
+    return Pypipin(
+        reactor,
+        web,
+        lambda: 0,
+        [pool.closeCachedConnections],
+        monitor,
+        lambda: workers.signal(signal.SIGUSR1),
+    )
 
 
-def worker_service(settings: Settings, reactor: Any, socket_fd: int) -> service.MultiService:
+def worker_service(
+    settings: Settings, reactor: Any, socket_fd: int, own_port: int, relay: str
+) -> service.MultiService:
     """One of ``settings.workers.count`` workers: the app served on the inherited listening socket
-    ``socket_fd``, with its share of the daemon's caps, rendering through the daemon's node."""
+    ``socket_fd``, with its share of the daemon's caps, rendering through the daemon's node; its own
+    metrics on loopback ``own_port`` for the daemon to gather, and ``--port``'s /metrics the daemon's
+    whole view, fetched from ``relay`` ("": a 404, the daemon serves them on ``--metrics-port``)."""
     return serving(
         share(settings),
         reactor,
@@ -287,6 +342,8 @@ def worker_service(settings: Settings, reactor: Any, socket_fd: int) -> service.
         settings.renderer.port,
         lambda factory: Adopted(reactor, socket_fd, factory),
         None,
+        own_port,
+        relay,
     )
 
 
@@ -297,9 +354,12 @@ def serving(
     renderer_port: int,
     listen: Callable[[IProtocolFactory], service.Service],
     monitor: Monitor | None,
+    own_port: int | None = None,
+    relay: str = "",
 ) -> Pypipin:
     """The caches, the upstream client and the web site, listening through ``listen``; node under
-    ``monitor`` (None: node is another process's, reached on ``renderer_port``)."""
+    ``monitor`` (None: node is another process's, reached on ``renderer_port``); a worker's metrics as
+    ``worker_service`` says (``own_port`` None: this process is the whole daemon)."""
     drawing, listening = settings.renderer, settings.listener
     fallback = MemoryStore(lru(reactor, settings))
     store: Store = fallback
@@ -332,17 +392,6 @@ def serving(
                 [],
                 lambda: float(store.state == "redis"),
             ),
-            **(
-                {}
-                if monitor is None
-                else {
-                    "pypipin_renderer_up": (
-                        "1 while the Node renderer process runs",
-                        [],
-                        lambda: float(bool(monitor.protocols)),
-                    )
-                }
-            ),
             "pypipin_requests_in_flight": (
                 "Requests passed to the app and not finished yet",
                 [],
@@ -360,7 +409,21 @@ def serving(
             ),
         }
     )
-    metrics = MetricsPage(registry(counters, readings), settings.metrics.allow, listening.trusted_proxies)
+    collected = registry(counters, readings, *([] if monitor is None else [node_readings(monitor)]))
+    metrics = MetricsPage(collected, settings.metrics.allow, listening.trusted_proxies)
+    metrics_at = settings.metrics.port
+    badge_metrics: IResource = notFound() if metrics_at else metrics
+    if own_port is not None:  # a worker: its own metrics for the daemon, --port's the daemon's whole view
+        metrics_at, metrics, badge_metrics = loopback(own_port), MetricsPage(collected, LOOPBACK), notFound()
+        if relay:
+            relay_http, relay_pool = client(reactor, 1, RELAY_TIMEOUT)
+            closers.append(relay_pool.closeCachedConnections)
+            badge_metrics = MetricsPage(
+                collected,
+                settings.metrics.allow,
+                listening.trusted_proxies,
+                partial(relayed, relay_http, relay),
+            )
     front = app(
         settings,
         reactor,
@@ -368,7 +431,7 @@ def serving(
         http,
         renderer,
         counters,
-        notFound() if settings.metrics.port else metrics,
+        badge_metrics,
         hot,
         drawn,
         fleet,
@@ -387,10 +450,10 @@ def serving(
         response_timeout=listening.response_timeout,
     )
     listen(cast(IProtocolFactory, listener)).setServiceParent(web)
-    if settings.metrics.port:
-        strports.service(
-            settings.metrics.port, cast(IProtocolFactory, Site(metrics)), reactor=reactor
-        ).setServiceParent(web)
+    if metrics_at:
+        strports.service(metrics_at, cast(IProtocolFactory, Site(metrics)), reactor=reactor).setServiceParent(
+            web
+        )
     if access_log is not None:
         closers.append(access_log.close)
     return Pypipin(

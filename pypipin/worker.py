@@ -10,6 +10,7 @@ from twisted.internet import reactor, task
 from twisted.logger import FileLogObserver, formatEvent, globalLogBeginner
 from twisted.python import usage
 
+from pypipin.gathering import OWN_PORT, RELAY
 from pypipin.options import Options
 from pypipin.settings import Settings
 from pypipin.supervisor import SOCKET_FD
@@ -29,7 +30,13 @@ def main(argv: list[str]) -> None:
     )
     globalLogBeginner.beginLoggingTo([lines], redirectStandardIO=False)  # the daemon's log dates them
     daemon = os.getppid()
-    served = worker_service(Settings.from_options(options), reactor, SOCKET_FD)
+    served = worker_service(
+        Settings.from_options(options),
+        reactor,
+        SOCKET_FD,
+        int(os.environ[OWN_PORT]),
+        os.environ.get(RELAY, ""),
+    )
 
     def orphan() -> None:
         if os.getppid() != daemon:

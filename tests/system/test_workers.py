@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 
+from pypipin.renderer.process import free_port
 from tests.support.fakepypi import FakeUpstream
-from tests.support.loopback import get, sleep
+from tests.support.loopback import get, get_from, sleep
 from tests.support.processes import Daemon, RedisServer
 
 pytestmark = pytest.mark.processes
@@ -54,6 +56,17 @@ def held(port: int, count: int) -> list[socket.socket]:
     return opened
 
 
+async def scraped(url: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of the /metrics at ``url``: name, labels, value."""
+    response, body = await get(url)
+    assert response.code == 200
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    ]
+
+
 def still_open(clients: list[socket.socket]) -> int:
     count = 0
     for client in clients:
@@ -80,6 +93,26 @@ async def test_two_workers_serve_restart_drain_and_reopen_their_logs(
     )
     assert [response.code for response, _ in answers] == [200] * 20
     assert upstream.requests == {"/pypi/demo/json": 1}  # one flight, through Redis, for both workers
+
+    # /metrics on the badge port, whichever worker answers, is the whole daemon's: each worker's labelled
+    # (the daemon's own unlabelled), once both workers listen for the daemon's scrapes
+    cpu: set[str | None] = set()
+    for _ in range(50):
+        samples = await scraped(f"{daemon.url}/metrics")
+        cpu = {labels.get("worker") for name, labels, _ in samples if name == "process_cpu_seconds_total"}
+        if cpu == {None, "0", "1"}:
+            break
+        await sleep(0.1)
+    assert cpu == {None, "0", "1"}
+    for _ in range(4):
+        samples = await scraped(f"{daemon.url}/metrics")
+        badges = [(labels, value) for name, labels, value in samples if name == "pypipin_requests_total"]
+        assert sum(value for labels, value in badges if labels["badge"] != "-") == 20
+        assert {labels["worker"] for labels, _ in badges} <= {"0", "1"}
+        assert ("pypipin_renderer_up", {}, 1.0) in samples
+        assert [name for name, labels, _ in samples if name == "pypipin_worker_scrapes_unanswered_total"]
+    response, body = await get_from("127.0.0.2", f"{daemon.url}/metrics")
+    assert response.code == 403 and b"pypipin_" not in body
 
     # both workers accept: connections held open spread over them
     before = {pid: sockets(pid) for pid in workers(daemon)}
@@ -115,7 +148,11 @@ async def test_two_workers_serve_restart_drain_and_reopen_their_logs(
 async def test_the_workers_connection_cap_adds_up_to_the_daemons(
     upstream: FakeUpstream, start_daemon
 ) -> None:
-    daemon = await start_daemon("none", "--max-connections", "8", workers=2).drawing()
+    port = free_port()
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    daemon = await start_daemon(
+        "none", "--max-connections", "8", "--metrics-port", f"tcp:{port}:interface=127.0.0.1", workers=2
+    ).drawing()
     assert daemon.log_text().count("do not share caches") == 1
     assert await until(lambda: len(workers(daemon)) == 2)
     clients = held(daemon.port, 16)
@@ -125,3 +162,11 @@ async def test_the_workers_connection_cap_adds_up_to_the_daemons(
     finally:
         for client in clients:
             client.close()
+
+    # with --metrics-port, the daemon serves the whole view there, and --port's /metrics is a 404
+    assert (await get(f"{daemon.url}/metrics"))[0].code == 404
+    refused = [
+        labels for name, labels, _ in await scraped(metrics) if name == "pypipin_connections_refused_total"
+    ]
+    assert {labels["worker"] for labels in refused} <= {"0", "1"} and refused
+    assert (await get_from("127.0.0.2", metrics))[0].code == 403
