@@ -265,5 +265,6 @@ class MetricsPage(Resource):
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             body = f"The daemon's metrics did not answer ({error.__class__.__name__}).\n".encode()
         if not gone:  # the client may have left while the text was gathered
+            request.setHeader(b"Content-Length", str(len(body)).encode())
             request.write(body)
             request.finish()
