@@ -153,6 +153,26 @@ _PARAMETERS: list[list[Any]] = [
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],
     ["stale-ttl", None, 7 * 86400, "Seconds a summary is kept to serve when upstream fails.", _positive(int)],
     [
+        "feed-url",
+        None,
+        "",
+        "PyPI's update feed; default: --pypi-url with /pypi replaced by /rss/updates.xml; 'none': no feed.",
+    ],
+    [
+        "feed-interval",
+        None,
+        60.0,
+        "Seconds between two reads of the update feed (by one daemon of the fleet).",
+        _positive(float),
+    ],
+    [
+        "pypi-ttl-with-feed",
+        None,
+        86400,
+        "Seconds a PyPI summary stays fresh while the update feed is read on time (else --pypi-ttl).",
+        _positive(int),
+    ],
+    [
         "stats-rate",
         None,
         20.0,

@@ -4,6 +4,7 @@ commands use."""
 # (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import signal
+import uuid
 from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
@@ -19,6 +20,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pypipin.answers import Answers
+from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.limits.bucket import Gate
@@ -33,8 +35,10 @@ from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
 from pypipin.upstream.client import Upstream, connect
 from pypipin.upstream.http import client
+from pypipin.upstream.indexes import DEFAULT
 from pypipin.waiting import poll_until
 from pypipin.web.access_log import site
+from pypipin.web.front import forget
 from pypipin.web.listener import Listener
 from pypipin.web.routes import Routes
 
@@ -151,6 +155,21 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
+    follower = None
+    if sources.feed_url is not None:
+        follower = Follower(
+            clock,
+            store,
+            upstream.feed,
+            sources.feed_url,
+            DEFAULT,
+            interval=sources.feed_interval,
+            short_ttl=sources.pypi_ttl,
+            long_ttl=sources.pypi_ttl_with_feed,
+            stale_ttl=sources.stale_ttl,
+            drop=lambda names: forget(hot, routes.parse, DEFAULT, names),
+            me=uuid.uuid4().hex,
+        )
     packages = Packages(
         clock=clock,
         store=store,
@@ -163,6 +182,7 @@ def app(
         },
         counters=counters,
         max_wait=sources.timeout,
+        followed={DEFAULT: follower} if follower is not None else None,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
     budgets = Budgets(
@@ -172,7 +192,7 @@ def app(
         slots=settings.renderer.concurrency,
     )
     answers = Answers(clock, packages, images, budgets, counters)
-    return Routes(
+    routes = Routes(
         answers,
         renderer,
         store,
@@ -181,7 +201,9 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
+        feed=follower,
     )
+    return routes
 
 
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
@@ -250,7 +272,7 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         }
     )
     metrics = MetricsPage(registry(counters, readings), settings.metrics.allow, listening.trusted_proxies)
-    front = app(
+    routes = app(
         settings,
         reactor,
         store,
@@ -260,8 +282,11 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         notFound() if settings.metrics.port else metrics,
         hot,
         drawn,
-    ).resource(reactor)
+    )
+    front = routes.resource(reactor)
     web = service.MultiService()
+    if routes.feed is not None:
+        routes.feed.service().setServiceParent(web)
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(

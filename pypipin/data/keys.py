@@ -10,9 +10,10 @@ from typing import Any
 
 KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 _IMAGES = "img"
+_FEED = "feed"
 # the words after the prefix that are no index's name (download counts, images): an index named
 # so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES})
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _FEED})
 
 
 def package(source: str, name: str) -> str:
@@ -28,3 +29,8 @@ def image(spec: dict[str, Any]) -> str:
 def lock(key: str) -> str:
     """The key of the lock that picks the one process computing ``key``'s value."""
     return key + ":lock"
+
+
+def feed(source: str, what: str) -> str:
+    """The key of the fleet's ``what`` (``lease`` or ``state``) for the update feed of index ``source``."""
+    return f"{KEY_PREFIX}{_FEED}:{source}:{what}"

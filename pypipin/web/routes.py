@@ -15,6 +15,7 @@ from twisted.web.static import File
 from pypipin.answers import Answers
 from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
 from pypipin.badges.parsing import BadgeRequest, key, parse, query
+from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown, RenderFailed
@@ -61,8 +62,10 @@ class Routes:
         metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
+        feed: Follower | None = None,
     ) -> None:
         self._answers = answers
+        self.feed = feed  # for /health
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
         self._metrics = metrics
@@ -100,6 +103,13 @@ class Routes:
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
+                "feed": {"mode": "off"}
+                if self.feed is None
+                else {
+                    "mode": self.feed.mode(),
+                    "last_read": self.feed.state.read,
+                    "since": self.feed.state.since,
+                },
             }
         ).encode()
 
