@@ -71,9 +71,12 @@ def decode(raw: bytes | None) -> State | None:
 
 
 def covered_from(items: list[Item], asked: float, max_age: float) -> float:
-    """From when a successful answer asked at ``asked`` lists every release."""
-    if len(items) >= LIMIT:  # full: there may be more, older than its oldest item
-        return min(item.published for item in items)
+    """From when a successful answer asked at ``asked`` lists every release: the last ``max_age`` seconds,
+    unless it is full or reaches further back (a feed that ignores ``max_age`` and serves a fixed
+    number of items), and then from its oldest item: there may be more before it."""
+    oldest = min((item.published for item in items), default=asked)
+    if len(items) >= LIMIT or oldest < asked - max_age:
+        return oldest
     return asked - max_age
 
 
