@@ -206,6 +206,12 @@ def app(
     return routes
 
 
+def feed_modes(follower: Follower | None) -> dict[tuple[str, ...], float]:
+    """The ``pypipin_feed_mode`` gauge: 1 for the mode the feed is in, 0 for the others."""
+    mode = "off" if follower is None else follower.mode()
+    return {(each,): float(each == mode) for each in ("feed", "fallback", "off")}
+
+
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
     """The whole daemon: the renderer under procmon, the caches, the upstream client and the web site."""
     if reactor is None:
@@ -258,6 +264,16 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
                 "Requests passed to the app and not finished yet",
                 [],
                 lambda: front.in_flight,
+            ),
+            "pypipin_feed_mode": (
+                "1 for the mode the fleet's update feed is in: feed (long TTL), fallback (short TTL) or off",
+                ["mode"],
+                lambda: feed_modes(routes.feed),
+            ),
+            "pypipin_feed_last_read_seconds": (
+                "Unix time of the update feed's last successful read (0: never)",
+                [],
+                lambda: float(routes.feed.state.read or 0) if routes.feed is not None else 0.0,
             ),
             "pypipin_cache_entries": (
                 "Entries in each in-process cache",

@@ -40,7 +40,8 @@ def test_items_as_warehouse_writes_them() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><rss><channel>&b;</channel></rss>',
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+        b"<rss><channel>&b;</channel></rss>",
         b"<html>not a feed</html>",
         b"not xml at all \x00",
     ],

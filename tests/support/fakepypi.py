@@ -264,7 +264,7 @@ class FakeUpstream(resource.Resource):
         self.added[name] = self.clock.seconds()
 
     def release(self, name: str, version: str) -> None:
-        """Publish ``version`` of package ``name``: its document's latest release, and the feed's newest item."""
+        """Publish ``version`` of ``name``: its document's latest release and the feed's newest item."""
         document = self.packages[name]
         assert isinstance(document, dict)
         files = [release_file(name, version, kind) for kind in ("sdist", "bdist_wheel")]
@@ -277,9 +277,9 @@ class FakeUpstream(resource.Resource):
     def feed(self, max_age: float | None, limit: int) -> bytes:
         """``/rss/updates.xml`` as warehouse's templates (rss/base.xml, rss/updates.xml) write it."""
         now = self.clock.seconds()
-        latest = [
-            each for each in reversed(self.released) if max_age is None or each[2] >= now - max_age
-        ][: max(1, min(limit, 200))]
+        latest = [each for each in reversed(self.released) if max_age is None or each[2] >= now - max_age][
+            : max(1, min(limit, 200))
+        ]
         items = "".join(
             f"""
     <item>
