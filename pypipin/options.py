@@ -228,7 +228,7 @@ _PARAMETERS: list[list[Any]] = [
         "index-file",
         None,
         "",
-        "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).",
+        "File of more indexes, one 'NAME URL [FEED_URL]' a line, mode 0600 (credentials kept out of ps).",
         _secret_file,
     ],
     [
@@ -338,7 +338,8 @@ class Options(usage.Options):
         self["index"] = []
 
     def opt_index(self, value: str) -> None:
-        """Another index serving the PyPI JSON API, as NAME=URL; repeatable. Credentials in the
+        """Another index serving the PyPI JSON API, as NAME=URL (NAME=URL|FEED_URL when it has an update
+        feed); repeatable. Credentials in the
         URL (https://user:token@host/pypi) go to that host alone, as HTTP Basic. [env PYPIPIN_INDEX:
         NAME=URL pairs separated by spaces]"""
         try:

@@ -5,7 +5,7 @@ commands use."""
 
 import signal
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, cast
 
@@ -163,21 +163,30 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
-    follower = None
-    if sources.feed_url is not None:
-        follower = Follower(
+    # the update feeds followed: --pypi-url's (or --feed-url), and those the other indexes name
+    feeds = {DEFAULT: sources.feed_url} if sources.feed_url is not None else {}
+    feeds.update((name, each.feed) for name, each in indexes.items() if each.feed is not None)
+    me = uuid.uuid4().hex
+
+    def dropper(index: str) -> Callable[[Iterable[str] | None], None]:
+        return lambda names: forget(hot, routes.parse, index, names)
+
+    followers = {
+        name: Follower(
             clock,
             store,
             upstream.feed,
-            sources.feed_url,
-            DEFAULT,
+            url,
+            name,
             interval=sources.feed_interval,
             short_ttl=sources.pypi_ttl,
             long_ttl=sources.pypi_ttl_with_feed,
             stale_ttl=sources.stale_ttl,
-            drop=lambda names: forget(hot, routes.parse, DEFAULT, names),
-            me=uuid.uuid4().hex,
+            drop=dropper(name),
+            me=me,
         )
+        for name, url in feeds.items()
+    }
     # each index's simple documents and Integrity API answers are sources of their own, through its gate;
     # a provenance never changes: it is fresh for as long as anything is kept
     gates = {name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}
@@ -205,7 +214,7 @@ def app(
         },
         counters=counters,
         max_wait=sources.timeout,
-        followed={DEFAULT: follower} if follower is not None else None,
+        followed=followers,
         buckets=buckets,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
@@ -226,16 +235,19 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
-        feed=follower,
+        feeds=followers,
         fleet=fleet,
     )
     return routes
 
 
-def feed_modes(follower: Follower | None) -> dict[tuple[str, ...], float]:
-    """The ``pypipin_feed_mode`` gauge: 1 for the mode the feed is in, 0 for the others."""
-    mode = "off" if follower is None else follower.mode()
-    return {(each,): float(each == mode) for each in ("feed", "fallback", "off")}
+def feed_modes(routes: Routes) -> dict[tuple[str, ...], float]:
+    """The ``pypipin_feed_mode`` gauge: by index, 1 for the mode its feed is in, 0 for the others."""
+    return {
+        (index, each): float(each == mode)
+        for index, mode in routes.feed_modes().items()
+        for each in ("feed", "fallback", "off")
+    }
 
 
 def fleet_limits(
@@ -308,14 +320,14 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
                 lambda: front.in_flight,
             ),
             "pypipin_feed_mode": (
-                "1 for the mode the fleet's update feed is in: feed (long TTL), fallback (short TTL) or off",
-                ["mode"],
-                lambda: feed_modes(routes.feed),
+                "1 for the mode an index's update feed is in: feed (long TTL), fallback (short TTL) or off",
+                ["index", "mode"],
+                lambda: feed_modes(routes),
             ),
             "pypipin_feed_last_read_seconds": (
-                "Unix time of the update feed's last successful read (0: never)",
-                [],
-                lambda: float(routes.feed.state.read or 0) if routes.feed is not None else 0.0,
+                "Unix time of an index's update feed's last successful read (0: never)",
+                ["index"],
+                lambda: {(name,): float(each.state.read or 0) for name, each in routes.feeds.items()},
             ),
             "pypipin_cache_entries": (
                 "Entries in each in-process cache",
@@ -344,8 +356,8 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         buckets,
     )
     front = routes.resource(reactor)
-    if routes.feed is not None:
-        routes.feed.service().setServiceParent(web)
+    for follower in routes.feeds.values():
+        follower.service().setServiceParent(web)
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(

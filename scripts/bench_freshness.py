@@ -25,8 +25,7 @@ def run(feed: bool) -> tuple[list[float], int, int]:
     for name in names:
         stack.upstream.add(name, version="1.0")
     if feed:
-        assert stack.app.feed is not None
-        stack.app.feed.service().startService()
+        stack.app.feeds["pypi"].service().startService()
     start = stack.clock.seconds()
     # over the first 50 minutes, so the last shows before the hour ends
     releases = {start + 3000 * (n + 0.5) / RELEASES + 7 * n: names[n * 7] for n in range(RELEASES)}

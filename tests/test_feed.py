@@ -1,5 +1,7 @@
 """Following the update feed: its items, one poller per fleet, stale marks, the long TTL and the fallback."""
 
+import json
+
 import pytest
 from twisted.application.internet import TimerService
 from twisted.internet import task
@@ -78,8 +80,7 @@ TICKING: dict[Stack, TimerService] = {}
 
 
 def follower(stack: Stack) -> Follower:
-    assert stack.app.feed is not None
-    return stack.app.feed
+    return stack.app.feeds["pypi"]
 
 
 def version(stack: Stack) -> str:
@@ -144,7 +145,19 @@ def test_after_the_feed_was_down_the_fleet_catches_up() -> None:
     assert follower(stack).ttl(stack.clock.seconds()) == 86400
 
 
-def test_no_feed_keeps_the_ttl() -> None:
-    stack = Stack("--feed-url", "none")
-    assert stack.app.feed is None
-    assert b'"mode": "off"' in stack.get("/health").body
+def test_no_feed_keeps_the_ttl_and_an_index_may_name_its_feed() -> None:
+    stack = Stack(
+        "--feed-url",
+        "none",
+        "--index",
+        "corp=http://corp.test/pypi|http://corp.test/rss/updates.xml",
+        "--index",
+        "devpi=http://devpi.test/root/pypi",
+    )
+    assert list(stack.app.feeds) == ["corp"]
+    assert stack.app.feeds["corp"].url == "http://corp.test/rss/updates.xml?max_age=120&limit=200"
+    assert json.loads(stack.get("/health").body)["feeds"] == {
+        "pypi": {"mode": "off"},
+        "corp": {"mode": "fallback", "last_read": None, "since": None},
+        "devpi": {"mode": "off"},
+    }

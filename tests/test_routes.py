@@ -135,7 +135,7 @@ def test_health_and_metrics(stack: Stack) -> None:
         "degraded": False,
         "last_upstream_success": {"pypi": stack.clock.seconds()},
         "indexes": {"pypi": stack.clock.seconds()},
-        "feed": {"mode": "fallback", "last_read": None, "since": None},  # its poller not started
+        "feeds": {"pypi": {"mode": "fallback", "last_read": None, "since": None}},  # its poller not started
         "fleet": 1,
     }
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in

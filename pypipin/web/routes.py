@@ -78,11 +78,11 @@ class Routes:
         metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
-        feed: Follower | None = None,
+        feeds: Mapping[str, Follower] | None = None,
         fleet: Fleet | None = None,
     ) -> None:
         self._answers = answers
-        self.feed = feed  # for /health
+        self.feeds = feeds or {}  # the update feeds followed, by index: for /health
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
         self._metrics = metrics
@@ -124,16 +124,23 @@ class Routes:
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
-                "feed": {"mode": "off"}
-                if self.feed is None
-                else {
-                    "mode": self.feed.mode(),
-                    "last_read": self.feed.state.read,
-                    "since": self.feed.state.since,
+                "feeds": {
+                    name: {"mode": mode}
+                    if name not in self.feeds
+                    else {
+                        "mode": mode,
+                        "last_read": self.feeds[name].state.read,
+                        "since": self.feeds[name].state.since,
+                    }
+                    for name, mode in self.feed_modes().items()
                 },
                 "fleet": self._fleet.size,
             }
         ).encode()
+
+    def feed_modes(self) -> dict[str, str]:
+        """Each index's update feed: ``feed``, ``fallback``, or ``off`` (not followed)."""
+        return {name: self.feeds[name].mode() if name in self.feeds else "off" for name in self._indexes}
 
     @app.route("/metrics")
     def metrics(self, request: IRequest) -> IResource:

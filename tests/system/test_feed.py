@@ -24,7 +24,7 @@ async def version(daemon: Daemon, name: str) -> str:
 
 async def health(daemon: Daemon) -> dict[str, Any]:
     _, body = await get(f"{daemon.url}/health")
-    feed: dict[str, Any] = json.loads(body)["feed"]
+    feed: dict[str, Any] = json.loads(body)["feeds"]["pypi"]
     return feed
 
 
