@@ -102,6 +102,17 @@ def _secret_file(value: str) -> str:
 _secret_file.coerceDoc = "A file only its owner may read (mode 0600 or 0400)."  # type: ignore[attr-defined]
 
 
+def _workers(value: str) -> int:
+    """A number of worker processes; ``auto`` is 0 until ``postOptions`` knows the port."""
+    if value == "auto":
+        return 0
+    count: int = _positive(int)(value)
+    return count
+
+
+_workers.coerceDoc = "A positive whole number, or auto."  # type: ignore[attr-defined]
+
+
 def _count(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -286,6 +297,15 @@ _PARAMETERS: list[list[Any]] = [
         _positive(float),
     ],
     [
+        "workers",
+        None,
+        "auto",
+        "Worker processes sharing the listening socket (each serves on a core of its own); "
+        "auto: the CPUs this process may use (1 with a port other than tcp: or tcp6:); "
+        "1: one process, as a plain twistd.",
+        _workers,
+    ],
+    [
         "render-concurrency",
         None,
         8,
@@ -336,6 +356,7 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         self["index"] = []
+        self.arguments: list[str] = []
 
     def opt_index(self, value: str) -> None:
         """Another index serving the PyPI JSON API, as NAME=URL (NAME=URL|FEED_URL when it has an update
@@ -356,6 +377,7 @@ class Options(usage.Options):
         ]
         from_env += [f"--index={pair}" for pair in os.environ.get("PYPIPIN_INDEX", "").split()]
         given = from_env + list(sys.argv[1:] if options is None else options)
+        self.arguments = list(sys.argv[1:] if options is None else options)  # what a worker is given again
         super().parseOptions(given)  # type: ignore[no-untyped-call]  # the exclusion above misses super()
 
     def postOptions(self) -> None:
@@ -363,6 +385,13 @@ class Options(usage.Options):
         for name, _, default, _, *coerce in _PARAMETERS:
             if coerce and isinstance(default, str) and self[name] == default:
                 self[name] = coerce[0](default)
+        shareable = self["port"].startswith(("tcp:", "tcp6:"))
+        if not self["workers"]:  # auto: every CPU this process may use, when workers can share the port
+            self["workers"] = len(os.sched_getaffinity(0)) if shareable else 1
+        if self["workers"] > 1 and not shareable:
+            raise usage.UsageError(
+                "--workers (env PYPIPIN_WORKERS): more than 1 needs a tcp: or tcp6: --port"
+            )
         try:
             from_file = indexes.read_file(self["index-file"]) if self["index-file"] else []
             self["indexes"] = indexes.configured(self["pypi-url"], self["index"] + from_file)

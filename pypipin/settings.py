@@ -109,6 +109,14 @@ class AccessLogSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """How many processes serve, and what each is told."""
+
+    count: int  # 1: this process serves, as a plain twistd
+    arguments: tuple[str, ...]  # the command line's options, given again to each worker
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the daemon and ``pypipin check`` are told, typed and in the units their parts take."""
 
@@ -119,6 +127,7 @@ class Settings:
     metrics: MetricsSettings
     cache: CacheSettings
     access_log: AccessLogSettings
+    workers: WorkerSettings = WorkerSettings(1, ())
 
     @classmethod
     def from_options(cls, options: Options) -> "Settings":
@@ -188,4 +197,5 @@ class Settings:
                 where=text("access-log"),
                 format="json" if text("log-format") == "json" else "combined",
             ),
+            workers=WorkerSettings(whole("workers"), tuple(getattr(options, "arguments", ()))),
         )

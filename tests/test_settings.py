@@ -67,6 +67,7 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     ),
     "access-log": ("/var/log/pypipin.log", lambda s: s.access_log.where, "/var/log/pypipin.log"),
     "log-format": ("json", lambda s: s.access_log.format, "json"),
+    "workers": ("3", lambda s: s.workers.count, 3),
     "cache-entries": ("500", lambda s: s.cache.entries, 500),
     "cache-mb": ("5", lambda s: s.cache.bytes, 5 * MIB),
     "metrics-allow": (
@@ -224,7 +225,9 @@ def _web(daemon: MultiService) -> list[StreamServerEndpointService]:
 def test_the_daemon_is_wired_from_settings(args: tuple[str, ...], listening: list[tuple[int, type]]) -> None:
     """make_service on a memory reactor: it listens where the settings say, and nowhere else yet."""
     reactor = MemoryReactorClock()
-    given = settings("--redis", "none", "--renderer-port", "18999", "--access-log", "none", *args)
+    given = settings(
+        "--redis", "none", "--renderer-port", "18999", "--access-log", "none", "--workers", "1", *args
+    )
     daemon = wiring.make_service(given, reactor)
     for each in _web(daemon):
         each.startService()
