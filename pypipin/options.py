@@ -168,6 +168,26 @@ _PARAMETERS: list[list[Any]] = [
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],
     ["stale-ttl", None, 7 * 86400, "Seconds a summary is kept to serve when upstream fails.", _positive(int)],
     [
+        "feed-url",
+        None,
+        "",
+        "PyPI's update feed; default: --pypi-url with /pypi replaced by /rss/updates.xml; 'none': no feed.",
+    ],
+    [
+        "feed-interval",
+        None,
+        60.0,
+        "Seconds between two reads of the update feed (by one daemon of the fleet).",
+        _positive(float),
+    ],
+    [
+        "pypi-ttl-with-feed",
+        None,
+        86400,
+        "Seconds a PyPI summary stays fresh while the update feed is read on time (else --pypi-ttl).",
+        _positive(int),
+    ],
+    [
         "stats-rate",
         None,
         20.0,
@@ -219,7 +239,7 @@ _PARAMETERS: list[list[Any]] = [
         "index-file",
         None,
         "",
-        "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).",
+        "File of more indexes, one 'NAME URL [FEED_URL]' a line, mode 0600 (credentials kept out of ps).",
         _secret_file,
     ],
     [
@@ -339,7 +359,8 @@ class Options(usage.Options):
         self.arguments: list[str] = []
 
     def opt_index(self, value: str) -> None:
-        """Another index serving the PyPI JSON API, as NAME=URL; repeatable. Credentials in the
+        """Another index serving the PyPI JSON API, as NAME=URL (NAME=URL|FEED_URL when it has an update
+        feed); repeatable. Credentials in the
         URL (https://user:token@host/pypi) go to that host alone, as HTTP Basic. [env PYPIPIN_INDEX:
         NAME=URL pairs separated by spaces]"""
         try:

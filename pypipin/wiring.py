@@ -4,7 +4,8 @@ commands use."""
 # (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import signal
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from twisted.web.server import Site
 
 from pypipin.answers import Answers
 from pypipin.data import keys
+from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.data.trust import Trust
@@ -39,8 +41,10 @@ from pypipin.store.redis import RedisStore
 from pypipin.supervisor import Adopted, Workers, worker_command
 from pypipin.upstream.client import Upstream, connect
 from pypipin.upstream.http import client
+from pypipin.upstream.indexes import DEFAULT
 from pypipin.waiting import poll_until
 from pypipin.web.access_log import site
+from pypipin.web.front import forget
 from pypipin.web.listener import Listener
 from pypipin.web.routes import Routes
 from pypipin.workers import NO_SHARED_CACHE, share
@@ -165,6 +169,30 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
+    # the update feeds followed: --pypi-url's (or --feed-url), and those the other indexes name
+    feeds = {DEFAULT: sources.feed_url} if sources.feed_url is not None else {}
+    feeds.update((name, each.feed) for name, each in indexes.items() if each.feed is not None)
+    me = uuid.uuid4().hex
+
+    def dropper(index: str) -> Callable[[Iterable[str] | None], None]:
+        return lambda names: forget(hot, routes.parse, index, names)
+
+    followers = {
+        name: Follower(
+            clock,
+            store,
+            upstream.feed,
+            url,
+            name,
+            interval=sources.feed_interval,
+            short_ttl=sources.pypi_ttl,
+            long_ttl=sources.pypi_ttl_with_feed,
+            stale_ttl=sources.stale_ttl,
+            drop=dropper(name),
+            me=me,
+        )
+        for name, url in feeds.items()
+    }
     # each index's simple documents and Integrity API answers are sources of their own, through its gate;
     # a provenance never changes: it is fresh for as long as anything is kept
     gates = {name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}
@@ -192,6 +220,7 @@ def app(
         },
         counters=counters,
         max_wait=sources.timeout,
+        followed=followers,
         buckets=buckets,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
@@ -203,7 +232,7 @@ def app(
         shared=buckets,
     )
     answers = Answers(clock, packages, Trust(packages), images, budgets, counters)
-    return Routes(
+    routes = Routes(
         answers,
         renderer,
         store,
@@ -212,8 +241,19 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
+        feeds=followers,
         fleet=fleet,
     )
+    return routes
+
+
+def feed_modes(routes: Routes) -> dict[tuple[str, ...], float]:
+    """The ``pypipin_feed_mode`` gauge: by index, 1 for the mode its feed is in, 0 for the others."""
+    return {
+        (index, each): float(each == mode)
+        for index, mode in routes.feed_modes().items()
+        for each in ("feed", "fallback", "off")
+    }
 
 
 def fleet_limits(
@@ -397,6 +437,16 @@ def serving(
                 [],
                 lambda: front.in_flight,
             ),
+            "pypipin_feed_mode": (
+                "1 for the mode an index's update feed is in: feed (long TTL), fallback (short TTL) or off",
+                ["index", "mode"],
+                lambda: feed_modes(routes),
+            ),
+            "pypipin_feed_last_read_seconds": (
+                "Unix time of an index's update feed's last successful read (0: never)",
+                ["index"],
+                lambda: {(name,): float(each.state.read or 0) for name, each in routes.feeds.items()},
+            ),
             "pypipin_cache_entries": (
                 "Entries in each in-process cache",
                 ["cache"],
@@ -424,7 +474,7 @@ def serving(
                 listening.trusted_proxies,
                 partial(relayed, relay_http, relay),
             )
-    front = app(
+    routes = app(
         settings,
         reactor,
         store,
@@ -436,7 +486,10 @@ def serving(
         drawn,
         fleet,
         buckets,
-    ).resource(reactor)
+    )
+    front = routes.resource(reactor)
+    for follower in routes.feeds.values():
+        follower.service().setServiceParent(web)
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(

@@ -115,8 +115,8 @@ def wall_rate(url: str, seconds: int, connections: int) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-def compare_workers(args: argparse.Namespace) -> None:
-    """Cached badges a second of ``--workers 1`` against ``--workers 2``, rounds interleaved."""
+def workers_rates(rounds: int, seconds: int, connections: int) -> dict[int, list[float]]:
+    """Cached badges a second of ``--workers 1`` and of ``--workers 2``, ``rounds`` rounds interleaved."""
     upstream = FakeUpstreamProcess(1)
     daemons = {count: Daemon(upstream.url, "none", "--access-log", "none", workers=count) for count in (1, 2)}
     try:
@@ -126,22 +126,28 @@ def compare_workers(args: argparse.Namespace) -> None:
             for _ in range(4):  # each worker's in-process cache holds the badge
                 urllib.request.urlopen(daemon.url + path, timeout=30).read()
         rates: dict[int, list[float]] = {count: [] for count in daemons}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             for count, daemon in daemons.items():
-                rates[count].append(wall_rate(daemon.url + path, args.seconds, args.connections))
-        medians = {count: statistics.median(found) for count, found in rates.items()}
-        print(f"wall-clock req/s (median of {args.rounds} rounds), load average {os.getloadavg()}:")
-        for count, found in rates.items():
-            rounds = ", ".join(f"{rate:.0f}" for rate in found)
-            print(
-                f"  --workers {count}  {medians[count]:8.0f}  / 1 worker {medians[count] / medians[1]:4.2f}"
-                f"  (rounds: {rounds})"
-            )
-        print("target: --workers 2 >= 1.5 x --workers 1")
+                rates[count].append(wall_rate(daemon.url + path, seconds, connections))
+        return rates
     finally:
         for daemon in daemons.values():
             daemon.stop()
         upstream.stop()
+
+
+def compare_workers(args: argparse.Namespace) -> None:
+    """Print ``workers_rates``: each count's median, and its ratio to one worker's."""
+    rates = workers_rates(args.rounds, args.seconds, args.connections)
+    medians = {count: statistics.median(found) for count, found in rates.items()}
+    print(f"wall-clock req/s (median of {args.rounds} rounds), load average {os.getloadavg()}:")
+    for count, found in rates.items():
+        rounds = ", ".join(f"{rate:.0f}" for rate in found)
+        print(
+            f"  --workers {count}  {medians[count]:8.0f}  / 1 worker {medians[count] / medians[1]:4.2f}"
+            f"  (rounds: {rounds})"
+        )
+    print("target: --workers 2 >= 1.5 x --workers 1")
 
 
 def servers_first(servers: dict[str, object]) -> str:

@@ -51,6 +51,9 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     "pypi-ttl": ("120", lambda s: s.upstream.pypi_ttl, 120),
     "stats-ttl": ("240", lambda s: s.upstream.stats_ttl, 240),
     "stale-ttl": ("480", lambda s: s.upstream.stale_ttl, 480),
+    "feed-url": ("http://feed.test/rss", lambda s: s.upstream.feed_url, "http://feed.test/rss"),
+    "feed-interval": ("12.5", lambda s: s.upstream.feed_interval, 12.5),
+    "pypi-ttl-with-feed": ("7200", lambda s: s.upstream.pypi_ttl_with_feed, 7200),
     "stats-rate": ("12.5", lambda s: s.upstream.stats_per_minute, 12.5),  # a minute already
     "upstream-timeout": ("2.5", lambda s: s.upstream.timeout, 2.5),
     "upstream-concurrency": ("7", lambda s: s.upstream.concurrency, 7),
@@ -258,3 +261,11 @@ def test_the_in_process_caches_take_their_size_from_settings() -> None:
     big = wiring.lru(MemoryReactorClock(), settings("--cache-mb", "1"))
     big.set("huge", b"x" * (MIB + 1), 60)
     assert len(big) == 0
+
+
+def test_the_feed_is_beside_the_json_api_unless_given_or_none() -> None:
+    assert (
+        settings("--pypi-url", "https://pypi.test/pypi").upstream.feed_url
+        == "https://pypi.test/rss/updates.xml"
+    )
+    assert settings("--feed-url", "none").upstream.feed_url is None

@@ -15,9 +15,10 @@ _SIMPLE = "simple"
 _INTEGRITY = "integrity"
 _BUCKETS = "bucket"
 _FLEET = "fleet"
+_FEED = "feed"
 # the words after the prefix that are no index's name (download counts, images, simple documents,
-# provenances, buckets, the fleet): an index named so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET})
+# provenances, buckets, the fleet, the update feed): an index named so would share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, _FEED})
 
 
 def package(source: str, name: str) -> str:
@@ -53,3 +54,8 @@ def bucket(name: str) -> str:
 def fleet() -> str:
     """The key of the fleet's heartbeats: a sorted set of daemons by when each was last heard from."""
     return f"{KEY_PREFIX}{_FLEET}"
+
+
+def feed(source: str, what: str) -> str:
+    """The key of the fleet's ``what`` (``lease`` or ``state``) for the update feed of index ``source``."""
+    return f"{KEY_PREFIX}{_FEED}:{source}:{what}"
