@@ -61,7 +61,7 @@ def test_a_family_has_one_help_and_one_type() -> None:
     assert len([line for line in lines if line.startswith("pypipin_requests_total{")]) == 2
 
 
-class Workers(Resource):
+class Scraped(Resource):
     """Worker 0 answers its metrics; worker 1 answers 500."""
 
     isLeaf = True
@@ -82,7 +82,7 @@ def answered(outcome: Any, http: StubTreq) -> Any:
 
 
 def gathering() -> tuple[Gathering, StubTreq, Counters]:
-    http, counters = StubTreq(Workers()), Counters()
+    http, counters = StubTreq(Scraped()), Counters()
     counters.renderer_restarts = 2
     urls = {"0": "http://127.0.0.1:1/0/metrics", "1": "http://127.0.0.1:2/1/metrics"}
     return Gathering(cast(HTTPClient, http), urls, counters, CollectorRegistry()), http, counters
@@ -99,7 +99,7 @@ def test_a_worker_that_does_not_answer_is_left_out_and_counted() -> None:
 
 
 def test_relayed_is_the_daemons_text_or_an_error() -> None:
-    http = StubTreq(Workers())
+    http = StubTreq(Scraped())
     assert b"worker" not in answered(relayed(cast(HTTPClient, http), "http://127.0.0.1:1/0/metrics"), http)
     failure = answered(relayed(cast(HTTPClient, http), "http://127.0.0.1:1/1/metrics"), http)
     assert failure.check(ValueError) and "HTTP 500" in failure.getErrorMessage()
