@@ -46,9 +46,10 @@ def pypi_calls(fleet: Fleet) -> str:
 
 
 def names_calls(fleet: Fleet) -> int:
-    before = fleet.calls("/pypi/")
+    """PyPI calls for 400 made-up names: JSON, and the simple API's (is the name quarantined?)."""
+    before = fleet.calls("/pypi/") + fleet.calls("/simple/")
     spread(fleet, [f"/v/made-up-{n}/badge.svg" for n in range(400)], ["127.0.0.2"], 0, at_once=16)
-    return fleet.calls("/pypi/") - before
+    return fleet.calls("/pypi/") + fleet.calls("/simple/") - before
 
 
 def renders(fleet: Fleet) -> int:
