@@ -15,6 +15,7 @@ from pypipin.badges import lifetimes
 from pypipin.badges.kinds import ERRORS, Outcome
 from pypipin.badges.lifetimes import REFUSED, cache_control
 from pypipin.badges.parsing import BadgeRequest
+from pypipin.data.downloads import Downloads
 from pypipin.data.images import Images
 from pypipin.data.packages import Data, Packages
 from pypipin.limits.budgets import Account, Budgets, OverBudget
@@ -42,10 +43,17 @@ class Answers:
     """Badges answered through the caches, what they cost charged to the client that asks."""
 
     def __init__(
-        self, clock: IReactorTime, packages: Packages, images: Images, budgets: Budgets, counters: Counters
+        self,
+        clock: IReactorTime,
+        packages: Packages,
+        images: Images,
+        budgets: Budgets,
+        counters: Counters,
+        downloads: Downloads | None = None,
     ) -> None:
         self._clock = clock
         self._packages = packages
+        self._downloads = downloads or Downloads(("pypistats",), None)
         self._images = images
         self._budgets = budgets
         self._counters = counters
@@ -111,8 +119,11 @@ class Answers:
         account = self._budgets.account(client, "names")
         try:
             if source == "stats":
-                await self._known(wanted.package, account)
-            data = await self._packages.get(source, wanted.package, reached, account)
+                data = await self._downloads.get(
+                    wanted.package, partial(self._pypistats, wanted.package, reached, account)
+                )
+            else:
+                data = await self._packages.get(source, wanted.package, reached, account)
         except NotFound:
             return Outcome.NOT_FOUND, None
         except RateLimited:
@@ -120,6 +131,11 @@ class Answers:
         except Unavailable:
             return Outcome.UNAVAILABLE, None
         return Outcome.STALE if data.stale else Outcome.FRESH, data
+
+    async def _pypistats(self, package: str, reached: Callable[[str], None] | None, account: Account) -> Data:
+        """Counts from pypistats, for a package PyPI knows."""
+        await self._known(package, account)
+        return await self._packages.get("stats", package, reached, account)
 
     async def _known(self, package: str, account: Account) -> None:
         """Raise NotFound if PyPI does not know ``package``: pypistats' small budget goes to real names only.

@@ -19,6 +19,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pypipin.answers import Answers
+from pypipin.data.downloads import ClickHouseCounts, Downloads, GateBudget
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.limits.bucket import Gate
@@ -31,6 +32,7 @@ from pypipin.store.connection import Address, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
+from pypipin.upstream.clickhouse import ClickHouse
 from pypipin.upstream.client import Upstream, connect
 from pypipin.upstream.http import client
 from pypipin.waiting import poll_until
@@ -171,7 +173,7 @@ def app(
         renders_per_second=settings.budgets.renders_per_second,
         slots=settings.renderer.concurrency,
     )
-    answers = Answers(clock, packages, images, budgets, counters)
+    answers = Answers(clock, packages, images, budgets, counters, downloads(settings, clock, store, http))
     return Routes(
         answers,
         renderer,
@@ -182,6 +184,18 @@ def app(
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
     )
+
+
+def downloads(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient) -> Downloads:
+    """Download counts from the configured sources; ClickHouse's checked for a new day every hour."""
+    sources = settings.upstream
+    counts = None
+    if "clickhouse" in sources.downloads_sources:
+        clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
+        budget = GateBudget(clock, sources.clickhouse_per_hour)
+        counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl)
+        clock.callLater(0, counts.start)
+    return Downloads(sources.downloads_sources, counts)
 
 
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:

@@ -10,9 +10,10 @@ from typing import Any
 
 KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 _IMAGES = "img"
+DOWNLOADS = "downloads"  # ClickHouse's counts, the names asked for, the latest day, the hourly check
 # the words after the prefix that are no index's name (download counts, images): an index named
 # so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES})
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, DOWNLOADS})
 
 
 def package(source: str, name: str) -> str:
@@ -28,3 +29,9 @@ def image(spec: dict[str, Any]) -> str:
 def lock(key: str) -> str:
     """The key of the lock that picks the one process computing ``key``'s value."""
     return key + ":lock"
+
+
+def downloads(what: str) -> str:
+    """The key of ClickHouse's counts of package ``what``; ``:asked``, ``:day``, ``:checked`` (no package
+    name holds a ``:``) for the names asked for, the data's latest day and the hourly check."""
+    return f"{KEY_PREFIX}{DOWNLOADS}:{what}"

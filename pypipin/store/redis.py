@@ -133,6 +133,19 @@ class RedisStore:
         self._fallback.delete(key)
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
+    def remember(self, key: str, member: str, stamp: float) -> defer.Deferred[None]:
+        self._fallback.remember(key, member, stamp)
+        return self._call(lambda: defer.succeed(None), "zadd", key, stamp, member).addCallback(lambda _: None)
+
+    def recall(self, key: str, since: float) -> defer.Deferred[list[str]]:
+        def members(_: Any) -> defer.Deferred[Any]:
+            return self._call(lambda: self._fallback.recall(key, since), "zrangebyscore", key, since, "+inf")
+
+        dropped = self._call(lambda: defer.succeed(None), "zremrangebyscore", key, "-inf", f"({since}")
+        return dropped.addCallback(members).addCallback(
+            lambda names: sorted(name.decode() if isinstance(name, bytes) else name for name in names)
+        )
+
     def disconnect(self) -> defer.Deferred[Any]:
         done: defer.Deferred[Any] = self._redis.disconnect()
         return done

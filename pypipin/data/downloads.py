@@ -1,0 +1,219 @@
+"""Download counts from the configured sources in order: ClickHouse's in batches, pypistats' one by one.
+
+ClickHouse answers for up to ``BATCH`` packages a query. The fleet keeps, in the store, which
+packages' counts were asked for in the last ``ASKED_DAYS`` days; once an hour one daemon asks
+for the data's latest day, and when it moved, that daemon refreshes them all in batches. A
+package asked for the first time joins a batch gathered for ``WINDOW`` seconds (longer while
+the query budget runs low), so a burst of new names shares one query.
+"""
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+
+from pypipin.data import keys
+from pypipin.data.packages import Data
+from pypipin.limits.bucket import Gate
+from pypipin.store.memory import Store
+from pypipin.upstream.clickhouse import ClickHouse, Cut
+from pypipin.upstream.client import RateLimited, Unavailable
+
+log = Logger()
+
+BATCH = 999  # names a query: with its end row, within the demo user's 1,000 rows
+WINDOW = 1.0  # seconds a batch of new names gathers while the budget is full
+LONGEST_WINDOW = 4.0  # ... and when it is spent
+CHECK_SECONDS = 3600.0  # how often the fleet asks for the data's latest day
+ASKED_DAYS = 30  # a package not asked for this long is no longer refreshed
+NO_ROW_SECONDS = 3600.0  # how long a name the data does not hold goes to the next source
+ASKED, DAY, CHECKED = keys.downloads(":asked"), keys.downloads(":day"), keys.downloads(":checked")
+
+
+class Budget(Protocol):
+    """The queries ClickHouse may be sent."""
+
+    async def admit(self) -> bool:
+        """Spend one query if one is free now; else False."""
+
+    def spent(self) -> float:
+        """The fraction of the budget spent (0 to 1)."""
+
+
+class GateBudget:
+    """A ``Budget`` in this process: a ``Gate`` of ``per_hour`` queries, as many in a burst."""
+
+    def __init__(self, clock: IReactorTime, per_hour: float) -> None:
+        self._gate = Gate(clock, per_hour / 60.0, burst=max(per_hour, 1.0))
+
+    async def admit(self) -> bool:
+        return self._gate.admit()
+
+    def spent(self) -> float:
+        return self._gate.spent()
+
+
+def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
+    """``names`` in batches of at most ``size``."""
+    return [names[start : start + size] for start in range(0, len(names), size)]
+
+
+def window(spent: float) -> float:
+    """Seconds a batch of new names gathers when the fraction ``spent`` of the budget is spent."""
+    return WINDOW + (LONGEST_WINDOW - WINDOW) * min(max(spent, 0.0), 1.0)
+
+
+class NoRow(Unavailable):
+    """ClickHouse holds no counts for the package (yet)."""
+
+
+class ClickHouseCounts:
+    """Counts of packages from ClickHouse, kept in ``store`` for ``keep`` seconds, fetched in batches."""
+
+    def __init__(
+        self, clock: IReactorTime, store: Store, clickhouse: ClickHouse, budget: Budget, keep: float
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._clickhouse = clickhouse
+        self._budget = budget
+        self._keep = keep
+        self._waiting: dict[str, list[defer.Deferred[dict[str, int] | None]]] = {}
+        self._flush: IDelayedCall | None = None
+        self._checks = task.LoopingCall(lambda: defer.ensureDeferred(self.check()))
+        self._checks.clock = clock
+        self.queries = 0  # sent by this process, for the metrics and the bench
+
+    def start(self) -> None:
+        """Check for a new day now and every ``CHECK_SECONDS``."""
+        self._checks.start(CHECK_SECONDS, now=True).addErrback(lambda f: log.failure("Downloads check", f))
+
+    def stop(self) -> None:
+        if self._checks.running:
+            self._checks.stop()
+
+    async def get(self, name: str) -> Data:
+        """The counts of ``name``; NoRow, RateLimited or Unavailable when ClickHouse cannot give them."""
+        now = self._clock.seconds()
+        await self._store.remember(ASKED, name, now)
+        raw = await self._store.get(keys.downloads(name))
+        entry = json.loads(raw) if raw else None
+        if entry is None:
+            counts = await self._join(name)
+            if counts is None:
+                raise NoRow(name)
+            return Data(counts, now + CHECK_SECONDS)
+        if entry.get("v") is None:
+            raise NoRow(name)
+        return Data(entry["v"], max(entry["t"] + CHECK_SECONDS, now + 60))
+
+    def _join(self, name: str) -> defer.Deferred[dict[str, int] | None]:
+        """The counts of a name nothing is kept for, from the next batch of new names."""
+        waiter: defer.Deferred[dict[str, int] | None] = defer.Deferred()
+        self._waiting.setdefault(name, []).append(waiter)
+        if self._flush is None:
+            self._flush = self._clock.callLater(
+                window(self._budget.spent()), lambda: defer.ensureDeferred(self._send())
+            )
+        return waiter
+
+    async def _send(self) -> None:
+        """Fetch the gathered names, and tell every waiter."""
+        waiting, self._waiting, self._flush = self._waiting, {}, None
+        try:
+            found = await self.fetch(sorted(waiting))
+        except Unavailable as error:
+            for waiters in waiting.values():
+                for waiter in waiters:
+                    waiter.errback(error)
+            return
+        for name, waiters in waiting.items():
+            for waiter in waiters:
+                waiter.callback(found.get(name))
+
+    async def _day(self) -> str:
+        """The data's latest day as the fleet last saw it, asked for when nobody has."""
+        day = await self._store.get(DAY)
+        if day is not None:
+            return day.decode()
+        latest = await self._latest()
+        await self._store.set(DAY, latest.encode(), ASKED_DAYS * 86400)
+        return latest
+
+    async def _latest(self) -> str:
+        if not await self._budget.admit():
+            raise RateLimited(CHECK_SECONDS)
+        self.queries += 1
+        return await self._clickhouse.latest()
+
+    async def fetch(self, names: Sequence[str], day: str | None = None) -> dict[str, dict[str, int]]:
+        """The counts of ``names`` (a batch a query, halved when rows were cut), each kept in the store."""
+        day = day or await self._day()
+        found: dict[str, dict[str, int]] = {}
+        for batch in batches(names):
+            found.update(await self._batch(day, batch))
+        now = self._clock.seconds()
+        for name in names:
+            entry = {"t": now, "day": day, "v": found.get(name)}
+            await self._store.set(
+                keys.downloads(name),
+                json.dumps(entry).encode(),
+                self._keep if name in found else NO_ROW_SECONDS,
+            )
+        return found
+
+    async def _batch(self, day: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        if not await self._budget.admit():
+            raise RateLimited(60)
+        self.queries += 1
+        try:
+            return await self._clickhouse.counts(day, names)
+        except Cut:
+            if len(names) < 2:
+                raise
+            half = len(names) // 2
+            return {**await self._batch(day, names[:half]), **await self._batch(day, names[half:])}
+
+    async def check(self) -> None:
+        """Once an hour for the fleet: when the data's latest day moved, refresh every package asked for."""
+        if not await self._store.add(CHECKED, b"1", CHECK_SECONDS * 0.9):
+            return
+        seen = await self._store.get(DAY)
+        try:
+            day = await self._latest()
+        except Unavailable as error:
+            log.warn("ClickHouse's latest day unknown: {error}", error=error)
+            return
+        if seen is not None and seen.decode() >= day:
+            return
+        asked = await self._store.recall(ASKED, self._clock.seconds() - ASKED_DAYS * 86400)
+        try:
+            await self.fetch(asked, day)
+        except Unavailable as error:  # the next check tries again
+            log.warn("Refreshing {count} download counts: {error}", count=len(asked), error=error)
+            return
+        await self._store.set(DAY, day.encode(), ASKED_DAYS * 86400)
+
+
+class Downloads:
+    """Counts from the sources in ``order`` (``clickhouse``, ``pypistats``): the first that answers."""
+
+    def __init__(self, order: Sequence[str], clickhouse: ClickHouseCounts | None) -> None:
+        self._order = order
+        self._clickhouse = clickhouse
+
+    async def get(self, name: str, pypistats: Callable[[], Awaitable[Data]]) -> Data:
+        """The counts of ``name``: the last source's error when none answers."""
+        error: Exception = Unavailable("no downloads source")
+        for source in self._order:
+            try:
+                if source == "clickhouse" and self._clickhouse is not None:
+                    return await self._clickhouse.get(name)
+                if source == "pypistats":
+                    return await pypistats()
+            except Unavailable as failed:
+                error = failed
+        raise error
