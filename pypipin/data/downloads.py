@@ -9,7 +9,8 @@ the query budget runs low), so a burst of new names shares one query.
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from functools import partial
+from typing import Protocol, TypeVar
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -23,6 +24,7 @@ from pypipin.upstream.clickhouse import ClickHouse, Cut
 from pypipin.upstream.client import RateLimited, Unavailable
 
 log = Logger()
+T = TypeVar("T")
 
 BATCH = 999  # names a query: with its end row, within the demo user's 1,000 rows
 WINDOW = 1.0  # seconds a batch of new names gathers while the budget is full
@@ -86,6 +88,7 @@ class ClickHouseCounts:
         self._checks = task.LoopingCall(lambda: defer.ensureDeferred(self.check()))
         self._checks.clock = clock
         self.queries = 0  # sent by this process, for the metrics and the bench
+        self._paused_until = 0.0  # a quota error's pause
 
     def start(self) -> None:
         """Check for a new day now and every ``CHECK_SECONDS``."""
@@ -144,10 +147,21 @@ class ClickHouseCounts:
         return latest
 
     async def _latest(self) -> str:
+        return await self._query(self._clickhouse.latest)
+
+    async def _query(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One query, from the budget; none while a quota error's pause lasts."""
+        now = self._clock.seconds()
+        if now < self._paused_until:
+            raise RateLimited(self._paused_until - now)
         if not await self._budget.admit():
-            raise RateLimited(CHECK_SECONDS)
+            raise RateLimited(60)
         self.queries += 1
-        return await self._clickhouse.latest()
+        try:
+            return await call()
+        except RateLimited as limited:
+            self._paused_until = self._clock.seconds() + limited.retry_after
+            raise
 
     async def fetch(self, names: Sequence[str], day: str | None = None) -> dict[str, dict[str, int]]:
         """The counts of ``names`` (a batch a query, halved when rows were cut), each kept in the store."""
@@ -166,11 +180,8 @@ class ClickHouseCounts:
         return found
 
     async def _batch(self, day: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
-        if not await self._budget.admit():
-            raise RateLimited(60)
-        self.queries += 1
         try:
-            return await self._clickhouse.counts(day, names)
+            return await self._query(partial(self._clickhouse.counts, day, names))
         except Cut:
             if len(names) < 2:
                 raise

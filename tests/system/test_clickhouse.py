@@ -1,4 +1,4 @@
-"""Download counts from a real ClickHouse engine (chdb) behind ClickPy's HTTP interface, pypistats behind it."""
+"""Download counts from a real ClickHouse engine (chdb) behind ClickPy's HTTP interface, pypistats second."""
 
 import datetime
 import json
