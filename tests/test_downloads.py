@@ -52,8 +52,8 @@ def test_batches_are_at_most_999_names_and_keep_every_name() -> None:
 
 
 def test_the_window_lengthens_as_the_budget_runs_out() -> None:
-    assert (window(0.0), window(1.0), window(2.0)) == (WINDOW, LONGEST_WINDOW, LONGEST_WINDOW)
-    assert WINDOW < window(0.5) < LONGEST_WINDOW
+    assert (window(0.0), window(0.25), window(1.0)) == (WINDOW, LONGEST_WINDOW, LONGEST_WINDOW)
+    assert WINDOW < window(0.1) < LONGEST_WINDOW
 
 
 def test_an_array_parameter_is_quoted_as_clickhouse_reads_it() -> None:
