@@ -193,7 +193,7 @@ def downloads(settings: Settings, clock: IReactorTime, store: Store, http: HTTPC
     if "clickhouse" in sources.downloads_sources:
         clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
         budget = GateBudget(clock, sources.clickhouse_per_hour)
-        counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl)
+        counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
         clock.callLater(0, counts.start)
     return Downloads(sources.downloads_sources, counts)
 

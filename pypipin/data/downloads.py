@@ -4,13 +4,14 @@ ClickHouse answers for up to ``BATCH`` packages a query. The fleet keeps, in the
 packages' counts were asked for in the last ``ASKED_DAYS`` days; once an hour one daemon asks
 for the data's latest day, and when it moved, that daemon refreshes them all in batches. A
 package asked for the first time joins a batch gathered for ``WINDOW`` seconds (longer while
-the query budget runs low), so a burst of new names shares one query.
+the query budget runs low) by the whole fleet, so a burst of new names shares one query however
+many processes it reaches.
 """
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -22,6 +23,7 @@ from pypipin.limits.bucket import Gate
 from pypipin.store.memory import Store
 from pypipin.upstream.clickhouse import ClickHouse, Cut
 from pypipin.upstream.client import RateLimited, Unavailable
+from pypipin.waiting import sleep
 
 log = Logger()
 T = TypeVar("T")
@@ -32,7 +34,9 @@ LONGEST_WINDOW = 4.0  # ... and when it is spent
 CHECK_SECONDS = 3600.0  # how often the fleet asks for the data's latest day
 ASKED_DAYS = 30  # a package not asked for this long is no longer refreshed
 NO_ROW_SECONDS = 3600.0  # how long a name the data does not hold goes to the next source
+POLL_SECONDS = 0.25  # how often a process waiting on another's batch reads the store
 ASKED, DAY, CHECKED = keys.downloads(":asked"), keys.downloads(":day"), keys.downloads(":checked")
+NEW, SENDING = keys.downloads(":new"), keys.downloads(":sending")  # names for the next batch, its turn
 
 
 class Budget(Protocol):
@@ -77,13 +81,20 @@ class ClickHouseCounts:
     """Counts of packages from ClickHouse, kept in ``store`` for ``keep`` seconds, fetched in batches."""
 
     def __init__(
-        self, clock: IReactorTime, store: Store, clickhouse: ClickHouse, budget: Budget, keep: float
+        self,
+        clock: IReactorTime,
+        store: Store,
+        clickhouse: ClickHouse,
+        budget: Budget,
+        keep: float,
+        wait: float = 5.0,
     ) -> None:
         self._clock = clock
         self._store = store
         self._clickhouse = clickhouse
         self._budget = budget
         self._keep = keep
+        self._wait = wait  # seconds a query may take
         self._waiting: dict[str, list[defer.Deferred[dict[str, int] | None]]] = {}
         self._flush: IDelayedCall | None = None
         self._checks = task.LoopingCall(lambda: defer.ensureDeferred(self.check()))
@@ -103,8 +114,7 @@ class ClickHouseCounts:
         """The counts of ``name``; NoRow, RateLimited or Unavailable when ClickHouse cannot give them."""
         now = self._clock.seconds()
         await self._store.remember(ASKED, name, now)
-        raw = await self._store.get(keys.downloads(name))
-        entry = json.loads(raw) if raw else None
+        entry = _entry(await self._store.get(keys.downloads(name)))
         if entry is None:
             counts = await self._join(name)
             if counts is None:
@@ -125,18 +135,34 @@ class ClickHouseCounts:
         return waiter
 
     async def _send(self) -> None:
-        """Fetch the gathered names, and tell every waiter."""
+        """Hand the gathered names to the fleet's next batch, and tell every waiter what it found.
+
+        The names go to the store's set of new names; the process that takes the fleet's batch turn
+        (a lock held for a window) sends every name in it, of every process, in one batch. The others
+        read the counts from the store as that batch leaves them, taking the turn themselves when it
+        is free, for at most ``LONGEST_WINDOW`` and the query's ``_wait`` (then the next source).
+        """
         waiting, self._waiting, self._flush = self._waiting, {}, None
-        try:
-            found = await self.fetch(sorted(waiting))
-        except Unavailable as error:
-            for waiters in waiting.values():
-                for waiter in waiters:
-                    waiter.errback(error)
-            return
-        for name, waiters in waiting.items():
-            for waiter in waiters:
-                waiter.callback(found.get(name))
+        now = self._clock.seconds()
+        for name in waiting:
+            await self._store.remember(NEW, name, now)
+        deadline = now + LONGEST_WINDOW + self._wait
+        failed: Unavailable | None = None
+        while waiting:
+            if await self._store.add(SENDING, b"1", window(self._budget.spent())):
+                try:
+                    await self.fetch(await self._store.take(NEW))
+                except Unavailable as error:
+                    failed = error
+            for name in list(waiting):
+                entry = _entry(await self._store.get(keys.downloads(name)))
+                if entry is not None:
+                    _tell({name: waiting.pop(name)}, entry.get("v"))
+            if failed is not None or self._clock.seconds() >= deadline:
+                _tell(waiting, failed or Unavailable("ClickHouse: the fleet's batch did not come"))
+                return
+            if waiting:
+                await sleep(self._clock, POLL_SECONDS)
 
     async def _day(self) -> str:
         """The data's latest day as the fleet last saw it, asked for when nobody has."""
@@ -166,10 +192,18 @@ class ClickHouseCounts:
 
     async def fetch(self, names: Sequence[str], day: str | None = None) -> dict[str, dict[str, int]]:
         """The counts of ``names`` (a batch a query, halved when rows were cut), each kept in the store."""
+        if not names:
+            return {}
         day = day or await self._day()
         found: dict[str, dict[str, int]] = {}
         for batch in batches(names):
-            found.update(await self._batch(day, batch))
+            counts = await self._batch(day, batch)
+            found.update(counts)
+            await self._kept(day, batch, counts)
+        return found
+
+    async def _kept(self, day: str, names: Sequence[str], found: dict[str, dict[str, int]]) -> None:
+        """Keep a batch's counts, and that the data holds none for the names it left out."""
         now = self._clock.seconds()
         for name in names:
             entry = {"t": now, "day": day, "v": found.get(name)}
@@ -178,7 +212,6 @@ class ClickHouseCounts:
                 json.dumps(entry).encode(),
                 self._keep if name in found else NO_ROW_SECONDS,
             )
-        return found
 
     async def _batch(self, day: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
         try:
@@ -208,6 +241,25 @@ class ClickHouseCounts:
             log.warn("Refreshing {count} download counts: {error}", count=len(asked), error=error)
             return
         await self._store.set(DAY, day.encode(), ASKED_DAYS * 86400)
+
+
+def _entry(raw: bytes | None) -> dict[str, Any] | None:
+    """A kept entry, ``{"t": stamp, "day": day, "v": counts or None}``; a corrupt one is none."""
+    try:
+        entry = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and isinstance(entry.get("t"), (int, float)) else None
+
+
+def _tell(waiting: dict[str, list[defer.Deferred[Any]]], result: Any) -> None:
+    """Fire every waiter of ``waiting`` with ``result`` (an error: errback)."""
+    for waiters in waiting.values():
+        for waiter in waiters:
+            if isinstance(result, Exception):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
 
 
 class Downloads:

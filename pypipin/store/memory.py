@@ -28,6 +28,9 @@ class Store(Protocol):
     def recall(self, key: str, since: float) -> defer.Deferred[list[str]]:
         """The members of the set at ``key`` stamped at ``since`` or later; the older ones are dropped."""
 
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        """Every member of the set at ``key``, removed from it."""
+
     @property
     def state(self) -> str:
         """``redis``, ``in-process fallback`` (Redis unreachable) or ``in-process`` (no Redis)."""
@@ -77,3 +80,6 @@ class MemoryStore:
         kept = {member: stamp for member, stamp in self._sets.get(key, {}).items() if stamp >= since}
         self._sets[key] = kept
         return defer.succeed(sorted(kept))
+
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        return defer.succeed(sorted(self._sets.pop(key, {})))

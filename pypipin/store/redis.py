@@ -146,6 +146,15 @@ class RedisStore:
             lambda names: sorted(name.decode() if isinstance(name, bytes) else name for name in names)
         )
 
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        def removed(names: list[Any]) -> defer.Deferred[Any]:
+            taken = sorted(name.decode() if isinstance(name, bytes) else name for name in names)
+            if not taken:
+                return defer.succeed(taken)
+            return self._call(lambda: defer.succeed(None), "zrem", key, *taken).addCallback(lambda _: taken)
+
+        return self._call(lambda: self._fallback.take(key), "zrange", key, 0, -1).addCallback(removed)
+
     def disconnect(self) -> defer.Deferred[Any]:
         done: defer.Deferred[Any] = self._redis.disconnect()
         return done
