@@ -3,9 +3,9 @@
 ClickHouse answers for up to ``BATCH`` packages a query. The fleet keeps, in the store, which
 packages' counts were asked for in the last ``ASKED_DAYS`` days; once an hour one daemon asks
 for the data's latest day, and when it moved, that daemon refreshes them all in batches. A
-package asked for the first time joins a batch gathered for ``WINDOW`` seconds (longer while
-the query budget runs low) by the whole fleet, so a burst of new names shares one query however
-many processes it reaches.
+package asked for the first time joins a batch gathered for ``WINDOW`` seconds by the whole fleet
+(a fleet's batch at most every ``window()`` seconds: longer while the query budget runs low), so a
+burst of new names shares one query however many processes it reaches.
 """
 
 import json
@@ -29,8 +29,8 @@ log = Logger()
 T = TypeVar("T")
 
 BATCH = 999  # names a query: with its end row, within the demo user's 1,000 rows
-WINDOW = 1.0  # seconds a batch of new names gathers while the budget is full
-LONGEST_WINDOW = 4.0  # ... and when it is spent
+WINDOW = 1.0  # seconds a process gathers new names, and the fleet's batch turn while the budget is full
+LONGEST_WINDOW = 3.0  # ... the turn once the budget is a quarter spent
 CHECK_SECONDS = 3600.0  # how often the fleet asks for the data's latest day
 ASKED_DAYS = 30  # a package not asked for this long is no longer refreshed
 NO_ROW_SECONDS = 3600.0  # how long a name the data does not hold goes to the next source
@@ -68,8 +68,9 @@ def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
 
 
 def window(spent: float) -> float:
-    """Seconds a batch of new names gathers when the fraction ``spent`` of the budget is spent: the longest
-    from a quarter spent on, so a steady stream of new names costs a query every ``LONGEST_WINDOW``."""
+    """Seconds between the fleet's batches of new names when the fraction ``spent`` of the budget is spent:
+    the longest from a quarter spent on, so a steady stream of new names costs a query every
+    ``LONGEST_WINDOW``."""
     return WINDOW + (LONGEST_WINDOW - WINDOW) * min(max(4 * spent, 0.0), 1.0)
 
 
@@ -129,9 +130,7 @@ class ClickHouseCounts:
         waiter: defer.Deferred[dict[str, int] | None] = defer.Deferred()
         self._waiting.setdefault(name, []).append(waiter)
         if self._flush is None:
-            self._flush = self._clock.callLater(
-                window(self._budget.spent()), lambda: defer.ensureDeferred(self._send())
-            )
+            self._flush = self._clock.callLater(WINDOW, lambda: defer.ensureDeferred(self._send()))
         return waiter
 
     async def _send(self) -> None:

@@ -10,6 +10,7 @@ from twisted.internet import defer, reactor
 from twisted.web.server import Site
 
 from pypipin.badges.rules import metric
+from pypipin.data.keys import downloads
 from tests.support.clickhouse import Dataset, FakeClickHouse
 from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep
@@ -135,3 +136,31 @@ async def test_more_names_than_rows_a_result_are_split_when_cut(
     )
     assert answers == [f"{metric(dataset.expected(name)['month'])}/month" for name in names]
     assert 3 <= clickhouse.queries - checks <= 7  # 20, then halves until each fits in 8 rows with its end row
+
+
+@pytest_twisted.ensureDeferred
+async def test_daemons_on_one_redis_share_one_batch_and_one_refresh_when_the_day_moves(
+    upstream: FakeUpstream, clickhouse: FakeClickHouse, dataset: Dataset, redis, start_daemon
+) -> None:
+    daemons = [await start(start_daemon, clickhouse, redis.url).ready() for _ in range(2)]
+    await sleep(1.0)
+    checks = clickhouse.queries
+    names = NAMES[:30]
+
+    async def answers(urls: list[str]) -> list[str]:
+        return await defer.gatherResults([defer.ensureDeferred(shown(url)) for url in urls])
+
+    def expected() -> list[str]:
+        return [f"{metric(dataset.expected(name)['month'])}/month" for name in names]
+
+    urls = [f"{daemons[n % 2].url}/pypi/dm/{name}.json" for n, name in enumerate(names)]
+    assert await answers(urls) == expected()
+    # 4 processes (2 workers each), their windows not aligned: a batch, or two when the burst spans turns
+    assert clickhouse.queries - checks <= 2
+    dataset.day(LAST + datetime.timedelta(days=1), NAMES)
+    redis.command("DEL", downloads(":checked"))  # as if the hour were over
+    before = clickhouse.queries
+    third = await start(start_daemon, clickhouse, redis.url).ready()  # its start is the hourly check
+    await sleep(2.0)
+    assert clickhouse.queries - before == 2  # the latest day, then the 30 names asked for in one batch
+    assert await answers([f"{third.url}/pypi/dm/{name}.json" for name in names]) == expected()
