@@ -38,6 +38,7 @@ setup(
             "pytest>=8,<10",
             "pytest-twisted>=1.14,<2",
             "hypothesis>=6,<7",
+            "schemathesis>=4,<5",  # tests/system/test_openapi.py: the OpenAPI document against the daemon
             "pillow>=10,<14",
             "selenium>=4.20,<5",
             "supervisor>=4.2,<5",

@@ -4,6 +4,7 @@ The HTTP face hands it a parsed request and the client it counts against; it han
 image and how it may be cached. Nothing here knows of HTTP requests or Klein.
 """
 
+from collections import ChainMap
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -18,11 +19,13 @@ from pypipin.badges.parsing import BadgeRequest
 from pypipin.data.downloads import Downloads
 from pypipin.data.images import Images
 from pypipin.data.packages import Data, Packages
+from pypipin.data.trust import Trust
 from pypipin.limits.budgets import Account, Budgets, OverBudget
 from pypipin.metrics import Counters
 from pypipin.upstream.client import NotFound, RateLimited, Unavailable
 from pypipin.upstream.indexes import DEFAULT
 
+TRUST = ("simple", "provenance")  # the sources of the badges that read the simple document too
 OVER_BUDGET_LABEL = "pypipin"  # the one label of the badge a client over budget gets
 
 
@@ -46,6 +49,7 @@ class Answers:
         self,
         clock: IReactorTime,
         packages: Packages,
+        trust: Trust,
         images: Images,
         budgets: Budgets,
         counters: Counters,
@@ -57,6 +61,7 @@ class Answers:
         self._images = images
         self._budgets = budgets
         self._counters = counters
+        self._trust = trust
 
     async def answer(
         self, wanted: BadgeRequest, client: str, reached: Callable[[str], None] | None = None
@@ -69,16 +74,21 @@ class Answers:
         render), ``private, no-store`` (that client's answer alone: Varnish or a CDN must never
         serve it to anyone else), and the hot path does not keep it.
         """
-        options = dict(wanted.options)
+        options = {**dict(wanted.options), "package": wanted.name}
         label = wanted.label or wanted.kind.label_for(options)
         try:
             outcome, data = await self._data(wanted, client, reached)
             if data is None:
                 (message, color), fresh_for = ERRORS[outcome], 0.0
             else:
-                message, color = wanted.kind.rule(data.value, options)
+                message, color = wanted.kind.rule(
+                    ChainMap({"now": self._clock.seconds()}, data.value), options
+                )
+                label = wanted.label or wanted.kind.relabel(data.value, options) or label
                 color, fresh_for = wanted.color or color, data.fresh_until - self._clock.seconds()
-            lifetime = lifetimes.badge(wanted.kind, outcome, fresh_for, wanted.cache_seconds)
+            lifetime = lifetimes.badge(
+                wanted.kind, outcome, fresh_for, wanted.cache_seconds, self._clock.seconds()
+            )
             body = await self._images.draw(
                 wanted,
                 label,
@@ -91,7 +101,7 @@ class Answers:
         except OverBudget as over:
             self._counters.over_budget[over.cost] += 1
             return REFUSAL
-        return Answer(body, cache_control(lifetime.max_age), lifetime.keep_for)
+        return Answer(body, cache_control(lifetime.max_age, wanted.kind.daily), lifetime.keep_for)
 
     async def refusal(self, wanted: BadgeRequest, reached: Callable[[str], None] | None = None) -> bytes:
         """The one image a client over budget gets for ``wanted``'s kind and format: ``rate limited``
@@ -112,7 +122,7 @@ class Answers:
         if wanted.package is None:
             return Outcome.INVALID_NAME, None
         source = wanted.kind.source
-        if source == "pypi":  # the package's document, from the index the request picked
+        if source == "pypi" or source in TRUST:  # the package's document, from the index the request picked
             source = wanted.index
         elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
             return Outcome.NOT_APPLICABLE, None
@@ -124,7 +134,12 @@ class Answers:
                 )
             else:
                 data = await self._packages.get(source, wanted.package, reached, account)
+            if wanted.kind.source in TRUST:
+                publisher = wanted.kind.source == "provenance"
+                data = await self._trust.get(wanted.index, wanted.package, data, publisher, reached, account)
         except NotFound:
+            if await self._trust.quarantined(wanted.index, wanted.package):
+                return Outcome.QUARANTINED, None
             return Outcome.NOT_FOUND, None
         except RateLimited:
             return Outcome.RATE_LIMITED, None

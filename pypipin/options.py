@@ -14,6 +14,7 @@ from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
 
 from pypipin import __version__
+from pypipin.store import connection
 from pypipin.upstream import indexes
 
 
@@ -32,8 +33,10 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _redis(value: str) -> str:
-    if value != "none" and not value.startswith(("redis://", "rediss://")):
+    if value != "none" and not value.startswith(("redis://", "rediss://", "redis+sentinel://")):
         raise ValueError(f"{value!r} is neither a redis:// URL nor 'none'")
+    if value.startswith("redis+sentinel://"):
+        connection.address(value)  # ValueError: not host:port[,host:port...]/MASTER[/db]
     return value
 
 
@@ -133,7 +136,8 @@ _PARAMETERS: list[list[Any]] = [
         None,
         "redis://127.0.0.1:6379/0",
         "Redis URL redis[s]://[[user]:password@]host:port/db (rediss: TLS), "
-        "or 'none' for the in-process cache only.",
+        "redis+sentinel://[[user]:password@]host:port[,host:port...]/MASTER[/db] (the master the Sentinels "
+        "name; the password is the master's), or 'none' for the in-process cache only.",
         _redis,
     ],
     [
@@ -184,7 +188,7 @@ _PARAMETERS: list[list[Any]] = [
         "stats-rate",
         None,
         20.0,
-        "Most pypistats calls a minute from this daemon (pypistats allows about 30).",
+        "Most pypistats calls a minute from the whole fleet sharing a Redis (pypistats allows about 30).",
         _positive(float),
     ],
     [
@@ -239,22 +243,23 @@ _PARAMETERS: list[list[Any]] = [
         "pypi-rate",
         None,
         20.0,
-        "Most PyPI calls a second from this daemon (bursts of twice that).",
+        "Most PyPI calls a second to each index from the whole fleet sharing a Redis (bursts of twice that).",
         _positive(float),
     ],
     [
         "client-names",
         None,
         60.0,
-        "Names one client may have looked up upstream a minute (cached ones are free; "
-        "one PyPI does not know counts twice).",
+        "Names one client may have looked up upstream a minute, across the fleet sharing a Redis "
+        "(cached ones are free; one PyPI does not know counts twice).",
         _positive(float),
     ],
     [
         "client-renders",
         None,
         60.0,
-        "New images one client may have drawn a minute (cached ones are free).",
+        "New images one client may have drawn a minute, across the fleet sharing a Redis "
+        "(cached ones are free).",
         _positive(float),
     ],
     [

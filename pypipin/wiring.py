@@ -19,16 +19,19 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from pypipin.answers import Answers
+from pypipin.data import keys
 from pypipin.data.downloads import ClickHouseCounts, Downloads, GateBudget
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
+from pypipin.data.trust import Trust
 from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Budgets
+from pypipin.limits.shared import Buckets, Fleet, LocalBuckets, RedisBuckets, heartbeat
 from pypipin.metrics import Counters, MetricsPage, Readings, registry
 from pypipin.renderer.drawing import Renderer
 from pypipin.renderer.process import Monitor, free_port
 from pypipin.settings import Settings
-from pypipin.store.connection import Address, address
+from pypipin.store.connection import Where, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
@@ -108,7 +111,7 @@ def lru(clock: IReactorTime, settings: Settings) -> LRU:
     return LRU(clock, settings.cache.entries, settings.cache.bytes)
 
 
-def redis_address(settings: Settings) -> Address | None:
+def redis_address(settings: Settings) -> Where | None:
     """Where the shared Redis is (None for ``--redis none``); OSError when its password file cannot be
     read."""
     if settings.cache.redis_url is None:
@@ -117,7 +120,7 @@ def redis_address(settings: Settings) -> Address | None:
 
 
 def redis_store(
-    settings: Settings, clock: IReactorTime, where: Address, fallback: MemoryStore, timeout: float = 1.0
+    settings: Settings, clock: IReactorTime, where: Where, fallback: MemoryStore, timeout: float = 1.0
 ) -> RedisStore:
     """The shared Redis at ``where``, ``fallback`` standing in while it is unreachable."""
     return RedisStore(clock, where, settings.cache.redis_ca, fallback, timeout=timeout)
@@ -138,10 +141,15 @@ def app(
     metrics: IResource,
     hot: LRU,
     drawn: LRU,
+    fleet: Fleet | None = None,
+    buckets: Buckets | None = None,
 ) -> Routes:
     """The rooms wired together: upstream data through ``http``, images from ``renderer``, both kept in
     ``store``; ``metrics`` is the app's /metrics page, ``hot`` and ``drawn`` the in-process caches of
-    responses and images."""
+    responses and images; the upstream gates and client budgets in ``buckets`` (the fleet's; default:
+    this process's)."""
+    fleet = fleet or Fleet()
+    buckets = buckets or LocalBuckets(clock, fleet)
     sources = settings.upstream
     indexes = sources.indexes  # each index is a source of its own: cache keys, flights, gates
     upstream = Upstream(
@@ -153,18 +161,34 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
+    # each index's simple documents and Integrity API answers are sources of their own, through its gate;
+    # a provenance never changes: it is fresh for as long as anything is kept
+    gates = {name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}
     packages = Packages(
         clock=clock,
         store=store,
-        fetchers={"stats": upstream.stats, **{name: partial(upstream.pypi, index=name) for name in indexes}},
-        ttls={"stats": sources.stats_ttl, **{name: sources.pypi_ttl for name in indexes}},
+        fetchers={
+            "stats": upstream.stats,
+            **{name: partial(upstream.pypi, index=name) for name in indexes},
+            **{keys.simple(name): partial(upstream.simple, index=name) for name in indexes},
+            **{keys.integrity(name): partial(upstream.integrity, index=name) for name in indexes},
+        },
+        ttls={
+            "stats": sources.stats_ttl,
+            **{name: sources.pypi_ttl for name in indexes},
+            **{keys.simple(name): sources.pypi_ttl for name in indexes},
+            **{keys.integrity(name): sources.stale_ttl for name in indexes},
+        },
         stale_ttl=sources.stale_ttl,
         gates={
             "stats": Gate(clock, sources.stats_per_minute),
-            **{name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes},
+            **gates,
+            **{keys.simple(name): gate for name, gate in gates.items()},
+            **{keys.integrity(name): gate for name, gate in gates.items()},
         },
         counters=counters,
         max_wait=sources.timeout,
+        buckets=buckets,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
     budgets = Budgets(
@@ -172,8 +196,11 @@ def app(
         {"names": settings.budgets.names_per_minute, "renders": settings.budgets.renders_per_minute},
         renders_per_second=settings.budgets.renders_per_second,
         slots=settings.renderer.concurrency,
+        shared=buckets,
     )
-    answers = Answers(clock, packages, images, budgets, counters, downloads(settings, clock, store, http))
+    answers = Answers(
+        clock, packages, Trust(packages), images, budgets, counters, downloads(settings, clock, store, http)
+    )
     return Routes(
         answers,
         renderer,
@@ -183,6 +210,7 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
+        fleet=fleet,
     )
 
 
@@ -196,6 +224,19 @@ def downloads(settings: Settings, clock: IReactorTime, store: Store, http: HTTPC
         counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
         clock.callLater(0, counts.start)
     return Downloads(sources.downloads_sources, counts)
+
+
+def fleet_limits(
+    reactor: Any, redis: RedisStore | None, web: service.MultiService, minimum: int = 1
+) -> tuple[Fleet, Buckets]:
+    """The fleet as this daemon sees it (at least ``minimum`` processes) and the limits it shares: in Redis,
+    with a heartbeat under ``web``, or in this process alone without Redis."""
+    fleet = Fleet(minimum)
+    local = LocalBuckets(reactor, fleet)
+    if redis is None:
+        return fleet, local
+    heartbeat(reactor, redis, fleet).setServiceParent(web)
+    return fleet, RedisBuckets(redis, local)
 
 
 def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
@@ -218,12 +259,15 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
     store: Store = fallback
     closers: list[Any] = []
     where = redis_address(settings)
+    redis: RedisStore | None = None
     if where is None:
         log.warn("No Redis (--redis none): caching in this process only")
     else:
         redis = redis_store(settings, reactor, where, fallback)
         store = redis
         closers.append(redis.disconnect)
+    web = service.MultiService()
+    fleet, buckets = fleet_limits(reactor, redis, web)
     http, pool = connect(reactor, settings.upstream.timeout)
     renderer = Renderer(
         reactor,
@@ -274,8 +318,9 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         notFound() if settings.metrics.port else metrics,
         hot,
         drawn,
+        fleet,
+        buckets,
     ).resource(reactor)
-    web = service.MultiService()
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(

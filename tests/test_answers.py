@@ -9,10 +9,14 @@ from pypipin.badges.parsing import STYLES
 from tests.support.fakepypi import release_file
 from tests.support.stack import BADGE_NAMES, CLASSIFIERS, DJANGO, Stack
 
+TUESDAY = 1748941200  # 2025-06-03 09:00 UTC: the fake's files were uploaded on Sunday 2025-06-01 at noon
 
-def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call() -> None:
+
+def test_every_badge_of_one_package_costs_one_call_to_each_api() -> None:
     stack = Stack()
+    stack.clock.advance(TUESDAY - stack.clock.seconds())
     stack.upstream.add("twisted", version="24.11.0", classifiers=CLASSIFIERS + DJANGO, month=2_345_678)
+    stack.upstream.attest("twisted")
     answers = stack.burst([f"/{badge}/Twisted/badge.svg" for badge in BADGE_NAMES])
     assert {answer.code for answer in answers} == {200}
     assert {answer.header("content-type") for answer in answers} == {"image/svg+xml;charset=utf-8"}
@@ -31,8 +35,17 @@ def test_every_badge_of_one_package_costs_one_pypi_and_one_stats_call() -> None:
         "vulnerabilities": ["vulnerabilities", "none known"],
         "free_threading": ["free-threading", "no"],
         "platforms": ["platforms", "any"],
+        "provenance": ["provenance", "github.com/pypa/sampleproject"],
+        "project_status": ["project", "active"],
+        "release_date": ["release date", "last sunday"],
     }
-    assert stack.upstream.requests == {"/pypi/twisted/json": 1, "/api/packages/twisted/recent": 1}
+    # the JSON document, download counts, the simple document and one file's provenance
+    assert stack.upstream.requests == {
+        "/pypi/twisted/json": 1,
+        "/api/packages/twisted/recent": 1,
+        "/simple/twisted/": 1,
+        "/integrity/twisted/24.11.0/twisted-24.11.0.tar.gz/provenance": 1,
+    }
 
 
 def test_a_burst_costs_one_upstream_call_and_one_render_per_image(stack: Stack) -> None:

@@ -131,7 +131,7 @@ def test_over_budget_serves_the_stale_copy() -> None:
 
     budgets = Budgets(clock, {"names": 1})
     spent = budgets.account("attacker", "names")
-    spent.spend()
+    result(spent.spend())
     data = result(packages.get("pypi", "real", account=spent))
     assert isinstance(data, Data) and data.stale and data.value == {"version": "1.0"}
     assert upstream.calls == ["real"]
@@ -173,19 +173,20 @@ def test_budgets_per_client_refill_and_forget() -> None:
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, max_buckets=3)
     for _ in range(30):
-        budgets.spend("a", "names")
+        result(budgets.spend("a", "names"))
     with pytest.raises(OverBudget):
-        budgets.spend("a", "names")
-    budgets.spend("a", "renders")  # another cost, another bucket
-    budgets.spend("b", "names")  # another client, another bucket
+        result(budgets.spend("a", "names"))
+    result(budgets.spend("a", "renders"))  # another cost, another bucket
+    result(budgets.spend("b", "names"))  # another client, another bucket
     clock.advance(2)  # 30 a minute: one back every 2 s
-    budgets.spend("a", "names")
+    result(budgets.spend("a", "names"))
     with pytest.raises(OverBudget):
-        budgets.spend("a", "names")
-    budgets.spend("c", "names")
-    budgets.spend("d", "names")
-    budgets.spend("e", "names")  # three buckets at most, the most recently used: ("a", "names") is forgotten
-    budgets.spend("a", "names")
+        result(budgets.spend("a", "names"))
+    result(budgets.spend("c", "names"))
+    result(budgets.spend("d", "names"))
+    # three buckets at most, the most recently used: ("a", "names") is forgotten
+    result(budgets.spend("e", "names"))
+    result(budgets.spend("a", "names"))
 
 
 def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:

@@ -34,6 +34,8 @@ def test_environment_twins_and_the_command_line_wins(monkeypatch: pytest.MonkeyP
     [
         ["--pypi-ttl", "0"],
         ["--redis", "mysql://x"],
+        ["--redis", "redis+sentinel://127.0.0.1:26379"],
+        ["--redis", "redis+sentinel://127.0.0.1/badges"],
         ["--renderer-port", "70000"],
         ["--log-format", "xml"],
         ["--upstream-timeout", "soon"],

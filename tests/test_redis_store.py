@@ -31,7 +31,7 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
     clock = MemoryReactorClock()  # records the connection attempt; nothing answers it
     store = RedisStore(clock, address("redis://127.0.0.1:6379/0"), "", MemoryStore(LRU(clock, 10, 1000)))
     with capturedLogs() as events:
-        store.up()
+        store.up("127.0.0.1:6379")
         store.down("Connection refused")
         for _ in range(5):  # every retry fails the same way
             clock.advance(15)
@@ -42,7 +42,7 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
         store.down("Connection refused")  # another, within the minute: kept quiet
         assert (store.state, store.reason) == ("in-process fallback", "could not auth: WRONGPASS")
         clock.advance(2.5)
-        store.up()
+        store.up("127.0.0.1:6379")
     lines = [formatEvent(event) for event in events]
     assert lines == [
         "Redis connected: using the shared cache",
@@ -52,3 +52,26 @@ def test_redis_outage_lines_once_when_it_goes_once_when_back_and_a_changed_cause
         "Redis is back after 117.5 s: using the shared cache again",
     ]
     assert (store.state, store.reason) == ("redis", None)
+
+
+def test_a_new_master_is_logged_once_when_first_used_and_health_names_it() -> None:
+    from twisted.internet.testing import MemoryReactorClock
+    from twisted.logger import capturedLogs, formatEvent
+
+    from pypipin.store.connection import address
+    from pypipin.store.lru import LRU
+    from pypipin.store.memory import MemoryStore
+    from pypipin.store.redis import RedisStore
+
+    clock = MemoryReactorClock()
+    store = RedisStore(clock, address("redis://127.0.0.1:6379/0"), "", MemoryStore(LRU(clock, 10, 1000)))
+    with capturedLogs() as events:
+        store.up("127.0.0.1:7001")
+        store.down("Connection refused")
+        clock.advance(3)
+        store.up("127.0.0.1:7002")  # Sentinel promoted the replica
+        store.down("Connection lost")
+        store.up("127.0.0.1:7002")  # the same master again: no move
+    moves = [formatEvent(event) for event in events if "moved" in formatEvent(event)]
+    assert moves == ["Redis master moved from 127.0.0.1:7001 to 127.0.0.1:7002"]
+    assert store.server == "127.0.0.1:7002"

@@ -131,9 +131,11 @@ def test_health_and_metrics(stack: Stack) -> None:
         "renderer_problem": None,
         "cache": "in-process",
         "cache_error": None,
+        "redis_master": None,
         "degraded": False,
         "last_upstream_success": {"pypi": stack.clock.seconds()},
         "indexes": {"pypi": stack.clock.seconds()},
+        "fleet": 1,
     }
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in
     assert (
@@ -240,3 +242,25 @@ def test_health_is_not_degraded_on_a_cache_of_this_process_only() -> None:
     stack = Stack()
     state = json.loads(stack.get("/health").body)
     assert (state["cache"], state["cache_error"], state["degraded"]) == ("in-process", None, False)
+
+
+def test_shields_text_in_both_url_forms_and_every_format(stack: Stack) -> None:
+    """The rules' words and colours reach every form and format alike: a public-domain licence's hex
+    colour, addv's bare text, and shields.io's own label for framework versions that are missing."""
+    stack.upstream.add("pd-tool", version="nightly-2013", license="Unlicense")
+    for path in ("/license/pd-tool/badge.json", "/pypi/l/pd-tool.json", "/pypi/l/PD_Tool.json"):
+        document = json.loads(stack.get(path).body)
+        assert (document["label"], document["message"], document["color"]) == (
+            "license",
+            "Unlicense",
+            "#7cd958",
+        )
+    for path in ("/v/pd-tool/badge.json", "/pypi/v/pd-tool.json"):
+        assert stack.get(path).shown == ["pypi", "nightly-2013"], path
+    for path, spelt in (
+        ("/djversions/PD.Tool/badge.svg", "PD.Tool"),
+        ("/pypi/djversions/pd-tool.png", "pd-tool"),
+        ("/pypi/frameworkversions/django/pd_tool.json", "pd_tool"),
+    ):
+        assert stack.get(path).shown == ["versions", f"Django versions are missing for {spelt}"], path
+    assert stack.get("/djversions/PD.Tool/badge.svg?label=dj").shown[0] == "dj"  # ?label= still wins

@@ -93,20 +93,32 @@ def test_garbled_stats_refused(bad: Any) -> None:
         summary.from_stats(json.dumps(bad).encode())
 
 
+# shields.io: renderVersionBadge (services/version.js) writes addv(version) (services/text-formatters.js)
+# in pep440VersionColor (services/color-formatters.js)
 @pytest.mark.parametrize(
-    "version, color",
+    "version, message, color",
     [
-        ("2.31.0", "blue"),
-        ("0.9.1", "orange"),
-        ("3.0.0rc1", "orange"),
-        ("1.0.dev3", "orange"),
-        ("2013b", "orange"),
-        ("1.0-custom", "lightgrey"),
-        ("not a version", "lightgrey"),
+        ("2.31.0", "v2.31.0", "blue"),
+        ("0.9.1", "v0.9.1", "orange"),
+        ("3.0.0rc1", "v3.0.0rc1", "orange"),
+        ("1.0.dev3", "v1.0.dev3", "orange"),
+        ("2013b", "v2013b", "orange"),
+        ("0", "v0", "blue"),  # a public version "0" does not start with "0."
+        ("1!0.5", "v1!0.5", "blue"),  # nor one with an epoch
+        ("1.0-custom", "v1.0-custom", "lightgrey"),
+        ("not a version", "not a version", "lightgrey"),  # addv: no "v" before a non-digit
+        ("nightly-2013", "nightly-2013", "lightgrey"),
+        ("v1.2", "v1.2", "blue"),  # one "v", not two
+        ("2021-10-31", "2021-10-31", "lightgrey"),  # a date
+        ("1.0.2021-10-31", "1.0.2021-10-31", "lightgrey"),  # a date anywhere
+        ("abcdef1", "abcdef1", "lightgrey"),  # a commit hash
+        ("20240101", "20240101", "blue"),  # seven to forty hex digits look like a hash
+        ("123456", "v123456", "blue"),
+        ("2024.1.1", "v2024.1.1", "blue"),
     ],
 )
-def test_version(version: str, color: str) -> None:
-    assert verdict("version", version=version) == ("v" + version, color)
+def test_version(version: str, message: str, color: str) -> None:
+    assert verdict("version", version=version) == (message, color)
 
 
 def test_version_include_prereleases_uses_pep440_order_and_skips_yanked() -> None:
@@ -141,8 +153,22 @@ def test_py_versions_sorted_and_bare_major_dropped() -> None:
     assert verdict("py_versions", classifiers=classifiers) == ("2 | 3.9 | 3.10", "blue")
 
 
+def test_py_versions_shields_details() -> None:
+    """pypi-python-versions.service.js: "X :: Only" when no X.Y is listed; only 2 and 3 give way."""
+    assert verdict("py_versions", classifiers=[PY + "3 :: Only"], requires_python=">=3.9") == ("3", "blue")
+    assert verdict("py_versions", classifiers=[PY + "4", PY + "4.1", PY + "3.10", PY + "3.9.1"]) == (
+        "3.9.1 | 3.10 | 4 | 4.1",
+        "blue",
+    )
+    # JavaScript's \d is [0-9] and its $ the very end: no Arabic-Indic digits, no trailing newline
+    classifiers = [PY + "\u0663.\u0669", PY + "3.9\n"]
+    assert verdict("py_versions", classifiers=classifiers, requires_python=None) == ("missing", "red")
+
+
 def test_py_versions_falls_back_to_requires_python() -> None:
-    assert verdict("py_versions", classifiers=[PY + "3 :: Only"], requires_python=" >= 3.9 , <4") == (
+    assert verdict(
+        "py_versions", classifiers=[PY + "Implementation :: PyPy"], requires_python=" >= 3.9 , <4"
+    ) == (
         ">=3.9, <4",
         "blue",
     )
@@ -154,6 +180,11 @@ def test_implementation() -> None:
     classifiers = [PY + "Implementation :: PyPy", PY + "Implementation :: CPython", PY + "3.12"]
     assert verdict("implementation", classifiers=classifiers) == ("cpython | pypy", "blue")
     assert verdict("implementation") == ("cpython", "blue")
+    # pypi-implementation.service.js reads one word: (\S+)$
+    assert verdict("implementation", classifiers=[PY + "Implementation :: Iron Python"]) == (
+        "cpython",
+        "blue",
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,7 +196,10 @@ def test_implementation() -> None:
         (["Development Status :: 1 - Planning"], ("planning", "red")),
         (["Development Status :: 6 - Mature"], ("mature", "brightgreen")),
         (["Development Status :: 7 - Inactive", "Development Status :: 6 - Mature"], ("inactive", "red")),
-        ([], ("unknown", "lightgrey")),
+        (["Development Status :: 8 - Other"], ("other", "lightgrey")),
+        (["Development Status :: 4 - Beta", "Development Status :: 4 - Alpha"], ("beta", "yellow")),
+        (["Development Status :: 10 - Ten", "Development Status :: 3 - Alpha"], ("alpha", "red")),
+        ([], ("unknown", "lightgrey")),  # pypipin's own: shields.io's message is empty
     ],
 )
 def test_status(classifiers: list[str], expected: tuple[str, str]) -> None:
@@ -179,6 +213,13 @@ def test_status(classifiers: list[str], expected: tuple[str, str]) -> None:
         (("sdist", "bdist_egg"), ("no", "red"), ("yes", "red"), ("egg", "red")),
         (("sdist",), ("no", "red"), ("no", "brightgreen"), ("source", "yellow")),
         ((), ("no", "red"), ("no", "brightgreen"), ("source", "yellow")),  # a release with no files
+        (
+            ("wheel",),
+            ("yes", "brightgreen"),
+            ("no", "brightgreen"),
+            ("wheel", "brightgreen"),
+        ),  # getPackageFormats
+        (("egg",), ("no", "red"), ("yes", "red"), ("egg", "red")),
     ],
 )
 def test_wheel_egg_format(
@@ -195,31 +236,76 @@ APACHE = "License :: OSI Approved :: Apache Software License"
 BSD = "License :: OSI Approved :: BSD License"
 
 
+# shields.io: getLicenses (services/pypi/pypi-helpers.js), renderLicenseBadge and licenseToColor
+# (services/licenses.js)
 @pytest.mark.parametrize(
-    "document, message",
+    "document, message, color",
     [
-        ({"license_expression": "MIT OR Apache-2.0", "license": "whatever"}, "MIT OR Apache-2.0"),
-        ({"license": "BSD-3-Clause", "classifiers": [MIT]}, "BSD-3-Clause"),
-        ({"license": "https://example.org/LICENSE", "classifiers": [MIT]}, "MIT"),
-        ({"license": "UNKNOWN", "classifiers": [GPL]}, "GPLv3"),
+        ({"license_expression": "MIT", "license": "whatever"}, "MIT", "green"),
+        ({"license_expression": "MIT OR Apache-2.0"}, "MIT OR Apache-2.0", "lightgrey"),  # looked up whole
+        ({"license": "BSD-3-Clause", "classifiers": [MIT]}, "BSD-3-Clause", "green"),
+        ({"license": "GPL-3.0-or-later"}, "GPL-3.0-or-later", "orange"),
+        ({"license": "GPLv3+"}, "GPLv3+", "orange"),
+        ({"license": "Unlicense"}, "Unlicense", "#7cd958"),
+        (
+            {"license": "https://example.org/LICENSE", "classifiers": [MIT]},
+            "https://example.org/LICENSE",
+            "lightgrey",
+        ),
+        ({"license": "UNKNOWN", "classifiers": [GPL]}, "UNKNOWN", "lightgrey"),
+        ({"license": "x" * 39}, "x" * 39, "lightgrey"),
+        ({"license": "x" * 40, "classifiers": [GPL]}, "GPLV3", "lightgrey"),  # an acronym upper-cased
+        ({"license": "é" * 39, "classifiers": [MIT]}, "é" * 39, "lightgrey"),
+        ({"license": "😀" * 20, "classifiers": [MIT]}, "MIT", "green"),  # 40 UTF-16 code units
         (
             {
                 "license": "Copyright (c) 2024\n\nPermission is hereby granted, free of charge...",
                 "classifiers": [APACHE],
             },
             "Apache-2.0",
+            "green",
         ),
-        ({"license": "x" * 40, "classifiers": [BSD, MIT, "License :: OSI Approved"]}, "BSD | MIT"),
-        ({"license": None, "classifiers": ["License :: Other/Proprietary License"]}, "Other/Proprietary"),
+        ({"classifiers": [BSD, MIT, "License :: OSI Approved"]}, "BSD, MIT, OSI Approved", "green"),
+        (
+            {"classifiers": [MIT, "License :: OSI Approved :: GNU General Public License (GPL)"]},
+            "MIT, GPL",
+            "green",
+        ),
+        ({"classifiers": ["License :: OSI Approved :: GNU General Public License (GPL)"]}, "GPL", "orange"),
+        (
+            {"classifiers": [GPL, "License :: CC0 1.0 Universal (CC0 1.0) Public Domain Dedication"]},
+            "GPLV3, CC0-1.0",
+            "#7cd958",
+        ),
+        (
+            {"classifiers": ["License :: OSI Approved :: Mozilla Public License 2.0 (MPL 2.0)"]},
+            "MPL 2.0",
+            "orange",
+        ),
+        (
+            {"classifiers": ["License :: OSI Approved :: GNU Affero General Public License v3"]},
+            "AGPL-3.0",
+            "orange",
+        ),
+        ({"classifiers": ["License :: OSI Approved :: Zero-Clause BSD (0BSD)"]}, "0BSD", "lightgrey"),
+        ({"classifiers": ["License :: Other/Proprietary License"]}, "Other/Proprietary", "lightgrey"),
+        ({"classifiers": ["License :: OSI Approved :: zlib/libpng License"]}, "zlib/libpng", "lightgrey"),
+        ({"classifiers": ["License :: OSI Approved :: isc"]}, "ISC", "green"),  # a bare acronym upper-cased
+        ({"classifiers": ["License :: DFSG approved", MIT]}, "MIT", "green"),
+        ({"classifiers": ["License :: DFSG approved"]}, "DFSG approved", "lightgrey"),
+        ({"license": None, "classifiers": [MIT, MIT]}, "MIT, MIT", "green"),
     ],
 )
-def test_license(document: dict[str, Any], message: str) -> None:
-    assert verdict("license", **document) == (message, "blue")
+def test_license(document: dict[str, Any], message: str, color: str) -> None:
+    assert verdict("license", **document) == (message, color)
 
 
-def test_license_unknown() -> None:
-    assert verdict("license", license="UNKNOWN") == ("unknown", "red")
-    assert verdict("license") == ("unknown", "red")
+def test_license_missing() -> None:
+    assert verdict("license") == ("missing", "red")
+    assert verdict("license", license="", license_expression="", classifiers=["Typing :: Typed"]) == (
+        "missing",
+        "red",
+    )
 
 
 def test_types() -> None:
@@ -260,13 +346,33 @@ FRAMEWORK_CLASSIFIERS = [
         ("odoo", "odoo versions", ("17.0", "blue")),
         ("wagtail", "wagtail versions", ("6", "blue")),
         ("zope", "zope versions", ("5", "blue")),
-        ("plone", "plone versions", ("missing", "lightgrey")),
+        ("plone", "versions", ("Plone versions are missing for Demo.Pkg", "lightgrey")),
+        ("jupyterlab", "jupyterlab versions", ("3 | 4", "blue")),
     ],
 )
 def test_framework_versions(framework: str, label: str, message: tuple[str, str]) -> None:
-    options = {"framework": framework}
-    assert verdict("framework_versions", options, classifiers=FRAMEWORK_CLASSIFIERS) == message
-    assert kinds.KINDS["framework_versions"].label_for(options) == label
+    """pypi-framework-versions.service.js: none listed is its InvalidResponse, under the default label."""
+    kind = kinds.KINDS["framework_versions"]
+    options = {"framework": framework, "package": "Demo.Pkg"}
+    reduced = summarise(classifiers=FRAMEWORK_CLASSIFIERS)
+    assert tuple(kind.rule(reduced, options)) == message
+    assert (kind.relabel(reduced, options) or kind.label_for(options)) == label
+
+
+def test_framework_versions_sorted_as_shields_sorts() -> None:
+    """sortPypiVersions: by the first two numbers; versions that tie keep the document's order."""
+    classifiers = [
+        "Framework :: Django :: 4.2.1",
+        "Framework :: Django :: 1.11",
+        "Framework :: Django :: 4.2",
+    ]
+    classifiers += ["Framework :: Django :: 3", "Framework :: Django :: .5"]
+    assert verdict(
+        "framework_versions", {"framework": "django", "package": "x"}, classifiers=classifiers
+    ) == (
+        ".5 | 1.11 | 3 | 4.2.1 | 4.2",
+        "blue",
+    )
 
 
 def test_the_eight_frameworks_of_shields() -> None:
@@ -297,6 +403,7 @@ def test_summary_keeps_only_what_badges_need() -> None:
         "vulnerabilities",
         "abi_tags",
         "platform_tags",
+        "uploaded",
     }
     assert reduced["packagetypes"] == ["bdist_wheel", "sdist"]
     assert "description" not in str(reduced)

@@ -82,7 +82,7 @@ def test_fields_are_bounded() -> None:
 def test_a_long_license_is_cut_but_still_never_shown() -> None:
     found = summarise(pypi_document("demo", license="A very long license text, " * 1000))
     assert len(found["license"]) == summary.LICENSE_CHARS
-    assert kinds.KINDS["license"].rule(found, {}).message == "unknown"
+    assert kinds.KINDS["license"].rule(found, {}).message == "missing"  # no classifier either
     assert (
         kinds.KINDS["license"].rule(summarise(pypi_document("demo", license="  MIT  ")), {}).message == "MIT"
     )

@@ -16,12 +16,16 @@ from pypipin.badges.rules import (
     downloads,
     egg,
     format_,
+    framework_label,
     framework_versions,
     free_threading,
     implementation,
     license_,
     platforms,
+    project_status,
+    provenance,
     py_versions,
+    release_date,
     status,
     types,
     version,
@@ -41,6 +45,7 @@ class Outcome(enum.Enum):
     RATE_LIMITED = "rate limited"
     UNKNOWN_INDEX = "unknown index"
     NOT_APPLICABLE = "n/a"  # downloads of a package on an index other than pypi.org
+    QUARANTINED = "quarantined"  # the JSON API does not know it, the simple API says quarantined
 
 
 # what every badge says when it has no data to show
@@ -51,6 +56,7 @@ ERRORS = {
     Outcome.RATE_LIMITED: Verdict("rate limited", "lightgrey"),
     Outcome.UNKNOWN_INDEX: Verdict("unknown index", "red"),
     Outcome.NOT_APPLICABLE: Verdict("n/a", "lightgrey"),
+    Outcome.QUARANTINED: Verdict("quarantined", "red"),
 }
 
 
@@ -73,14 +79,21 @@ class Kind:
     )  # names of the shields.io form, /pypi/<name>/<package>[.<ext>]
     # options the rule takes from the query string, each with its reader (None: a bad value, ignored)
     query: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
-    source: str = "pypi"
+    source: str = "pypi"  # pypi (the JSON summary), stats, simple (and the simple document), provenance
     max_age: int = 3600
+    # a label of the rule's own for this summary (shields.io's error label), None: ``label``
+    own_label: Callable[[Summary, Mapping[str, str]], str | None] | None = None
+    daily: bool = False  # its words change at midnight (UTC): never kept past it
 
     def label_for(self, options: Mapping[str, str]) -> str:
         """The label for these options: a framework by its name (``django cms versions``)."""
         if "framework" in options:
             options = {**options, "framework": FRAMEWORKS[options["framework"]].name.lower()}
         return self.label.format(**options)
+
+    def relabel(self, summary: Summary, options: Mapping[str, str]) -> str | None:
+        """The label the rule gives this summary, when it is not ``label_for``'s."""
+        return None if self.own_label is None else self.own_label(summary, options)
 
 
 def _period(value: str) -> str | None:
@@ -203,6 +216,7 @@ KINDS: dict[str, Kind] = {
             "The versions of a framework (Django, JupyterLab, Wagtail, …) in the classifiers.",
             original={"djversions": {"framework": "django"}},
             shields={"djversions": {"framework": "django"}, "frameworkversions": {}},
+            own_label=framework_label,
         ),
         Kind(
             "vulnerabilities",
@@ -230,6 +244,40 @@ KINDS: dict[str, Kind] = {
             "The platforms the latest release has wheels for: linux, macos, windows, …; any, or source only.",
             original={"platforms": {}},
             shields={"platforms": {}},
+        ),
+        # the trust badges, from the simple API (PEP 691, 740, 792) and the JSON API's upload times
+        Kind(
+            "provenance",
+            "provenance",
+            provenance,
+            "Provenance",
+            "Who published the latest release's files with an attestation (PEP 740); yellow when only some"
+            " have one. It reports what the index says (PyPI checks attestations at upload), not a signature"
+            " pypipin verified.",
+            original={"provenance": {}},
+            shields={"provenance": {}},
+            source="provenance",
+        ),
+        Kind(
+            "project_status",
+            "project",
+            project_status,
+            "Project status",
+            "Active, archived, deprecated or quarantined, as the index says (PEP 792).",
+            original={"project_status": {}},
+            shields={"projectstatus": {}},
+            source="simple",
+        ),
+        Kind(
+            "release_date",
+            "release date",
+            release_date,
+            "Release date",
+            "When the latest release was uploaded: today, yesterday, last monday, june 2024, …;"
+            " greener when newer.",
+            original={"release_date": {}},
+            shields={"release-date": {}},
+            daily=True,
         ),
     )
 }

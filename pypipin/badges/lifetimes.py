@@ -30,6 +30,7 @@ _ERROR_MAX_AGE = {
     Outcome.RATE_LIMITED: 10,  # upstream's 429, the same for everyone (a client's own refusal: REFUSED)
     Outcome.UNKNOWN_INDEX: 3600,  # until the deployment's indexes change
     Outcome.NOT_APPLICABLE: 3600,
+    Outcome.QUARANTINED: 3600,
 }
 
 
@@ -41,14 +42,19 @@ class Lifetime:
     keep_for: float
 
 
-def badge(kind: Kind, outcome: Outcome, fresh_for: float = 0.0, cache_seconds: int = 0) -> Lifetime:
+def badge(
+    kind: Kind, outcome: Outcome, fresh_for: float = 0.0, cache_seconds: int = 0, now: float = 0.0
+) -> Lifetime:
     """The lifetimes of a badge response.
 
     ``fresh_for``: seconds its data stays fresh (for ``FRESH``); ``cache_seconds``: the
     request's ``?cacheSeconds=``, which raises a fresh badge's HTTP lifetime, never lowers it.
+    A ``daily`` kind's words change at midnight UTC: it is never kept past the next one after ``now``.
     """
     if outcome is Outcome.FRESH:
         max_age = max(kind.max_age, cache_seconds)
+        if kind.daily:
+            max_age = min(max_age, 86400 - int(now) % 86400)
         return Lifetime(max_age, min(max_age, fresh_for))
     if outcome is Outcome.STALE:
         return Lifetime(STALE_MAX_AGE, STALE_KEEP)
@@ -56,9 +62,10 @@ def badge(kind: Kind, outcome: Outcome, fresh_for: float = 0.0, cache_seconds: i
     return Lifetime(max_age, float(max_age))
 
 
-def cache_control(max_age: int) -> bytes:
-    """A public ``Cache-Control`` value that lets caches serve a stale copy while revalidating or on error."""
+def cache_control(max_age: int, daily: bool = False) -> bytes:
+    """A public ``Cache-Control`` value that lets caches serve a stale copy while revalidating or on error;
+    a ``daily`` kind's, only on error (while revalidating, yesterday's words would be served today)."""
+    revalidate = "" if daily else f"stale-while-revalidate={_STALE_WHILE_REVALIDATE}, "
     return (
-        f"public, max-age={max_age}, s-maxage={max_age}, "
-        f"stale-while-revalidate={_STALE_WHILE_REVALIDATE}, stale-if-error={_STALE_IF_ERROR}"
+        f"public, max-age={max_age}, s-maxage={max_age}, {revalidate}stale-if-error={_STALE_IF_ERROR}"
     ).encode()

@@ -1,16 +1,18 @@
 """Badge rules: pure functions from a package summary to a message and a colour.
 
-Each rule takes the summary (or download counts) and the request's options and
-returns a ``Verdict``. ``KINDS`` is the registry that routes, docs and caches read:
-a ``Kind`` carries every fact of its badge.
+Each rule takes the summary (or download counts) and the request's options (and
+``package``, the name as the URL gives it) and returns a ``Verdict``. ``KINDS`` is the
+registry that routes, docs and caches read: a ``Kind`` carries every fact of its badge.
 """
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 Summary = Mapping[str, Any]
@@ -79,16 +81,35 @@ def _parse_version(text: str) -> Version | None:
         return None
 
 
+# shields.io's addv (services/text-formatters.js): no "v" before a string that does not start with a
+# digit, holds a date or is a commit hash. Its patterns, here and below, as JavaScript reads them:
+# \d is [0-9], $ is the very end (\Z)
+_NO_V = re.compile(r"^[^0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}|^[a-f0-9]{7,40}\Z")
+
+
+def addv(text: str) -> str:
+    """A version as shields.io's ``addv`` writes it: ``v1.2``, but ``nightly-2013`` as it is."""
+    return text if text.startswith("v") or _NO_V.search(text) else "v" + text
+
+
 def version(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    # shields.io's pep440VersionColor (services/color-formatters.js): lightgrey if not PEP 440, orange for
+    # a pre- or dev release or a public version starting "0.", else blue
     text = summary["newest"] if "include_prereleases" in options else summary["version"]
     parsed = _parse_version(text)
     if parsed is None:
         color = "lightgrey"
-    elif parsed.is_prerelease or parsed.major == 0:
+    elif parsed.is_prerelease or parsed.public.startswith("0."):
         color = "orange"
     else:
         color = "blue"
-    return Verdict("v" + text, color)
+    return Verdict(addv(text), color)
+
+
+def _matches(summary: Summary, pattern: "re.Pattern[str]") -> list[str]:
+    """The first group of ``pattern`` in each classifier it matches, in the document's order
+    (shields.io's parseClassifiers, services/pypi/pypi-helpers.js, with the case kept)."""
+    return [m.group(1) for m in map(pattern.match, summary["classifiers"]) if m and m.group(1)]
 
 
 def _classifier_values(summary: Summary, prefix: str) -> list[str]:
@@ -101,19 +122,29 @@ def _classifier_values(summary: Summary, prefix: str) -> list[str]:
     ]
 
 
-_VERSION = re.compile(r"^\d+(\.\d+)*$")
+_PYTHON = re.compile(r"^Programming Language :: Python :: ([0-9.]+)\Z")
+_PYTHON_ONLY = re.compile(r"^Programming Language :: Python :: ([0-9]+) :: Only\Z")
+_COERCE = re.compile(r"([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?")
 
 
-def _sorted_versions(values: list[str]) -> list[str]:
-    return sorted({v for v in values if _VERSION.match(v)}, key=Version)
+def _coerced(text: str) -> tuple[int, int, int]:
+    """The order of node-semver's ``coerce``: the first one to three dotted numbers, zeros after."""
+    found = _COERCE.search(text)
+    return (0, 0, 0) if found is None else (int(found[1]), int(found[2] or 0), int(found[3] or 0))
 
 
 def py_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    listed = _sorted_versions(_classifier_values(summary, "Programming Language :: Python"))
-    majors_with_minors = {v.split(".")[0] for v in listed if "." in v}
-    shown = [v for v in listed if v not in majors_with_minors]
+    # shields.io's pypi-python-versions.service.js: the X.Y classifiers, else "X :: Only"; a bare 2 or 3
+    # only when no 2.x or 3.x is listed; sorted as coerced semver
+    listed = [v for v in _matches(summary, _PYTHON) if any(c.isdigit() for c in v)]
+    listed = listed or _matches(summary, _PYTHON_ONLY)
+    shown = dict.fromkeys(listed)
+    for major in ("2", "3"):
+        if any(v.startswith(major + ".") for v in listed):
+            shown.pop(major, None)
     if shown:
-        return Verdict(" | ".join(shown), "blue")
+        return Verdict(" | ".join(sorted(shown, key=_coerced)), "blue")
+    # pypipin's own: shields.io says "missing" here
     requires = summary["requires_python"]
     try:
         SpecifierSet(requires)
@@ -125,10 +156,11 @@ def py_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
     return Verdict("missing", "red")
 
 
+_IMPLEMENTATION = re.compile(r"^Programming Language :: Python :: Implementation :: (\S+)\Z")
+
+
 def implementation(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    names = sorted(
-        {n.lower() for n in _classifier_values(summary, "Programming Language :: Python :: Implementation")}
-    )
+    names = sorted(name.lower() for name in _matches(summary, _IMPLEMENTATION))
     return Verdict(" | ".join(names) or "cpython", "blue")
 
 
@@ -153,65 +185,117 @@ def _highest_stage(values: list[str]) -> str | None:
     return None if best is None else best[1]
 
 
+_STATUS = re.compile(r"^Development Status :: ([0-9] - \S+)\Z")
+
+
 def status(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    best = _highest_stage(_classifier_values(summary, "Development Status"))
-    if best is None:
-        return Verdict("unknown", "lightgrey")
-    name = "stable" if best == "production/stable" else best
+    # shields.io's pypi-status.service.js: the last of the "N - Name" values in string order
+    values = sorted(value.lower() for value in _matches(summary, _STATUS))
+    if not values:
+        return Verdict("unknown", "lightgrey")  # pypipin's own: shields.io leaves the message empty
+    name = values[-1].split(" - ")[-1].replace("production/stable", "stable")
     return Verdict(name, _STATUS_COLORS.get(name, "lightgrey"))
 
 
+# shields.io's getPackageFormats (services/pypi/pypi-helpers.js) takes either spelling
+_WHEELS = frozenset({"wheel", "bdist_wheel"})
+_EGGS = frozenset({"egg", "bdist_egg"})
+
+
 def wheel(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    if "bdist_wheel" in summary["packagetypes"]:
+    if _WHEELS.intersection(summary["packagetypes"]):
         return Verdict("yes", "brightgreen")
     return Verdict("no", "red")
 
 
 def egg(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    if "bdist_egg" in summary["packagetypes"]:
+    if _EGGS.intersection(summary["packagetypes"]):
         return Verdict("yes", "red")
     return Verdict("no", "brightgreen")
 
 
 def format_(summary: Summary, options: Mapping[str, str]) -> Verdict:
     types = summary["packagetypes"]
-    if "bdist_wheel" in types:
+    if _WHEELS.intersection(types):
         return Verdict("wheel", "brightgreen")
-    if "bdist_egg" in types:
+    if _EGGS.intersection(types):
         return Verdict("egg", "red")
     return Verdict("source", "yellow")
 
 
-_ACRONYM = re.compile(r"\(([^()]+)\)\s*$")
+# shields.io's services/licenses.js: each license's kind, as colour and priority
+_LICENSE_KINDS = (
+    (
+        "green",  # permissive
+        2,
+        "AFL-3.0 Apache-2.0 Artistic-2.0 BSD-2-Clause BSD-3-Clause BSD-3-Clause-Clear BSL-1.0 CC-BY-4.0 "
+        "ECL-2.0 ISC MIT MS-PL NCSA PostgreSQL Zlib BSD",
+        ("Apache 2.0",),
+    ),
+    (
+        "orange",  # copyleft
+        1,
+        "AGPL-1.0-only AGPL-1.0-or-later AGPL-3.0-only AGPL-3.0-or-later CC-BY-SA-4.0 EPL-1.0 EPL-2.0 "
+        "EUPL-1.1 GPL-1.0-only GPL-1.0-or-later GPL-2.0-only GPL-2.0-or-later GPL-3.0-only GPL-3.0-or-later "
+        "LGPL-2.0-only LGPL-2.0-or-later LGPL-2.1-only LGPL-2.1-or-later LGPL-3.0-only LGPL-3.0-or-later "
+        "LPPL-1.3c MPL-2.0 MS-RL OFL-1.1 OSL-3.0 GPL GPL-2.0 GPL-3.0 GPLv2 GPLv2+ GPLv3 GPLv3+ LGPL LGPL-2.1 "
+        "LGPL-3.0 LGPLv2 LGPLv2+ LGPLv3 LGPLv3+ AGPL-3.0 AGPLv3+ MPL EPL",
+        ("MPL 1.1", "MPL 2.0"),
+    ),
+    ("#7cd958", 3, "CC0-1.0 Unlicense WTFPL CC0", ()),  # public domain
+)
+_LICENSE_COLORS = {
+    name: (priority, color)
+    for color, priority, names, spaced in _LICENSE_KINDS
+    for name in (*names.split(), *spaced)
+}
+# getLicenses' SPDX aliases (services/pypi/pypi-helpers.js), by the classifier after "License :: "
+_LICENSE_ALIASES = {
+    "OSI Approved :: Apache Software License": "Apache-2.0",
+    "CC0 1.0 Universal (CC0 1.0) Public Domain Dedication": "CC0-1.0",
+    "OSI Approved :: GNU Affero General Public License v3": "AGPL-3.0",
+    "OSI Approved :: Zero-Clause BSD (0BSD)": "0BSD",
+}
+_LICENSE_CLASSIFIER = re.compile(r"^License :: (.+)\Z")
+_ACRONYM = re.compile(r"\(([^)]+)\)")
+_BARE_ACRONYM = re.compile(r"^[a-z0-9]+\Z")
+
+
+def _js_length(text: str) -> int:
+    """A string's length as JavaScript counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _license_short(classifier: str) -> str:
-    """``GNU General Public License v3 (GPLv3)`` -> ``GPLv3``, ``MIT License`` -> ``MIT``."""
-    acronym = _ACRONYM.search(classifier)
-    if acronym:
-        return acronym.group(1).strip()
-    last = classifier.rsplit(" :: ", 1)[-1]
-    if last == "Apache Software License":
-        return "Apache-2.0"
-    return last.removesuffix(" License")
+    """A License classifier (after ``License :: ``) as getLicenses shortens it: ``GPLV3``, ``MIT``."""
+    text = _LICENSE_ALIASES.get(classifier, classifier).split(" :: ")[-1].replace(" License", "", 1)
+    acronym = _ACRONYM.search(text)
+    text = acronym.group(1).upper() if acronym else text
+    return text.upper() if _BARE_ACRONYM.match(text) else text
+
+
+def licenses(summary: Summary) -> list[str]:
+    """shields.io's getLicenses: the license expression, else a license field under 40 characters,
+    else every License classifier shortened."""
+    if summary["license_expression"]:
+        return [summary["license_expression"]]
+    if summary["license"] and _js_length(summary["license"]) < 40:
+        return [summary["license"]]
+    names = [_license_short(c) for c in _matches(summary, _LICENSE_CLASSIFIER)]
+    return [n for n in names if n != "DFSG approved"] if len(names) > 1 else names
+
+
+def license_color(names: list[str]) -> str:
+    """shields.io's licenseToColor: the colour of the highest-priority kind among ``names``, or lightgrey."""
+    known = [_LICENSE_COLORS[name] for name in names if name in _LICENSE_COLORS]
+    return max(known, key=lambda found: found[0], default=(0, "lightgrey"))[1]
 
 
 def license_(summary: Summary, options: Mapping[str, str]) -> Verdict:
-    expression = summary["license_expression"].strip()
-    if expression:
-        return Verdict(expression, "blue")
-    text = summary["license"].strip()
-    if text and "\n" not in text and len(text) < 40 and text.upper() != "UNKNOWN" and "://" not in text:
-        return Verdict(text, "blue")
-    names: list[str] = []
-    for classifier in summary["classifiers"]:
-        if classifier.startswith("License :: ") and classifier != "License :: OSI Approved":
-            short = _license_short(classifier)
-            if short not in names:
-                names.append(short)
-    if names:
-        return Verdict(" | ".join(names), "blue")
-    return Verdict("unknown", "red")
+    names = licenses(summary)
+    if not names:
+        return Verdict("missing", "red")
+    return Verdict(", ".join(names), license_color(names))
 
 
 def types(summary: Summary, options: Mapping[str, str]) -> Verdict:
@@ -243,12 +327,30 @@ FRAMEWORKS: dict[str, Framework] = {
 }
 
 
-def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
+def _major_minor(text: str) -> tuple[int, int]:
+    """shields.io's parsePypiVersionString of a dotted number: its first two parts, 0 for none."""
+    parts = [*text.split("."), ""]
+    return int(parts[0] or 0), int(parts[1] or 0)
+
+
+def _framework_versions(summary: Summary, options: Mapping[str, str]) -> list[str]:
     framework = FRAMEWORKS[options["framework"]]
-    versions = _sorted_versions(_classifier_values(summary, "Framework :: " + framework.classifier))
+    pattern = re.compile("^Framework :: " + re.escape(framework.classifier) + r" :: ([0-9.]+)\Z")
+    return sorted(_matches(summary, pattern), key=_major_minor)
+
+
+def framework_versions(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    # shields.io's pypi-framework-versions.service.js; "package" is the name as the URL gives it
+    versions = _framework_versions(summary, options)
     if versions:
         return Verdict(" | ".join(versions), "blue")
-    return Verdict("missing", "lightgrey")
+    name = FRAMEWORKS[options["framework"]].name
+    return Verdict(f"{name} versions are missing for {options['package']}", "lightgrey")
+
+
+def framework_label(summary: Summary, options: Mapping[str, str]) -> str | None:
+    """shields.io's label when no version is listed (its InvalidResponse keeps the default ``versions``)."""
+    return None if _framework_versions(summary, options) else "versions"
 
 
 def vulnerabilities(summary: Summary, options: Mapping[str, str]) -> Verdict:
@@ -302,3 +404,87 @@ def platforms(summary: Summary, options: Mapping[str, str]) -> Verdict:
     if "any" in tags:
         return Verdict("any", "blue")
     return Verdict(" | ".join(sorted({_platform_family(tag) for tag in tags})), "blue")
+
+
+# The trust badges (PEP 740 provenance, PEP 792 project status, release date): ``simple`` is the
+# summary of the package's simple document, ``publisher`` that of one Integrity API answer, and
+# ``now`` the time the badge is answered (Unix seconds).
+
+UNKNOWN = Verdict("unknown", "lightgrey")
+
+
+def normal_version(version: str) -> str:
+    """A version as the simple summary's releases spell it (``2.0.0`` is ``2``); the text itself when it is
+    no PEP 440 version."""
+    return canonicalize_version(version)
+
+
+def _release_files(summary: Summary) -> list[Any] | None:
+    """[files, attested files, one attested file name] of the latest release in the simple document."""
+    release = summary["simple"]["releases"].get(normal_version(summary["version"]))
+    return release if release and release[0] else None
+
+
+def provenance(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    release = _release_files(summary)
+    if not summary["simple"]["attests"] or release is None:
+        return UNKNOWN
+    files, attested, _ = release
+    if not attested:
+        return Verdict("none", "lightgrey")
+    publisher = summary.get("publisher") or "attested"
+    if attested < files:
+        return Verdict(f"{publisher} ({attested} of {files} files)", "yellow")
+    return Verdict(publisher, "brightgreen")
+
+
+_PROJECT_STATUS_COLORS = {
+    "active": "brightgreen",
+    "archived": "orange",
+    "deprecated": "orange",
+    "quarantined": "red",
+}
+
+
+def _api_version(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return ()
+
+
+def project_status(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    simple = summary["simple"]
+    if _api_version(simple["api"]) < (1, 4) or simple["status"] == "":
+        return UNKNOWN
+    status = simple["status"] or "active"  # absent from 1.4 on: active
+    return Verdict(status, _PROJECT_STATUS_COLORS[status])
+
+
+_AGE_COLORS = ((7, "brightgreen"), (30, "green"), (180, "yellowgreen"), (365, "yellow"), (730, "orange"))
+
+
+def release_date(summary: Summary, options: Mapping[str, str]) -> Verdict:
+    """shields.io's ``renderDateBadge``: ``formatDate`` (moment's calendar, UTC) and ``age`` colours."""
+    uploaded = summary.get("uploaded")
+    if not uploaded:
+        return UNKNOWN
+    try:
+        when = datetime.fromisoformat(uploaded.replace("Z", "+00:00"))
+    except ValueError:
+        return UNKNOWN
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    now = datetime.fromtimestamp(summary["now"], UTC)
+    # calendar(): the days from the start of today, fractional
+    days = (when - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
+    if days >= 0:  # today (an upload a little in the future too: clocks differ)
+        message = "today"
+    elif days >= -1:
+        message = "yesterday"
+    elif days >= -6:
+        message = "last " + when.strftime("%A").lower()
+    else:
+        message = f"{when.strftime('%B').lower()} {when.year}".removesuffix(f" {now.year}")
+    elapsed = int((now - when).total_seconds() // 86400)  # dayjs diff in days: whole days, truncated
+    color = next((color for limit, color in _AGE_COLORS if elapsed < limit), "red")
+    return Verdict(message, color)

@@ -1,4 +1,5 @@
-"""Every key pypipin writes to a store, made here: ``pypipin:2:<source>:<name>``, ``pypipin:2:img:<digest>``.
+"""Every key pypipin writes to a store, made here: ``pypipin:2:<source>:<name>``, ``pypipin:2:img:<digest>``,
+the fleet's token buckets ``pypipin:2:bucket:<name>`` and its heartbeats ``pypipin:2:fleet``.
 
 Keys are shared by every daemon of a fleet (and by daemons of the next release): a change to
 how one is spelt is a change to what is stored, so it goes with a new ``KEY_PREFIX``.
@@ -10,15 +11,29 @@ from typing import Any
 
 KEY_PREFIX = "pypipin:2:"  # of every key pypipin writes; changes when stored values change shape
 _IMAGES = "img"
+_SIMPLE = "simple"
+_INTEGRITY = "integrity"
+_BUCKETS = "bucket"
+_FLEET = "fleet"
 DOWNLOADS = "downloads"  # ClickHouse's counts, the names asked for, the latest day, the hourly check
-# the words after the prefix that are no index's name (download counts, images): an index named
-# so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, DOWNLOADS})
+# the words after the prefix that are no index's name (download counts, images, simple documents,
+# provenances, buckets, the fleet, ClickHouse's counts): an index named so would share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, DOWNLOADS})
 
 
 def package(source: str, name: str) -> str:
     """The key of package ``name``'s data from ``source`` (an index's name, or ``stats``)."""
     return f"{KEY_PREFIX}{source}:{name}"
+
+
+def simple(index: str) -> str:
+    """The source of the simple documents of index ``index``: ``simple:<index>``."""
+    return f"{_SIMPLE}:{index}"
+
+
+def integrity(index: str) -> str:
+    """The source of the Integrity API answers of index ``index`` (one per file): ``integrity:<index>``."""
+    return f"{_INTEGRITY}:{index}"
 
 
 def image(spec: dict[str, Any]) -> str:
@@ -29,6 +44,16 @@ def image(spec: dict[str, Any]) -> str:
 def lock(key: str) -> str:
     """The key of the lock that picks the one process computing ``key``'s value."""
     return key + ":lock"
+
+
+def bucket(name: str) -> str:
+    """The key of the fleet's token bucket called ``name`` (a limit of all clients, or one client's)."""
+    return f"{KEY_PREFIX}{_BUCKETS}:{name}"
+
+
+def fleet() -> str:
+    """The key of the fleet's heartbeats: a sorted set of daemons by when each was last heard from."""
+    return f"{KEY_PREFIX}{_FLEET}"
 
 
 def downloads(what: str) -> str:

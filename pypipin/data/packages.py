@@ -13,8 +13,9 @@ from pypipin.badges.lifetimes import NOT_FOUND_TTL
 from pypipin.data import keys
 from pypipin.data.failures import FailureLog
 from pypipin.data.singleflight import SingleFlight, across_processes
-from pypipin.limits.bucket import Gate, floor
+from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Account, OverBudget
+from pypipin.limits.shared import Bucket, Buckets, LocalBuckets
 from pypipin.metrics import Counters
 from pypipin.store.memory import Store, store_layer
 from pypipin.upstream.client import VALIDATORS, Fetched, NotFound, RateLimited, Unavailable
@@ -61,7 +62,8 @@ class Packages:
     that the others wait on). When upstream fails, or a gate holds the call back,
     the stale copy is served. The upstream's validators (ETag, Last-Modified) are
     kept with the answer, so a refresh is a conditional request, and a 304 renews
-    the copy without fetching or decoding the document again.
+    the copy without fetching or decoding the document again. Each gate's tokens are in
+    ``buckets`` (the fleet's; default: this process's).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class Packages:
         gates: dict[str, Gate],
         counters: Counters,
         max_wait: float,
+        buckets: Buckets | None = None,
     ) -> None:
         self._clock = clock
         self._store = store
@@ -83,6 +86,7 @@ class Packages:
         self._gates = gates
         self._counters = counters
         self._max_wait = max_wait
+        self._buckets: Buckets = buckets or LocalBuckets(clock)
         self._flights = SingleFlight()
         self._logged = FailureLog(clock)
 
@@ -148,11 +152,11 @@ class Packages:
         """The one refresh of ``key`` under way, or a new one paid from ``account``."""
         if account is None or key in self._flights:
             return await self._flights.run(key, refresh)
-        account.spend()
+        await account.spend()
         try:
             return await self._flights.run(key, refresh)
         except NotFound:
-            account.charge()  # a made-up name costs a unit more than a real one
+            await account.charge()  # a made-up name costs a unit more than a real one
             raise
 
     async def _refresh(
@@ -170,9 +174,11 @@ class Packages:
     async def _admit(self, source: str, have_stale: bool, account: Account | None) -> None:
         """Return when the gate lets a call through; raise when it will not soon enough.
 
-        The call is also drawn from ``account``'s client's part of the gate (a fraction of its rate
-        and burst), and the more of that part the client spent, the more it leaves in the gate for
-        others: one client cannot hold back the first call for another's new name.
+        The gate's rate is the fleet's (``buckets``, shared through Redis); its pauses (a 429's
+        Retry-After) are this daemon's. The call is also drawn from ``account``'s client's part of the
+        gate (a fraction of its rate and burst), in the same atomic check, and the more of that part
+        the client spent, the more it leaves in the gate for others: one client cannot hold back the
+        first call for another's new name.
         """
         gate = self._gates[source]
         paused = gate.paused_for()
@@ -180,23 +186,21 @@ class Packages:
         # may still send the odd probe, so new packages answer as soon as upstream does
         if paused and (have_stale or not gate.probe()):
             raise RateLimited(paused)
-        share = account.share(source, gate) if account is not None else None
+        if gate.rate is None:  # no limit
+            return
+        shared = Bucket(keys.bucket(f"upstream {source}"), gate.rate, gate.burst)  # the fleet's calls
+        share = account.share(source, shared) if account is not None else None
         deadline = self._clock.seconds() + self._max_wait
         while True:
-            keep = floor(share.spent(), gate.burst) if share is not None else 0.0
-            mine = share.wait() if share is not None else 0.0
-            wait = max(mine, gate.wait(keep))
+            wait, all_wait = await self._buckets.claim(share, shared)
             if not wait:
-                break
+                return
             self._counters.upstream[source, "waited"] += 1
             if have_stale or self._clock.seconds() + wait > deadline:
-                if gate.wait() < wait:  # held back by this client's own use, not by all of it
+                if all_wait < wait:  # held back by this client's own use, not by all of it
                     raise OverBudget("upstream")
                 raise Unavailable(f"{source}: held back by our own rate limit")
             await sleep(self._clock, wait)
-        gate.take()
-        if share is not None:
-            share.take()
 
     def _log_failure(self, source: str, name: str, error: Exception) -> None:
         """One line per source and cause a minute, counting the packages that failed since the last."""

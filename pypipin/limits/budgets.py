@@ -7,14 +7,15 @@ What all clients share (upstream calls, node's time) is drawn through a part of 
 client, so a shared bucket that runs low refuses the clients that spent most first.
 """
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 
+from pypipin.data import keys
 from pypipin.limits.bucket import Gate, floor
+from pypipin.limits.shared import Bucket, Buckets, LocalBuckets
 
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
@@ -41,10 +42,11 @@ class Budgets:
     one for what the client drew lately, and its share of each shared upstream gate.
 
     ``rates[cost]`` is the refill a minute, and also the bucket's size: a client may spend a
-    minute's worth at once. ``renders_per_second`` (None: no limit) bounds the images drawn for
-    all clients together, and ``slots`` (node's renders at once) the draws under way, so that
-    node's queue stays short. At most ``max_buckets`` buckets are remembered (about 10,000
-    clients by default; the least recently used are forgotten, and the global limits still
+    minute's worth at once. Each client's budgets are in ``shared``, the fleet's buckets (default:
+    this process's). ``renders_per_second`` (None: no limit) bounds the images this daemon's node
+    draws for all clients together, and ``slots`` (node's renders at once) the draws under way, so
+    that node's queue stays short. At most ``max_buckets`` in-process buckets are remembered (about
+    10,000 clients by default; the least recently used are forgotten, and the global limits still
     hold for the clients they hide).
     """
 
@@ -55,11 +57,11 @@ class Budgets:
         max_buckets: int = 50_000,
         renders_per_second: float | None = None,
         slots: int | None = None,
+        shared: Buckets | None = None,
     ) -> None:
-        self._clock = clock
         self._rates = rates
-        self._max_buckets = max_buckets
-        self._clients: OrderedDict[tuple[str, str], Gate] = OrderedDict()
+        self._local = LocalBuckets(clock, max_buckets=max_buckets)
+        self._shared: Buckets = shared or self._local  # the fleet's: each client's names and renders
         self._drawing: dict[str, defer.DeferredSemaphore] = {}  # clients with draws under way
         self._all_renders = Gate(
             clock,
@@ -69,38 +71,26 @@ class Budgets:
         self._slots = slots
         self._under_way = 0  # draws of all clients running (past their client's own turn)
 
-    def _bucket(self, client: str, name: str, per_minute: float | None, burst: float) -> Gate:
-        """``client``'s bucket called ``name``, made full on first use (the least recently used are
-        forgotten)."""
-        key = (client, name)
-        gate = self._clients.get(key)
-        if gate is None:
-            gate = self._clients[key] = Gate(self._clock, per_minute, burst=burst)
-            if len(self._clients) > self._max_buckets:
-                self._clients.popitem(last=False)
-        else:
-            self._clients.move_to_end(key)
-        return gate
-
-    def _budget(self, client: str, cost: str) -> Gate:
+    def _budget(self, client: str, cost: str) -> Bucket:
         rate = self._rates[cost]
-        return self._bucket(client, cost, rate, max(1, int(rate)))
+        return Bucket(keys.bucket(f"{cost}:{client}"), rate / 60, max(1, int(rate)))
 
-    def spend(self, client: str, cost: str, units: int = 1) -> None:
+    async def spend(self, client: str, cost: str, units: int = 1) -> None:
         """Take ``units`` of ``cost`` from ``client``'s budget; raise OverBudget when it has fewer."""
-        if not self._budget(client, cost).admit(units):
+        if not await self._shared.admit(self._budget(client, cost), units):
             raise OverBudget(cost)
 
-    def charge(self, client: str, cost: str) -> None:
+    async def charge(self, client: str, cost: str) -> None:
         """Take one more unit of ``cost`` from ``client``, even one it does not have (paid first by the
         refill)."""
-        self._budget(client, cost).take()
+        await self._shared.take(self._budget(client, cost))
 
-    def share(self, client: str, source: str, shared: Gate) -> Gate:
+    def share(self, client: str, source: str, shared: Bucket) -> Bucket:
         """``client``'s part of ``shared`` (the gate of calls to ``source``): ``SHARE`` of its rate and
         burst."""
-        per_minute = shared.rate * 60 * SHARE if shared.rate else None
-        return self._bucket(client, f"upstream {source}", per_minute, max(1.0, shared.burst * SHARE))
+        return Bucket(
+            keys.bucket(f"upstream {source}:{client}"), shared.rate * SHARE, max(1.0, shared.burst * SHARE)
+        )
 
     def account(self, client: str, cost: str) -> "Account":
         return Account(self, client, cost)
@@ -118,7 +108,7 @@ class Budgets:
         units = scale * scale
         lately = self._lately(client)
         spent = lately.spent()  # before this image
-        self.spend(client, "renders", units)
+        await self.spend(client, "renders", units)
         lately.take(units)
         if self._no_slot(spent) or not self._all_renders.admit(
             units, floor(spent, self._all_renders.burst, units)
@@ -142,8 +132,10 @@ class Budgets:
             self._under_way -= 1
 
     def _lately(self, client: str) -> Gate:
-        """What ``client`` drew, or asked to, lately (see ``LATELY``)."""
-        return self._bucket(client, "renders lately", self._rates["renders"] * LATELY, LATELY_UNITS)
+        """What ``client`` drew, or asked to, lately (see ``LATELY``), against the renders of this daemon."""
+        return self._local.gate(
+            Bucket(f"renders lately:{client}", self._rates["renders"] * LATELY / 60, LATELY_UNITS)
+        )
 
     def _no_slot(self, spent: float) -> bool:
         """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may
@@ -161,14 +153,14 @@ class Account:
     client: str
     cost: str
 
-    def spend(self) -> None:
+    async def spend(self) -> None:
         """Take one unit; raise OverBudget when none is left."""
-        self.budgets.spend(self.client, self.cost)
+        await self.budgets.spend(self.client, self.cost)
 
-    def charge(self) -> None:
+    async def charge(self) -> None:
         """Take one more unit, even one not left."""
-        self.budgets.charge(self.client, self.cost)
+        await self.budgets.charge(self.client, self.cost)
 
-    def share(self, source: str, shared: Gate) -> Gate:
+    def share(self, source: str, shared: Bucket) -> Bucket:
         """This client's part of the shared gate of ``source``."""
         return self.budgets.share(self.client, source, shared)

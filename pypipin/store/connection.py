@@ -1,4 +1,4 @@
-"""A txredisapi connection to the Redis of a URL: TLS, ACL user, password file, and its state."""
+"""A txredisapi connection to the Redis of a URL: TLS, ACL user, password file, Sentinel, and its state."""
 
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -12,12 +12,16 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python.failure import Failure
 
 MAX_RETRY_DELAY = 15  # seconds between attempts while Redis stays unreachable or refuses us
+# ... when the Sentinels name the master: asking them again is cheap, and a promotion takes seconds
+SENTINEL_RETRY_DELAY = 2
+DISCOVERY_SECONDS = 1.0  # how long the Sentinels are given to name the master (txredisapi waits 10 s)
 
 
 class Watcher(Protocol):
-    """Told when the connection becomes usable and when it is lost or refused, and why."""
+    """Told when the connection becomes usable (to which ``host:port``) and when it is lost or refused, and
+    why."""
 
-    def up(self) -> None: ...
+    def up(self, server: str) -> None: ...
 
     def down(self, reason: str) -> None: ...
 
@@ -38,20 +42,64 @@ class Address:
         return f"{'rediss' if self.tls else 'redis'}://{user}{self.host}:{self.port}/{self.db}"
 
 
-def address(url: str, password_file: str = "") -> Address:
-    """The parts of a ``redis://`` or ``rediss://`` URL; a password file wins over the URL's password,
-    unless it is empty (as systemd's unit has it when Redis needs none)."""
+@dataclass(frozen=True)
+class Sentinels:
+    """A master that Sentinels name, and who we are to it; ``repr`` never shows the password."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int
+    username: str | None
+    password: str | None  # the master's (and its replicas'): the Sentinels are asked without one
+
+    def __repr__(self) -> str:
+        user = f"{self.username}@" if self.username else ""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"redis+sentinel://{user}{hosts}/{self.master}/{self.db}"
+
+
+Where = Address | Sentinels  # what a --redis URL names
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"{text!r} is not host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _sentinels(url: str, username: str | None, password: str | None) -> Sentinels:
+    """The parts of a Sentinel URL (see ``--redis``), or ValueError."""
+    parts = urlsplit(url)
+    master, _, db = parts.path.strip("/").partition("/")
+    if not master or not (db or "0").isdigit() or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is not redis+sentinel://host:port[,host:port...]/MASTER[/db]")
+    return Sentinels(
+        sentinels=tuple(_host_port(each) for each in parts.netloc.rpartition("@")[2].split(",")),
+        master=unquote(master),
+        db=int(db or 0),
+        username=username,
+        password=password,
+    )
+
+
+def address(url: str, password_file: str = "") -> Where:
+    """The parts of a ``redis://``, ``rediss://`` or ``redis+sentinel://`` URL; a password file wins over
+    the URL's password, unless it is empty (as systemd's unit has it when Redis needs none)."""
     parts = urlsplit(url)
     password = unquote(parts.password) if parts.password is not None else None
     if password_file:
         with open(password_file, encoding="utf-8") as file:
             password = file.read().rstrip("\r\n") or password
+    username = unquote(parts.username) if parts.username else None
+    if parts.scheme == "redis+sentinel":
+        return _sentinels(url, username, password or None)
     return Address(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 6379,
         db=int(parts.path.strip("/") or 0),
         tls=parts.scheme == "rediss",
-        username=unquote(parts.username) if parts.username else None,
+        username=username,
         password=password or None,
     )
 
@@ -102,7 +150,8 @@ class _Factory(txredisapi.RedisFactory):  # type: ignore[misc]  # txredisapi has
     def addConnection(self, conn: Any) -> None:
         super().addConnection(conn)
         if conn.connected and not self.disconnectCalled:
-            self.watcher.up()
+            peer = conn.transport.getPeer()
+            self.watcher.up(f"{peer.host}:{peer.port}")
 
 
 @dataclass(repr=False)
@@ -111,7 +160,7 @@ class _Noting:
 
     endpoint: IStreamClientEndpoint
     watcher: Watcher
-    where: Address
+    where: Where
 
     def __repr__(self) -> str:  # in ClientService's "Scheduling retry" lines
         return repr(self.where)
@@ -135,12 +184,14 @@ def trust(ca_file: str) -> Any:
     )
 
 
-def connect(reactor: Any, where: Address, ca_file: str, timeout: float, watcher: Watcher) -> Any:
+def connect(reactor: Any, where: Where, ca_file: str, timeout: float, watcher: Watcher) -> Any:
     """A txredisapi handler on one pipelined connection, reconnecting with back-off.
 
     Each reply gets ``timeout`` seconds (txredisapi then drops the connection, so a late
     reply is never matched to another command).
     """
+    if isinstance(where, Sentinels):
+        return _master(reactor, where, timeout, watcher)
     endpoint: IStreamClientEndpoint = HostnameEndpoint(reactor, where.host, where.port, timeout=timeout)
     if where.tls:
         endpoint = wrapClientTLS(ssl.optionsForClientTLS(where.host, trustRoot=trust(ca_file)), endpoint)
@@ -157,3 +208,99 @@ def connect(reactor: Any, where: Address, ca_file: str, timeout: float, watcher:
     )
     factory.startConnecting(_Noting(endpoint, watcher, where))
     return factory.handler
+
+
+class _MasterProtocol(_Protocol):
+    """A connection to the server the Sentinels named, used only once that server says it is the master.
+
+    txredisapi's own ``SentinelRedisProtocol`` compares ROLE's first word with the str ``"master"``; with
+    ``charset=None`` (our values are bytes) the word is ``b"master"``, so it would drop every connection.
+    """
+
+    def connectionMade(self) -> Any:
+        if self.password is not None:  # ROLE needs it; a refused AUTH is told by the handshake below
+            self.auth(self.password, self.username).addErrback(lambda _: None)
+        return self.role().addBoth(self._checked)
+
+    def _checked(self, role: Any) -> Any:
+        if isinstance(role, list) and role[:1] != [b"master"]:
+            peer = self.transport.getPeer()
+            self.factory.watcher.down(
+                f"{peer.host}:{peer.port} is not the master yet: asking the Sentinels again"
+            )
+            self.connected = 0  # never usable: closing it is no second outage
+            self.transport.loseConnection()
+            return None
+        return super().connectionMade()  # the master (or a refused AUTH): AUTH, SELECT, then usable
+
+
+class _MasterFactory(_Factory, txredisapi.SentinelConnectionFactory):  # type: ignore[misc]  # no hints: Any
+    """txredisapi's Sentinel factory (the master's address asked before every attempt), telling a
+    ``Watcher``, closing a connection to a master Sentinel has replaced (``moved``)."""
+
+    protocol = _MasterProtocol
+    maxDelay = SENTINEL_RETRY_DELAY  # txredisapi also takes it as the connect timeout to the master
+
+    def __init__(self, reactor: Any, where: Sentinels, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.where = where
+        self.switches: list[Any] = []  # one +switch-master subscription on each Sentinel
+        for host, port in where.sentinels:
+            switches = txredisapi.SubscriberFactory()
+            switches.protocol, switches.master = _Switches, self
+            switches.startConnecting(HostnameEndpoint(reactor, host, port, timeout=self.replyTimeout))
+            self.switches.append(switches)
+
+    def startConnecting(self, endpoint: IStreamClientEndpoint) -> None:
+        super().startConnecting(_Noting(endpoint, self.watcher, self.where))
+
+    def moved(self, host: str, port: int) -> None:
+        """Sentinel promoted ``host:port``: a connection elsewhere goes (the old master may still answer, as
+        a replica), and the next one asks the Sentinels where the master is."""
+        for conn in list(self.pool):
+            peer = conn.transport.getPeer()
+            if (peer.host, peer.port) != (host, port):
+                conn.transport.loseConnection()
+
+    def disconnect(self) -> defer.Deferred[Any]:
+        return defer.gatherResults(
+            [
+                super().disconnect(),
+                self.sentinel_manager.disconnect(),
+                *(each.disconnect() for each in self.switches),
+            ],
+            consumeErrors=True,
+        )
+
+
+class _Switches(txredisapi.SubscriberProtocol):  # type: ignore[misc]  # txredisapi has no hints: Any
+    """One Sentinel's ``+switch-master`` messages, told to the master's factory."""
+
+    def connectionMade(self) -> Any:
+        ready = defer.maybeDeferred(super().connectionMade)
+        return ready.addCallback(lambda _: self.subscribe("+switch-master")).addErrback(lambda _: None)
+
+    def messageReceived(self, pattern: Any, channel: Any, message: Any) -> None:
+        # "<master name> <old ip> <old port> <new ip> <new port>"
+        name, _old_host, _old_port, host, port = str(message).split()
+        if name == self.factory.master.service_name:
+            self.factory.master.moved(host, int(port))
+
+
+def _master(reactor: Any, where: Sentinels, timeout: float, watcher: Watcher) -> Any:
+    """A handler on the master the Sentinels name, following it when they promote another."""
+    sentinel = txredisapi.Sentinel(list(where.sentinels), connectTimeout=timeout, replyTimeout=timeout)
+    sentinel.discovery_timeout = DISCOVERY_SECONDS
+    return sentinel.master_for(
+        where.master,
+        factory_class=_MasterFactory,
+        dbid=where.db,
+        reactor=reactor,
+        where=where,
+        watcher=watcher,
+        isLazy=False,
+        charset=None,
+        password=where.password,
+        replyTimeout=timeout,
+        username=where.username,
+    )

@@ -38,6 +38,9 @@ class Store(Protocol):
     reason: str | None
     """Why Redis is not in use (``in-process fallback``), else None."""
 
+    server: str | None
+    """``host:port`` of the Redis last in use (the master, with Sentinel); None before one was."""
+
 
 def store_layer(store: Store) -> str:
     """The cache layer a value found in ``store`` comes from: ``redis`` or ``memory``."""
@@ -49,6 +52,7 @@ class MemoryStore:
 
     state = "in-process"
     reason: str | None = None
+    server: str | None = None
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru

@@ -7,7 +7,7 @@ from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from pypipin.store.connection import Address, connect
+from pypipin.store.connection import Where, connect
 from pypipin.store.memory import MemoryStore
 from pypipin.waiting import poll_until
 
@@ -47,11 +47,17 @@ class RedisStore:
     No call waits on a dead Redis: without a live connection the fallback answers
     at once, and every command is given ``timeout`` seconds. A value of the wrong
     type under one of our keys is a miss. Outages are logged when they start (with
-    the cause), when the cause changes (at most once a minute) and when they end.
+    the cause), when the cause changes (at most once a minute) and when they end;
+    a new server in use (Sentinel promoted another master) once, when it is first used.
     """
 
     def __init__(
-        self, clock: IReactorTime, where: Address, ca_file: str, fallback: MemoryStore, timeout: float = 1.0
+        self,
+        clock: IReactorTime,
+        where: Where,
+        ca_file: str,
+        fallback: MemoryStore,
+        timeout: float = 1.0,
     ) -> None:
         self._clock = clock
         self._fallback = fallback
@@ -60,14 +66,18 @@ class RedisStore:
         self._down_since = 0.0
         self._logged_at: float = -OUTAGE_LOG_SECONDS
         self.reason: str | None = None
+        self.server: str | None = None  # host:port of the Redis last in use
         self._redis = connect(clock, where, ca_file, timeout, self)
 
     @property
     def state(self) -> str:
         return "redis" if self._up else "in-process fallback"
 
-    def up(self) -> None:
-        """A connection is usable (told by the connection, as its ``Watcher``)."""
+    def up(self, server: str) -> None:
+        """A connection to ``server`` (host:port) is usable (told by the connection, as its ``Watcher``)."""
+        if self.server is not None and server != self.server:
+            log.warn("Redis master moved from {old} to {new}", old=self.server, new=server)
+        self.server = server
         if self._up is False:
             log.info(
                 "Redis is back after {seconds:.1f} s: using the shared cache again",
@@ -154,6 +164,13 @@ class RedisStore:
             return self._call(lambda: defer.succeed(None), "zrem", key, *taken).addCallback(lambda _: taken)
 
         return self._call(lambda: self._fallback.take(key), "zrange", key, 0, -1).addCallback(removed)
+
+    def evaluate(
+        self, script: str, keys: list[str], args: list[Any], fallback: Callable[[], defer.Deferred[Any]]
+    ) -> defer.Deferred[Any]:
+        """The Lua ``script``'s answer, run atomically in Redis; ``fallback()``'s while Redis is
+        unreachable."""
+        return self._call(fallback, "eval", script, keys, args)
 
     def disconnect(self) -> defer.Deferred[Any]:
         done: defer.Deferred[Any] = self._redis.disconnect()

@@ -1,7 +1,8 @@
-"""The PyPI JSON API and pypistats, fetched with treq."""
+"""The PyPI JSON, simple and Integrity APIs and pypistats, fetched with treq."""
 
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import treq
 from treq.client import HTTPClient
@@ -10,7 +11,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.client import HTTPConnectionPool
 
 from pypipin import __version__
-from pypipin.upstream import summary
+from pypipin.upstream import summary, trust
 from pypipin.upstream.http import client
 from pypipin.upstream.indexes import DEFAULT, Index
 
@@ -115,6 +116,22 @@ class Upstream:
         where = self._indexes[index]
         return self._get(f"{where.url}/{name}/json", summary.from_pypi, validators, where.headers)
 
+    def simple(
+        self, name: str, validators: Mapping[str, str] | None = None, index: str = DEFAULT
+    ) -> defer.Deferred[Fetched]:
+        """The summary of a package's PEP 691 simple document on the index named ``index``."""
+        where = self._indexes[index]
+        url = f"{where.url.removesuffix('/pypi')}/simple/{name}/"
+        return self._get(url, trust.from_simple, validators, where.headers, trust.SIMPLE_ACCEPT)
+
+    def integrity(
+        self, file: str, validators: Mapping[str, str] | None = None, index: str = DEFAULT
+    ) -> defer.Deferred[Fetched]:
+        """The publisher of one file's provenance; ``file`` is ``<project>/<version>/<filename>``."""
+        where = self._indexes[index]
+        url = f"{where.url.removesuffix('/pypi')}/integrity/{quote(file)}/provenance"
+        return self._get(url, trust.from_integrity, validators, where.headers, trust.INTEGRITY_ACCEPT)
+
     def stats(self, name: str, validators: Mapping[str, str] | None = None) -> defer.Deferred[Fetched]:
         """Recent download counts of a package."""
         return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats, validators)
@@ -125,9 +142,10 @@ class Upstream:
         reduce: Callable[[bytes], Any],
         validators: Mapping[str, str] | None,
         credentials: Mapping[bytes, bytes] | None = None,
+        accept: bytes = b"application/json",
     ) -> defer.Deferred[Fetched]:
         d = self._slots.run(
-            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {}))
+            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {}, accept))
         )
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
@@ -136,11 +154,11 @@ class Upstream:
         return d.addCallback(self._summarised, url, reduce)
 
     async def _fetch(
-        self, url: str, validators: Mapping[str, str], credentials: Mapping[bytes, bytes]
+        self, url: str, validators: Mapping[str, str], credentials: Mapping[bytes, bytes], accept: bytes
     ) -> tuple[bytes | None, dict[str, str]]:
         """The body of a 200 (None for a 304) and its validators."""
         # Twisted drops Authorization on a redirect to another host: credentials reach only theirs
-        headers: dict[bytes | str, bytes | str] = {b"User-Agent": USER_AGENT, b"Accept": b"application/json"}
+        headers: dict[bytes | str, bytes | str] = {b"User-Agent": USER_AGENT, b"Accept": accept}
         headers.update(credentials.items())
         headers.update(
             (VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items()

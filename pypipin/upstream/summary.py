@@ -49,6 +49,7 @@ class File(msgspec.Struct, gc=False):
     filename: str = ""
     packagetype: str = ""
     yanked: bool = False
+    upload_time_iso_8601: str = ""
 
 
 class Vulnerability(msgspec.Struct, gc=False):
@@ -225,6 +226,8 @@ def from_pypi(body: bytes) -> dict[str, Any]:
         else sum(v.withdrawn is None for v in vulnerabilities),
         "abi_tags": abi_tags,
         "platform_tags": platform_tags,
+        # the release date: the earliest upload of the latest release's files
+        "uploaded": min((f.upload_time_iso_8601[:40] for f in files if f.upload_time_iso_8601), default=""),
     }
 
 

@@ -307,6 +307,8 @@ def _reference() -> str:
   <ul>
     <li><a href="/health"><code>/health</code></a>: the renderer's and the cache's state, as JSON.</li>
     <li><a href="/metrics"><code>/metrics</code></a>: cache, upstream and render counters for Prometheus.</li>
+    <li><a href="/openapi.json"><code>/openapi.json</code></a>: every badge route in both URL forms, in
+    OpenAPI 3.1.</li>
   </ul>
 </section>"""
 
@@ -379,7 +381,7 @@ def page(indexes: Sequence[str] = (DEFAULT,)) -> bytes:
 </section>
 {_reference()}
 </main>
-<footer class=wrap><p>Data from the PyPI JSON API and pypistats.org.
+<footer class=wrap><p>Data from the PyPI JSON, simple and Integrity APIs and pypistats.org.
   <a href="https://github.com/badges/shields">badge-maker</a> draws the images.</p></footer>
 <p id=announce class=visually-hidden aria-live=polite></p>
 <script type="application/json" id=registry>{script_json(registry(indexes))}</script>

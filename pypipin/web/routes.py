@@ -6,22 +6,25 @@ from typing import Any
 
 from klein import Klein
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.static import File
+from werkzeug.exceptions import NotFound
 
 from pypipin.answers import Answers
 from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
 from pypipin.badges.parsing import BadgeRequest, key, parse, query
 from pypipin.data.images import Drawer
+from pypipin.limits.shared import Fleet
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RendererDown, RenderFailed
 from pypipin.store.lru import LRU
 from pypipin.store.memory import Store
 from pypipin.upstream.indexes import DEFAULT, Index
-from pypipin.web import home
+from pypipin.web import home, openapi
 from pypipin.web.clients import Network, client
 from pypipin.web.encoding import body_for, choose, compress
 from pypipin.web.front import Front
@@ -46,6 +49,19 @@ class _Static(File):
     render_HEAD = render_GET
 
 
+def _page(request: IRequest, content_type: bytes, plain: bytes, gzipped: bytes | None) -> bytes:
+    """A document made once (the home page, the OpenAPI document), gzipped when the client takes it."""
+    request.setHeader(b"Content-Type", content_type)
+    request.setHeader(b"Cache-Control", b"public, max-age=%d" % HOME_MAX_AGE)
+    return body_for(request, choose(request, plain, gzipped)[0])
+
+
+def _not_a_badge(request: IRequest) -> bytes:
+    request.setResponseCode(404)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
+
+
 class Routes:
     """The Klein app: badge URLs, the home page, its assets, /health and /metrics."""
 
@@ -61,6 +77,7 @@ class Routes:
         metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self._answers = answers
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
@@ -70,8 +87,11 @@ class Routes:
         self._indexes = indexes or {}
         self._home = home.page(list(self._indexes) or [DEFAULT])
         self._home_gzipped = compress(self._home)
+        self._openapi = openapi.body()
+        self._openapi_gzipped = compress(self._openapi)
         self._renderer = renderer  # for /health
         self._store = store  # for /health
+        self._fleet = fleet or Fleet()  # for /health
         self._hot = hot
 
     def resource(self, clock: IReactorTime) -> Front:
@@ -97,9 +117,11 @@ class Routes:
                 "renderer_problem": problem,
                 "cache": self._store.state,
                 "cache_error": self._store.reason,
+                "redis_master": self._store.server,
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
+                "fleet": self._fleet.size,
             }
         ).encode()
 
@@ -109,23 +131,30 @@ class Routes:
 
     @app.route("/")
     def home(self, request: IRequest) -> bytes:
-        request.setHeader(b"Content-Type", b"text/html; charset=utf-8")
-        request.setHeader(b"Cache-Control", b"public, max-age=%d" % HOME_MAX_AGE)
-        return body_for(request, choose(request, self._home, self._home_gzipped)[0])
+        return _page(request, b"text/html; charset=utf-8", self._home, self._home_gzipped)
+
+    @app.route("/openapi.json")
+    def openapi(self, request: IRequest) -> bytes:
+        """The OpenAPI 3.1 document of every badge route."""
+        request.setHeader(b"Access-Control-Allow-Origin", b"*")
+        return _page(request, b"application/json", self._openapi, self._openapi_gzipped)
 
     @app.route("/static/", branch=True)
     def static(self, request: IRequest) -> Resource:
         request.setHeader(b"Cache-Control", b"public, max-age=%d" % STATIC_MAX_AGE)
         return _Static(home.STATIC_DIR)
 
+    @app.handle_errors(NotFound)
+    def unrouted(self, request: IRequest, failure: Failure) -> bytes:
+        """A path no route takes (werkzeug's ``path`` takes no newline): the badge route's plain 404."""
+        return _not_a_badge(request)
+
     @app.route("/<path:_>")
     async def badge(self, request: IRequest, _: str) -> bytes:
         about = state(request)
         wanted = about.wanted or self.parse(request.uri)  # the hot path may have parsed it already
         if wanted is None:
-            request.setResponseCode(404)
-            request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
-            return b"Not a badge URL. Badges live at /<badge>/<package>/badge.svg\n"
+            return _not_a_badge(request)
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
             answer = await self._answers.answer(wanted, client(request, self._trusted), about.reached)

@@ -1,6 +1,7 @@
-"""A fake PyPI JSON API and pypistats API: a small Twisted web server for the tests.
+"""A fake PyPI (JSON, simple and Integrity APIs) and pypistats API: a small Twisted web server for the tests.
 
-It serves documents shaped exactly like PyPI's (``/pypi/<name>/json``) and pypistats'
+It serves documents shaped exactly like PyPI's (``/pypi/<name>/json``, ``/simple/<name>/`` as warehouse's
+PEP 691 JSON, ``/integrity/<name>/<version>/<filename>/provenance``) and pypistats'
 (``/api/packages/<name>/recent``), counts every request, and can be switched to fail.
 """
 
@@ -13,6 +14,7 @@ import zlib
 from collections import Counter
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
 from twisted.internet import reactor as default_reactor
 from twisted.internet.task import deferLater
 from twisted.protocols import policies
@@ -206,6 +208,79 @@ class _Counting(policies.ProtocolWrapper):
         super().writeSequence(data)
 
 
+def _legacy_order(version: str) -> tuple[int, Version, str]:
+    """Warehouse's order of versions (packaging_legacy's): one that is not PEP 440 before all that are."""
+    try:
+        return 1, Version(version), ""
+    except InvalidVersion:
+        return 0, Version("0"), version
+
+
+def simple_document(
+    name: str,
+    document: dict[str, Any],
+    api_version: str = "1.4",
+    status: str | None = "active",
+    attested: frozenset[str] | None = frozenset(),
+) -> dict[str, Any]:
+    """A document shaped like warehouse's ``GET /simple/<name>/`` (PEP 691 JSON) for the files of a JSON
+    ``document``: ``attested`` the file names with a provenance. At ``api_version`` 1.1 there is no
+    ``project-status`` and no file has a ``provenance`` key (``attested`` None: an index that has none);
+    a ``status`` None leaves the key out (as PEP 792 allows)."""
+    versions = sorted(document["releases"], key=_legacy_order)
+    files: list[dict[str, Any]] = []
+    for version in versions:
+        for each in document["releases"][version]:
+            entry = {
+                "filename": each["filename"],
+                "url": each["url"],
+                "hashes": {"sha256": each["digests"]["sha256"]},
+                "requires-python": each["requires_python"],
+                "size": each["size"],
+                "upload-time": each["upload_time_iso_8601"],
+                "yanked": each["yanked_reason"] or each["yanked"],
+                "data-dist-info-metadata": False,
+                "core-metadata": False,
+            }
+            if attested is not None and api_version >= "1.3":
+                entry["provenance"] = (
+                    f"https://pypi.org/integrity/{name}/{version}/{each['filename']}/provenance"
+                    if each["filename"] in attested
+                    else None
+                )
+            files.append(entry)
+    simple: dict[str, Any] = {"meta": {"api-version": api_version, "_last-serial": document["last_serial"]}}
+    simple["name"] = name
+    if status is not None and api_version >= "1.4":
+        simple["project-status"] = {"status": status}
+    simple["versions"] = versions
+    simple["files"] = files
+    return simple
+
+
+def provenance_document(publisher: dict[str, Any]) -> dict[str, Any]:
+    """An Integrity API answer shaped like warehouse's: one bundle from ``publisher``, one attestation."""
+    statement = base64.b64encode(b'{"_type": "https://in-toto.io/Statement/v1"}').decode()
+    return {
+        "version": 1,
+        "attestation_bundles": [
+            {
+                "publisher": {"claims": None, **publisher},
+                "attestations": [
+                    {
+                        "version": 1,
+                        "envelope": {"signature": "MEUCIQD1", "statement": statement},
+                        "verification_material": {"certificate": "MIIGoTCC", "transparency_entries": []},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+GITHUB = {"kind": "GitHub", "repository": "pypa/sampleproject", "workflow": "release.yml", "environment": ""}
+
+
 def stats_document(name: str, day: int, week: int, month: int) -> dict[str, Any]:
     """A document shaped like ``GET https://pypistats.org/api/packages/<name>/recent``."""
     return {
@@ -240,6 +315,8 @@ class FakeUpstream(resource.Resource):
         super().__init__()
         self.clock = clock
         self.packages: dict[str, dict[str, Any] | bytes] = {}
+        self.simple: dict[str, dict[str, Any]] = {}  # normal name -> simple document
+        self.publishers: dict[str, dict[str, Any]] = {}  # normal name -> its attested files' publisher
         self.stats: dict[str, dict[str, Any]] = {}
         self.added: dict[str, float] = {}
         self.requests: Counter[str] = Counter()
@@ -251,8 +328,37 @@ class FakeUpstream(resource.Resource):
 
     def add(self, name: str, day: int = 10, week: int = 100, month: int = 1000, **document: Any) -> None:
         self.packages[name] = pypi_document(name, **document)
+        self.simple[name] = simple_document(name, self.packages[name])
         self.stats[name] = stats_document(name, day, week, month)
         self.added[name] = self.clock.seconds()
+
+    def attest(
+        self, name: str, filenames: frozenset[str] | None = None, publisher: dict[str, Any] = GITHUB
+    ) -> None:
+        """Give ``filenames`` of ``name`` (None: all the latest release's) a provenance from ``publisher``."""
+        document = self.packages[name]
+        assert isinstance(document, dict)
+        if filenames is None:
+            filenames = frozenset(each["filename"] for each in document["urls"])
+        self.simple[name] = simple_document(name, document, attested=filenames)
+        self.publishers[name] = publisher
+
+    def quarantine(self, name: str) -> None:
+        """Quarantine ``name`` as PyPI does: JSON 404, a simple document of no files, ``quarantined``."""
+        document = self.packages.pop(name)
+        assert isinstance(document, dict)
+        self.simple[name] = simple_document(name, {**document, "releases": {}}, status="quarantined")
+
+    def _provenance(self, name: str, version: str, filename: str) -> dict[str, Any] | None:
+        """The Integrity API answer for one file; None (404) for a file with no provenance."""
+        for each in self.simple.get(name, {}).get("files", ()):
+            if (
+                each["filename"] == filename
+                and each.get("provenance")
+                and f"/{version}/" in each["provenance"]
+            ):
+                return provenance_document(self.publishers[name])
+        return None
 
     def site(self) -> policies.WrappingFactory:
         """A Site serving this fake that counts the bytes it sends in ``sent``."""
@@ -326,6 +432,16 @@ class FakeUpstream(resource.Resource):
         if len(parts) == 3 and parts[0] == "pypi" and parts[2] == "json":
             document = self.packages.get(parts[1])
             modified = self.added.get(parts[1])
+        elif len(parts) == 2 and parts[0] == "simple" and path.endswith("/"):
+            document = self.simple.get(parts[1])
+            modified = self.added.get(parts[1])
+            if "json" not in (request.getHeader(b"Accept") or b"").decode():
+                document = b"<!DOCTYPE html><html><body></body></html>" if document else None
+            else:
+                request.setHeader(b"Content-Type", b"application/vnd.pypi.simple.v1+json")
+        elif len(parts) == 5 and parts[0] == "integrity" and parts[4] == "provenance":
+            document = self._provenance(*parts[1:4])
+            modified = None
         elif len(parts) == 4 and parts[:2] == ["api", "packages"] and parts[3] == "recent":
             document = self.stats.get(parts[2])
             modified = None

@@ -1,4 +1,5 @@
-"""Real processes for tests and benchmarks: redis-server on a free port, and pypipin daemons."""
+"""Real processes for tests and benchmarks: redis-server on a free port (alone, or a master, a replica
+and three Sentinels), and pypipin daemons."""
 
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from twisted.internet.threads import deferToThread
@@ -104,6 +106,92 @@ class RedisServer:
         return subprocess.run(
             ["redis-cli", "-p", str(self.port), *args], check=True, capture_output=True, text=True
         ).stdout.strip()
+
+
+class Sentinel:
+    """``redis-server --sentinel`` with conf/sentinel.conf, on a free port, watching the master on
+    ``master_port``."""
+
+    def __init__(self, master_port: int) -> None:
+        self.port = free_port()
+        text = (ROOT / "conf" / "sentinel.conf").read_text()
+        for pattern, line in (
+            (r"(?m)^port \d+$", f"port {self.port}"),
+            (
+                r"(?m)^sentinel monitor pypipin 127\.0\.0\.1 \d+ 2$",
+                f"sentinel monitor pypipin 127.0.0.1 {master_port} 2",
+            ),
+        ):
+            text, count = re.subn(pattern, line, text)
+            assert count == 1, pattern
+        self.config = Path(tempfile.mkdtemp(prefix="pypipin-sentinel-"), "sentinel.conf")
+        self.config.write_text(text)  # Sentinel rewrites its file: each has its own
+        self.process = subprocess.Popen(
+            ["redis-server", str(self.config), "--sentinel"], stdout=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
+
+    def command(self, *args: str) -> str:
+        return subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def master(self) -> int:
+        """The port of the master this Sentinel names."""
+        return int(self.command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "pypipin").split()[1])
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class Replicated:
+    """A master, its replica and three Sentinels watching them, as conf/sentinel.conf lays them out."""
+
+    MASTER = "pypipin"
+
+    def __init__(self) -> None:
+        self.servers = [RedisServer()]
+        self.servers.append(RedisServer("--replicaof", "127.0.0.1", str(self.servers[0].port)))
+        self.sentinels = [Sentinel(self.servers[0].port) for _ in range(3)]
+        self.wait(lambda: self._settled(), "the replica in sync and the Sentinels knowing each other")
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{each.port}" for each in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.MASTER}/0"
+
+    def _settled(self) -> bool:
+        states = []
+        for sentinel in self.sentinels:
+            fields = sentinel.command("SENTINEL", "MASTER", self.MASTER).split("\n")
+            state = dict(zip(fields[::2], fields[1::2], strict=False))
+            states.append(state.get("num-slaves") == "1" and state.get("num-other-sentinels") == "2")
+        link = self.servers[1].command("INFO", "replication")
+        return all(states) and "master_link_status:up" in link
+
+    @staticmethod
+    def wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"not within {timeout} s: {what}")
+
+    def master(self) -> RedisServer:
+        """The server every Sentinel names as the master."""
+        ports = {sentinel.master() for sentinel in self.sentinels}
+        assert len(ports) == 1, ports
+        return next(server for server in self.servers if server.port in ports)
+
+    def promoted(self, old: int) -> bool:
+        """Whether every Sentinel names a master other than the one on port ``old``."""
+        return all(sentinel.master() != old for sentinel in self.sentinels)
+
+    def stop(self) -> None:
+        for each in [*self.sentinels, *self.servers]:
+            each.stop()
 
 
 class Daemon:

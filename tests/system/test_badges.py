@@ -60,7 +60,10 @@ async def test_shields_frameworks_labels_and_404(upstream: FakeUpstream, start_d
         ("/pypi/djversions/djangocms-text", ["django versions", "4.2"]),
         ("/djversions/djangocms-text/badge.svg", ["django versions", "4.2"]),
         ("/pypi/frameworkversions/jupyterlab/jupyterlab-git", ["jupyterlab versions", "3 | 4"]),
-        ("/pypi/frameworkversions/aws-cdk/jupyterlab-git", ["aws cdk versions", "missing"]),
+        (
+            "/pypi/frameworkversions/aws-cdk/jupyterlab-git",
+            ["versions", "AWS CDK versions are missing for jupyterlab-git"],
+        ),
     ]:
         response, body = await get(daemon.url + path)
         assert response.code == 200 and svg_text(body) == text, path

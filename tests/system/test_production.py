@@ -31,6 +31,7 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
     state = json.loads(body)
     assert response.code == 200 and state["renderer"] == "up" and state["cache"] == "redis"
     assert state["degraded"] is False and state["cache_error"] is None
+    assert state["redis_master"] == f"127.0.0.1:{redis.port}"
     assert set(state["last_upstream_success"]) == {"pypi"}
     broken = await start_daemon("none", "--node", "/bin/false").ready()
     for _ in range(150):  # the renderer's check of node runs once the daemon listens
@@ -44,9 +45,11 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
         "renderer": "down",
         "cache": "in-process",
         "cache_error": None,
+        "redis_master": None,
         "degraded": False,
         "last_upstream_success": {},
         "indexes": {"pypi": None},
+        "fleet": 1,
     }
 
 
