@@ -20,7 +20,7 @@ from twisted.web.server import Site
 
 from pypipin.answers import Answers
 from pypipin.data import keys
-from pypipin.data.downloads import ClickHouseCounts, Downloads, GateBudget
+from pypipin.data.downloads import ClickHouseCounts, Downloads, FleetBudget
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.data.trust import Trust
@@ -199,7 +199,13 @@ def app(
         shared=buckets,
     )
     answers = Answers(
-        clock, packages, Trust(packages), images, budgets, counters, downloads(settings, clock, store, http)
+        clock,
+        packages,
+        Trust(packages),
+        images,
+        budgets,
+        counters,
+        downloads(settings, clock, store, http, buckets),
     )
     return Routes(
         answers,
@@ -214,13 +220,16 @@ def app(
     )
 
 
-def downloads(settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient) -> Downloads:
-    """Download counts from the configured sources; ClickHouse's checked for a new day every hour."""
+def downloads(
+    settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, buckets: Buckets
+) -> Downloads:
+    """Download counts from the configured sources; ClickHouse's queries from the fleet's ``buckets``, its
+    data checked for a new day every hour."""
     sources = settings.upstream
     counts = None
     if "clickhouse" in sources.downloads_sources:
         clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
-        budget = GateBudget(clock, sources.clickhouse_per_hour)
+        budget = FleetBudget(clock, buckets, sources.clickhouse_per_hour)
         counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
         clock.callLater(0, counts.start)
     return Downloads(sources.downloads_sources, counts)

@@ -11,12 +11,13 @@ from pypipin.data.downloads import (
     WINDOW,
     ClickHouseCounts,
     Downloads,
-    GateBudget,
+    FleetBudget,
     NoRow,
     batches,
     window,
 )
 from pypipin.data.packages import Data
+from pypipin.limits.shared import LocalBuckets
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
 from pypipin.upstream.clickhouse import ClickHouse, array
@@ -37,7 +38,12 @@ def made(
     fake.counts = {f"pkg{n}": counts_of(n) for n in range(names)}
     store = MemoryStore(LRU(clock, 100_000, 64 << 20))
     clickhouse = ClickHouse(clock, StubTreq(fake), "http://clickhouse.test/?user=demo", timeout=5)
-    return clock, fake, ClickHouseCounts(clock, store, clickhouse, GateBudget(clock, per_hour), 86400), store
+    return (
+        clock,
+        fake,
+        ClickHouseCounts(clock, store, clickhouse, FleetBudget(clock, LocalBuckets(clock), per_hour), 86400),
+        store,
+    )
 
 
 def asked(counts: ClickHouseCounts, names: list[str]) -> list[defer.Deferred[Data]]:

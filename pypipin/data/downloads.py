@@ -20,6 +20,7 @@ from twisted.logger import Logger
 from pypipin.data import keys
 from pypipin.data.packages import Data
 from pypipin.limits.bucket import Gate
+from pypipin.limits.shared import Bucket, Buckets
 from pypipin.store.memory import Store
 from pypipin.upstream.clickhouse import ClickHouse, Cut
 from pypipin.upstream.client import RateLimited, Unavailable
@@ -49,17 +50,23 @@ class Budget(Protocol):
         """The fraction of the budget spent (0 to 1)."""
 
 
-class GateBudget:
-    """A ``Budget`` in this process: a ``Gate`` of ``per_hour`` queries, as many in a burst."""
+class FleetBudget:
+    """A ``Budget`` of the whole fleet: ``per_hour`` queries (as many in a burst) in ``buckets``, the
+    fleet's; how much is spent, as this process sees it (the queries it sent)."""
 
-    def __init__(self, clock: IReactorTime, per_hour: float) -> None:
-        self._gate = Gate(clock, per_hour / 60.0, burst=max(per_hour, 1.0))
+    def __init__(self, clock: IReactorTime, buckets: Buckets, per_hour: float) -> None:
+        self._bucket = Bucket(keys.bucket("clickhouse"), per_hour / 3600.0, max(per_hour, 1.0))
+        self._buckets = buckets
+        self._sent = Gate(clock, per_hour / 60.0, burst=max(per_hour, 1.0))
 
     async def admit(self) -> bool:
-        return self._gate.admit()
+        if not await self._buckets.admit(self._bucket):
+            return False
+        self._sent.take()
+        return True
 
     def spent(self) -> float:
-        return self._gate.spent()
+        return self._sent.spent()
 
 
 def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
