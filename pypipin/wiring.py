@@ -205,7 +205,7 @@ def app(
         images,
         budgets,
         counters,
-        downloads(settings, clock, store, http, buckets),
+        downloads(settings, clock, store, http, fleet, buckets),
     )
     return Routes(
         answers,
@@ -221,7 +221,7 @@ def app(
 
 
 def downloads(
-    settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, buckets: Buckets
+    settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, fleet: Fleet, buckets: Buckets
 ) -> Downloads:
     """Download counts from the configured sources; ClickHouse's queries from the fleet's ``buckets``, its
     data checked for a new day every hour."""
@@ -229,7 +229,7 @@ def downloads(
     counts = None
     if "clickhouse" in sources.downloads_sources:
         clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
-        budget = FleetBudget(clock, buckets, sources.clickhouse_per_hour)
+        budget = FleetBudget(clock, buckets, fleet, sources.clickhouse_per_hour)
         counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
         clock.callLater(0, counts.start)
     return Downloads(sources.downloads_sources, counts)

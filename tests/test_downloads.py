@@ -17,7 +17,7 @@ from pypipin.data.downloads import (
     window,
 )
 from pypipin.data.packages import Data
-from pypipin.limits.shared import LocalBuckets
+from pypipin.limits.shared import Fleet, LocalBuckets
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
 from pypipin.upstream.clickhouse import ClickHouse, array
@@ -41,7 +41,9 @@ def made(
     return (
         clock,
         fake,
-        ClickHouseCounts(clock, store, clickhouse, FleetBudget(clock, LocalBuckets(clock), per_hour), 86400),
+        ClickHouseCounts(
+            clock, store, clickhouse, FleetBudget(clock, LocalBuckets(clock), Fleet(), per_hour), 86400
+        ),
         store,
     )
 

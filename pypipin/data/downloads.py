@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from pypipin.data import keys
 from pypipin.data.packages import Data
 from pypipin.limits.bucket import Gate
-from pypipin.limits.shared import Bucket, Buckets
+from pypipin.limits.shared import Bucket, Buckets, Fleet
 from pypipin.store.memory import Store
 from pypipin.upstream.clickhouse import ClickHouse, Cut
 from pypipin.upstream.client import RateLimited, Unavailable
@@ -52,11 +52,12 @@ class Budget(Protocol):
 
 class FleetBudget:
     """A ``Budget`` of the whole fleet: ``per_hour`` queries (as many in a burst) in ``buckets``, the
-    fleet's; how much is spent, as this process sees it (the queries it sent)."""
+    fleet's; how much is spent, guessed from the queries this process sent times the ``fleet``'s size."""
 
-    def __init__(self, clock: IReactorTime, buckets: Buckets, per_hour: float) -> None:
+    def __init__(self, clock: IReactorTime, buckets: Buckets, fleet: Fleet, per_hour: float) -> None:
         self._bucket = Bucket(keys.bucket("clickhouse"), per_hour / 3600.0, max(per_hour, 1.0))
         self._buckets = buckets
+        self._fleet = fleet
         self._sent = Gate(clock, per_hour / 60.0, burst=max(per_hour, 1.0))
 
     async def admit(self) -> bool:
@@ -66,7 +67,7 @@ class FleetBudget:
         return True
 
     def spent(self) -> float:
-        return self._sent.spent()
+        return min(1.0, self._sent.spent() * self._fleet.size)
 
 
 def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
