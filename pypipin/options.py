@@ -102,6 +102,17 @@ def _secret_file(value: str) -> str:
 _secret_file.coerceDoc = "A file only its owner may read (mode 0600 or 0400)."  # type: ignore[attr-defined]
 
 
+def _workers(value: str) -> int:
+    """A number of worker processes; ``auto`` is 0 until ``postOptions`` knows the port."""
+    if value == "auto":
+        return 0
+    count: int = _positive(int)(value)
+    return count
+
+
+_workers.coerceDoc = "A positive whole number, or auto."  # type: ignore[attr-defined]
+
+
 def _count(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -185,6 +196,26 @@ _PARAMETERS: list[list[Any]] = [
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],
     ["stale-ttl", None, 7 * 86400, "Seconds a summary is kept to serve when upstream fails.", _positive(int)],
     [
+        "feed-url",
+        None,
+        "",
+        "PyPI's update feed; default: --pypi-url with /pypi replaced by /rss/updates.xml; 'none': no feed.",
+    ],
+    [
+        "feed-interval",
+        None,
+        60.0,
+        "Seconds between two reads of the update feed (by one daemon of the fleet).",
+        _positive(float),
+    ],
+    [
+        "pypi-ttl-with-feed",
+        None,
+        86400,
+        "Seconds a PyPI summary stays fresh while the update feed is read on time (else --pypi-ttl).",
+        _positive(int),
+    ],
+    [
         "stats-rate",
         None,
         20.0,
@@ -236,7 +267,7 @@ _PARAMETERS: list[list[Any]] = [
         "index-file",
         None,
         "",
-        "File of more indexes, one 'NAME URL' a line, mode 0600 (credentials kept out of ps).",
+        "File of more indexes, one 'NAME URL [FEED_URL]' a line, mode 0600 (credentials kept out of ps).",
         _secret_file,
     ],
     [
@@ -294,6 +325,15 @@ _PARAMETERS: list[list[Any]] = [
         _positive(float),
     ],
     [
+        "workers",
+        None,
+        "auto",
+        "Worker processes sharing the listening socket (each serves on a core of its own); "
+        "auto: the CPUs this process may use (1 with a port other than tcp: or tcp6:); "
+        "1: one process, as a plain twistd.",
+        _workers,
+    ],
+    [
         "render-concurrency",
         None,
         8,
@@ -344,9 +384,11 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
         self["index"] = []
+        self.arguments: list[str] = []
 
     def opt_index(self, value: str) -> None:
-        """Another index serving the PyPI JSON API, as NAME=URL; repeatable. Credentials in the
+        """Another index serving the PyPI JSON API, as NAME=URL (NAME=URL|FEED_URL when it has an update
+        feed); repeatable. Credentials in the
         URL (https://user:token@host/pypi) go to that host alone, as HTTP Basic. [env PYPIPIN_INDEX:
         NAME=URL pairs separated by spaces]"""
         try:
@@ -363,6 +405,7 @@ class Options(usage.Options):
         ]
         from_env += [f"--index={pair}" for pair in os.environ.get("PYPIPIN_INDEX", "").split()]
         given = from_env + list(sys.argv[1:] if options is None else options)
+        self.arguments = list(sys.argv[1:] if options is None else options)  # what a worker is given again
         super().parseOptions(given)  # type: ignore[no-untyped-call]  # the exclusion above misses super()
 
     def postOptions(self) -> None:
@@ -370,6 +413,13 @@ class Options(usage.Options):
         for name, _, default, _, *coerce in _PARAMETERS:
             if coerce and isinstance(default, str) and self[name] == default:
                 self[name] = coerce[0](default)
+        shareable = self["port"].startswith(("tcp:", "tcp6:"))
+        if not self["workers"]:  # auto: every CPU this process may use, when workers can share the port
+            self["workers"] = len(os.sched_getaffinity(0)) if shareable else 1
+        if self["workers"] > 1 and not shareable:
+            raise usage.UsageError(
+                "--workers (env PYPIPIN_WORKERS): more than 1 needs a tcp: or tcp6: --port"
+            )
         try:
             from_file = indexes.read_file(self["index-file"]) if self["index-file"] else []
             self["indexes"] = indexes.configured(self["pypi-url"], self["index"] + from_file)

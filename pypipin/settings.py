@@ -12,11 +12,20 @@ from typing import Any, Literal, cast
 
 from pypipin.options import Options
 from pypipin.renderer.provision import default_dir
-from pypipin.upstream.indexes import Index
+from pypipin.upstream import feed
+from pypipin.upstream.indexes import DEFAULT, Index
 from pypipin.web.clients import Network
 from pypipin.web.listener import max_connections
 
 MIB = 1024 * 1024
+
+
+def feed_url(given: str, index_url: str) -> str | None:
+    """The update feed followed: ``--feed-url``, else the one beside ``--pypi-url``'s JSON API; None for
+    ``none``."""
+    if given.strip().lower() == "none":
+        return None
+    return given.strip() or feed.url_for(index_url)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,9 @@ class UpstreamSettings:
     pypi_ttl: int  # seconds a summary stays fresh
     stats_ttl: int  # seconds download counts stay fresh
     stale_ttl: int  # seconds a summary is kept to serve when upstream fails
+    feed_url: str | None  # the default index's update feed (None: not followed)
+    feed_interval: float  # seconds between two reads of it
+    pypi_ttl_with_feed: int  # seconds a summary stays fresh while the feed is read on time
     pypi_per_minute: float  # each index's gate: calls a minute from this daemon
     pypi_burst: int  # ... and its bucket's size
     stats_per_minute: float  # pypistats' gate
@@ -100,6 +112,14 @@ class AccessLogSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """How many processes serve, and what each is told."""
+
+    count: int  # 1: this process serves, as a plain twistd
+    arguments: tuple[str, ...]  # the command line's options, given again to each worker
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the daemon and ``pypipin check`` are told, typed and in the units their parts take."""
 
@@ -110,6 +130,7 @@ class Settings:
     metrics: MetricsSettings
     cache: CacheSettings
     access_log: AccessLogSettings
+    workers: WorkerSettings = WorkerSettings(1, ())
 
     @classmethod
     def from_options(cls, options: Options) -> "Settings":
@@ -136,6 +157,9 @@ class Settings:
                 pypi_ttl=whole("pypi-ttl"),
                 stats_ttl=whole("stats-ttl"),
                 stale_ttl=whole("stale-ttl"),
+                feed_url=feed_url(text("feed-url"), given["indexes"][DEFAULT].url),
+                feed_interval=number("feed-interval"),
+                pypi_ttl_with_feed=whole("pypi-ttl-with-feed"),
                 pypi_per_minute=number("pypi-rate") * 60,
                 pypi_burst=max(1, int(number("pypi-rate") * 2)),
                 stats_per_minute=number("stats-rate"),
@@ -179,4 +203,5 @@ class Settings:
                 where=text("access-log"),
                 format="json" if text("log-format") == "json" else "combined",
             ),
+            workers=WorkerSettings(whole("workers"), tuple(getattr(options, "arguments", ()))),
         )

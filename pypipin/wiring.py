@@ -4,13 +4,15 @@ commands use."""
 # (much of Twisted is not annotated: calls into it go unchecked, the rest of these modules is strict)
 
 import signal
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, cast
 
 from treq.client import HTTPClient
 from twisted.application import service, strports
 from twisted.internet import defer
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IProtocolFactory, IReactorTime
 from twisted.logger import Logger
 from twisted.web.client import HTTPConnectionPool
@@ -21,6 +23,7 @@ from twisted.web.server import Site
 from pypipin.answers import Answers
 from pypipin.data import keys
 from pypipin.data.downloads import ClickHouseCounts, Downloads, FleetBudget
+from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
 from pypipin.data.trust import Trust
@@ -35,13 +38,17 @@ from pypipin.store.connection import Where, address
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
+from pypipin.supervisor import Adopted, Workers, worker_command
 from pypipin.upstream.clickhouse import ClickHouse
 from pypipin.upstream.client import Upstream, connect
 from pypipin.upstream.http import client
+from pypipin.upstream.indexes import DEFAULT
 from pypipin.waiting import poll_until
 from pypipin.web.access_log import site
+from pypipin.web.front import forget
 from pypipin.web.listener import Listener
 from pypipin.web.routes import Routes
+from pypipin.workers import NO_SHARED_CACHE, share
 
 log = Logger()
 
@@ -63,7 +70,7 @@ class Pypipin(service.MultiService):
         web: service.Service,
         in_flight: Callable[[], int],
         closers: list[Any],
-        monitor: Monitor,
+        monitor: Monitor | None,
         reopen: Callable[[], None],
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
@@ -74,7 +81,8 @@ class Pypipin(service.MultiService):
         self._closers = closers
         self._monitor = monitor
         for child in (monitor, web):
-            child.setServiceParent(self)
+            if child is not None:
+                child.setServiceParent(self)
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]  # the exclusion above misses super()
@@ -103,7 +111,8 @@ class Pypipin(service.MultiService):
             log.warn("Stopping with {count} requests still in flight", count=self._in_flight())
         for close in self._closers:
             await defer.maybeDeferred(close)
-        await self._monitor.stopService()
+        if self._monitor is not None:
+            await self._monitor.stopService()
 
 
 def lru(clock: IReactorTime, settings: Settings) -> LRU:
@@ -161,6 +170,30 @@ def app(
         max_bytes=sources.max_bytes,
         concurrency=sources.concurrency,
     )
+    # the update feeds followed: --pypi-url's (or --feed-url), and those the other indexes name
+    feeds = {DEFAULT: sources.feed_url} if sources.feed_url is not None else {}
+    feeds.update((name, each.feed) for name, each in indexes.items() if each.feed is not None)
+    me = uuid.uuid4().hex
+
+    def dropper(index: str) -> Callable[[Iterable[str] | None], None]:
+        return lambda names: forget(hot, routes.parse, index, names)
+
+    followers = {
+        name: Follower(
+            clock,
+            store,
+            upstream.feed,
+            url,
+            name,
+            interval=sources.feed_interval,
+            short_ttl=sources.pypi_ttl,
+            long_ttl=sources.pypi_ttl_with_feed,
+            stale_ttl=sources.stale_ttl,
+            drop=dropper(name),
+            me=me,
+        )
+        for name, url in feeds.items()
+    }
     # each index's simple documents and Integrity API answers are sources of their own, through its gate;
     # a provenance never changes: it is fresh for as long as anything is kept
     gates = {name: Gate(clock, sources.pypi_per_minute, burst=sources.pypi_burst) for name in indexes}
@@ -188,6 +221,7 @@ def app(
         },
         counters=counters,
         max_wait=sources.timeout,
+        followed=followers,
         buckets=buckets,
     )
     images = Images(clock=clock, renderer=renderer, store=store, memory=drawn, counters=counters)
@@ -207,7 +241,7 @@ def app(
         counters,
         downloads(settings, clock, store, http, fleet, buckets),
     )
-    return Routes(
+    routes = Routes(
         answers,
         renderer,
         store,
@@ -216,8 +250,19 @@ def app(
         metrics=metrics,
         trusted=settings.listener.trusted_proxies,
         indexes=indexes,
+        feeds=followers,
         fleet=fleet,
     )
+    return routes
+
+
+def feed_modes(routes: Routes) -> dict[tuple[str, ...], float]:
+    """The ``pypipin_feed_mode`` gauge: by index, 1 for the mode its feed is in, 0 for the others."""
+    return {
+        (index, each): float(each == mode)
+        for index, mode in routes.feed_modes().items()
+        for each in ("feed", "fallback", "off")
+    }
 
 
 def downloads(
@@ -248,42 +293,100 @@ def fleet_limits(
     return fleet, RedisBuckets(redis, local)
 
 
-def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
-    """The whole daemon: the renderer under procmon, the caches, the upstream client and the web site."""
-    if reactor is None:
-        from twisted.internet import reactor
-    drawing, listening = settings.renderer, settings.listener
-    renderer_port = drawing.port or free_port()
-    counters = Counters()
-    monitor = Monitor(
+def renderer_monitor(settings: Settings, reactor: Any, counters: Counters, port: int) -> Monitor:
+    """The Node renderer under procmon, on loopback ``port``."""
+    drawing = settings.renderer
+    return Monitor(
         reactor,
         node=drawing.node,
-        port=renderer_port,
+        port=port,
         counters=counters,
         directory=drawing.directory,
         provision=drawing.provision,
         renders=drawing.concurrency,
     )
+
+
+def make_service(settings: Settings, reactor: Any = None) -> service.MultiService:
+    """The whole daemon: the renderer under procmon and, with one worker, the caches, the upstream client
+    and the web site in this process; with more, the workers serving them on this process's socket."""
+    if reactor is None:
+        from twisted.internet import reactor
+    renderer_port = settings.renderer.port or free_port()
+    counters = Counters()
+    monitor = renderer_monitor(settings, reactor, counters, renderer_port)
+    if settings.workers.count > 1:
+        return parent(settings, reactor, monitor, renderer_port)
+    return serving(
+        settings,
+        reactor,
+        counters,
+        renderer_port,
+        lambda factory: strports.service(settings.listener.port, factory, reactor=reactor),
+        monitor,
+    )
+
+
+def parent(settings: Settings, reactor: Any, monitor: Monitor, renderer_port: int) -> service.MultiService:
+    """The daemon of N workers: it holds the listening socket (accepting nothing) and node, and
+    starts, watches, signals and drains the workers."""
+    if settings.cache.redis_url is None:
+        log.warn(NO_SHARED_CACHE, count=settings.workers.count)
+    workers = Workers(
+        reactor,
+        settings.workers.count,
+        serverFromString(reactor, settings.listener.port),
+        worker_command(settings.workers.arguments, settings.workers.count, renderer_port),
+        drain=DRAIN_SECONDS + monitor.killTime,
+    )
+    return Pypipin(reactor, workers, lambda: 0, [], monitor, lambda: workers.signal(signal.SIGUSR1))
+
+
+def worker_service(settings: Settings, reactor: Any, socket_fd: int) -> service.MultiService:
+    """One of ``settings.workers.count`` workers: the app served on the inherited listening socket
+    ``socket_fd``, with its share of the daemon's caps, rendering through the daemon's node."""
+    return serving(
+        share(settings),
+        reactor,
+        Counters(),
+        settings.renderer.port,
+        lambda factory: Adopted(reactor, socket_fd, factory),
+        None,
+    )
+
+
+def serving(
+    settings: Settings,
+    reactor: Any,
+    counters: Counters,
+    renderer_port: int,
+    listen: Callable[[IProtocolFactory], service.Service],
+    monitor: Monitor | None,
+) -> Pypipin:
+    """The caches, the upstream client and the web site, listening through ``listen``; node under
+    ``monitor`` (None: node is another process's, reached on ``renderer_port``)."""
+    drawing, listening = settings.renderer, settings.listener
     fallback = MemoryStore(lru(reactor, settings))
     store: Store = fallback
     closers: list[Any] = []
     where = redis_address(settings)
     redis: RedisStore | None = None
     if where is None:
-        log.warn("No Redis (--redis none): caching in this process only")
+        if settings.workers.count == 1:
+            log.warn("No Redis (--redis none): caching in this process only")
     else:
         redis = redis_store(settings, reactor, where, fallback)
         store = redis
         closers.append(redis.disconnect)
     web = service.MultiService()
-    fleet, buckets = fleet_limits(reactor, redis, web)
+    fleet, buckets = fleet_limits(reactor, redis, web, minimum=settings.workers.count)
     http, pool = connect(reactor, settings.upstream.timeout)
     renderer = Renderer(
         reactor,
         renderer_port,
         renders=drawing.concurrency,
-        kill=monitor.kill,
-        problem=lambda: monitor.startup_problem,
+        kill=monitor.kill if monitor is not None else lambda: None,
+        problem=lambda: monitor.startup_problem if monitor is not None else None,
     )
     closers += [pool.closeCachedConnections, renderer.pool.closeCachedConnections]
     hot, drawn = lru(reactor, settings), lru(reactor, settings)
@@ -294,15 +397,31 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
                 [],
                 lambda: float(store.state == "redis"),
             ),
-            "pypipin_renderer_up": (
-                "1 while the Node renderer process runs",
-                [],
-                lambda: float(bool(monitor.protocols)),
+            **(
+                {}
+                if monitor is None
+                else {
+                    "pypipin_renderer_up": (
+                        "1 while the Node renderer process runs",
+                        [],
+                        lambda: float(bool(monitor.protocols)),
+                    )
+                }
             ),
             "pypipin_requests_in_flight": (
                 "Requests passed to the app and not finished yet",
                 [],
                 lambda: front.in_flight,
+            ),
+            "pypipin_feed_mode": (
+                "1 for the mode an index's update feed is in: feed (long TTL), fallback (short TTL) or off",
+                ["index", "mode"],
+                lambda: feed_modes(routes),
+            ),
+            "pypipin_feed_last_read_seconds": (
+                "Unix time of an index's update feed's last successful read (0: never)",
+                ["index"],
+                lambda: {(name,): float(each.state.read or 0) for name, each in routes.feeds.items()},
             ),
             "pypipin_cache_entries": (
                 "Entries in each in-process cache",
@@ -317,7 +436,7 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         }
     )
     metrics = MetricsPage(registry(counters, readings), settings.metrics.allow, listening.trusted_proxies)
-    front = app(
+    routes = app(
         settings,
         reactor,
         store,
@@ -329,7 +448,10 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         drawn,
         fleet,
         buckets,
-    ).resource(reactor)
+    )
+    front = routes.resource(reactor)
+    for follower in routes.feeds.values():
+        follower.service().setServiceParent(web)
     logged = settings.access_log
     badge_site, access_log = site(front, logged.where, logged.format, counters, reactor)
     listener = Listener(
@@ -342,7 +464,7 @@ def make_service(settings: Settings, reactor: Any = None) -> service.MultiServic
         refused=counters.refused,
         response_timeout=listening.response_timeout,
     )
-    strports.service(listening.port, cast(IProtocolFactory, listener), reactor=reactor).setServiceParent(web)
+    listen(cast(IProtocolFactory, listener)).setServiceParent(web)
     if settings.metrics.port:
         strports.service(
             settings.metrics.port, cast(IProtocolFactory, Site(metrics)), reactor=reactor

@@ -104,6 +104,52 @@ def log_cost(access_log: str, log_format: str, count: int = 100_000) -> float:
     return spent
 
 
+def wall_rate(url: str, seconds: int, connections: int) -> float:
+    """Requests per second of wall time (a daemon of several processes has no one CPU clock)."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed responses")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def workers_rates(rounds: int, seconds: int, connections: int) -> dict[int, list[float]]:
+    """Cached badges a second of ``--workers 1`` and of ``--workers 2``, ``rounds`` rounds interleaved."""
+    upstream = FakeUpstreamProcess(1)
+    daemons = {count: Daemon(upstream.url, "none", "--access-log", "none", workers=count) for count in (1, 2)}
+    try:
+        path = "/v/pkg0/badge.svg?style=flat-square"
+        for daemon in daemons.values():
+            wait_for_port(daemon.port)
+            for _ in range(4):  # each worker's in-process cache holds the badge
+                urllib.request.urlopen(daemon.url + path, timeout=30).read()
+        rates: dict[int, list[float]] = {count: [] for count in daemons}
+        for _ in range(rounds):
+            for count, daemon in daemons.items():
+                rates[count].append(wall_rate(daemon.url + path, seconds, connections))
+        return rates
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+        upstream.stop()
+
+
+def compare_workers(args: argparse.Namespace) -> None:
+    """Print ``workers_rates``: each count's median, and its ratio to one worker's."""
+    rates = workers_rates(args.rounds, args.seconds, args.connections)
+    medians = {count: statistics.median(found) for count, found in rates.items()}
+    print(f"wall-clock req/s (median of {args.rounds} rounds), load average {os.getloadavg()}:")
+    for count, found in rates.items():
+        rounds = ", ".join(f"{rate:.0f}" for rate in found)
+        print(
+            f"  --workers {count}  {medians[count]:8.0f}  / 1 worker {medians[count] / medians[1]:4.2f}"
+            f"  (rounds: {rounds})"
+        )
+    print("target: --workers 2 >= 1.5 x --workers 1")
+
+
 def servers_first(servers: dict[str, object]) -> str:
     return next(iter(servers))
 
@@ -114,7 +160,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server, interleaved")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--serve-bare", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", action="store_true", help="--workers 1 against --workers 2 instead")
     args = parser.parse_args()
+    if args.workers:
+        return compare_workers(args)
     if args.serve_bare:
         port, body_file, *headers = args.serve_bare
         return serve_bare(int(port), body_file, headers)

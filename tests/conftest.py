@@ -59,8 +59,8 @@ def start_daemon(upstream: FakeUpstream) -> Iterator[Any]:
     """Starts daemons on the fake upstream; stops them all at the end of the test."""
     started: list[Daemon] = []
 
-    def start(redis_url: str = "none", *extra: str) -> Daemon:
-        daemon = Daemon(upstream.url, redis_url, *extra)
+    def start(redis_url: str = "none", *extra: str, workers: int = 1) -> Daemon:
+        daemon = Daemon(upstream.url, redis_url, *extra, workers=workers)
         started.append(daemon)
         return daemon
 

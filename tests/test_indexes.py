@@ -2,6 +2,7 @@
 credentials that go to their host only."""
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,20 @@ async def test_credentials_go_to_their_host_only_not_across_a_redirect(private: 
         await pool.closeCachedConnections()
     finally:
         await port.stopListening()
+
+
+def test_an_index_may_name_its_update_feed(tmp_path: Path) -> None:
+    assert indexes.pair("corp=https://u:p@corp.test/pypi|https://corp.test/rss/updates.xml").feed == (
+        "https://corp.test/rss/updates.xml"
+    )
+    assert indexes.pair("corp=https://corp.test/pypi").feed is None
+    with pytest.raises(ValueError, match="feed URL"):
+        indexes.pair("corp=https://corp.test/pypi|ftp://corp.test/feed")
+    listed = tmp_path / "indexes"
+    listed.write_text(
+        "corp https://corp.test/pypi https://corp.test/rss/updates.xml\ndevpi https://devpi.test/pypi\n"
+    )
+    assert [each.feed for each in indexes.read_file(str(listed))] == [
+        "https://corp.test/rss/updates.xml",
+        None,
+    ]

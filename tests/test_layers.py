@@ -40,7 +40,7 @@ BELOW_WEB = (
     "pypipin.renderer",
     "pypipin.waiting",
 )
-ENTRY_POINTS = ("pypipin.plugin", "pypipin.command")
+ENTRY_POINTS = ("pypipin.plugin", "pypipin.command", "pypipin.worker")
 
 
 def module_name(path: pathlib.Path) -> str:

@@ -17,7 +17,7 @@ WHEEL, VERSION, DOWNLOADS = KINDS["wheel"], KINDS["version"], KINDS["downloads"]
         (WHEEL, Outcome.FRESH, 600.0, 0, Lifetime(3600, 600.0)),
         (WHEEL, Outcome.FRESH, 9000.0, 0, Lifetime(3600, 3600.0)),
         (WHEEL, Outcome.FRESH, 600.0, 5, Lifetime(3600, 600.0)),  # never lowered
-        (VERSION, Outcome.FRESH, 600.0, 0, Lifetime(600, 600.0)),
+        (VERSION, Outcome.FRESH, 600.0, 0, Lifetime(300, 300.0)),  # short: the feed tells of releases
         (VERSION, Outcome.FRESH, 9000.0, 7200, Lifetime(7200, 7200.0)),
         (DOWNLOADS, Outcome.FRESH, 3600.0, 0, Lifetime(600, 600.0)),
         (DOWNLOADS, Outcome.FRESH, 0.5, 0, Lifetime(600, 0.5)),

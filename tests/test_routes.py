@@ -50,7 +50,7 @@ def test_http_caching_headers_etag_and_304(stack: Stack) -> None:
         assert again.code == 304 and again.body == b""
     assert stack.get("/wheel/demo/badge.svg", headers={b"If-None-Match": [b"*"]}).code == 304
     assert stack.get("/wheel/demo/badge.svg", headers={b"If-None-Match": [b'"other"']}).code == 200
-    assert "max-age=600," in stack.get("/v/demo/badge.svg").header("cache-control")
+    assert "max-age=300," in stack.get("/v/demo/badge.svg").header("cache-control")
     assert "max-age=7200," in stack.get("/v/demo/badge.svg?cacheSeconds=7200").header("cache-control")
     assert "max-age=3600," in stack.get("/wheel/demo/badge.svg?cacheSeconds=5").header("cache-control")
 
@@ -135,6 +135,7 @@ def test_health_and_metrics(stack: Stack) -> None:
         "degraded": False,
         "last_upstream_success": {"pypi": stack.clock.seconds()},
         "indexes": {"pypi": stack.clock.seconds()},
+        "feeds": {"pypi": {"mode": "fallback", "last_read": None, "since": None}},  # its poller not started
         "fleet": 1,
     }
     metrics = stack.get("/metrics")  # from 127.0.0.1, which --metrics-allow lets in

@@ -58,6 +58,9 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     "pypi-ttl": ("120", lambda s: s.upstream.pypi_ttl, 120),
     "stats-ttl": ("240", lambda s: s.upstream.stats_ttl, 240),
     "stale-ttl": ("480", lambda s: s.upstream.stale_ttl, 480),
+    "feed-url": ("http://feed.test/rss", lambda s: s.upstream.feed_url, "http://feed.test/rss"),
+    "feed-interval": ("12.5", lambda s: s.upstream.feed_interval, 12.5),
+    "pypi-ttl-with-feed": ("7200", lambda s: s.upstream.pypi_ttl_with_feed, 7200),
     "stats-rate": ("12.5", lambda s: s.upstream.stats_per_minute, 12.5),  # a minute already
     "upstream-timeout": ("2.5", lambda s: s.upstream.timeout, 2.5),
     "upstream-concurrency": ("7", lambda s: s.upstream.concurrency, 7),
@@ -71,6 +74,7 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     ),
     "access-log": ("/var/log/pypipin.log", lambda s: s.access_log.where, "/var/log/pypipin.log"),
     "log-format": ("json", lambda s: s.access_log.format, "json"),
+    "workers": ("3", lambda s: s.workers.count, 3),
     "cache-entries": ("500", lambda s: s.cache.entries, 500),
     "cache-mb": ("5", lambda s: s.cache.bytes, 5 * MIB),
     "metrics-allow": (
@@ -228,7 +232,9 @@ def _web(daemon: MultiService) -> list[StreamServerEndpointService]:
 def test_the_daemon_is_wired_from_settings(args: tuple[str, ...], listening: list[tuple[int, type]]) -> None:
     """make_service on a memory reactor: it listens where the settings say, and nowhere else yet."""
     reactor = MemoryReactorClock()
-    given = settings("--redis", "none", "--renderer-port", "18999", "--access-log", "none", *args)
+    given = settings(
+        "--redis", "none", "--renderer-port", "18999", "--access-log", "none", "--workers", "1", *args
+    )
     daemon = wiring.make_service(given, reactor)
     for each in _web(daemon):
         each.startService()
@@ -262,3 +268,11 @@ def test_the_in_process_caches_take_their_size_from_settings() -> None:
     big = wiring.lru(MemoryReactorClock(), settings("--cache-mb", "1"))
     big.set("huge", b"x" * (MIB + 1), 60)
     assert len(big) == 0
+
+
+def test_the_feed_is_beside_the_json_api_unless_given_or_none() -> None:
+    assert (
+        settings("--pypi-url", "https://pypi.test/pypi").upstream.feed_url
+        == "https://pypi.test/rss/updates.xml"
+    )
+    assert settings("--feed-url", "none").upstream.feed_url is None

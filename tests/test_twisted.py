@@ -4,9 +4,13 @@ A failure here means a Twisted upgrade moved or changed a name pypipin relies on
 (or drop the shim if Twisted now offers a public way), not this test.
 """
 
+import socket
+import time
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogEvent, globalLogPublisher
@@ -14,7 +18,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.web.client import HTTPConnectionPool
 from twisted.web.http import HTTPChannel
 
-from pypipin._twisted import pause_parsing, quiet_pool, request_method
+from pypipin._twisted import one_accept_per_turn, pause_parsing, quiet_pool, request_method
 
 
 class _Endpoint:
@@ -92,3 +96,50 @@ def test_pause_parsing_stops_parsing_what_was_read_already_until_resumed() -> No
     pause_parsing(receiver, False)
     receiver.dataReceived(b"")
     assert receiver.lines == [b"one", b"pause", b"three"]
+
+
+class _Selecting:
+    """The little of a reactor a listening port and its connections ask for, all of it inert."""
+
+    def addReader(self, reader: Any) -> None:
+        pass
+
+    def removeReader(self, reader: Any) -> None:
+        pass
+
+    def addWriter(self, writer: Any) -> None:
+        pass
+
+    def removeWriter(self, writer: Any) -> None:
+        pass
+
+    def callLater(self, delay: float, call: Any, *args: Any) -> Any:
+        return Clock().callLater(delay, call, *args)
+
+
+def _accepted_in_one_turn(one_at_a_time: bool) -> int:
+    built: list[Any] = []
+    factory = Factory.forProtocol(Protocol)
+    factory.buildProtocol = lambda address: built.append(address) or Protocol()  # type: ignore[method-assign]
+    port = tcp.Port(0, factory, interface="127.0.0.1", reactor=_Selecting())
+    port.startListening()
+    clients = [socket.create_connection(("127.0.0.1", port.getHost().port)) for _ in range(3)]
+    try:
+        if one_at_a_time:
+            one_accept_per_turn(port)
+        time.sleep(0.1)  # the kernel completes the three handshakes
+        port.doRead()
+        return len(built)
+    finally:
+        for client in clients:
+            client.close()
+        port.socket.close()
+
+
+def test_a_port_accepts_every_waiting_connection_in_one_turn() -> None:
+    """What one_accept_per_turn changes: if this fails, Twisted accepts one a turn by itself."""
+    assert _accepted_in_one_turn(one_at_a_time=False) == 3
+
+
+def test_a_port_made_to_take_turns_accepts_one_connection_a_turn() -> None:
+    assert _accepted_in_one_turn(one_at_a_time=True) == 1

@@ -134,7 +134,7 @@ KINDS: dict[str, Kind] = {
             original={"v": {}, "version": {}},
             shields={"v": {}},
             query={"include_prereleases": _flag},
-            max_age=600,
+            max_age=300,  # short: the update feed makes a release show within a minute; proxies revalidate
         ),
         Kind(
             "py_versions",

@@ -15,10 +15,12 @@ _SIMPLE = "simple"
 _INTEGRITY = "integrity"
 _BUCKETS = "bucket"
 _FLEET = "fleet"
+_FEED = "feed"
 DOWNLOADS = "downloads"  # ClickHouse's counts, the names asked for, the latest day, the hourly check
 # the words after the prefix that are no index's name (download counts, images, simple documents,
-# provenances, buckets, the fleet, ClickHouse's counts): an index named so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, DOWNLOADS})
+# provenances, buckets, the fleet, the update feed, ClickHouse's counts): an index named so would
+# share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, _FEED, DOWNLOADS})
 
 
 def package(source: str, name: str) -> str:
@@ -54,6 +56,11 @@ def bucket(name: str) -> str:
 def fleet() -> str:
     """The key of the fleet's heartbeats: a sorted set of daemons by when each was last heard from."""
     return f"{KEY_PREFIX}{_FLEET}"
+
+
+def feed(source: str, what: str) -> str:
+    """The key of the fleet's ``what`` (``lease`` or ``state``) for the update feed of index ``source``."""
+    return f"{KEY_PREFIX}{_FEED}:{source}:{what}"
 
 
 def downloads(what: str) -> str:

@@ -3,7 +3,7 @@
 import json
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -12,6 +12,7 @@ from twisted.logger import Logger
 from pypipin.badges.lifetimes import NOT_FOUND_TTL
 from pypipin.data import keys
 from pypipin.data.failures import FailureLog
+from pypipin.data.feed import STALE
 from pypipin.data.singleflight import SingleFlight, across_processes
 from pypipin.limits.bucket import Gate
 from pypipin.limits.budgets import Account, OverBudget
@@ -22,6 +23,13 @@ from pypipin.upstream.client import VALIDATORS, Fetched, NotFound, RateLimited, 
 from pypipin.waiting import sleep
 
 log = Logger()
+
+
+class Followed(Protocol):
+    """A source whose update feed is followed (``data.feed.Follower``)."""
+
+    def ttl(self, fetched_at: float) -> float:
+        """Seconds a document fetched at ``fetched_at`` stays fresh."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class Packages:
         gates: dict[str, Gate],
         counters: Counters,
         max_wait: float,
+        followed: Mapping[str, Followed] | None = None,
         buckets: Buckets | None = None,
     ) -> None:
         self._clock = clock
@@ -86,6 +95,7 @@ class Packages:
         self._gates = gates
         self._counters = counters
         self._max_wait = max_wait
+        self._followed = followed or {}
         self._buckets: Buckets = buckets or LocalBuckets(clock)
         self._flights = SingleFlight()
         self._logged = FailureLog(clock)
@@ -99,9 +109,18 @@ class Packages:
             if now < entry["t"] + NOT_FOUND_TTL:
                 raise NotFound()
             return None
-        if now < entry["t"] + self._ttls[source]:
-            return Data(entry["v"], entry["t"] + self._ttls[source])
+        fresh_until = entry["t"] + self._ttl(source, entry)
+        if now < fresh_until:
+            return Data(entry["v"], fresh_until)
         return None
+
+    def _ttl(self, source: str, entry: dict[str, Any]) -> float:
+        """Seconds an entry stays fresh: none once a feed marked it stale, else its source's TTL, or what
+        the source's feed allows."""
+        if entry.get(STALE):
+            return 0.0
+        followed = self._followed.get(source)
+        return followed.ttl(entry["t"]) if followed is not None else self._ttls[source]
 
     async def get(
         self,
@@ -238,4 +257,4 @@ class Packages:
         self._counters.last_ok[source] = now
         entry = {"t": now, "v": value, "h": fetched.validators}
         await self._store.set(key, json.dumps(entry).encode(), self._stale_ttl)
-        return Data(value, now + self._ttls[source])
+        return Data(value, now + self._ttl(source, entry))

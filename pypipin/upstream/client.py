@@ -11,7 +11,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.client import HTTPConnectionPool
 
 from pypipin import __version__
-from pypipin.upstream import summary, trust
+from pypipin.upstream import feed, summary, trust
 from pypipin.upstream.http import client
 from pypipin.upstream.indexes import DEFAULT, Index
 
@@ -136,6 +136,16 @@ class Upstream:
         """Recent download counts of a package."""
         return self._get(f"{self._stats_url}/packages/{name}/recent", summary.from_stats, validators)
 
+    def feed(self, url: str) -> defer.Deferred[Fetched]:
+        """An update feed's items (``Fetched.value["items"]``), at most ``feed.MAX_BYTES`` read."""
+        return self._get(
+            url,
+            lambda body: {"items": feed.items(body)},
+            None,
+            max_bytes=feed.MAX_BYTES,
+            accept=b"application/rss+xml, text/xml",
+        )
+
     def _get(
         self,
         url: str,
@@ -143,9 +153,11 @@ class Upstream:
         validators: Mapping[str, str] | None,
         credentials: Mapping[bytes, bytes] | None = None,
         accept: bytes = b"application/json",
+        max_bytes: int | None = None,
     ) -> defer.Deferred[Fetched]:
+        cap = max_bytes or self._max_bytes
         d = self._slots.run(
-            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {}, accept))
+            lambda: defer.ensureDeferred(self._fetch(url, validators or {}, credentials or {}, accept, cap))
         )
         # one deadline for a free slot, connecting, the headers and the whole body
         d.addTimeout(self._timeout, self._reactor)
@@ -154,7 +166,12 @@ class Upstream:
         return d.addCallback(self._summarised, url, reduce)
 
     async def _fetch(
-        self, url: str, validators: Mapping[str, str], credentials: Mapping[bytes, bytes], accept: bytes
+        self,
+        url: str,
+        validators: Mapping[str, str],
+        credentials: Mapping[bytes, bytes],
+        accept: bytes,
+        cap: int,
     ) -> tuple[bytes | None, dict[str, str]]:
         """The body of a 200 (None for a 304) and its validators."""
         # Twisted drops Authorization on a redirect to another host: credentials reach only theirs
@@ -164,7 +181,7 @@ class Upstream:
             (VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items()
         )
         response = await self._http.get(url, headers=headers)
-        body = await read_body(url, response, self._max_bytes)
+        body = await read_body(url, response, cap)
         if response.code == 304 and validators:
             return None, dict(validators)
         if response.code == 404:

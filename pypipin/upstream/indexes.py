@@ -25,6 +25,7 @@ class Index:
     name: str
     url: str
     authorization: bytes | None = field(default=None, repr=False)
+    feed: str | None = None  # its update feed, when it has one (PyPI's /rss/updates.xml)
 
     @property
     def headers(self) -> dict[bytes, bytes]:
@@ -49,34 +50,43 @@ def index(name: str, url: str) -> Index:
     return Index(name, urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), authorization)
 
 
-def named(name: str, url: str) -> Index:
-    """A configured index: like ``index()``, with a name that is valid and not reserved."""
+def named(name: str, url: str, feed: str | None = None) -> Index:
+    """A configured index: like ``index()``, with a name that is valid and not reserved, and the
+    update feed it names (an http(s) URL without credentials), if any."""
     if not _NAME.match(name):
         shown = repr(name) if len(name) <= 32 and ":" not in name and "@" not in name else "given"
         raise ValueError(f"index name {shown} is not 1 to 32 of a-z, 0-9, _ and -, starting with a letter")
     if name in RESERVED:
         raise ValueError(f"index name {name!r} is reserved ({DEFAULT!r} is --pypi-url's)")
-    return index(name, url)
+    found = index(name, url)
+    if feed is None:
+        return found
+    parts = urlsplit(feed)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise ValueError(f"index {name!r}: the feed URL is not http(s)://host[:port]/path")
+    return Index(found.name, found.url, found.authorization, feed)
 
 
 def pair(text: str) -> Index:
-    """An index from ``NAME=URL``."""
-    name, equals, url = text.strip().partition("=")
+    """An index from ``NAME=URL`` or ``NAME=URL|FEED_URL`` (``|`` is never part of a URL)."""
+    name, equals, urls = text.strip().partition("=")
     if not equals:
         raise ValueError("an index is given as NAME=URL, and this has no '='")
-    return named(name, url)
+    url, bar, feed = urls.partition("|")
+    return named(name, url, feed.strip() if bar else None)
 
 
 def read_file(path: str) -> list[Index]:
-    """The indexes of a file with one ``NAME URL`` per line (blank lines and # comments skipped)."""
+    """The indexes of a file with one ``NAME URL [FEED_URL]`` a line (blank lines and # comments skipped)."""
     found = []
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
-            name, _, url = line.strip().partition(" ")
+            name, _, urls = line.strip().partition(" ")
+            url, _, feed = urls.strip().partition(" ")
             try:
-                found.append(named(name, url))
+                found.append(named(name, url, feed.strip() or None))
             except ValueError as error:
                 raise ValueError(f"{path}, line {number}: {error}") from None
     return found

@@ -1,6 +1,6 @@
 """The hot path: a URL served before, answered from memory before any routing."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -103,3 +103,15 @@ def _readable(path: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def forget(
+    hot: LRU, parse: Callable[[bytes], BadgeRequest | None], index: str, names: Iterable[str] | None
+) -> None:
+    """Drop from the hot path every response about one of the packages ``names`` of ``index`` (None:
+    every response)."""
+    wanted = None if names is None else set(names)
+    for uri in list(hot):
+        badge = parse(uri) if wanted is not None else None
+        if wanted is None or (badge is not None and badge.index == index and badge.package in wanted):
+            hot.pop(uri)

@@ -17,6 +17,7 @@ from werkzeug.exceptions import NotFound
 from pypipin.answers import Answers
 from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
 from pypipin.badges.parsing import BadgeRequest, key, parse, query
+from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer
 from pypipin.limits.shared import Fleet
 from pypipin.metrics import Counters
@@ -77,9 +78,11 @@ class Routes:
         metrics: IResource,
         trusted: tuple[Network, ...] = (),
         indexes: Mapping[str, Index] | None = None,
+        feeds: Mapping[str, Follower] | None = None,
         fleet: Fleet | None = None,
     ) -> None:
         self._answers = answers
+        self.feeds = feeds or {}  # the update feeds followed, by index: for /health
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
         self._metrics = metrics
@@ -121,9 +124,23 @@ class Routes:
                 "degraded": self._store.reason is not None,
                 "last_upstream_success": self._counters.last_ok,
                 "indexes": {name: self._counters.last_ok.get(name) for name in self._indexes},
+                "feeds": {
+                    name: {"mode": mode}
+                    if name not in self.feeds
+                    else {
+                        "mode": mode,
+                        "last_read": self.feeds[name].state.read,
+                        "since": self.feeds[name].state.since,
+                    }
+                    for name, mode in self.feed_modes().items()
+                },
                 "fleet": self._fleet.size,
             }
         ).encode()
+
+    def feed_modes(self) -> dict[str, str]:
+        """Each index's update feed: ``feed``, ``fallback``, or ``off`` (not followed)."""
+        return {name: self.feeds[name].mode() if name in self.feeds else "off" for name in self._indexes}
 
     @app.route("/metrics")
     def metrics(self, request: IRequest) -> IResource:

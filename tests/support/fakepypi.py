@@ -6,6 +6,7 @@ PEP 691 JSON, ``/integrity/<name>/<version>/<filename>/provenance``) and pypista
 """
 
 import base64
+import email.utils
 import functools
 import gzip
 import hashlib
@@ -13,6 +14,7 @@ import json
 import zlib
 from collections import Counter
 from typing import Any
+from xml.sax.saxutils import escape
 
 from packaging.version import InvalidVersion, Version
 from twisted.internet import reactor as default_reactor
@@ -307,6 +309,11 @@ class FakeUpstream(resource.Resource):
     ``site()``. For other processes, ``/_requests`` answers the counts (and ``/_sent`` the
     bytes), ``/_fault?set=<fault>`` switches the fault (empty: none) and
     ``/_validators?set=etag,last-modified`` the validators given (empty: none).
+
+    ``/rss/updates.xml`` is the update feed, written as warehouse's template writes it, newest
+    first, with ``?max_age=`` (seconds) and ``?limit=`` (default 40, at most 200); ``release()``
+    (``/_release?name=&version=``) publishes a new version of a package, and ``feed_down``
+    (``/_feed?down=1``) makes the feed answer 503 while the JSON API still answers.
     """
 
     isLeaf = True
@@ -325,12 +332,52 @@ class FakeUpstream(resource.Resource):
         self.fault: str | None = None
         self.delay = 0.0
         self.hung: list[server.Request] = []
+        self.released: list[tuple[str, str, float]] = []  # (project, version, created), oldest first
+        self.feed_down = False
 
     def add(self, name: str, day: int = 10, week: int = 100, month: int = 1000, **document: Any) -> None:
         self.packages[name] = pypi_document(name, **document)
         self.simple[name] = simple_document(name, self.packages[name])
         self.stats[name] = stats_document(name, day, week, month)
         self.added[name] = self.clock.seconds()
+
+    def release(self, name: str, version: str) -> None:
+        """Publish ``version`` of ``name``: its document's latest release and the feed's newest item."""
+        document = self.packages[name]
+        assert isinstance(document, dict)
+        files = [release_file(name, version, kind) for kind in ("sdist", "bdist_wheel")]
+        document["releases"][version] = files
+        document["urls"] = files
+        document["info"].update(version=version, release_url=f"https://pypi.org/project/{name}/{version}/")
+        self.added[name] = self.clock.seconds()
+        self.released.append((name, version, self.clock.seconds()))
+
+    def feed(self, max_age: float | None, limit: int) -> bytes:
+        """``/rss/updates.xml`` as warehouse's templates (rss/base.xml, rss/updates.xml) write it."""
+        now = self.clock.seconds()
+        latest = [each for each in reversed(self.released) if max_age is None or each[2] >= now - max_age][
+            : max(1, min(limit, 200))
+        ]
+        items = "".join(
+            f"""
+    <item>
+      <title>{escape(name)} {escape(version)}</title>
+      <link>https://pypi.org/project/{escape(name.lower())}/{escape(version)}/</link>
+      <description>The {escape(name)} package</description>
+      <author>maintainer@example.org</author>
+      <pubDate>{email.utils.formatdate(created, usegmt=True)}</pubDate>
+    </item>"""
+            for name, version, created in latest
+        )
+        return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0">
+  <channel>
+    <title>PyPI recent updates</title>
+    <link>https://pypi.org/</link>
+    <description>Recent updates to the Python Package Index</description>
+    <language>en</language>{items}
+  </channel>
+</rss>""".encode()
 
     def attest(
         self, name: str, filenames: frozenset[str] | None = None, publisher: dict[str, Any] = GITHUB
@@ -379,6 +426,12 @@ class FakeUpstream(resource.Resource):
         if path == "/_validators":
             self.validators = tuple(filter(None, request.args.get(b"set", [b""])[0].decode().split(",")))
             return b"ok"
+        if path == "/_release":
+            self.release(request.args[b"name"][0].decode(), request.args[b"version"][0].decode())
+            return b"ok"
+        if path == "/_feed":
+            self.feed_down = request.args.get(b"down", [b""])[0] == b"1"
+            return b"ok"
         if path == "/_fault":
             self.fault = request.args.get(b"set", [b""])[0].decode() or None
             return b"ok"
@@ -412,6 +465,8 @@ class FakeUpstream(resource.Resource):
             request.finish()
 
     def _answer(self, request: server.Request, path: str) -> bytes:
+        if path == "/rss/updates.xml":
+            return self._feed(request)
         request.setHeader(b"Content-Type", b"application/json")
         if self.fault in ("500", "429", "429-bare"):
             request.setResponseCode(int(self.fault[:3]))
@@ -460,6 +515,15 @@ class FakeUpstream(resource.Resource):
             request.setHeader(b"Content-Encoding", b"gzip")
             return _gzipped(body)
         return body
+
+    def _feed(self, request: server.Request) -> bytes:
+        request.setHeader(b"Content-Type", b"text/xml")
+        if self.feed_down:
+            request.setResponseCode(503)
+            return b"Service Unavailable"
+        max_age = request.args.get(b"max_age", [None])[0]
+        limit = request.args.get(b"limit", [b"40"])[0]
+        return self.feed(float(max_age) if max_age else None, int(limit))
 
     def release_hung(self) -> None:
         for request in self.hung:

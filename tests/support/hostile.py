@@ -80,7 +80,7 @@ query_key = st.sampled_from(
 
 # PyPI and pypistats are asked by normal names only
 NORMAL_UPSTREAM_PATH = re.compile(
-    r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|simple/[a-z0-9]+(-[a-z0-9]+)*/|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent)$"
+    r"^/(pypi/[a-z0-9]+(-[a-z0-9]+)*/json|simple/[a-z0-9]+(-[a-z0-9]+)*/|api/packages/[a-z0-9]+(-[a-z0-9]+)*/recent|rss/updates\.xml)$"
 )
 
 

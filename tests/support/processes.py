@@ -197,8 +197,11 @@ class Replicated:
 class Daemon:
     """``twistd -n pypipin`` in a subprocess, as a user runs it."""
 
-    def __init__(self, upstream_url: str, redis_url: str, *extra: str, nofile: int | None = None) -> None:
-        """``nofile``: the daemon's open-files limit, when it should be lower than ours."""
+    def __init__(
+        self, upstream_url: str, redis_url: str, *extra: str, nofile: int | None = None, workers: int = 1
+    ) -> None:
+        """``nofile``: the daemon's open-files limit, when it should be lower than ours; ``workers``: its
+        --workers."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="pypipin-log-", suffix=".txt", delete=False).name
@@ -220,6 +223,8 @@ class Daemon:
             upstream_url + "/api",
             "--upstream-timeout",
             "2",
+            "--workers",
+            str(workers),
             "--downloads-source",  # never the public ClickHouse: a test that wants one names its double
             "pypistats",
             *extra,
