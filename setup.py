@@ -43,6 +43,7 @@ setup(
             "selenium>=4.20,<5",
             "supervisor>=4.2,<5",
             "build>=1.2,<2",
+            "chdb>=4,<5",  # ClickHouse in-process, behind tests/support/clickhouse.py's HTTP interface
             # checked types and style (scripts/test runs them before pytest)
             "mypy>=1.15,<2.5",
             "mypy-zope>=1.0.9,<2",

@@ -16,6 +16,7 @@ from pypipin.badges import lifetimes
 from pypipin.badges.kinds import ERRORS, Outcome
 from pypipin.badges.lifetimes import REFUSED, cache_control
 from pypipin.badges.parsing import BadgeRequest
+from pypipin.data.downloads import Downloads
 from pypipin.data.images import Images
 from pypipin.data.packages import Data, Packages
 from pypipin.data.trust import Trust
@@ -52,9 +53,11 @@ class Answers:
         images: Images,
         budgets: Budgets,
         counters: Counters,
+        downloads: Downloads | None = None,
     ) -> None:
         self._clock = clock
         self._packages = packages
+        self._downloads = downloads or Downloads(("pypistats",), None)
         self._images = images
         self._budgets = budgets
         self._counters = counters
@@ -124,17 +127,18 @@ class Answers:
         elif wanted.index != DEFAULT:  # download counts exist for pypi.org's packages only
             return Outcome.NOT_APPLICABLE, None
         account = self._budgets.account(client, "names")
-        known = False  # whether the JSON API knows the package, for the download counts
         try:
             if source == "stats":
-                await self._known(wanted.package, account)
-                known = True
-            data = await self._packages.get(source, wanted.package, reached, account)
+                data = await self._downloads.get(
+                    wanted.package, partial(self._pypistats, wanted.package, reached, account)
+                )
+            else:
+                data = await self._packages.get(source, wanted.package, reached, account)
             if wanted.kind.source in TRUST:
                 publisher = wanted.kind.source == "provenance"
                 data = await self._trust.get(wanted.index, wanted.package, data, publisher, reached, account)
         except NotFound:
-            if not known and await self._trust.quarantined(wanted.index, wanted.package):
+            if await self._trust.quarantined(wanted.index, wanted.package):
                 return Outcome.QUARANTINED, None
             return Outcome.NOT_FOUND, None
         except RateLimited:
@@ -142,6 +146,11 @@ class Answers:
         except Unavailable:
             return Outcome.UNAVAILABLE, None
         return Outcome.STALE if data.stale else Outcome.FRESH, data
+
+    async def _pypistats(self, package: str, reached: Callable[[str], None] | None, account: Account) -> Data:
+        """Counts from pypistats, for a package PyPI knows."""
+        await self._known(package, account)
+        return await self._packages.get("stats", package, reached, account)
 
     async def _known(self, package: str, account: Account) -> None:
         """Raise NotFound if PyPI does not know ``package``: pypistats' small budget goes to real names only.

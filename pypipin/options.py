@@ -120,6 +120,13 @@ def _count(value: str) -> int:
     return number
 
 
+def _sources(value: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if not names or not set(names) <= {"clickhouse", "pypistats"} or len(set(names)) < len(names):
+        raise ValueError(f"{value!r} is not a list of clickhouse, pypistats")
+    return names
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def coerce(value: str) -> str:
         if value not in allowed:
@@ -130,6 +137,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return coerce
 
 
+CLICKHOUSE_URL = "https://sql-clickhouse.clickhouse.com/?user=demo"
 DEFAULT_NODE = shutil.which("node") or "node"
 
 _PARAMETERS: list[list[Any]] = [
@@ -163,6 +171,26 @@ _PARAMETERS: list[list[Any]] = [
         None,
         "https://pypistats.org/api",
         "pypistats API base: counts at <url>/packages/<name>/recent.",
+    ],
+    [
+        "downloads-source",
+        None,
+        "clickhouse,pypistats",
+        "Where download counts come from, in order: clickhouse, pypistats (the next when one cannot answer).",
+        _sources,
+    ],
+    [
+        "clickhouse-url",
+        None,
+        CLICKHOUSE_URL,
+        "ClickHouse HTTP interface with ClickPy's pypi database (its user and settings in the query string).",
+    ],
+    [
+        "clickhouse-rate",
+        None,
+        30.0,
+        "Most ClickHouse queries an hour (the public demo user allows about 60).",
+        _positive(float),
     ],
     ["pypi-ttl", None, 600, "Seconds a PyPI summary stays fresh.", _positive(int)],
     ["stats-ttl", None, 3600, "Seconds download counts stay fresh.", _positive(int)],

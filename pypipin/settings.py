@@ -46,6 +46,9 @@ class UpstreamSettings:
     timeout: float  # seconds for one request, body included
     concurrency: int  # requests under way at once
     max_bytes: int  # largest body accepted, after gzip decoding
+    downloads_sources: tuple[str, ...] = ("pypistats",)  # in order: clickhouse, pypistats
+    clickhouse_url: str = ""
+    clickhouse_per_hour: float = 30.0  # ClickHouse's query budget
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,9 @@ class Settings:
                 timeout=number("upstream-timeout"),
                 concurrency=whole("upstream-concurrency"),
                 max_bytes=whole("upstream-max-mb") * MIB,
+                downloads_sources=tuple(given["downloads-source"]),
+                clickhouse_url=text("clickhouse-url"),
+                clickhouse_per_hour=number("clickhouse-rate"),
             ),
             budgets=BudgetSettings(
                 names_per_minute=number("client-names"),

@@ -22,6 +22,7 @@ from twisted.web.server import Site
 
 from pypipin.answers import Answers
 from pypipin.data import keys
+from pypipin.data.downloads import ClickHouseCounts, Downloads, FleetBudget
 from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer, Images
 from pypipin.data.packages import Packages
@@ -39,6 +40,7 @@ from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.store.redis import RedisStore
 from pypipin.supervisor import Adopted, Workers, worker_command
+from pypipin.upstream.clickhouse import ClickHouse
 from pypipin.upstream.client import Upstream, connect
 from pypipin.upstream.http import client
 from pypipin.upstream.indexes import DEFAULT
@@ -231,7 +233,15 @@ def app(
         slots=settings.renderer.concurrency,
         shared=buckets,
     )
-    answers = Answers(clock, packages, Trust(packages), images, budgets, counters)
+    answers = Answers(
+        clock,
+        packages,
+        Trust(packages),
+        images,
+        budgets,
+        counters,
+        downloads(settings, clock, store, http, fleet, buckets),
+    )
     routes = Routes(
         answers,
         renderer,
@@ -254,6 +264,21 @@ def feed_modes(routes: Routes) -> dict[tuple[str, ...], float]:
         for index, mode in routes.feed_modes().items()
         for each in ("feed", "fallback", "off")
     }
+
+
+def downloads(
+    settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, fleet: Fleet, buckets: Buckets
+) -> Downloads:
+    """Download counts from the configured sources; ClickHouse's queries from the fleet's ``buckets``, its
+    data checked for a new day every hour."""
+    sources = settings.upstream
+    counts = None
+    if "clickhouse" in sources.downloads_sources:
+        clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
+        budget = FleetBudget(clock, buckets, fleet, sources.clickhouse_per_hour)
+        counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
+        clock.callLater(0, counts.start)
+    return Downloads(sources.downloads_sources, counts)
 
 
 def fleet_limits(

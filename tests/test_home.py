@@ -6,7 +6,7 @@ import json
 from pypipin.badges.formats import FORMATS
 from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES
 from pypipin.badges.parsing import NAMED_COLORS, STYLES, parse
-from pypipin.badges.rules import FRAMEWORKS, PERIODS
+from pypipin.badges.rules import FRAMEWORKS, PERIODS, TOTAL
 from pypipin.web import home
 from tests.support.homepage import OUTLINE, PAGE, Outline
 
@@ -30,12 +30,12 @@ def test_a_card_per_kind_listing_every_url_name() -> None:
 def test_every_style_format_colour_and_period_is_offered_and_documented() -> None:
     assert OUTLINE.options["style"] == list(STYLES)
     assert OUTLINE.options["format"] == [fmt for fmt in FORMATS if fmt != "json"]
-    assert OUTLINE.options["period"] == list(PERIODS)
+    assert OUTLINE.options["period"] == [*PERIODS, TOTAL]
     assert OUTLINE.options["framework"] == list(FRAMEWORKS)
     assert OUTLINE.options["index"] == ["pypi"]
     assert Outline(home.page(["pypi", "corp"]).decode()).options["index"] == ["pypi", "corp"]
     assert OUTLINE.options["colors"] == sorted(NAMED_COLORS)
-    for value in [*FORMATS, *STYLES, *NAMED_COLORS, *PERIODS]:
+    for value in [*FORMATS, *STYLES, *NAMED_COLORS, *PERIODS, TOTAL]:
         assert value in OUTLINE.codes, value
 
 

@@ -543,3 +543,15 @@ def test_every_kind_has_a_url_name_in_both_forms() -> None:
     shields = {kind for kind, _ in kinds.SHIELDS_NAMES.values()}
     assert original == set(kinds.KINDS)
     assert shields == set(kinds.KINDS) - {"egg"}
+
+
+@pytest.mark.parametrize(("total", "shown", "color"), [(312_456_789, "312M", "brightgreen"), (0, "0", "red")])
+def test_total_downloads_are_metric_without_a_period(total: int, shown: str, color: str) -> None:
+    counts = {"day": 1, "week": 2, "month": 3, "total": total}
+    assert rules.downloads(counts, {"period": "total"}) == (shown, color)
+
+
+def test_total_downloads_from_pypistats_are_unavailable() -> None:
+    counts = summary.from_stats(json.dumps(stats_document("x", 5, 1500, 30000)).encode())
+    assert rules.downloads(counts, {"period": "total"}) == ("unavailable", "lightgrey")
+    assert rules.downloads(counts, {"period": "month"}) == ("30k/month", "brightgreen")

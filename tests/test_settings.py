@@ -48,6 +48,13 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
         "https://mirror.example/pypi",
     ),
     "stats-url": ("http://stats.example/api", lambda s: s.upstream.stats_url, "http://stats.example/api"),
+    "downloads-source": ("pypistats", lambda s: s.upstream.downloads_sources, ("pypistats",)),
+    "clickhouse-url": (
+        "http://ch.example:8123/?user=pypi",
+        lambda s: s.upstream.clickhouse_url,
+        "http://ch.example:8123/?user=pypi",
+    ),
+    "clickhouse-rate": ("12", lambda s: s.upstream.clickhouse_per_hour, 12.0),
     "pypi-ttl": ("120", lambda s: s.upstream.pypi_ttl, 120),
     "stats-ttl": ("240", lambda s: s.upstream.stats_ttl, 240),
     "stale-ttl": ("480", lambda s: s.upstream.stale_ttl, 480),

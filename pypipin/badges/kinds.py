@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pypipin.badges.rules import (
     FRAMEWORKS,
     PERIODS,
+    TOTAL,
     Summary,
     Verdict,
     downloads,
@@ -96,7 +97,7 @@ class Kind:
 
 
 def _period(value: str) -> str | None:
-    return value if value in PERIODS else None
+    return value if value in (*PERIODS, TOTAL) else None
 
 
 def _flag(value: str) -> str:
@@ -112,9 +113,14 @@ KINDS: dict[str, Kind] = {
             "downloads",
             downloads,
             "Downloads",
-            "Downloads in the last day, week or month, counted by pypistats.",
+            "Downloads in the last day, week or month, or in all (ClickHouse's PyPI data, else pypistats).",
             original={"d": {}, "download": {}},
-            shields={"dd": {"period": "day"}, "dw": {"period": "week"}, "dm": {"period": "month"}},
+            shields={
+                "dd": {"period": "day"},
+                "dw": {"period": "week"},
+                "dm": {"period": "month"},
+                "dt": {"period": TOTAL},
+            },
             query={"period": _period},
             source="stats",
             max_age=600,

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 Summary = Mapping[str, Any]
 PERIODS = ("day", "week", "month")
+TOTAL = "total"  # all-time downloads: ClickHouse's, not pypistats'; no suffix
 DEFAULT_PERIOD = "month"
 
 
@@ -60,7 +61,9 @@ def metric(count: int) -> str:
 
 def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
     period = options.get("period", DEFAULT_PERIOD)
-    period = period if period in PERIODS else DEFAULT_PERIOD
+    period = period if period in (*PERIODS, TOTAL) else DEFAULT_PERIOD
+    if period not in counts:  # pypistats has no all-time total
+        return Verdict("unavailable", "lightgrey")
     count = counts[period]
     # B007 sees `color` unused: the loop keeps the colour of the band it breaks at
     for limit, color in ((1, "red"), (10, "yellow"), (100, "yellowgreen"), (1000, "green")):  # noqa: B007
@@ -68,7 +71,7 @@ def downloads(counts: Summary, options: Mapping[str, str]) -> Verdict:
             break
     else:
         color = "brightgreen"
-    return Verdict(f"{metric(count)}/{period}", color)
+    return Verdict(metric(count) if period == TOTAL else f"{metric(count)}/{period}", color)
 
 
 def _parse_version(text: str) -> Version | None:

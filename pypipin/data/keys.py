@@ -16,9 +16,11 @@ _INTEGRITY = "integrity"
 _BUCKETS = "bucket"
 _FLEET = "fleet"
 _FEED = "feed"
+DOWNLOADS = "downloads"  # ClickHouse's counts, the names asked for, the latest day, the hourly check
 # the words after the prefix that are no index's name (download counts, images, simple documents,
-# provenances, buckets, the fleet, the update feed): an index named so would share their keys
-NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, _FEED})
+# provenances, buckets, the fleet, the update feed, ClickHouse's counts): an index named so would
+# share their keys
+NOT_INDEX_NAMES = frozenset({"stats", _IMAGES, _SIMPLE, _INTEGRITY, _BUCKETS, _FLEET, _FEED, DOWNLOADS})
 
 
 def package(source: str, name: str) -> str:
@@ -59,3 +61,9 @@ def fleet() -> str:
 def feed(source: str, what: str) -> str:
     """The key of the fleet's ``what`` (``lease`` or ``state``) for the update feed of index ``source``."""
     return f"{KEY_PREFIX}{_FEED}:{source}:{what}"
+
+
+def downloads(what: str) -> str:
+    """The key of ClickHouse's counts of package ``what``; ``:asked``, ``:day``, ``:checked`` (no package
+    name holds a ``:``) for the names asked for, the data's latest day and the hourly check."""
+    return f"{KEY_PREFIX}{DOWNLOADS}:{what}"

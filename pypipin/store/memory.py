@@ -22,6 +22,15 @@ class Store(Protocol):
 
     def delete(self, key: str) -> defer.Deferred[None]: ...
 
+    def remember(self, key: str, member: str, stamp: float) -> defer.Deferred[None]:
+        """Put ``member`` in the set at ``key`` with the time ``stamp`` (a later stamp replaces it)."""
+
+    def recall(self, key: str, since: float) -> defer.Deferred[list[str]]:
+        """The members of the set at ``key`` stamped at ``since`` or later; the older ones are dropped."""
+
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        """Every member of the set at ``key``, removed from it."""
+
     @property
     def state(self) -> str:
         """``redis``, ``in-process fallback`` (Redis unreachable) or ``in-process`` (no Redis)."""
@@ -47,6 +56,7 @@ class MemoryStore:
 
     def __init__(self, lru: LRU) -> None:
         self.lru = lru
+        self._sets: dict[str, dict[str, float]] = {}
 
     def get(self, key: str) -> defer.Deferred[bytes | None]:
         return defer.succeed(self.lru.get(key))
@@ -64,3 +74,16 @@ class MemoryStore:
     def delete(self, key: str) -> defer.Deferred[None]:
         self.lru.pop(key)
         return defer.succeed(None)
+
+    def remember(self, key: str, member: str, stamp: float) -> defer.Deferred[None]:
+        members = self._sets.setdefault(key, {})
+        members[member] = max(stamp, members.get(member, stamp))
+        return defer.succeed(None)
+
+    def recall(self, key: str, since: float) -> defer.Deferred[list[str]]:
+        kept = {member: stamp for member, stamp in self._sets.get(key, {}).items() if stamp >= since}
+        self._sets[key] = kept
+        return defer.succeed(sorted(kept))
+
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        return defer.succeed(sorted(self._sets.pop(key, {})))

@@ -143,6 +143,28 @@ class RedisStore:
         self._fallback.delete(key)
         return self._call(lambda: defer.succeed(None), "delete", key).addCallback(lambda _: None)
 
+    def remember(self, key: str, member: str, stamp: float) -> defer.Deferred[None]:
+        self._fallback.remember(key, member, stamp)
+        return self._call(lambda: defer.succeed(None), "zadd", key, stamp, member).addCallback(lambda _: None)
+
+    def recall(self, key: str, since: float) -> defer.Deferred[list[str]]:
+        def members(_: Any) -> defer.Deferred[Any]:
+            return self._call(lambda: self._fallback.recall(key, since), "zrangebyscore", key, since, "+inf")
+
+        dropped = self._call(lambda: defer.succeed(None), "zremrangebyscore", key, "-inf", f"({since}")
+        return dropped.addCallback(members).addCallback(
+            lambda names: sorted(name.decode() if isinstance(name, bytes) else name for name in names)
+        )
+
+    def take(self, key: str) -> defer.Deferred[list[str]]:
+        def removed(names: list[Any]) -> defer.Deferred[Any]:
+            taken = sorted(name.decode() if isinstance(name, bytes) else name for name in names)
+            if not taken:
+                return defer.succeed(taken)
+            return self._call(lambda: defer.succeed(None), "zrem", key, *taken).addCallback(lambda _: taken)
+
+        return self._call(lambda: self._fallback.take(key), "zrange", key, 0, -1).addCallback(removed)
+
     def evaluate(
         self, script: str, keys: list[str], args: list[Any], fallback: Callable[[], defer.Deferred[Any]]
     ) -> defer.Deferred[Any]:

@@ -61,6 +61,29 @@ def retry_after(value: bytes | None, default: float = 60.0) -> float:
         return default
 
 
+async def read_body(url: str, response: Any, max_bytes: int) -> bytes:
+    """The whole body; ``TooLarge`` as soon as it passes ``max_bytes``.
+
+    treq asks for gzip and decodes it (``ContentDecoderAgent``), so what is counted is
+    the decoded body: a small gzip body that inflates enormously is cut off too.
+    """
+    if isinstance(response.length, int) and response.length > max_bytes:
+        raise TooLarge(f"{url}: {response.length} bytes")
+    chunks: list[bytes] = []
+    size = 0
+
+    def collect(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+        if size > max_bytes:
+            raise TooLarge(f"{url}: over {max_bytes} bytes decoded")
+        chunks.append(data)
+
+    # read every body, error pages too, so the connection goes back to the pool
+    await treq.collect(response, collect)
+    return b"".join(chunks)
+
+
 class Upstream:
     """The indexes (by name, as ``indexes.configured()`` gives them) and pypistats through ``http``
     (``connect()``'s client, or ``treq.testing.StubTreq`` in tests)."""
@@ -158,7 +181,7 @@ class Upstream:
             (VALIDATORS[name].encode(), value.encode("latin-1")) for name, value in validators.items()
         )
         response = await self._http.get(url, headers=headers)
-        body = await self._body(url, response, cap)
+        body = await read_body(url, response, cap)
         if response.code == 304 and validators:
             return None, dict(validators)
         if response.code == 404:
@@ -186,28 +209,6 @@ class Upstream:
         except summary.Garbled as error:  # not JSON, or not shaped as the API promises
             raise Unavailable(f"{url}: {error}") from error
         return Fetched(value, validators)
-
-    async def _body(self, url: str, response: Any, cap: int) -> bytes:
-        """The whole body; ``TooLarge`` as soon as it passes the cap.
-
-        treq asks for gzip and decodes it (``ContentDecoderAgent``), so what is counted is
-        the decoded body: a small gzip body that inflates enormously is cut off too.
-        """
-        if isinstance(response.length, int) and response.length > cap:
-            raise TooLarge(f"{url}: {response.length} bytes")
-        chunks: list[bytes] = []
-        size = 0
-
-        def collect(data: bytes) -> None:
-            nonlocal size
-            size += len(data)
-            if size > cap:
-                raise TooLarge(f"{url}: over {cap} bytes decoded")
-            chunks.append(data)
-
-        # read every body, error pages too, so the connection goes back to the pool
-        await treq.collect(response, collect)
-        return b"".join(chunks)
 
     @staticmethod
     def _failed(failure: Any, url: str) -> Any:

@@ -17,7 +17,7 @@ from pypipin.badges.formats import FORMATS, IMAGES, RASTERS
 from pypipin.badges.kinds import KINDS, ORIGINAL_NAMES, SHIELDS_NAMES, Kind
 from pypipin.badges.lifetimes import MAX_CACHE_SECONDS
 from pypipin.badges.parsing import HEX_COLOR, MAX_LABEL, MAX_NAME, NAMED_COLORS, SCALES, STYLES
-from pypipin.badges.rules import DEFAULT_PERIOD, FRAMEWORKS, PERIODS
+from pypipin.badges.rules import DEFAULT_PERIOD, FRAMEWORKS, PERIODS, TOTAL
 from pypipin.upstream.indexes import DEFAULT
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -60,7 +60,7 @@ def parameters() -> list[Parameter]:
         Parameter(("labelColor", "colorA"), colours, _code("grey"), "Colours the label."),
         Parameter(
             ("period",),
-            _codes(PERIODS),
+            _codes((*PERIODS, TOTAL)),
             _code(DEFAULT_PERIOD),
             "Downloads, pypip.in form (the shields.io names fix it).",
         ),
@@ -108,7 +108,7 @@ def registry(indexes: Sequence[str] = (DEFAULT,)) -> dict[str, Any]:
         "styles": list(STYLES),
         "colors": sorted(NAMED_COLORS),
         "hex": HEX_COLOR.pattern,
-        "periods": list(PERIODS),
+        "periods": [*PERIODS, TOTAL],
         "default_period": DEFAULT_PERIOD,
         "frameworks": {name: framework.name for name, framework in FRAMEWORKS.items()},
         "max_name": MAX_NAME,
@@ -241,7 +241,7 @@ def _form(indexes: Sequence[str]) -> str:
     </div>
     <div class=field>
       <label for=period>Downloads period</label>
-      <select id=period name=period>{_options(PERIODS, DEFAULT_PERIOD)}</select>
+      <select id=period name=period>{_options((*PERIODS, TOTAL), DEFAULT_PERIOD)}</select>
     </div>
     <div class=field>
       <label for=framework>Framework</label>

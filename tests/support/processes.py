@@ -225,6 +225,8 @@ class Daemon:
             "2",
             "--workers",
             str(workers),
+            "--downloads-source",  # never the public ClickHouse: a test that wants one names its double
+            "pypistats",
             *extra,
         ]
         limit = (

@@ -122,6 +122,8 @@ class Stack:
                 "http://pypi.test/api",
                 "--redis",
                 "none",
+                "--downloads-source",
+                "pypistats",
                 *args,
             ]
         )
