@@ -21,7 +21,7 @@ from twisted.web.server import Site
 
 from pypipin.badges.rules import metric
 from pypipin.data.downloads import BATCH
-from pypipin.data.keys import downloads
+from pypipin.data.keys import bucket, downloads
 from scripts.benchkit import Daemon, FakeUpstreamProcess, RedisServer
 from tests.support.clickhouse import Dataset, FakeClickHouse
 
@@ -77,11 +77,12 @@ async def main(reactor, args: argparse.Namespace) -> None:
         refused = sum(message in ("rate limited", "unavailable") for _, message, _ in results)
         dataset.day(LAST + datetime.timedelta(days=1), names)
         redis.command("DEL", downloads(":checked"))  # as if the hour were over
+        redis.command("DEL", bucket("clickhouse"))  # and the day: the query budget full again
         before = fake.queries
         third = Daemon(upstream.url, redis.url, *options)  # its start is the hourly check
         daemons.append(third)
         await third.drawing()
-        await task.deferLater(reactor, 2.0, lambda: None)
+        await task.deferLater(reactor, 5.0, lambda: None)
         refresh_queries = fake.queries - before
         updated = await defer.gatherResults(
             [

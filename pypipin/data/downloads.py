@@ -31,7 +31,9 @@ T = TypeVar("T")
 
 BATCH = 999  # names a query: with its end row, within the demo user's 1,000 rows
 WINDOW = 1.0  # seconds a process gathers new names, and the fleet's batch turn while the budget is full
-LONGEST_WINDOW = 3.0  # ... the turn once the budget is a quarter spent
+LONGEST_WINDOW = (
+    3.5  # ... the turn once the budget is a quarter spent (30 queries last a minute of new names)
+)
 CHECK_SECONDS = 3600.0  # how often the fleet asks for the data's latest day
 ASKED_DAYS = 30  # a package not asked for this long is no longer refreshed
 NO_ROW_SECONDS = 3600.0  # how long a name the data does not hold goes to the next source
