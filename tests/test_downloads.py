@@ -52,7 +52,7 @@ def asked(counts: ClickHouseCounts, names: list[str]) -> list[defer.Deferred[Dat
     return [defer.ensureDeferred(counts.get(name)) for name in names]
 
 
-def test_batches_are_at_most_999_names_and_keep_every_name() -> None:
+def test_batches_are_at_most_1000_names_and_keep_every_name() -> None:
     names = [f"n{i}" for i in range(2500)]
     split = batches(names)
     assert [len(batch) for batch in split] == [BATCH, BATCH, 2500 - 2 * BATCH]
@@ -60,8 +60,8 @@ def test_batches_are_at_most_999_names_and_keep_every_name() -> None:
 
 
 def test_the_window_lengthens_as_the_budget_runs_out() -> None:
-    assert (window(0.0), window(0.25), window(1.0)) == (WINDOW, LONGEST_WINDOW, LONGEST_WINDOW)
-    assert WINDOW < window(0.1) < LONGEST_WINDOW
+    assert (window(0.0), window(0.125), window(1.0)) == (WINDOW, LONGEST_WINDOW, LONGEST_WINDOW)
+    assert WINDOW < window(0.06) < LONGEST_WINDOW
 
 
 def test_an_array_parameter_is_quoted_as_clickhouse_reads_it() -> None:
@@ -75,7 +75,7 @@ def test_a_burst_of_new_names_within_a_window_shares_one_query_a_batch() -> None
     clock.advance(WINDOW)
     found = [d.result for d in waiting]  # type: ignore[attr-defined]
     assert [data.value for data in found] == [counts_of(n) for n in range(2500)]
-    assert fake.latest == 1 and [len(batch) for batch in fake.batches] == [999, 999, 502]
+    assert fake.latest == 1 and [len(batch) for batch in fake.batches] == [1000, 1000, 500]
     again = asked(counts, ["pkg7"])
     assert again[0].result.value == counts_of(7) and len(fake.batches) == 3  # type: ignore[attr-defined]
 
@@ -125,7 +125,7 @@ def test_the_hourly_check_refreshes_every_name_asked_for_when_the_day_moved(move
     assert fake.latest == 2
     refreshed = [d.result.value for d in asked(counts, names)]  # type: ignore[attr-defined]
     if moved:
-        assert len(fake.batches) - before == 3  # 2,000 names: 3 queries
+        assert len(fake.batches) - before == 2  # 2,000 names: 2 batches (3 queries with the day's check)
         assert refreshed == [counts_of(n + 1) for n in range(2000)]
     else:
         assert len(fake.batches) == before and refreshed == [counts_of(n) for n in range(2000)]

@@ -29,11 +29,9 @@ from pypipin.waiting import sleep
 log = Logger()
 T = TypeVar("T")
 
-BATCH = 999  # names a query: with its end row, within the demo user's 1,000 rows
+BATCH = 1000  # names a query (a row each at most): the demo user's 1,000 rows
 WINDOW = 1.0  # seconds a process gathers new names, and the fleet's batch turn while the budget is full
-LONGEST_WINDOW = (
-    3.5  # ... the turn once the budget is a quarter spent (30 queries last a minute of new names)
-)
+LONGEST_WINDOW = 3.5  # ... the turn from an eighth of the budget spent: 30 queries last a minute of new names
 CHECK_SECONDS = 3600.0  # how often the fleet asks for the data's latest day
 ASKED_DAYS = 30  # a package not asked for this long is no longer refreshed
 NO_ROW_SECONDS = 3600.0  # how long a name the data does not hold goes to the next source
@@ -79,9 +77,9 @@ def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
 
 def window(spent: float) -> float:
     """Seconds between the fleet's batches of new names when the fraction ``spent`` of the budget is spent:
-    the longest from a quarter spent on, so a steady stream of new names costs a query every
+    the longest from an eighth spent on, so a steady stream of new names costs a query every
     ``LONGEST_WINDOW``."""
-    return WINDOW + (LONGEST_WINDOW - WINDOW) * min(max(4 * spent, 0.0), 1.0)
+    return WINDOW + (LONGEST_WINDOW - WINDOW) * min(max(8 * spent, 0.0), 1.0)
 
 
 class NoRow(Unavailable):

@@ -3,7 +3,7 @@
 The SQL goes as the POST body, its values as ``{name:Type}`` placeholders with ``param_<name>`` URL
 parameters, the rows come back as JSONEachRow. ClickHouse's own errors (``Code: N. DB::Exception``)
 come with a 4xx/5xx, or inside a 200 body when a query fails after its first rows; a result cut
-short (the demo user's 1,000 rows) is seen by the end row every query ends with.
+short (the demo user's 1,000 rows) is seen by the count of the whole result that every row carries.
 """
 
 from collections.abc import Sequence
@@ -22,11 +22,10 @@ PUBLIC = "https://sql-clickhouse.clickhouse.com/?user=demo"
 MIRRORS = ("bandersnatch", "z3c.pypimirror", "Artifactory", "devpi")
 QUOTA_CODES = (201, 202)  # QUOTA_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES
 QUOTA_PAUSE = 600.0  # seconds without a query after a quota error that gave no Retry-After
-END = ""  # the project of the row every counts query ends with: missing, the rows were cut
 
 LATEST = "SELECT toString(max(max_date)) AS day FROM pypi.pypi_downloads_max_min"
 COUNTS = """
-SELECT project, day, week, month, total FROM (
+SELECT project, day, week, month, total, count() OVER () AS rows FROM (
   SELECT t.project AS project, r.day AS day, r.week AS week, r.month AS month, t.total AS total
   FROM (
     SELECT project, sum(count) AS total FROM pypi.pypi_downloads
@@ -42,8 +41,7 @@ SELECT project, day, week, month, total FROM (
       AND installer NOT IN {mirrors:Array(String)}
     GROUP BY project
   ) AS r ON r.project = t.project
-  UNION ALL SELECT '', 0, 0, 0, 0
-) ORDER BY project DESC
+) ORDER BY project
 """
 
 
@@ -61,6 +59,7 @@ class Row(msgspec.Struct, gc=False):
     week: int
     month: int
     total: int
+    rows: int  # of the whole result: more than came back, the rows were cut
 
 
 # Int64 comes quoted unless the server is told otherwise: lax decoding takes both
@@ -112,12 +111,12 @@ class ClickHouse:
         """Downloads of ``names`` on ``day``, the 7 and the 30 days ending on it, and in all; a name the
         data does not hold is left out. Cut when the rows came back cut short."""
         params = {"names": array(names), "day": day, "mirrors": array(MIRRORS)}
-        lines = await self._rows(COUNTS, params, len(names) + 1)
+        lines = await self._rows(COUNTS, params, len(names))
         try:
             rows = [_ROW.decode(line) for line in lines]
         except msgspec.DecodeError as error:
             raise Unavailable(f"ClickHouse: {error}") from error
-        if not rows or rows[-1].project != END:
+        if rows and len(rows) < rows[0].rows:
             raise Cut(f"ClickHouse: {len(rows)} rows for {len(names)} names, cut short")
         wanted = set(names)
         return {
@@ -127,7 +126,7 @@ class ClickHouse:
                 "month": max(row.month, 0),
                 "total": max(row.total, 0),
             }
-            for row in rows[:-1]
+            for row in rows
             if row.project in wanted
         }
 

@@ -1,9 +1,9 @@
 """ClickHouse's HTTP interface in memory, for ``treq.testing.StubTreq``: counts from a dict, no SQL engine.
 
 It answers pypipin's two queries as ClickHouse would (the latest day; the counts of the names in
-``param_names``, in JSONEachRow, ending with the end row), cut after ``max_rows`` rows as the demo
-user's results are. The real SQL runs against chdb in tests/support/clickhouse.py; this one is for
-the batching arithmetic under ``task.Clock``.
+``param_names``, in JSONEachRow, each row with the count of the whole result), cut after
+``max_rows`` rows as the demo user's results are. The real SQL runs against chdb in
+tests/support/clickhouse.py; this one is for the batching arithmetic under ``task.Clock``.
 """
 
 import json
@@ -37,10 +37,6 @@ class RowsClickHouse(resource.Resource):
             return json.dumps({"day": self.day}).encode() + b"\n"
         names = json.loads(request.args[b"param_names"][0].decode().replace("'", '"'))
         self.batches.append(names)
-        rows = [
-            {"project": name, **self.counts[name]}
-            for name in sorted(names, reverse=True)
-            if name in self.counts
-        ]
-        rows.append({"project": "", "day": 0, "week": 0, "month": 0, "total": 0})
+        found = sorted(name for name in names if name in self.counts)
+        rows = [{"project": name, **self.counts[name], "rows": len(found)} for name in found]
         return b"".join(json.dumps(row).encode() + b"\n" for row in rows[: self.max_rows])

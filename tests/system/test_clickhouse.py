@@ -135,7 +135,7 @@ async def test_more_names_than_rows_a_result_are_split_when_cut(
         [defer.ensureDeferred(shown(f"{daemon.url}/pypi/dm/{name}.json")) for name in names]
     )
     assert answers == [f"{metric(dataset.expected(name)['month'])}/month" for name in names]
-    assert 3 <= clickhouse.queries - checks <= 7  # 20, then halves until each fits in 8 rows with its end row
+    assert 3 <= clickhouse.queries - checks <= 7  # 20, then halves until each fits in 8 rows
 
 
 @pytest_twisted.ensureDeferred
