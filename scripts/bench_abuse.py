@@ -700,6 +700,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="run only the scenarios whose name contains this text")
     parser.add_argument("--delay", type=float, default=0.02, help="seconds the fake upstream takes to answer")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="the daemon's --workers (scripts/run: one a core)"
+    )
     args = parser.parse_args()
     header = [
         "scenario",
@@ -722,7 +725,9 @@ def main() -> None:
             continue
         redis = RedisServer()
         upstream = FakeUpstreamProcess(PACKAGES, args.delay)
-        daemon = Daemon(upstream.url, redis.url, *scenario.options, nofile=scenario.nofile)
+        daemon = Daemon(
+            upstream.url, redis.url, *scenario.options, nofile=scenario.nofile, workers=args.workers
+        )
         varnish = None
         try:
             wait_for_port(daemon.port)
