@@ -41,6 +41,7 @@ async def test_health(upstream: FakeUpstream, redis: RedisServer, start_daemon) 
             break
         await sleep(0.2)
     assert "/bin/false --version failed" in state.pop("renderer_problem")
+    assert set(state.pop("feeds")["pypi"]) == {"mode", "last_read", "since"}  # read or not yet: timing
     assert response.code == 503 and state == {
         "renderer": "down",
         "cache": "in-process",
@@ -105,17 +106,19 @@ async def test_supervisord_runs_and_stops_it(upstream: FakeUpstream) -> None:
         if hard >= 16384:
             soft = re.search(r"^Max open files\s+(\d+)", Path(f"/proc/{twistd}/limits").read_text(), re.M)
             assert int(soft.group(1)) >= 16384
-        node = [
-            int(p.name)
+        children = {
+            int(p.name): (p / "cmdline").read_bytes()
             for p in Path("/proc").glob("[0-9]*")
             if (p / "status").exists() and f"PPid:\t{twistd}\n" in (p / "status").read_text()
-        ]
-        assert len(node) == 1
+        }
+        node = [pid for pid, cmdline in children.items() if b"server.js" in cmdline]
+        workers = [pid for pid, cmdline in children.items() if b"pypipin.worker" in cmdline]
+        assert len(node) == 1 and len(workers) == len(os.sched_getaffinity(0))  # --workers auto
         stopped = await deferToThread(
             subprocess.run, [*ctl, "stop", "pypipin"], capture_output=True, text=True
         )
         assert "stopped" in stopped.stdout
-        for pid in (twistd, node[0]):
+        for pid in (twistd, *node, *workers):
             assert (
                 not Path(f"/proc/{pid}").exists()
                 or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
