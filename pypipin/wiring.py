@@ -177,7 +177,7 @@ def app(
     me = uuid.uuid4().hex
 
     def dropper(index: str) -> Callable[[Iterable[str] | None], None]:
-        return lambda names: forget(hot, routes.parse, index, names)
+        return lambda names: forget(hot, index, names)
 
     followers = {
         name: Follower(

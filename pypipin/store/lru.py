@@ -34,6 +34,11 @@ class LRU:
         """The keys, those on probation first."""
         return chain(self._probation, self._protected)
 
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """The keys with their values, as ``__iter__`` orders them; nothing is counted as a use."""
+        for key, (_, value) in chain(self._probation.items(), self._protected.items()):
+            yield key, value
+
     def get(self, key: Any) -> Any:
         segment = self._protected if key in self._protected else self._probation
         entry = segment.get(key)

@@ -105,13 +105,10 @@ def _readable(path: bytes) -> bool:
     return True
 
 
-def forget(
-    hot: LRU, parse: Callable[[bytes], BadgeRequest | None], index: str, names: Iterable[str] | None
-) -> None:
+def forget(hot: LRU, index: str, names: Iterable[str] | None) -> None:
     """Drop from the hot path every response about one of the packages ``names`` of ``index`` (None:
-    every response)."""
+    every response). Each response knows its package: nothing is parsed again."""
     wanted = None if names is None else set(names)
-    for uri in list(hot):
-        badge = parse(uri) if wanted is not None else None
-        if wanted is None or (badge is not None and badge.index == index and badge.package in wanted):
+    for uri, response in list(hot.items()):
+        if wanted is None or (response.index == index and response.package in wanted):
             hot.pop(uri)

@@ -24,6 +24,8 @@ class Response:
     gz_etag: bytes  # of the gzipped body: the plain one's, ending in -gz
     kind: str  # for the metrics
     format: str
+    index: str | None  # whose package it is about: the update feed drops a released one's responses
+    package: str | None
 
     def __len__(self) -> int:
         return len(self.body) + len(self.gzipped or b"") + len(self.cache_control) + 64
@@ -57,4 +59,6 @@ def respond(body: bytes, wanted: BadgeRequest, caching: bytes) -> Response:
         b'"%s-gz"' % digest,
         wanted.kind.name,
         wanted.format,
+        wanted.index,
+        wanted.package,
     )
