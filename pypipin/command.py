@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from twisted.internet import defer, task
 from twisted.logger import (
@@ -27,6 +28,8 @@ from pypipin.renderer.provision import NotReady, check_dir, check_node, default_
 from pypipin.settings import Settings
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
+from pypipin.upstream.clickhouse import ClickHouse
+from pypipin.upstream.client import Unavailable
 from pypipin.waiting import poll_until
 
 REDIS_WAIT = 3.0  # seconds `pypipin check` waits for a Redis connection
@@ -103,7 +106,24 @@ async def _stats(reactor: Any, settings: Settings) -> str:
     return await _reachable(reactor, upstream.stats_url + "/packages/pip/recent", upstream.timeout)
 
 
-CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
+async def clickhouse(reactor: Any, settings: Settings) -> str:
+    """The latest day of ClickHouse's data, asked as the daemon asks it (shown without the query string,
+    where a user and password may be)."""
+    upstream = settings.upstream
+    parts = urlsplit(upstream.clickhouse_url)
+    where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    http, pool = wiring.probe_client(reactor, upstream.timeout)
+    try:
+        day = await ClickHouse(reactor, http, upstream.clickhouse_url, upstream.timeout).latest()
+    except Unavailable as failure:
+        raise NotReady(f"{where}: {failure}") from None
+    finally:
+        await pool.closeCachedConnections()
+    return f"{where} answers: data up to {day}"
+
+
+Check = tuple[str, Callable[[Any, Settings], Awaitable[str]]]
+CHECKS: list[Check] = [
     ("node", _node),
     ("renderer", _renderer),
     ("redis", _redis),
@@ -113,9 +133,14 @@ CHECKS: list[tuple[str, Callable[[Any, Settings], Awaitable[str]]]] = [
 
 
 async def check(reactor: Any, settings: Settings) -> None:
-    """One line per dependency; exits 1 when any is missing or unreachable."""
+    """One line per dependency (ClickHouse's when it is a downloads source); exits 1 when any is missing or
+    unreachable."""
     failed = 0
-    for name, probe in CHECKS:
+    used = [
+        *CHECKS,
+        *([("clickhouse", clickhouse)] if "clickhouse" in settings.upstream.downloads_sources else []),
+    ]
+    for name, probe in used:
         try:
             print(f"{name}: ok: {await probe(reactor, settings)}")
         except NotReady as problem:

@@ -66,6 +66,8 @@ class Counters(Collector):
     ``over_budget[cost]``: requests refused for a client's names or renders budget, its share of an upstream
     gate (``upstream``) or the renders of all clients running low (``global renders``).
     ``refused[cap]``: connections closed over the per-``address`` or ``total`` cap.
+    ``clickhouse[outcome]``: ClickHouse queries: ok, cut (rows cut short: asked again in halves), quota
+    (ClickHouse's quota spent), error, or unsent (the fleet's budget spent, or a quota error's pause).
     ``last_ok[source]``: when (Unix time) that source last answered.
     """
 
@@ -80,6 +82,7 @@ class Counters(Collector):
         self.renderer_restarts = 0
         self.over_budget: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
+        self.clickhouse: Counter[str] = Counter()
         self.last_ok: dict[str, float] = {}
 
     def request(self, badge: str, fmt: str, status: int, seconds: float) -> None:
@@ -143,6 +146,12 @@ class Counters(Collector):
             "Connections closed at once, over a connection cap",
             ["cap"],
             {(cap,): count for cap, count in self.refused.items()},
+        )
+        yield _counter(
+            "pypipin_clickhouse_queries",
+            "ClickHouse queries for download counts, by outcome",
+            ["outcome"],
+            {(outcome,): count for outcome, count in self.clickhouse.items()},
         )
         yield self.restarts()
         last = GaugeMetricFamily(

@@ -240,7 +240,7 @@ def app(
         images,
         budgets,
         counters,
-        downloads(settings, clock, store, http, fleet, buckets),
+        downloads(settings, clock, store, http, buckets, counters),
     )
     routes = Routes(
         answers,
@@ -267,16 +267,23 @@ def feed_modes(routes: Routes) -> dict[tuple[str, ...], float]:
 
 
 def downloads(
-    settings: Settings, clock: IReactorTime, store: Store, http: HTTPClient, fleet: Fleet, buckets: Buckets
+    settings: Settings,
+    clock: IReactorTime,
+    store: Store,
+    http: HTTPClient,
+    buckets: Buckets,
+    counters: Counters,
 ) -> Downloads:
-    """Download counts from the configured sources; ClickHouse's queries from the fleet's ``buckets``, its
-    data checked for a new day every hour."""
+    """Download counts from the configured sources; ClickHouse's queries from the fleet's ``buckets``
+    (counted in ``counters``), its data checked for a new day every hour."""
     sources = settings.upstream
     counts = None
     if "clickhouse" in sources.downloads_sources:
         clickhouse = ClickHouse(clock, http, sources.clickhouse_url, sources.timeout)
-        budget = FleetBudget(clock, buckets, fleet, sources.clickhouse_per_hour)
-        counts = ClickHouseCounts(clock, store, clickhouse, budget, sources.stale_ttl, sources.timeout)
+        budget = FleetBudget(buckets, sources.clickhouse_per_hour)
+        counts = ClickHouseCounts(
+            clock, store, clickhouse, budget, sources.stale_ttl, counters, sources.timeout
+        )
         clock.callLater(0, counts.start)
     return Downloads(sources.downloads_sources, counts)
 

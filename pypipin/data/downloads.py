@@ -19,8 +19,8 @@ from twisted.logger import Logger
 
 from pypipin.data import keys
 from pypipin.data.packages import Data
-from pypipin.limits.bucket import Gate
-from pypipin.limits.shared import Bucket, Buckets, Fleet
+from pypipin.limits.shared import Bucket, Buckets
+from pypipin.metrics import Counters
 from pypipin.store.memory import Store
 from pypipin.upstream.clickhouse import ClickHouse, Cut
 from pypipin.upstream.client import RateLimited, Unavailable
@@ -46,28 +46,23 @@ class Budget(Protocol):
     async def admit(self) -> bool:
         """Spend one query if one is free now; else False."""
 
-    def spent(self) -> float:
+    async def spent(self) -> float:
         """The fraction of the budget spent (0 to 1)."""
 
 
 class FleetBudget:
     """A ``Budget`` of the whole fleet: ``per_hour`` queries (as many in a burst) in ``buckets``, the
-    fleet's; how much is spent, guessed from the queries this process sent times the ``fleet``'s size."""
+    fleet's, which say how much of it is spent too."""
 
-    def __init__(self, clock: IReactorTime, buckets: Buckets, fleet: Fleet, per_hour: float) -> None:
+    def __init__(self, buckets: Buckets, per_hour: float) -> None:
         self._bucket = Bucket(keys.bucket("clickhouse"), per_hour / 3600.0, max(per_hour, 1.0))
         self._buckets = buckets
-        self._fleet = fleet
-        self._sent = Gate(clock, per_hour / 60.0, burst=max(per_hour, 1.0))
 
     async def admit(self) -> bool:
-        if not await self._buckets.admit(self._bucket):
-            return False
-        self._sent.take()
-        return True
+        return await self._buckets.admit(self._bucket)
 
-    def spent(self) -> float:
-        return min(1.0, self._sent.spent() * self._fleet.size)
+    async def spent(self) -> float:
+        return await self._buckets.spent(self._bucket)
 
 
 def batches(names: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:
@@ -96,6 +91,7 @@ class ClickHouseCounts:
         clickhouse: ClickHouse,
         budget: Budget,
         keep: float,
+        counters: Counters,
         wait: float = 5.0,
     ) -> None:
         self._clock = clock
@@ -108,7 +104,7 @@ class ClickHouseCounts:
         self._flush: IDelayedCall | None = None
         self._checks = task.LoopingCall(lambda: defer.ensureDeferred(self.check()))
         self._checks.clock = clock
-        self.queries = 0  # sent by this process, for the metrics and the bench
+        self._counters = counters
         self._paused_until = 0.0  # a quota error's pause
 
     def start(self) -> None:
@@ -156,7 +152,7 @@ class ClickHouseCounts:
         deadline = now + LONGEST_WINDOW + self._wait
         failed: Unavailable | None = None
         while waiting:
-            if await self._store.add(SENDING, b"1", window(self._budget.spent())):
+            if await self._store.add(SENDING, b"1", window(await self._budget.spent())):
                 try:
                     await self.fetch(await self._store.take(NEW))
                 except Unavailable as error:
@@ -184,18 +180,25 @@ class ClickHouseCounts:
         return await self._query(self._clickhouse.latest)
 
     async def _query(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One query, from the budget; none while a quota error's pause lasts."""
+        """One query, from the budget, counted by its outcome; none while a quota error's pause lasts."""
         now = self._clock.seconds()
         if now < self._paused_until:
+            self._counters.clickhouse["unsent"] += 1
             raise RateLimited(self._paused_until - now)
         if not await self._budget.admit():
+            self._counters.clickhouse["unsent"] += 1
             raise RateLimited(60)
-        self.queries += 1
         try:
-            return await call()
+            found = await call()
         except RateLimited as limited:
+            self._counters.clickhouse["quota"] += 1
             self._paused_until = self._clock.seconds() + limited.retry_after
             raise
+        except Unavailable as error:
+            self._counters.clickhouse["cut" if isinstance(error, Cut) else "error"] += 1
+            raise
+        self._counters.clickhouse["ok"] += 1
+        return found
 
     async def fetch(self, names: Sequence[str], day: str | None = None) -> dict[str, dict[str, int]]:
         """The counts of ``names`` (a batch a query, halved when rows were cut), each kept in the store."""

@@ -47,6 +47,10 @@ class Buckets(Protocol):
     def take(self, bucket: Bucket, units: float = 1) -> defer.Deferred[None]:
         """Spend ``units``, even ones not there (down to minus a full bucket)."""
 
+    def spent(self, bucket: Bucket) -> defer.Deferred[float]:
+        """The fraction of ``bucket`` spent and not refilled yet (0: full, 1: empty or in debt); nothing
+        is spent."""
+
     def claim(self, share: Bucket | None, gate: Bucket) -> defer.Deferred[tuple[float, float]]:
         """One call through ``gate``, drawn from a client's ``share`` of it too: ``(wait, gate's wait)``.
 
@@ -105,6 +109,9 @@ class LocalBuckets:
         self.gate(bucket).take(units)
         return defer.succeed(None)
 
+    def spent(self, bucket: Bucket) -> defer.Deferred[float]:
+        return defer.succeed(self.gate(bucket).spent())
+
     def claim(self, share: Bucket | None, gate: Bucket) -> defer.Deferred[tuple[float, float]]:
         shared = self.gate(gate)
         mine = self.gate(share) if share is not None else None
@@ -117,7 +124,7 @@ class LocalBuckets:
         return defer.succeed((wait, shared.wait()))
 
 
-# KEYS: the buckets; ARGV: the check (admit, take, claim), units, then each bucket's rate and burst.
+# KEYS: the buckets; ARGV: the check (admit, take, spent, claim), units, then each bucket's rate and burst.
 # A bucket is a hash (tokens, stamp) that expires once it would be full again.
 SCRIPT = f"""
 local now = redis.call('TIME')
@@ -132,6 +139,9 @@ end
 local function save(i, b)
   redis.call('HSET', KEYS[i], 'tokens', b.tokens, 'stamp', now)
   redis.call('PEXPIRE', KEYS[i], math.ceil((b.burst - b.tokens) / b.rate * 1000) + 1000)
+end
+local function spent(b)
+  return math.min(1, math.max(0, 1 - b.tokens / b.burst))
 end
 local function wait(b, keep)
   local need = 1 + keep - b.tokens
@@ -149,14 +159,15 @@ elseif ARGV[1] == 'take' then
   b.tokens = math.max(-b.burst, b.tokens - units)
   save(1, b)
   return 1
+elseif ARGV[1] == 'spent' then
+  return tostring(spent(load(1)))
 end
 local gate = load(#KEYS)
 local keep, mine = 0, 0
 local share = nil
 if #KEYS == 2 then
   share = load(1)
-  local spent = math.min(1, math.max(0, 1 - share.tokens / share.burst))
-  keep = math.max(0, math.min(spent * gate.burst * {RESERVE}, gate.burst - 1))
+  keep = math.max(0, math.min(spent(share) * gate.burst * {RESERVE}, gate.burst - 1))
   mine = wait(share, 0)
 end
 local late = math.max(mine, wait(gate, keep))
@@ -203,6 +214,9 @@ class RedisBuckets:
     def take(self, bucket: Bucket, units: float = 1) -> defer.Deferred[None]:
         done = self._run("take", [bucket], units, lambda: self._local.take(bucket, units))
         return done.addCallback(lambda _: None)
+
+    def spent(self, bucket: Bucket) -> defer.Deferred[float]:
+        return self._run("spent", [bucket], 0, lambda: self._local.spent(bucket)).addCallback(float)
 
     def claim(self, share: Bucket | None, gate: Bucket) -> defer.Deferred[tuple[float, float]]:
         buckets = [gate] if share is None else [share, gate]

@@ -9,8 +9,12 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.web.server import Site
 
+from pypipin import command
 from pypipin.badges.rules import metric
 from pypipin.data.keys import downloads
+from pypipin.options import Options
+from pypipin.renderer.provision import NotReady
+from pypipin.settings import Settings
 from tests.support.clickhouse import Dataset, FakeClickHouse
 from tests.support.fakepypi import FakeUpstream
 from tests.support.loopback import get, sleep
@@ -36,6 +40,12 @@ def clickhouse(dataset: Dataset) -> Iterator[FakeClickHouse]:
     yield fake
     fake.release_hung()
     pytest_twisted.blockon(port.stopListening())
+
+
+def options(*argv: str) -> Options:
+    parsed = Options()
+    parsed.parseOptions(list(argv))
+    return parsed
 
 
 def start(start_daemon, clickhouse: FakeClickHouse, redis_url: str = "none", *extra: str):
@@ -91,6 +101,8 @@ async def test_counts_are_pypistats_periods_without_mirrors_and_a_burst_shares_o
     )
     assert clickhouse.queries - checks == 1  # kept: no query more
     assert upstream.total("/api") == 0  # pypistats never asked
+    _, scraped = await get(daemon.url + "/metrics")
+    assert b'pypipin_clickhouse_queries_total{outcome="ok"} 2.0' in scraped  # the latest day, the batch
 
 
 @pytest.mark.parametrize("fault", ["refused", "500", "exception", "quota", "garbage", "stall"])
@@ -145,6 +157,7 @@ async def test_daemons_on_one_redis_share_one_batch_and_one_refresh_when_the_day
     daemons = [await start(start_daemon, clickhouse, redis.url).ready() for _ in range(2)]
     await sleep(1.0)
     checks = clickhouse.queries
+    assert checks == 1  # the fleet's start asks for the latest day once
     names = NAMES[:30]
 
     async def answers(urls: list[str]) -> list[str]:
@@ -164,3 +177,16 @@ async def test_daemons_on_one_redis_share_one_batch_and_one_refresh_when_the_day
     await sleep(2.0)
     assert clickhouse.queries - before == 2  # the latest day, then the 30 names asked for in one batch
     assert await answers([f"{third.url}/pypi/dm/{name}.json" for name in names]) == expected()
+
+
+@pytest_twisted.ensureDeferred
+async def test_check_says_the_latest_day_or_why_not(clickhouse: FakeClickHouse, dataset: Dataset) -> None:
+    url = clickhouse.url  # type: ignore[attr-defined]
+    here = url.partition("?")[0]
+    settings = Settings.from_options(options("--clickhouse-url", url + "&password=secret"))
+    assert await command.clickhouse(reactor, settings) == f"{here} answers: data up to {dataset.last}"
+    clickhouse.fault = "500"
+    with pytest.raises(NotReady, match="MEMORY_LIMIT_EXCEEDED") as failed:
+        await command.clickhouse(reactor, settings)
+    assert str(failed.value).startswith(f"{here}: ClickHouse: HTTP 500: Code: 241.")
+    assert "secret" not in str(failed.value)

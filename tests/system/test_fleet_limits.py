@@ -6,10 +6,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import pytest_twisted
+from twisted.internet import reactor
 from twisted.internet.task import Clock
 
 from pypipin.data import keys
-from pypipin.limits.shared import SCRIPT, Bucket, LocalBuckets
+from pypipin.limits.shared import SCRIPT, Bucket, LocalBuckets, RedisBuckets
+from pypipin.store.connection import address
+from pypipin.store.lru import LRU
+from pypipin.store.memory import MemoryStore
+from pypipin.store.redis import RedisStore
 from tests.support.deferreds import result
 from tests.support.fleet import Fleet, addresses, spread
 from tests.support.loopback import svg_text
@@ -101,3 +107,24 @@ def test_the_script_does_the_in_process_arithmetic(redis: RedisServer) -> None:
         in_redis = [float(wait) for wait in script("claim", *([share] if share else []), gate)]
         assert in_redis == pytest.approx(result(local.claim(share, gate)), rel=1e-3, abs=0.01)
     assert 0 < int(redis.command("PTTL", names.key)) <= (3 + 2) / 0.001 * 1000 + 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_spent_reads_a_bucket_in_redis_and_saves_nothing(redis: RedisServer) -> None:
+    """The script's ``spent`` is the in-process buckets' ``spent`` (a fresh bucket: nothing spent, no key
+    made), read through a RedisStore as the fleet's batch turn reads it."""
+    local = LocalBuckets(Clock())
+    budget = Bucket(keys.bucket("clickhouse"), rate=0.001, burst=30)
+    store = RedisStore(reactor, address(redis.url), "", MemoryStore(LRU(reactor, 10, 1000)))
+    try:
+        buckets = RedisBuckets(store, LocalBuckets(reactor))
+        assert await buckets.spent(budget) == 0.0
+        assert redis.command("EXISTS", budget.key) == "0"
+        for _ in range(3):
+            assert await buckets.admit(budget) and result(local.admit(budget))
+        held = redis.command("HGET", budget.key, "tokens")
+        assert await buckets.spent(budget) == pytest.approx(result(local.spent(budget)), abs=1e-3)
+        assert result(local.spent(budget)) == pytest.approx(3 / 30)
+        assert redis.command("HGET", budget.key, "tokens") == held  # read, not saved
+    finally:
+        await store.disconnect()

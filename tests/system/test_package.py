@@ -52,6 +52,8 @@ async def test_check_passes_on_a_good_setup(upstream: FakeUpstream, redis: Redis
         upstream.url + "/pypi",
         "--stats-url",
         upstream.url + "/api",
+        "--downloads-source",
+        "pypistats",  # no ClickHouse: no line of it (tests/system/test_clickhouse.py checks one)
     )
     assert result.returncode == 0, result.stdout
     lines = result.stdout.splitlines()
@@ -83,6 +85,8 @@ def test_check_fails_on_a_broken_setup(tmp_path: Path) -> None:
         f"http://{closed}/pypi",
         "--stats-url",
         f"http://{closed}/api",
+        "--clickhouse-url",
+        f"http://{closed}/?user=demo",
     )
     assert result.returncode == 1
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
@@ -94,7 +98,8 @@ def test_check_fails_on_a_broken_setup(tmp_path: Path) -> None:
     )
     assert lines["redis"].startswith(f"FAILED: redis://{closed}/0: ")
     assert all(
-        lines[name].startswith("FAILED:") and "refused" in lines[name] for name in ("pypi", "pypistats")
+        lines[name].startswith("FAILED:") and "refused" in lines[name]
+        for name in ("pypi", "pypistats", "clickhouse")
     )
     bad = run(PYPIPIN, "check", "--port", "tcp:8888", "--pypi-ttl", "-1")
     assert bad.returncode == 2 and bad.stdout.startswith("config: FAILED:")
