@@ -120,6 +120,13 @@ def _count(value: str) -> int:
     return number
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 <= number < float("inf"):
+        raise ValueError(f"{value} is not a number of seconds, 0 or more")
+    return number
+
+
 def _sources(value: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     if not names or not set(names) <= {"clickhouse", "pypistats"} or len(set(names)) < len(names):
@@ -299,6 +306,14 @@ _PARAMETERS: list[list[Any]] = [
         50.0,
         "New images drawn a second for all clients together (a scale-4 image counts 16).",
         _positive(float),
+    ],
+    [
+        "refusal-delay",
+        None,
+        1.0,
+        "Seconds a client that is not a trusted proxy waits for its 'rate limited' badge "
+        "(its connection's next request with it); 0: at once.",
+        _seconds,
     ],
     [
         "trusted-proxy",

@@ -58,6 +58,7 @@ class BudgetSettings:
     names_per_minute: float  # names one client may look up upstream
     renders_per_minute: float  # new images one client may have drawn
     renders_per_second: float  # new images drawn for all clients together
+    refusal_delay: float  # seconds a direct client waits for its refusal
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class Settings:
                 names_per_minute=number("client-names"),
                 renders_per_minute=number("client-renders"),
                 renders_per_second=number("global-renders"),
+                refusal_delay=number("refusal-delay"),
             ),
             renderer=RendererSettings(
                 node=text("node"),

@@ -243,6 +243,7 @@ def app(
         downloads(settings, clock, store, http, buckets, counters),
     )
     routes = Routes(
+        clock,
         answers,
         renderer,
         store,
@@ -253,6 +254,7 @@ def app(
         indexes=indexes,
         feeds=followers,
         fleet=fleet,
+        refusal_delay=settings.budgets.refusal_delay,
     )
     return routes
 
@@ -519,7 +521,7 @@ def serving(
         fleet,
         buckets,
     )
-    front = routes.resource(reactor)
+    front = routes.resource()
     for follower in routes.feeds.values():
         follower.service().setServiceParent(web)
     logged = settings.access_log

@@ -7,7 +7,7 @@ import pytest
 
 from pypipin.badges.parsing import STYLES
 from tests.support.fakepypi import release_file
-from tests.support.stack import BADGE_NAMES, CLASSIFIERS, DJANGO, Stack
+from tests.support.stack import BADGE_NAMES, CLASSIFIERS, DJANGO, Answer, Stack
 
 TUESDAY = 1748941200  # 2025-06-03 09:00 UTC: the fake's files were uploaded on Sunday 2025-06-01 at noon
 
@@ -293,3 +293,23 @@ def test_names_looked_up_spend_a_budget_made_up_ones_twice() -> None:
     assert stack.upstream.total("/pypi/real3") == 0
     stack.advance(20)  # 6 a minute: the unit owed, and one more, are back
     assert stack.get("/v/real3/badge.svg").shown == ["pypi", "v1.2.3"]
+
+
+def test_a_refusal_waits_refusal_delay_for_a_direct_client_and_none_for_a_proxy() -> None:
+    direct = Stack("--client-names", "1", "--trusted-proxy", "10.0.0.0/8")  # StubTreq's peer: 127.0.0.1
+    direct.upstream.add("one")
+    direct.upstream.add("two")
+    assert direct.get("/v/one/badge.svg").shown == ["pypi", "v1.2.3"]
+    answers: list[Answer] = []
+    direct.request("/v/two/badge.svg").addCallback(answers.append)
+    direct.advance(0.9)
+    assert answers == []
+    direct.advance(0.2)  # the default: 1 s
+    assert [answer.shown for answer in answers] == [["pypipin", "rate limited"]]
+    assert direct.get("/v/one/badge.svg").shown == ["pypi", "v1.2.3"]  # what costs nothing: at once
+    proxy = Stack("--client-names", "1", "--refusal-delay", "5")
+    proxy.upstream.add("one")
+    proxy.upstream.add("two")
+    assert proxy.get("/v/one/badge.svg", headers={b"X-Forwarded-For": [b"203.0.113.9"]}).code == 200
+    proxied = proxy.get("/v/two/badge.svg", headers={b"X-Forwarded-For": [b"203.0.113.9"]})
+    assert proxied.shown == ["pypipin", "rate limited"]  # through a trusted proxy: at once

@@ -88,6 +88,7 @@ GIVEN: dict[str, tuple[str, Callable[[Settings], Any], Any]] = {
     "client-names": ("30", lambda s: s.budgets.names_per_minute, 30.0),
     "client-renders": ("40", lambda s: s.budgets.renders_per_minute, 40.0),
     "global-renders": ("25", lambda s: s.budgets.renders_per_second, 25.0),
+    "refusal-delay": ("0", lambda s: s.budgets.refusal_delay, 0.0),
     "trusted-proxy": ("10.1.0.0/16", lambda s: networks(s.listener.trusted_proxies), ["10.1.0.0/16"]),
     "client-connections": ("9", lambda s: s.listener.client_connections, 9),
     "max-connections": ("333", lambda s: s.listener.max_connections, 333),

@@ -25,8 +25,9 @@ from pypipin.renderer.drawing import RendererDown, RenderFailed
 from pypipin.store.lru import LRU
 from pypipin.store.memory import Store
 from pypipin.upstream.indexes import DEFAULT, Index
+from pypipin.waiting import sleep
 from pypipin.web import home, openapi
-from pypipin.web.clients import Network, client
+from pypipin.web.clients import Network, client, is_trusted, peer_host
 from pypipin.web.encoding import body_for, choose, compress
 from pypipin.web.front import Front
 from pypipin.web.response import Response, respond
@@ -70,6 +71,7 @@ class Routes:
 
     def __init__(
         self,
+        clock: IReactorTime,
         answers: Answers,
         renderer: Drawer,
         store: Store,
@@ -80,8 +82,11 @@ class Routes:
         indexes: Mapping[str, Index] | None = None,
         feeds: Mapping[str, Follower] | None = None,
         fleet: Fleet | None = None,
+        refusal_delay: float = 0.0,
     ) -> None:
+        self._clock = clock
         self._answers = answers
+        self._refusal_delay = refusal_delay  # seconds a client that is no trusted proxy waits for a refusal
         self.feeds = feeds or {}  # the update feeds followed, by index: for /health
         self._refusals: dict[tuple[str, str], Response] = {}  # (kind, format): the refusal, made once
         self._counters = counters
@@ -97,9 +102,9 @@ class Routes:
         self._fleet = fleet or Fleet()  # for /health
         self._hot = hot
 
-    def resource(self, clock: IReactorTime) -> Front:
+    def resource(self) -> Front:
         """The whole face: the hot path in front of the routes."""
-        return Front(clock, self._hot, self.app.resource(), self._counters, self.parse)
+        return Front(self._clock, self._hot, self.app.resource(), self._counters, self.parse)
 
     def parse(self, uri: bytes) -> BadgeRequest | None:
         """The badge a URL asks for, with the configured indexes; None for a URL that is no badge."""
@@ -181,6 +186,8 @@ class Routes:
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
         if answer.refused:  # one generic image per kind and format: drawn, and its response made, once
+            if self._refusal_delay and not is_trusted(peer_host(request.getClientAddress()), self._trusted):
+                await sleep(self._clock, self._refusal_delay)  # a client disconnecting cancels the wait
             response = self._refusals.get((wanted.kind.name, wanted.format))
             if response is None:
                 body = await self._answers.refusal(wanted, about.reached)

@@ -149,7 +149,7 @@ class Stack:
             hot=self.hot,
             drawn=lru(self.clock, self.settings),
         )
-        self.resource = self.app.resource(self.clock)
+        self.resource = self.app.resource()
         self._client = StubTreq(self.resource)
 
     def request(

@@ -91,9 +91,10 @@ async def test_random_download_names_do_not_drain_pypistats(
 @pytest_twisted.ensureDeferred
 async def test_over_budget_is_one_generic_cached_image(upstream: FakeUpstream, start_daemon: Any) -> None:
     upstream.add("demo")
-    daemon = await start_daemon("none", "--client-renders", "3").ready()
+    daemon = await start_daemon("none", "--client-renders", "3", "--refusal-delay", "0.2").ready()
     attacker = client_at(ATTACKER)
     answers = []
+    started = time.monotonic()
     for n in range(12):
         response = await attacker.get(
             f"{daemon.url}/v/demo/badge.svg?label=custom{n}&color=red&style=plastic"
@@ -102,6 +103,7 @@ async def test_over_budget_is_one_generic_cached_image(upstream: FakeUpstream, s
     drawn = [texts for _, texts in answers if texts[0].startswith("custom")]
     refused = [(response, texts) for response, texts in answers if texts == ["pypipin", "rate limited"]]
     assert len(drawn) == 3 and len(drawn) + len(refused) == 12
+    assert time.monotonic() - started >= 9 * 0.2  # each refusal waited --refusal-delay
     assert all(
         response.headers.getRawHeaders(b"Cache-Control") == [b"private, no-store"] for response, _ in refused
     )
@@ -127,11 +129,13 @@ async def test_trusted_proxy_names_the_client(upstream: FakeUpstream, start_daem
 
     assert (await label(proxy, "a1", "198.51.100.1"))[0] == "a1"
     assert (await label(proxy, "b1", "198.51.100.2"))[0] == "b1"  # another client behind the proxy
+    started = time.monotonic()
     assert (await label(proxy, "a2", "6.6.6.6, 198.51.100.1"))[0] == "pypipin"  # a forged hop changes nothing
+    proxied = time.monotonic() - started
     assert (await label(direct, "c1", "203.0.113.1"))[0] == "c1"
-    assert (await label(direct, "c2", "203.0.113.2"))[
-        0
-    ] == "pypipin"  # not a trusted proxy: its header is ignored
+    started = time.monotonic()
+    assert (await label(direct, "c2", "203.0.113.2"))[0] == "pypipin"  # not a trusted proxy: header ignored
+    assert proxied < 1.0 <= time.monotonic() - started  # --refusal-delay, 1 s, for the direct client only
 
 
 @pytest.fixture
