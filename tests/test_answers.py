@@ -302,9 +302,9 @@ def test_a_refusal_waits_refusal_delay_for_a_direct_client_and_none_for_a_proxy(
     assert direct.get("/v/one/badge.svg").shown == ["pypi", "v1.2.3"]
     answers: list[Answer] = []
     direct.request("/v/two/badge.svg").addCallback(answers.append)
-    direct.advance(0.9)
+    direct.advance(0.45)
     assert answers == []
-    direct.advance(0.2)  # the default: 1 s
+    direct.advance(1.1)  # the default, 1 s, from half to one and a half times
     assert [answer.shown for answer in answers] == [["pypipin", "rate limited"]]
     assert direct.get("/v/one/badge.svg").shown == ["pypi", "v1.2.3"]  # what costs nothing: at once
     proxy = Stack("--client-names", "1", "--refusal-delay", "5")
@@ -313,3 +313,14 @@ def test_a_refusal_waits_refusal_delay_for_a_direct_client_and_none_for_a_proxy(
     assert proxy.get("/v/one/badge.svg", headers={b"X-Forwarded-For": [b"203.0.113.9"]}).code == 200
     proxied = proxy.get("/v/two/badge.svg", headers={b"X-Forwarded-For": [b"203.0.113.9"]})
     assert proxied.shown == ["pypipin", "rate limited"]  # through a trusted proxy: at once
+
+
+def test_a_refusal_that_cannot_be_drawn_is_a_503_then_drawn_once_node_is_back() -> None:
+    stack = Stack("--client-renders", "1")
+    stack.upstream.add("demo")
+    assert stack.get("/v/demo/badge.svg?label=one").shown == ["one", "v1.2.3"]
+    stack.renderer.down = True  # node is gone when the generic refusal image is first needed
+    answer = stack.get("/v/demo/badge.svg?label=two")
+    assert answer.code == 503 and answer.header("retry-after") == "1"
+    stack.renderer.down = False
+    assert stack.get("/v/demo/badge.svg?label=three").shown == ["pypipin", "rate limited"]

@@ -238,25 +238,19 @@ def test_the_global_render_budget_serves_a_light_client_through_a_crowd() -> Non
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=100)
     drawn = lambda: defer.succeed(b"image")  # noqa: E731
-    outcomes: Counter[str] = Counter()
-
-    def ask(client: str) -> bool:
-        d = defer.ensureDeferred(budgets.render(client, 1, drawn))
-        if d.called and isinstance(d.result, defer.Failure):
-            outcomes[d.result.value.cost] += 1
-            d.addErrback(lambda _: None)
-            return False
-        outcomes["drawn"] += 1
-        return True
-
-    victim = []
+    asked: list[defer.Deferred[bytes]] = []
+    victim: list[defer.Deferred[bytes]] = []
     for step in range(60):  # 3 s of 250 addresses asking 20 times a second each for new images
         for attacker in range(250):
-            ask(f"127.0.1.{attacker}")
+            asked.append(defer.ensureDeferred(budgets.render(f"127.0.1.{attacker}", 1, drawn)))
         if step % 10 == 5:
-            victim.append(ask("victim"))
+            victim.append(defer.ensureDeferred(budgets.render("victim", 1, drawn)))
         clock.advance(0.05)
-    assert victim == [True] * 6  # every new image of the client that has drawn little
+    clock.advance(1.0)
+    assert [d.result for d in victim] == [b"image"] * 6  # every new image of the client that has drawn little
+    outcomes = Counter("drawn" if d.result == b"image" else d.result.value.cost for d in asked)
+    for d in asked:
+        d.addErrback(lambda _: None)
     assert outcomes["drawn"] <= 100 + 100 * 3  # the burst, then 100 a second for all
     assert outcomes["global renders"] > 14000  # the crowd, refused
 
@@ -275,7 +269,7 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
     for address in crowd:  # each drew 16 images lately, half of what tells a heavy client
         for _ in range(16):
             defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
-    assert budgets._under_way == 0
+    assert budgets._slots is not None and budgets._slots.busy == 0
     tries = [defer.ensureDeferred(budgets.render(address, 1, hanging)) for address in crowd]
     assert (
         len(pending) == 6
@@ -289,7 +283,34 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
     for d in pending:
         d.callback(b"image")
     assert all(d.result == b"image" for d in tries if d not in refused)
-    assert budgets._under_way == 0
+    assert budgets._slots is not None and budgets._slots.busy == 0
+
+
+def test_while_node_is_full_a_client_new_to_the_crowd_gets_the_next_slot() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=4)
+    drawing: list[tuple[str, defer.Deferred[bytes]]] = []
+
+    def hanging(name: str) -> defer.Deferred[bytes]:
+        drawing.append((name, defer.Deferred()))
+        return drawing[-1][1]
+
+    crowd = [f"127.0.1.{n}" for n in range(1, 9)]
+    for address in crowd:  # each drew 3 lately: too little to be refused for node's slots
+        for _ in range(3):
+            defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
+    tries = [defer.ensureDeferred(budgets.render(a, 1, lambda a=a: hanging(a))) for a in crowd]
+    assert [name for name, _ in drawing] == crowd[:4] and not any(d.called for d in tries)
+    victim = defer.ensureDeferred(budgets.render("victim", 1, lambda: hanging("victim")))
+    drawing[0][1].callback(b"image")
+    assert drawing[-1][0] == "victim"  # before the 4 of the crowd that waited longer
+    drawing[-1][1].callback(b"mine")
+    assert victim.result == b"mine"
+    clock.advance(1.0)  # the crowd's waiters still waiting give up: refused, nothing drawn
+    refused = [d for d in tries[4:] if d.called]
+    assert len(refused) == 3 and all(d.result.value.cost == "global renders" for d in refused)
+    for d in refused:
+        d.addErrback(lambda _: None)
 
 
 def test_a_heavy_client_is_refused_first_while_the_renders_of_all_run_low() -> None:
@@ -307,3 +328,19 @@ def test_a_heavy_client_is_refused_first_while_the_renders_of_all_run_low() -> N
     refused.addErrback(lambda _: None)
     light = defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))
     assert light.result == b"image"  # a client that drew little is still served
+
+
+def test_a_light_client_waits_for_the_next_token_of_the_renders_of_all_a_heavy_one_is_refused() -> None:
+    clock = Clock()
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
+    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    crowd = [defer.ensureDeferred(budgets.render(f"127.0.1.{n}", 1, drawn)) for n in range(16)]
+    assert [d.result for d in crowd] == [b"image"] * 16  # the renders of all: none left
+    budgets._lately("heavy").take(16)  # drew half of what it may lately
+    refused = defer.ensureDeferred(budgets.render("heavy", 1, drawn))
+    assert refused.result.value.cost == "global renders"  # at once
+    refused.addErrback(lambda _: None)
+    light = defer.ensureDeferred(budgets.render("light", 1, drawn))
+    assert not light.called
+    clock.advance(1 / 16)  # the next token
+    assert light.result == b"image"

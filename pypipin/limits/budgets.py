@@ -16,14 +16,20 @@ from twisted.internet.interfaces import IReactorTime
 from pypipin.data import keys
 from pypipin.limits.bucket import Gate, floor
 from pypipin.limits.shared import Bucket, Buckets, LocalBuckets
+from pypipin.limits.slots import NoSlot, Slots
+from pypipin.waiting import sleep
 
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
+SLOT_WAIT = 1.0  # seconds a draw may wait for one of node's slots
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
 LARGEST_RENDER = 16  # units of the largest image (scale 4): the global renders bucket holds at least that
 # what a client drew lately, against the renders of all: a bucket of LATELY_UNITS refilled at LATELY of its
 # renders budget's rate, so a client that keeps asking is told from one that drew a few images once
 LATELY = 0.25
 LATELY_UNITS = 2 * LARGEST_RENDER
+REFUSED_WEIGHT = 4  # a draw the renders of all refused counts that many times in what its client drew lately
+LIGHT = 0.25  # a client that drew less than this of what it may lately waits for the renders of all...
+LIGHT_WAIT = 0.25  # ... when they run low, if a token comes within this many seconds: it is not refused
 
 
 class OverBudget(Exception):
@@ -59,6 +65,7 @@ class Budgets:
         slots: int | None = None,
         shared: Buckets | None = None,
     ) -> None:
+        self._clock = clock
         self._rates = rates
         self._local = LocalBuckets(clock, max_buckets=max_buckets)
         self._shared: Buckets = shared or self._local  # the fleet's: each client's names and renders
@@ -68,8 +75,7 @@ class Budgets:
             renders_per_second * 60 if renders_per_second else None,
             burst=max(LARGEST_RENDER, renders_per_second or 0),
         )
-        self._slots = slots
-        self._under_way = 0  # draws of all clients running (past their client's own turn)
+        self._slots = Slots(clock, slots, SLOT_WAIT) if slots else None  # node's, past a client's turn
 
     def _budget(self, client: str, cost: str) -> Bucket:
         rate = self._rates[cost]
@@ -103,33 +109,46 @@ class Budgets:
         An image ``scale`` times larger has ``scale``² the pixels, and costs that many units. The
         renders of all clients (a rate, and node's slots) refuse a client sooner the more it drew
         lately, so while a crowd of addresses drains them, a client that has drawn little is still
-        served at once. A refused draw keeps its charge: asking is what a flood does.
+        served, ahead of the crowd in node's queue. A refused draw keeps its charge: asking is what a
+        flood does.
         """
         units = scale * scale
         lately = self._lately(client)
         spent = lately.spent()  # before this image
         await self.spend(client, "renders", units)
         lately.take(units)
-        if self._no_slot(spent) or not self._all_renders.admit(
-            units, floor(spent, self._all_renders.burst, units)
-        ):
+        if self._no_slot(spent) or not await self._admitted(units, spent):
+            lately.take(units * (REFUSED_WEIGHT - 1))  # asking again while refused is what a flood does
             raise OverBudget("global renders")
         slots = self._drawing.get(client)
         if slots is None:
             slots = self._drawing[client] = defer.DeferredSemaphore(RENDERS_AT_ONCE)
         try:
-            return await slots.run(lambda: defer.ensureDeferred(self._draw(draw)))
+            return await slots.run(lambda: defer.ensureDeferred(self._draw(spent, draw)))
         finally:
             if slots.tokens == slots.limit:
                 self._drawing.pop(client, None)
 
-    async def _draw(self, draw: Callable[[], Awaitable[bytes]]) -> bytes:
-        """``draw()``, counted in node's slots in use while it runs."""
-        self._under_way += 1
-        try:
+    async def _draw(self, spent: float, draw: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``draw()`` in one of node's slots: while none is free, the client that drew least goes first."""
+        if self._slots is None:
             return await draw()
-        finally:
-            self._under_way -= 1
+        try:
+            return await self._slots.run(spent, draw)
+        except NoSlot:
+            raise OverBudget("global renders") from None
+
+    async def _admitted(self, units: int, spent: float) -> bool:
+        """Whether the renders of all admit ``units`` for a client that has spent ``spent`` lately: the more
+        it spent, the more it must leave; a light client waits for a token coming soon."""
+        keep = floor(spent, self._all_renders.burst, units)
+        if self._all_renders.admit(units, keep):
+            return True
+        wait = self._all_renders.wait(keep + units - 1)
+        if spent >= LIGHT or wait > LIGHT_WAIT:
+            return False
+        await sleep(self._clock, wait)
+        return self._all_renders.admit(units, keep)
 
     def _lately(self, client: str) -> Gate:
         """What ``client`` drew, or asked to, lately (see ``LATELY``), against the renders of this daemon."""
@@ -139,10 +158,11 @@ class Budgets:
 
     def _no_slot(self, spent: float) -> bool:
         """Whether too few of node's slots are free for a client that has spent ``spent`` of what it may
-        draw lately."""
-        if not self._slots:  # no limit
+        draw lately: a client that must leave some free is refused at once, the others wait their turn."""
+        if self._slots is None:  # no limit
             return False
-        return self._slots - self._under_way < 1 + int(floor(spent, self._slots))
+        keep = int(floor(spent, self._slots.count))
+        return keep > 0 and self._slots.free < 1 + keep
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The routes of the HTTP face: badges, the home page and its assets, /health and /metrics."""
 
 import json
+import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from twisted.web.static import File
 from werkzeug.exceptions import NotFound
 
 from pypipin.answers import Answers
-from pypipin.badges.lifetimes import HOME_MAX_AGE, STATIC_MAX_AGE
+from pypipin.badges.lifetimes import HOME_MAX_AGE, REFUSED, STATIC_MAX_AGE
 from pypipin.badges.parsing import BadgeRequest, key, parse, query
 from pypipin.data.feed import Follower
 from pypipin.data.images import Drawer
@@ -166,6 +167,19 @@ class Routes:
         request.setHeader(b"Cache-Control", b"public, max-age=%d" % STATIC_MAX_AGE)
         return _Static(home.STATIC_DIR)
 
+    async def _refusal(self, request: IRequest, wanted: BadgeRequest) -> Response:
+        """The one generic refusal of ``wanted``'s kind and format (drawn, and its response made, once),
+        after ``refusal_delay`` for a client that is no trusted proxy."""
+        if self._refusal_delay and not is_trusted(peer_host(request.getClientAddress()), self._trusted):
+            # from half to one and a half times the delay, so a crowd refused at once does not come back
+            # at once; a client disconnecting cancels the wait
+            await sleep(self._clock, self._refusal_delay * random.uniform(0.5, 1.5))
+        response = self._refusals.get((wanted.kind.name, wanted.format))
+        if response is None:
+            body = await self._answers.refusal(wanted, state(request).reached)
+            response = self._refusals[wanted.kind.name, wanted.format] = respond(body, wanted, REFUSED)
+        return response
+
     @app.handle_errors(NotFound)
     def unrouted(self, request: IRequest, failure: Failure) -> bytes:
         """A path no route takes (werkzeug's ``path`` takes no newline): the badge route's plain 404."""
@@ -180,21 +194,13 @@ class Routes:
         about.badge, about.format = wanted.kind.name, wanted.format
         try:
             answer = await self._answers.answer(wanted, client(request, self._trusted), about.reached)
+            if answer.refused:
+                return (await self._refusal(request, wanted)).write(request)
         except (RendererDown, RenderFailed):  # no image could be drawn, not even an error badge
             request.setResponseCode(503)
             request.setHeader(b"Retry-After", b"1")
             request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
             return b"The badge renderer is not drawing right now (restarting?); try again in a second.\n"
-        if answer.refused:  # one generic image per kind and format: drawn, and its response made, once
-            if self._refusal_delay and not is_trusted(peer_host(request.getClientAddress()), self._trusted):
-                await sleep(self._clock, self._refusal_delay)  # a client disconnecting cancels the wait
-            response = self._refusals.get((wanted.kind.name, wanted.format))
-            if response is None:
-                body = await self._answers.refusal(wanted, about.reached)
-                response = self._refusals[wanted.kind.name, wanted.format] = respond(
-                    body, wanted, answer.caching
-                )
-            return response.write(request)
         response = respond(answer.body, wanted, answer.caching)
         if answer.keep_for > 0:
             self._hot.set(key(request.path, wanted), response, answer.keep_for)

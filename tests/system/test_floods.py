@@ -103,7 +103,7 @@ async def test_over_budget_is_one_generic_cached_image(upstream: FakeUpstream, s
     drawn = [texts for _, texts in answers if texts[0].startswith("custom")]
     refused = [(response, texts) for response, texts in answers if texts == ["pypipin", "rate limited"]]
     assert len(drawn) == 3 and len(drawn) + len(refused) == 12
-    assert time.monotonic() - started >= 9 * 0.2  # each refusal waited --refusal-delay
+    assert time.monotonic() - started >= 9 * 0.1  # each refusal waited --refusal-delay, at least half of it
     assert all(
         response.headers.getRawHeaders(b"Cache-Control") == [b"private, no-store"] for response, _ in refused
     )
@@ -135,7 +135,7 @@ async def test_trusted_proxy_names_the_client(upstream: FakeUpstream, start_daem
     assert (await label(direct, "c1", "203.0.113.1"))[0] == "c1"
     started = time.monotonic()
     assert (await label(direct, "c2", "203.0.113.2"))[0] == "pypipin"  # not a trusted proxy: header ignored
-    assert proxied < 1.0 <= time.monotonic() - started  # --refusal-delay, 1 s, for the direct client only
+    assert proxied < 0.5 <= time.monotonic() - started  # --refusal-delay (1 s +-50%): direct clients only
 
 
 @pytest.fixture
