@@ -16,18 +16,6 @@ class NoSlot(Exception):
     """No slot came free within the wait."""
 
 
-class _Waiter:
-    """One draw waiting for a slot: its client's spend (lower goes first), its turn, its timer."""
-
-    __slots__ = ("order", "spent", "timer", "turn")
-
-    def __init__(self, spent: float, order: int, turn: defer.Deferred[None], timer: IDelayedCall) -> None:
-        self.spent, self.order, self.turn, self.timer = spent, order, turn, timer
-
-    def __lt__(self, other: "_Waiter") -> bool:
-        return (self.spent, self.order) < (other.spent, other.order)
-
-
 class Slots:
     """``count`` slots; a draw waits at most ``wait`` seconds for one (then NoSlot)."""
 
@@ -36,7 +24,8 @@ class Slots:
         self.count = count
         self._wait = wait
         self.busy = 0
-        self._waiting: list[_Waiter] = []  # a heap; a waiter whose turn fired (late, cancelled) is skipped
+        # a heap of (client's spend, order, turn, timer): a turn that fired (late, cancelled) is skipped
+        self._waiting: list[tuple[float, int, defer.Deferred[None], IDelayedCall]] = []
         self._order = itertools.count()
 
     @property
@@ -55,21 +44,21 @@ class Slots:
             self._release()
 
     def _turn(self, spent: float) -> defer.Deferred[None]:
-        turn: defer.Deferred[None] = defer.Deferred(lambda d: waiter.timer.cancel())
+        turn: defer.Deferred[None] = defer.Deferred(lambda d: timer.cancel())
 
         def late() -> None:
             turn.errback(NoSlot(f"no slot of {self.count} within {self._wait:g} s"))
 
-        waiter = _Waiter(spent, next(self._order), turn, self._clock.callLater(self._wait, late))
-        heapq.heappush(self._waiting, waiter)
+        timer = self._clock.callLater(self._wait, late)
+        heapq.heappush(self._waiting, (spent, next(self._order), turn, timer))
         return turn
 
     def _release(self) -> None:
         """The slot to the first waiter still waiting, else free."""
         while self._waiting:
-            waiter = heapq.heappop(self._waiting)
-            if not waiter.turn.called:
-                waiter.timer.cancel()
-                waiter.turn.callback(None)
+            _, _, turn, timer = heapq.heappop(self._waiting)
+            if not turn.called:
+                timer.cancel()
+                turn.callback(None)
                 return
         self.busy -= 1
