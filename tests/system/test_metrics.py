@@ -20,9 +20,13 @@ DASHBOARD = ROOT / "conf" / "grafana-dashboard.json"
 
 
 async def scraped(upstream: FakeUpstream, redis: RedisServer, start_daemon) -> dict[str, list]:
-    """Sample name -> [(labels, value)] of a daemon that has served, fetched from both sources and drawn."""
+    """Sample name -> [(labels, value)] of a daemon that has served, fetched from both sources and drawn
+    (its ClickHouse refuses connections: pypistats answers the downloads badge)."""
     upstream.add("demo")
-    daemon = await start_daemon(redis.url).drawing()
+    down = f"http://127.0.0.1:{free_port()}/?user=demo"
+    daemon = await start_daemon(
+        redis.url, "--downloads-source", "clickhouse,pypistats", "--clickhouse-url", down
+    ).drawing()
     for url in ("/v/demo/badge.svg", "/v/demo/badge.svg", "/d/demo/badge.png", "/wheel/demo/badge.svg"):
         assert (await get(daemon.url + url))[0].code == 200
     _, body = await get(daemon.url + "/metrics")
@@ -49,6 +53,8 @@ async def test_what_an_on_call_person_needs(upstream: FakeUpstream, redis: Redis
     assert labels["version"] == __version__ and value == 1
     assert samples["pypipin_redis_up"] == [({}, 1.0)] and samples["pypipin_renderer_up"] == [({}, 1.0)]
     assert samples["pypipin_requests_in_flight"] == [({}, 1.0)]  # this scrape itself
+    queries = {labels["outcome"] for labels, value in samples["pypipin_clickhouse_queries_total"] if value}
+    assert queries == {"error"}  # the latest day's and the batch's queries, refused
     renders = dict(
         (labels["le"], value) for labels, value in samples["pypipin_render_duration_seconds_bucket"]
     )
