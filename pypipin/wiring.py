@@ -230,7 +230,7 @@ def app(
         clock,
         {"names": settings.budgets.names_per_minute, "renders": settings.budgets.renders_per_minute},
         renders_per_second=settings.budgets.renders_per_second,
-        slots=settings.renderer.concurrency,
+        slots=renderer.slots,
         shared=buckets,
     )
     answers = Answers(

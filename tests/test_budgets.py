@@ -15,6 +15,7 @@ from twisted.internet.task import Clock
 from pypipin.data.packages import Data, Packages
 from pypipin.limits.bucket import PROBE_SECONDS, Gate
 from pypipin.limits.budgets import Budgets, OverBudget
+from pypipin.limits.slots import Slots
 from pypipin.metrics import Counters
 from pypipin.store.lru import LRU
 from pypipin.store.memory import MemoryStore
@@ -196,7 +197,7 @@ def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
     pending: list[defer.Deferred[bytes]] = []
 
     def draw(name: str) -> Any:
-        async def go() -> bytes:
+        async def go(spent: float) -> bytes:
             started.append(name)
             d: defer.Deferred[bytes] = defer.Deferred()
             pending.append(d)
@@ -221,7 +222,7 @@ def test_a_client_draws_two_images_at_once_and_waits_its_own_turn() -> None:
 def test_a_larger_image_costs_more() -> None:
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60})
-    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    drawn = lambda _: defer.succeed(b"image")  # noqa: E731
     for _ in range(3):
         defer.ensureDeferred(budgets.render("a", 4, drawn))  # 16 units each: 48 of 60
     refused = defer.ensureDeferred(budgets.render("a", 4, drawn))  # 12 left
@@ -237,7 +238,7 @@ def test_a_larger_image_costs_more() -> None:
 def test_the_global_render_budget_serves_a_light_client_through_a_crowd() -> None:
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=100)
-    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    drawn = lambda _: defer.succeed(b"image")  # noqa: E731
     asked: list[defer.Deferred[bytes]] = []
     victim: list[defer.Deferred[bytes]] = []
     for step in range(60):  # 3 s of 250 addresses asking 20 times a second each for new images
@@ -257,7 +258,8 @@ def test_the_global_render_budget_serves_a_light_client_through_a_crowd() -> Non
 
 def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> None:
     clock = Clock()
-    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=8)
+    node = Slots(clock, 8)
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=node)
     pending: list[defer.Deferred[bytes]] = []
 
     def hanging() -> defer.Deferred[bytes]:
@@ -268,9 +270,11 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
     crowd = [f"127.0.1.{n}" for n in range(1, 51)]
     for address in crowd:  # each drew 16 images lately, half of what tells a heavy client
         for _ in range(16):
-            defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
-    assert budgets._slots is not None and budgets._slots.busy == 0
-    tries = [defer.ensureDeferred(budgets.render(address, 1, hanging)) for address in crowd]
+            defer.ensureDeferred(budgets.render(address, 1, lambda _: defer.succeed(b"image")))
+    tries = [
+        defer.ensureDeferred(budgets.render(address, 1, lambda spent: node.run(spent, 1.0, hanging)))
+        for address in crowd
+    ]
     assert (
         len(pending) == 6
     )  # half its recent share spent: each must leave 2 of the 8 slots free besides its own
@@ -278,31 +282,42 @@ def test_clients_that_drew_much_leave_some_of_nodes_slots_to_the_others() -> Non
     assert len(refused) == 44 and all(d.result.value.cost == "global renders" for d in refused)
     for d in refused:
         d.addErrback(lambda _: None)
-    light = defer.ensureDeferred(budgets.render("victim", 1, lambda: defer.succeed(b"image")))
-    assert light.result == b"image"  # a client that drew little finds a slot at once
-    for d in pending:
+    light = defer.ensureDeferred(budgets.render("victim", 1, lambda spent: node.run(spent, 1.0, hanging)))
+    assert len(pending) == 7  # a client that drew little finds a slot at once
+    pending[-1].callback(b"image")
+    assert light.result == b"image"
+    for d in pending[:6]:
         d.callback(b"image")
     assert all(d.result == b"image" for d in tries if d not in refused)
-    assert budgets._slots is not None and budgets._slots.busy == 0
+    clock.advance(0)  # slots are handed on at the next turn
+    assert node.busy == 0
 
 
 def test_while_node_is_full_a_client_new_to_the_crowd_gets_the_next_slot() -> None:
     clock = Clock()
-    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=4)
+    node = Slots(clock, 4)
+    budgets = Budgets(clock, {"names": 30, "renders": 60}, slots=node)
     drawing: list[tuple[str, defer.Deferred[bytes]]] = []
 
-    def hanging(name: str) -> defer.Deferred[bytes]:
-        drawing.append((name, defer.Deferred()))
-        return drawing[-1][1]
+    def hanging(name: str) -> Any:
+        def draw(spent: float) -> defer.Deferred[bytes]:
+            def held() -> defer.Deferred[bytes]:
+                drawing.append((name, defer.Deferred()))
+                return drawing[-1][1]
+
+            return defer.ensureDeferred(node.run(spent, 1.0, held))
+
+        return draw
 
     crowd = [f"127.0.1.{n}" for n in range(1, 9)]
     for address in crowd:  # each drew 3 lately: too little to be refused for node's slots
         for _ in range(3):
-            defer.ensureDeferred(budgets.render(address, 1, lambda: defer.succeed(b"image")))
-    tries = [defer.ensureDeferred(budgets.render(a, 1, lambda a=a: hanging(a))) for a in crowd]
+            defer.ensureDeferred(budgets.render(address, 1, lambda _: defer.succeed(b"image")))
+    tries = [defer.ensureDeferred(budgets.render(a, 1, hanging(a))) for a in crowd]
     assert [name for name, _ in drawing] == crowd[:4] and not any(d.called for d in tries)
-    victim = defer.ensureDeferred(budgets.render("victim", 1, lambda: hanging("victim")))
+    victim = defer.ensureDeferred(budgets.render("victim", 1, hanging("victim")))
     drawing[0][1].callback(b"image")
+    clock.advance(0)
     assert drawing[-1][0] == "victim"  # before the 4 of the crowd that waited longer
     drawing[-1][1].callback(b"mine")
     assert victim.result == b"mine"
@@ -317,23 +332,23 @@ def test_a_heavy_client_is_refused_first_while_the_renders_of_all_run_low() -> N
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
     for _ in range(32):  # asked for 32 images at once: the first 16 drawn, the rest refused, all counted
-        defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image"))).addErrback(
+        defer.ensureDeferred(budgets.render("heavy", 1, lambda _: defer.succeed(b"image"))).addErrback(
             lambda _: None
         )
     clock.advance(1)  # the renders of all are full again
     for _ in range(8):
-        defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))
-    refused = defer.ensureDeferred(budgets.render("heavy", 1, lambda: defer.succeed(b"image")))
+        defer.ensureDeferred(budgets.render("light", 1, lambda _: defer.succeed(b"image")))
+    refused = defer.ensureDeferred(budgets.render("heavy", 1, lambda _: defer.succeed(b"image")))
     assert refused.result.value.cost == "global renders"  # 8 of 16 left: it must leave about half
     refused.addErrback(lambda _: None)
-    light = defer.ensureDeferred(budgets.render("light", 1, lambda: defer.succeed(b"image")))
+    light = defer.ensureDeferred(budgets.render("light", 1, lambda _: defer.succeed(b"image")))
     assert light.result == b"image"  # a client that drew little is still served
 
 
 def test_a_light_client_waits_for_the_next_token_of_the_renders_of_all_a_heavy_one_is_refused() -> None:
     clock = Clock()
     budgets = Budgets(clock, {"names": 30, "renders": 60}, renders_per_second=16)
-    drawn = lambda: defer.succeed(b"image")  # noqa: E731
+    drawn = lambda _: defer.succeed(b"image")  # noqa: E731
     crowd = [defer.ensureDeferred(budgets.render(f"127.0.1.{n}", 1, drawn)) for n in range(16)]
     assert [d.result for d in crowd] == [b"image"] * 16  # the renders of all: none left
     budgets._lately("heavy").take(16)  # drew half of what it may lately

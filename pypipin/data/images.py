@@ -13,6 +13,7 @@ from pypipin.badges.lifetimes import IMAGE_TTL
 from pypipin.badges.parsing import BadgeRequest
 from pypipin.data import keys
 from pypipin.data.singleflight import SingleFlight, across_processes
+from pypipin.limits.slots import Slots
 from pypipin.metrics import Counters
 from pypipin.renderer.drawing import RenderFailed
 from pypipin.store.lru import LRU
@@ -27,7 +28,12 @@ class Drawer(Protocol):
     wait: float  # the longest a render may take, in seconds
     problem: Callable[[], str | None]  # why it cannot start (cause and fix), None when it can
 
-    async def render(self, spec: dict[str, Any]) -> bytes: ...
+    @property
+    def slots(self) -> Slots | None:
+        """Its renders at once (None: no limit), which the budgets read."""
+
+    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
+        """The image; ``spent``: what its client drew lately, its place in the queue for a slot."""
 
     async def healthy(self) -> bool: ...
 
@@ -47,8 +53,9 @@ class Abandoned(Exception):
     """Every request that wanted an image went away before its turn to be drawn came."""
 
 
-# how a client pays for a render: pay(draw) returns draw()'s image once it is paid for
-Payer = Callable[[Callable[[], Awaitable[bytes]]], Awaitable[bytes]] | None
+# how a client pays for a render: pay(draw) returns draw(spent)'s image once it is paid for (spent: what the
+# client drew lately)
+Payer = Callable[[Callable[[float], Awaitable[bytes]]], Awaitable[bytes]] | None
 
 
 class Images:
@@ -173,12 +180,12 @@ class Images:
         ), "miss"
 
     async def _render(self, key: str, spec: dict[str, Any], pay: Payer, store: bool = False) -> bytes:
-        async def draw() -> bytes:
+        async def draw(spent: float = 0.0) -> bytes:
             if not self._wanting[key]:
                 raise Abandoned()
             started = self._clock.seconds()
             try:
-                return await self._renderer.render(spec)
+                return await self._renderer.render(spec, spent)
             except Exception:
                 self._counters.renders["error"] += 1
                 raise

@@ -20,7 +20,6 @@ from pypipin.limits.slots import NoSlot, Slots
 from pypipin.waiting import sleep
 
 RENDERS_AT_ONCE = 2  # a client's new images drawn at the same time
-SLOT_WAIT = 1.0  # seconds a draw may wait for one of node's slots
 SHARE = 0.25  # of a shared upstream gate's rate and burst, the most one client may use
 LARGEST_RENDER = 16  # units of the largest image (scale 4): the global renders bucket holds at least that
 # what a client drew lately, against the renders of all: a bucket of LATELY_UNITS refilled at LATELY of its
@@ -62,7 +61,7 @@ class Budgets:
         rates: dict[str, float],
         max_buckets: int = 50_000,
         renders_per_second: float | None = None,
-        slots: int | None = None,
+        slots: Slots | None = None,
         shared: Buckets | None = None,
     ) -> None:
         self._clock = clock
@@ -75,7 +74,7 @@ class Budgets:
             renders_per_second * 60 if renders_per_second else None,
             burst=max(LARGEST_RENDER, renders_per_second or 0),
         )
-        self._slots = Slots(clock, slots, SLOT_WAIT) if slots else None  # node's, past a client's turn
+        self._slots = slots  # node's (the renderer's): past a client's turn, its draw waits for one
 
     def _budget(self, client: str, cost: str) -> Bucket:
         rate = self._rates[cost]
@@ -101,16 +100,17 @@ class Budgets:
     def account(self, client: str, cost: str) -> "Account":
         return Account(self, client, cost)
 
-    async def render(self, client: str, scale: int, draw: Callable[[], Awaitable[bytes]]) -> bytes:
-        """``draw()``, paid from ``client``'s renders budget and from the renders of all clients, with at
-        most ``RENDERS_AT_ONCE`` of the client's draws under way: more wait their turn, so one client
+    async def render(self, client: str, scale: int, draw: Callable[[float], Awaitable[bytes]]) -> bytes:
+        """``draw(spent)``, paid from ``client``'s renders budget and from the renders of all clients, with
+        at most ``RENDERS_AT_ONCE`` of the client's draws under way: more wait their turn, so one client
         never has node to itself.
 
         An image ``scale`` times larger has ``scale``² the pixels, and costs that many units. The
         renders of all clients (a rate, and node's slots) refuse a client sooner the more it drew
         lately, so while a crowd of addresses drains them, a client that has drawn little is still
-        served, ahead of the crowd in node's queue. A refused draw keeps its charge: asking is what a
-        flood does.
+        served. ``spent``, what the client drew lately, is its place in the queue for node's slots: the
+        least goes first. A refused draw keeps its charge: asking is what a flood does. A draw that found
+        no slot in time (NoSlot) is refused for the renders of all.
         """
         units = scale * scale
         lately = self._lately(client)
@@ -129,12 +129,9 @@ class Budgets:
             if slots.tokens == slots.limit:
                 self._drawing.pop(client, None)
 
-    async def _draw(self, spent: float, draw: Callable[[], Awaitable[bytes]]) -> bytes:
-        """``draw()`` in one of node's slots: while none is free, the client that drew least goes first."""
-        if self._slots is None:
-            return await draw()
+    async def _draw(self, spent: float, draw: Callable[[float], Awaitable[bytes]]) -> bytes:
         try:
-            return await self._slots.run(spent, draw)
+            return await draw(spent)
         except NoSlot:
             raise OverBudget("global renders") from None
 

@@ -17,12 +17,12 @@ class NoSlot(Exception):
 
 
 class Slots:
-    """``count`` slots; a draw waits at most ``wait`` seconds for one (then NoSlot)."""
+    """``count`` slots. A slot freed is handed on at the reactor's next turn, once what the draw used (a
+    pooled connection) is back for the next one."""
 
-    def __init__(self, clock: IReactorTime, count: int, wait: float) -> None:
+    def __init__(self, clock: IReactorTime, count: int) -> None:
         self._clock = clock
         self.count = count
-        self._wait = wait
         self.busy = 0
         # a heap of (client's spend, order, turn, timer): a turn that fired (late, cancelled) is skipped
         self._waiting: list[tuple[float, int, defer.Deferred[None], IDelayedCall]] = []
@@ -32,24 +32,25 @@ class Slots:
     def free(self) -> int:
         return self.count - self.busy
 
-    async def run(self, spent: float, draw: Callable[[], Awaitable[T]]) -> T:
-        """``draw()`` in a slot, waiting for one (before those whose client spent more than ``spent``)."""
+    async def run(self, spent: float, wait: float, draw: Callable[[], Awaitable[T]]) -> T:
+        """``draw()`` in a slot, waiting for one at most ``wait`` seconds (then NoSlot), before the draws
+        whose client spent more than ``spent``."""
         if self.busy < self.count:
             self.busy += 1
         else:
-            await self._turn(spent)  # the slot is handed over by the draw that ends
+            await self._turn(spent, wait)  # the slot is handed over by the draw that ends
         try:
             return await draw()
         finally:
-            self._release()
+            self._clock.callLater(0, self._release)
 
-    def _turn(self, spent: float) -> defer.Deferred[None]:
+    def _turn(self, spent: float, wait: float) -> defer.Deferred[None]:
         turn: defer.Deferred[None] = defer.Deferred(lambda d: timer.cancel())
 
         def late() -> None:
-            turn.errback(NoSlot(f"no slot of {self.count} within {self._wait:g} s"))
+            turn.errback(NoSlot(f"no slot of {self.count} within {wait:g} s"))
 
-        timer = self._clock.callLater(self._wait, late)
+        timer = self._clock.callLater(max(0.0, wait), late)
         heapq.heappush(self._waiting, (spent, next(self._order), turn, timer))
         return turn
 

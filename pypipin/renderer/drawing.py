@@ -11,6 +11,7 @@ from twisted.logger import Logger
 from twisted.web.client import RequestTransmissionFailed
 
 from pypipin.badges.lifetimes import POISON_TTL
+from pypipin.limits.slots import NoSlot, Slots
 from pypipin.renderer.process import RENDERS
 from pypipin.store.lru import LRU
 from pypipin.upstream.http import client
@@ -29,7 +30,7 @@ class RendererDown(Exception):
     """The renderer did not answer within the wait allowed."""
 
 
-class RendererBusy(RendererDown):
+class RendererBusy(RendererDown, NoSlot):
     """Every render slot stayed taken for as long as a render may wait for one."""
 
 
@@ -50,7 +51,8 @@ def blamed(spec: dict[str, Any]) -> bytes:
 
 
 class Renderer:
-    """Asks the renderer for images over keep-alive loopback HTTP, at most ``renders`` at once.
+    """Asks the renderer for images over keep-alive loopback HTTP, at most ``renders`` at once (its
+    ``slots``: while all are taken, the draw whose client drew least goes first).
 
     A spec that overran the render deadline (node is then killed), or that node died under
     twice, is remembered and never sent again: it fails at once. A spec with a logo is
@@ -80,14 +82,15 @@ class Renderer:
         self._queue_wait = queue_wait
         self._kill = kill
         self.problem = problem
-        self._slots = defer.DeferredSemaphore(renders)
+        self.slots = Slots(reactor, renders)
         self._suspects = defer.DeferredLock()
         self.in_flight = 0  # renders sent to node and not answered yet
         self._struck = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
         self._poisoned = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
 
-    async def render(self, spec: dict[str, Any]) -> bytes:
-        """The image drawn from ``spec``; waits up to ``wait`` seconds for a slot or a restarting renderer.
+    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
+        """The image drawn from ``spec``; waits up to ``wait`` seconds for a slot or a restarting renderer,
+        in a slot's queue before the draws whose client spent more than ``spent`` lately.
 
         When the renderer cannot start at all (``problem``), RendererDown at once.
         """
@@ -101,7 +104,7 @@ class Renderer:
             if self._poisoned.get(key) is not None:
                 raise RenderFailed("node died drawing this spec; it is not sent again")
             try:
-                image = await self._attempt(key, body, give_up)
+                image = await self._attempt(key, body, give_up, spent)
             except _NotDrawn as failure:
                 if self._reactor.seconds() + RETRY >= give_up:
                     raise RendererDown(str(failure)) from failure
@@ -110,32 +113,33 @@ class Renderer:
                 self._struck.pop(key)  # drawn: no longer a suspect
                 return image
 
-    async def _attempt(self, key: bytes, body: bytes, give_up: float) -> bytes:
-        """One try: a slot (and, for a suspect spec, the suspects' lock), then one render."""
-        locks: list[defer.DeferredLock | defer.DeferredSemaphore] = (
-            [self._suspects, self._slots] if self._struck.get(key) is not None else [self._slots]
-        )
-        held: list[defer.DeferredLock | defer.DeferredSemaphore] = []
+    async def _attempt(self, key: bytes, body: bytes, give_up: float, spent: float) -> bytes:
+        """One try: for a suspect spec the suspects' lock, then a slot, then one render."""
         queue_until = min(give_up, self._reactor.seconds() + self._queue_wait)
+        suspect = self._struck.get(key) is not None
+        if suspect:
+            waiting = self._suspects.acquire()
+            waiting.addTimeout(max(0.0, queue_until - self._reactor.seconds()), self._reactor)
+            try:
+                await waiting
+            except defer.TimeoutError:
+                raise self._busy() from None
         try:
-            for lock in locks:
-                waiting = lock.acquire()
-                waiting.addTimeout(max(0.0, queue_until - self._reactor.seconds()), self._reactor)
-                try:
-                    await waiting
-                except defer.TimeoutError:
-                    raise RendererBusy(
-                        f"{self.in_flight} renders in flight and no slot within the wait"
-                    ) from None
-                held.append(lock)
-            return await self._draw(
-                key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds()))
+            return await self.slots.run(
+                spent,
+                queue_until - self._reactor.seconds(),
+                lambda: self._draw(
+                    key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds()))
+                ),
             )
+        except NoSlot:
+            raise self._busy() from None
         finally:
-            for lock in reversed(
-                held
-            ):  # on the next turn, once the connection is back in the pool for the next render
-                self._reactor.callLater(0, lock.release)
+            if suspect:  # on the next turn, as a slot is
+                self._reactor.callLater(0, self._suspects.release)
+
+    def _busy(self) -> RendererBusy:
+        return RendererBusy(f"{self.in_flight} renders in flight and no slot within the wait")
 
     async def _draw(self, key: bytes, body: bytes, timeout: float) -> bytes:
         self.in_flight += 1

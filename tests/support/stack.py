@@ -48,6 +48,7 @@ class FakeRenderer:
     """
 
     wait = 5.0
+    slots = None  # no cap on renders at once: the real renderer's slots are tested with it
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -55,7 +56,7 @@ class FakeRenderer:
         self.down = False
         self.hold: defer.Deferred[None] | None = None
 
-    async def render(self, spec: dict[str, Any]) -> bytes:
+    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
         self.calls.append(spec)
         if self.hold is not None:
             await self.hold
