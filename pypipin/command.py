@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from twisted.internet import defer, task
 from twisted.logger import (
@@ -107,11 +107,11 @@ async def _stats(reactor: Any, settings: Settings) -> str:
 
 
 async def clickhouse(reactor: Any, settings: Settings) -> str:
-    """The latest day of ClickHouse's data, asked as the daemon asks it (shown without the query string,
-    where a user and password may be)."""
+    """The latest day of ClickHouse's data, asked as the daemon asks it (shown without the URL's userinfo
+    and query string, where a user and password may be)."""
     upstream = settings.upstream
     parts = urlsplit(upstream.clickhouse_url)
-    where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    where = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment=""))
     http, pool = wiring.probe_client(reactor, upstream.timeout)
     try:
         day = await ClickHouse(reactor, http, upstream.clickhouse_url, upstream.timeout).latest()
