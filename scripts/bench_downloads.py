@@ -2,7 +2,7 @@
 
 Two daemons of two workers each on one Redis, ``--downloads-source clickhouse,pypistats``, the
 ClickHouse double (tests/support/clickhouse.py: ClickPy's schema in chdb, 60 queries an hour, 1,000
-rows a query) and the fake pypistats. New packages are asked for at ``--rate`` a second for ``--seconds``,
+rows a query) and the fake pypistats. ``--packages`` new packages are asked for over ``--seconds``,
 spread over the daemons; each first badge is timed and checked against the data. Then the data
 gains a day and one hourly check refreshes them all. Targets (issue 20): at most 40 queries for
 2,000 packages over 60 s, each badge right within 5 s, none ``rate limited``/``unavailable``;
@@ -48,7 +48,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def main(reactor, args: argparse.Namespace) -> None:
-    count = int(args.rate * args.seconds)
+    count, rate = args.packages, args.packages / args.seconds
     names = [f"pkg{n}" for n in range(count)]
     dataset = Dataset()
     dataset.fill(names, LAST, days=35)
@@ -80,7 +80,7 @@ async def main(reactor, args: argparse.Namespace) -> None:
             firsts.append(defer.ensureDeferred(first_badge(url, expected[n])))
             # on a schedule, so a late turn of the reactor (chdb runs in it) does not stretch the minute
             await task.deferLater(
-                reactor, max(0.0, started + (n + 1) / args.rate - reactor.seconds()), lambda: None
+                reactor, max(0.0, started + (n + 1) / rate - reactor.seconds()), lambda: None
             )
         sent = reactor.seconds() - started
         results = await defer.gatherResults(firsts)
@@ -143,6 +143,6 @@ async def main(reactor, args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=33.4, help="new packages a second")
+    parser.add_argument("--packages", type=int, default=2000, help="new packages, each asked for once")
     parser.add_argument("--seconds", type=float, default=60)
     task.react(lambda reactor: defer.ensureDeferred(main(reactor, parser.parse_args())))
