@@ -11,7 +11,7 @@ from twisted.internet import defer, reactor
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 
-from pypipin.renderer.drawing import QUEUE_WAIT, Renderer, RendererBusy, RenderFailed
+from pypipin.renderer.drawing import QUEUE_WAIT, Abandoned, Renderer, RendererBusy, RenderFailed
 from pypipin.waiting import poll_until, sleep
 from tests.support.logos import clip_chain
 from tests.support.renders import data_url, spec, timed
@@ -81,6 +81,32 @@ async def test_renders_wait_a_bounded_time_for_a_slot(stand_in: tuple[StandIn, i
     fake.answer("c")
     assert [(await calls[label])[1] for label in "bc"] == [b"drawn b", b"drawn c"]
     assert sorted(fake.received) == ["a", "b", "c"]
+    renderer.pool.closeCachedConnections()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_freed_slot_goes_to_the_client_that_drew_least_and_an_unwanted_render_is_not_sent(
+    stand_in: tuple[StandIn, int],
+) -> None:
+    fake, port = stand_in
+    renderer = Renderer(reactor, port, renders=1)
+    wanted = {"gone": True}
+    first = defer.ensureDeferred(renderer.render(spec("first")))
+    assert await held(fake, 1) == ["first"]
+    heavy = defer.ensureDeferred(renderer.render(spec("heavy"), spent=0.9))
+    gone = defer.ensureDeferred(timed(renderer.render(spec("gone"), 0.0, lambda: wanted["gone"])))
+    light = defer.ensureDeferred(renderer.render(spec("light"), spent=0.1))
+    wanted["gone"] = False  # every request for it went away while it waited
+    fake.answer("first")
+    assert await first == b"drawn first"
+    _, outcome = await gone
+    assert isinstance(outcome, Abandoned)  # its slot came first, and it was not sent
+    assert await held(fake, 1) == ["light"]  # then the client that drew less than the one that came first
+    fake.answer("light")
+    assert await light == b"drawn light"
+    assert await held(fake, 1) == ["heavy"]
+    fake.answer("heavy")
+    assert await heavy == b"drawn heavy" and fake.received == ["first", "light", "heavy"]
     renderer.pool.closeCachedConnections()
 
 

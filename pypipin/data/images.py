@@ -15,7 +15,7 @@ from pypipin.data import keys
 from pypipin.data.singleflight import SingleFlight, across_processes
 from pypipin.limits.slots import Slots
 from pypipin.metrics import Counters
-from pypipin.renderer.drawing import RenderFailed
+from pypipin.renderer.drawing import Abandoned, RenderFailed
 from pypipin.store.lru import LRU
 from pypipin.store.memory import Store, store_layer
 
@@ -32,8 +32,11 @@ class Drawer(Protocol):
     def slots(self) -> Slots | None:
         """Its renders at once (None: no limit), which the budgets read."""
 
-    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
-        """The image; ``spent``: what its client drew lately, its place in the queue for a slot."""
+    async def render(
+        self, spec: dict[str, Any], spent: float = 0.0, wanted: Callable[[], bool] = lambda: True
+    ) -> bytes:
+        """The image; ``spent``: what its client drew lately, its place in the queue for a slot; Abandoned,
+        unsent, when ``wanted()`` is false once its turn comes."""
 
     async def healthy(self) -> bool: ...
 
@@ -47,10 +50,6 @@ def unseal(stored: bytes | None) -> bytes | None:
     if stored is None or len(stored) < 9 or hashlib.sha256(stored[8:]).digest()[:8] != stored[:8]:
         return None
     return stored[8:]
-
-
-class Abandoned(Exception):
-    """Every request that wanted an image went away before its turn to be drawn came."""
 
 
 # how a client pays for a render: pay(draw) returns draw(spent)'s image once it is paid for (spent: what the
@@ -181,11 +180,11 @@ class Images:
 
     async def _render(self, key: str, spec: dict[str, Any], pay: Payer, store: bool = False) -> bytes:
         async def draw(spent: float = 0.0) -> bytes:
-            if not self._wanting[key]:
-                raise Abandoned()
             started = self._clock.seconds()
-            try:
-                return await self._renderer.render(spec, spent)
+            try:  # a draw whose requests all went away before its turn came is not sent
+                return await self._renderer.render(spec, spent, lambda: self._wanting[key] > 0)
+            except Abandoned:
+                raise
             except Exception:
                 self._counters.renders["error"] += 1
                 raise

@@ -130,6 +130,7 @@ class Budgets:
                 self._drawing.pop(client, None)
 
     async def _draw(self, spent: float, draw: Callable[[float], Awaitable[bytes]]) -> bytes:
+        """``draw(spent)``; no slot of node's in time is a refusal for the renders of all."""
         try:
             return await draw(spent)
         except NoSlot:

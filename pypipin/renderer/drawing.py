@@ -38,6 +38,10 @@ class RenderFailed(Exception):
     """The renderer answered with an error, or the spec is one it must not be sent again."""
 
 
+class Abandoned(Exception):
+    """Nobody wanted the image any more when its turn to be drawn came: it was not sent."""
+
+
 class _NotDrawn(Exception):
     """Node did not take the spec (not listening, or at its own cap): try again shortly."""
 
@@ -88,9 +92,12 @@ class Renderer:
         self._struck = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
         self._poisoned = LRU(reactor, POISONS_KEPT, POISONS_KEPT * 64)
 
-    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
+    async def render(
+        self, spec: dict[str, Any], spent: float = 0.0, wanted: Callable[[], bool] = lambda: True
+    ) -> bytes:
         """The image drawn from ``spec``; waits up to ``wait`` seconds for a slot or a restarting renderer,
-        in a slot's queue before the draws whose client spent more than ``spent`` lately.
+        in a slot's queue before the draws whose client spent more than ``spent`` lately. Abandoned,
+        unsent, when ``wanted()`` is false once a slot is held.
 
         When the renderer cannot start at all (``problem``), RendererDown at once.
         """
@@ -104,7 +111,7 @@ class Renderer:
             if self._poisoned.get(key) is not None:
                 raise RenderFailed("node died drawing this spec; it is not sent again")
             try:
-                image = await self._attempt(key, body, give_up, spent)
+                image = await self._attempt(key, body, give_up, spent, wanted)
             except _NotDrawn as failure:
                 if self._reactor.seconds() + RETRY >= give_up:
                     raise RendererDown(str(failure)) from failure
@@ -113,8 +120,10 @@ class Renderer:
                 self._struck.pop(key)  # drawn: no longer a suspect
                 return image
 
-    async def _attempt(self, key: bytes, body: bytes, give_up: float, spent: float) -> bytes:
-        """One try: for a suspect spec the suspects' lock, then a slot, then one render."""
+    async def _attempt(
+        self, key: bytes, body: bytes, give_up: float, spent: float, wanted: Callable[[], bool]
+    ) -> bytes:
+        """One try: for a suspect spec the suspects' lock, then a slot, then one render if still wanted."""
         queue_until = min(give_up, self._reactor.seconds() + self._queue_wait)
         suspect = self._struck.get(key) is not None
         if suspect:
@@ -126,17 +135,19 @@ class Renderer:
                 raise self._busy() from None
         try:
             return await self.slots.run(
-                spent,
-                queue_until - self._reactor.seconds(),
-                lambda: self._draw(
-                    key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds()))
-                ),
+                spent, queue_until - self._reactor.seconds(), lambda: self._sent(key, body, give_up, wanted)
             )
         except NoSlot:
             raise self._busy() from None
         finally:
             if suspect:  # on the next turn, as a slot is
                 self._reactor.callLater(0, self._suspects.release)
+
+    async def _sent(self, key: bytes, body: bytes, give_up: float, wanted: Callable[[], bool]) -> bytes:
+        """One render of ``body``, unless nobody wants it any more."""
+        if not wanted():
+            raise Abandoned()
+        return await self._draw(key, body, min(self.deadline, max(RETRY, give_up - self._reactor.seconds())))
 
     def _busy(self) -> RendererBusy:
         return RendererBusy(f"{self.in_flight} renders in flight and no slot within the wait")

@@ -7,6 +7,7 @@ socket or the real clock.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_network
 from typing import Any
@@ -20,7 +21,7 @@ from twisted.python.failure import Failure
 from pypipin.badges.kinds import KINDS
 from pypipin.metrics import Counters, MetricsPage, registry
 from pypipin.options import Options
-from pypipin.renderer.drawing import RendererDown, RenderFailed
+from pypipin.renderer.drawing import Abandoned, RendererDown, RenderFailed
 from pypipin.settings import Settings
 from pypipin.store.memory import MemoryStore, Store
 from pypipin.wiring import app, lru
@@ -56,7 +57,11 @@ class FakeRenderer:
         self.down = False
         self.hold: defer.Deferred[None] | None = None
 
-    async def render(self, spec: dict[str, Any], spent: float = 0.0) -> bytes:
+    async def render(
+        self, spec: dict[str, Any], spent: float = 0.0, wanted: Callable[[], bool] = lambda: True
+    ) -> bytes:
+        if not wanted():
+            raise Abandoned()
         self.calls.append(spec)
         if self.hold is not None:
             await self.hold
